@@ -1,0 +1,70 @@
+"""The ``digest`` command: a thin click layer over the library.
+
+Commands live one module each in this package and are imported only when run, so
+``digest --help`` and every command start without loading what they do not use.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+from typing import Any
+
+import click
+
+from ..errors import DigestError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("digest.cli.build", "Render an issue file into HTML, text and .eml files."),
+    "import-text": ("digest.cli.build", "Turn a plain listing of articles into an issue file."),
+    "schema": ("digest.cli.build", "Print the JSON Schema of issue files."),
+    "providers": ("digest.cli.providers", "List delivery providers and what each needs."),
+    "send": ("digest.cli.send", "Send an issue: to the list, or a test to --to addresses."),
+    "send-due": ("digest.cli.send", "Send every issue whose send_at has passed (for cron)."),
+    "status": ("digest.cli.send", "Show where a send stands, recipient by recipient."),
+    "retry": ("digest.cli.send", "Send again to recipients whose send failed retryably."),
+    "suppress": ("digest.cli.send", "Add addresses to the suppression list."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = import_module(COMMANDS[cmd_name][0])
+        command: click.Command = getattr(module, cmd_name.replace("-", "_"))
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="digest")
+def cli() -> None:
+    """digest: turn an editor's pick of articles into a weekly newsletter, and send it."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: a DigestError becomes its message and exit status, never a traceback."""
+    try:
+        return cli.main(args=argv, prog_name="digest", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except DigestError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)

@@ -1,0 +1,201 @@
+"""Settings: ``digest.toml`` plus the environment, as typed, validated objects.
+
+This is the only module that reads the environment. Secrets (API keys, the token secret)
+come only from there, wrapped in :class:`Secret` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_NAME",
+    "AudienceSettings",
+    "BrandSettings",
+    "DeliverySettings",
+    "LinkSettings",
+    "NewsletterSettings",
+    "Secret",
+    "SendingSettings",
+    "Settings",
+    "load_settings",
+]
+
+DEFAULT_CONFIG_NAME = "digest.toml"
+
+
+class Secret:
+    """A secret value that never shows itself in ``str``, ``repr``, logs or tracebacks."""
+
+    __slots__ = ("_value", "name")
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name = name
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.name}=***)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class NewsletterSettings(_Section):
+    name: str = "digest"
+    from_: str = Field("digest <newsletter@example.org>", alias="from")
+    reply_to: str | None = None
+    postal_address: str | None = None
+    website: str | None = None
+    logo: str | None = None
+    logo_alt: str | None = None
+    lang: str = "en"
+    dir: Literal["ltr", "rtl", "auto"] = "ltr"
+
+
+class BrandSettings(_Section):
+    accent: str = "#b3261e"
+    text: str = "#1f2328"
+    muted: str = "#57606a"
+    background: str = "#f3f4f6"
+    surface: str = "#ffffff"
+    dark_background: str = "#121212"
+    dark_surface: str = "#1e1e1e"
+    dark_text: str = "#e8e8e8"
+    dark_accent: str = "#ff8a80"
+    font_family: str = "-apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
+
+    @field_validator(
+        "accent", "text", "muted", "background", "surface",
+        "dark_background", "dark_surface", "dark_text", "dark_accent",
+    )
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"#(?:[0-9a-fA-F]{3}){1,2}", v):
+            raise ValueError(f"must be a hex colour like #1f2328, not {v!r}")
+        return v
+
+
+class LinkSettings(_Section):
+    unsubscribe_url: str | None = None
+    unsubscribe_mailto: str | None = None
+    view_online_url: str | None = None
+    utm: dict[str, str] = Field(default_factory=dict)
+
+
+class TemplateSettings(_Section):
+    dir: Path | None = None
+
+
+class DeliverySettings(_Section):
+    provider: str = "file"
+    rate: float = Field(0.0, ge=0, description="messages per second; 0 means no limit")
+    concurrency: int = Field(2, ge=1, le=64)
+    max_retries: int = Field(5, ge=0, le=50)
+    backoff: float = Field(1.0, ge=0, description="first retry wait in seconds; doubles")
+    max_backoff: float = Field(60.0, ge=0)
+    timeout: float = Field(30.0, gt=0)
+
+
+class AudienceSettings(_Section):
+    recipients: Path | None = None
+    suppressions: Path | None = None
+
+
+class SendingSettings(_Section):
+    ledger: Path = Path("digest-ledger.sqlite3")
+    issues_dir: Path = Path("issues")
+    max_overdue_hours: float = Field(24.0, ge=0)
+    lock: Path | None = None
+
+
+class Settings(_Section):
+    """Everything ``digest.toml`` can say; every field has a default."""
+
+    newsletter: NewsletterSettings = Field(default_factory=NewsletterSettings)
+    brand: BrandSettings = Field(default_factory=BrandSettings)
+    links: LinkSettings = Field(default_factory=LinkSettings)
+    templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    audience: AudienceSettings = Field(default_factory=AudienceSettings)
+    sending: SendingSettings = Field(default_factory=SendingSettings)
+
+    source: Path | None = Field(None, exclude=True)
+    environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+
+    def secret(self, name: str) -> Secret | None:
+        """The environment variable ``name`` as a :class:`Secret`, or None when unset."""
+        value = self.environ.get(name)
+        return Secret(name, value) if value else None
+
+    def env(self, name: str, default: str | None = None) -> str | None:
+        """A non-secret environment value (e.g. ``AWS_REGION``)."""
+        return self.environ.get(name, default)
+
+    def provider_options(self, name: str) -> dict[str, Any]:
+        return dict(self.providers.get(name, {}))
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def path(self, p: Path) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        return p if p.is_absolute() else self.base_dir / p
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(x) for x in loc)
+
+
+def load_settings(
+    path: Path | str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read ``path``, else ``./digest.toml`` if present, else defaults."""
+    env = dict(os.environ if environ is None else environ)
+    explicit = path is not None
+    if path is None and env.get("DIGEST_CONFIG"):
+        path, explicit = env["DIGEST_CONFIG"], True
+    p = Path(path) if path is not None else Path(DEFAULT_CONFIG_NAME)
+    data: dict[str, Any] = {}
+    source: Path | None = None
+    if p.is_file():
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: not valid TOML: {e}") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p}: cannot read: {e}") from None
+        source = p.resolve()
+    elif explicit:
+        raise ConfigError(f"{p}: no such config file")
+    try:
+        settings = Settings.model_validate({**data, "source": source, "environ": env})
+    except ValidationError as e:
+        problems = "; ".join(f"{_loc(err['loc'])}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"{p}: {problems}") from None
+    return settings

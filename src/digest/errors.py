@@ -1,0 +1,148 @@
+"""digest's exceptions: one tree, each message something a person can act on.
+
+::
+
+    DigestError                      base of everything digest raises on purpose
+    ├── ConfigError                  digest.toml or the environment is wrong        (exit 3)
+    ├── InputError                   a file the user gave us is wrong               (exit 3)
+    │   ├── IssueFileError           an issue file: names file, line and field
+    │   ├── ListingError             a plain listing for `import-text`
+    │   ├── RecipientsError          a recipients or suppression CSV as a whole
+    │   └── HeaderError              CR/LF or similar in something that becomes a header
+    ├── TemplateError                a template failed to render or compile         (exit 3)
+    ├── DeliveryError                a provider refused or failed (provider, status, body)
+    │   ├── TransientDeliveryError   worth retrying: 429, 5xx, timeouts, resets
+    │   └── PermanentDeliveryError   not worth retrying: bad key, malformed request
+    └── SendError                    the send job cannot go on
+        ├── LockHeldError            another job holds the lock                      (exit 4)
+        └── IssueChangedError        the issue changed since its send started        (exit 5)
+
+Every class carries ``exit_code``: the CLI maps an uncaught ``DigestError`` to its message
+and that status, never to a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ConfigError",
+    "DeliveryError",
+    "DigestError",
+    "HeaderError",
+    "InputError",
+    "IssueChangedError",
+    "IssueFileError",
+    "ListingError",
+    "LockHeldError",
+    "PermanentDeliveryError",
+    "RecipientsError",
+    "SendError",
+    "TemplateError",
+    "TransientDeliveryError",
+]
+
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_LOCKED = 4
+EXIT_CHANGED = 5
+
+
+class DigestError(Exception):
+    """Base class: ``str(error)`` is a complete sentence for the user."""
+
+    exit_code: int = EXIT_CONFIG
+
+
+class ConfigError(DigestError):
+    """digest.toml, a command-line option or an environment variable is wrong."""
+
+
+class InputError(DigestError):
+    """A file the user gave digest is wrong."""
+
+
+class IssueFileError(InputError):
+    """One or more mistakes in an issue file, each with its line and field."""
+
+    def __init__(self, path: Path | str, problems: list[tuple[int | None, str, str]]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        lines = []
+        for line, field, message in problems:
+            where = f"{self.path}:{line}" if line else self.path
+            lines.append(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+        super().__init__("\n".join(lines))
+
+
+class ListingError(InputError):
+    """A plain listing could not be read as articles."""
+
+
+class RecipientsError(InputError):
+    """A recipients or suppression CSV cannot be used at all (bad header, missing file)."""
+
+
+class HeaderError(InputError):
+    """A value that becomes a mail header holds a line break or other forbidden text."""
+
+
+class TemplateError(DigestError):
+    """A template failed to render, or its MJML failed to compile."""
+
+
+class DeliveryError(DigestError):
+    """A provider refused or failed a request.
+
+    ``provider``, ``status`` (HTTP or SMTP code, if any) and ``body`` (the provider's own
+    answer, secrets never included) say what happened.
+    """
+
+    exit_code = EXIT_PARTIAL
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        body: str = "",
+    ) -> None:
+        self.provider = provider
+        self.status = status
+        self.body = body
+        prefix = f"{provider}: " if provider else ""
+        suffix = f" (status {status})" if status is not None else ""
+        super().__init__(f"{prefix}{message}{suffix}")
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying later: throttling, a server error, a timeout or a dropped connection.
+
+    ``retry_after`` is the provider's requested wait in seconds, when it gave one.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying would not help: bad credentials, a malformed request, a refused sender."""
+
+
+class SendError(DigestError):
+    """The send job cannot go on."""
+
+
+class LockHeldError(SendError):
+    """Another digest job holds the send lock."""
+
+    exit_code = EXIT_LOCKED
+
+
+class IssueChangedError(SendError):
+    """The issue was edited after its send started; resume only with ``--force``."""
+
+    exit_code = EXIT_CHANGED

@@ -1,0 +1,235 @@
+"""The message model shared by sending and delivery: content rendered once, filled per recipient.
+
+An issue is rendered once into :class:`Content`, whose HTML, text and headers hold merge
+placeholders (``@@digest.NAME@@`` or ``@@digest.NAME|default@@``) wherever a per-recipient
+value goes. Filling is a plain join over pieces split once, so the per-recipient path never
+touches a template engine, MJML or premailer.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from email.headerregistry import Address as _StdAddress
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime, timezone
+from functools import cached_property
+
+from .errors import HeaderError
+
+__all__ = [
+    "UNDISCLOSED",
+    "Address",
+    "Batch",
+    "Content",
+    "Recipient",
+    "build_mime",
+    "check_header",
+    "placeholder",
+]
+
+PLACEHOLDER_RE = re.compile(r"@@digest\.([a-z_][a-z0-9_]*)(?:\|([^@\r\n]*))?@@")
+UNDISCLOSED = "undisclosed-recipients:;"
+_POLICY = email.policy.default.clone(max_line_length=78)
+
+
+def placeholder(name: str, default: str = "") -> str:
+    """The marker a template writes where a recipient's ``name`` field will go."""
+    return f"@@digest.{name}|{default}@@" if default else f"@@digest.{name}@@"
+
+
+def check_header(field_name: str, value: str) -> str:
+    """Refuse a header value with a line break: it would let text forge further headers."""
+    if "\r" in value or "\n" in value:
+        raise HeaderError(
+            f"The {field_name} contains a line break, which is not allowed in a mail header: "
+            f"{value!r}. Put it on one line."
+        )
+    return value
+
+
+class _Filler:
+    """A text split once at its placeholders, joined per recipient."""
+
+    __slots__ = ("_pieces", "_escape")
+
+    def __init__(self, text: str, escape: bool) -> None:
+        self._escape = escape
+        pieces: list[str | tuple[str, str]] = []
+        pos = 0
+        for m in PLACEHOLDER_RE.finditer(text):
+            pieces.append(text[pos : m.start()])
+            pieces.append((m.group(1), m.group(2) or ""))
+            pos = m.end()
+        pieces.append(text[pos:])
+        self._pieces = pieces
+
+    @property
+    def names(self) -> set[str]:
+        return {p[0] for p in self._pieces if isinstance(p, tuple)}
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        out: list[str] = []
+        esc = self._escape
+        for p in self._pieces:
+            if isinstance(p, str):
+                out.append(p)
+            else:
+                v = values.get(p[0])
+                if v:
+                    out.append(html.escape(v) if esc else v)
+                else:
+                    out.append(p[1])
+        return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A mailbox: address plus optional display name."""
+
+    email: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        check_header("address", self.email)
+        check_header("display name", self.name)
+
+    def formatted(self) -> str:
+        """RFC 5322 form, quoting and RFC 2047-encoding the name where needed."""
+        if "@" not in self.email:
+            return self.email
+        local, _, domain = self.email.rpartition("@")
+        return str(_StdAddress(display_name=self.name, username=local, domain=domain))
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One person a message goes to, with the values for the merge placeholders."""
+
+    email: str
+    name: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+    message_id: str | None = None
+
+    @property
+    def address(self) -> Address:
+        return Address(self.email, self.name)
+
+    def values(self) -> dict[str, str]:
+        """Merge values: the recipient's fields plus ``email`` and ``name``."""
+        return {"email": self.email, "name": self.name, **self.fields}
+
+
+@dataclass(frozen=True)
+class Content:
+    """One issue's message as rendered once: shared by every recipient of a send."""
+
+    issue_id: str
+    subject: str
+    html: str
+    text: str
+    sender: Address
+    reply_to: Address | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_header("subject", self.subject)
+        for k, v in self.headers.items():
+            check_header(f"header {k}", v)
+
+    @cached_property
+    def _html(self) -> _Filler:
+        return _Filler(self.html, escape=True)
+
+    @cached_property
+    def _text(self) -> _Filler:
+        return _Filler(self.text, escape=False)
+
+    @cached_property
+    def _headers(self) -> dict[str, _Filler]:
+        return {k: _Filler(v, escape=False) for k, v in self.headers.items()}
+
+    @cached_property
+    def _subject(self) -> _Filler:
+        return _Filler(self.subject, escape=False)
+
+    @property
+    def merge_fields(self) -> set[str]:
+        """Names of every placeholder used anywhere in the message."""
+        names = self._html.names | self._text.names | self._subject.names
+        for f in self._headers.values():
+            names |= f.names
+        return names
+
+    def html_for(self, recipient: Recipient) -> str:
+        return self._html.fill(recipient.values())
+
+    def text_for(self, recipient: Recipient) -> str:
+        return self._text.fill(recipient.values())
+
+    def subject_for(self, recipient: Recipient) -> str:
+        return check_header("subject", self._subject.fill(recipient.values()))
+
+    def headers_for(self, recipient: Recipient) -> dict[str, str]:
+        values = recipient.values()
+        return {k: check_header(f"header {k}", f.fill(values)) for k, f in self._headers.items()}
+
+    def with_subject(self, subject: str) -> Content:
+        """A copy with another subject (test sends prefix ``[TEST]``)."""
+        return Content(
+            issue_id=self.issue_id,
+            subject=subject,
+            html=self.html,
+            text=self.text,
+            sender=self.sender,
+            reply_to=self.reply_to,
+            headers=self.headers,
+            tags=self.tags,
+            metadata=self.metadata,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Recipients sent in one provider call; ``key`` is stable across retries and restarts."""
+
+    content: Content
+    recipients: Sequence[Recipient]
+    key: str
+
+
+def build_mime(
+    content: Content,
+    recipient: Recipient | None = None,
+    *,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """A multipart/alternative message (text, then HTML) for one recipient, or a placeholder.
+
+    Without a recipient the To header is ``undisclosed-recipients:;`` and placeholders take
+    their defaults: that is the ``.eml`` ``digest build`` writes.
+    """
+    r = recipient or Recipient(email="")
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = content.sender.formatted()
+    msg["To"] = r.address.formatted() if recipient else UNDISCLOSED
+    if content.reply_to:
+        msg["Reply-To"] = content.reply_to.formatted()
+    msg["Subject"] = content.subject_for(r)
+    msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
+    domain = content.sender.email.rpartition("@")[2] or None
+    msg["Message-ID"] = r.message_id or make_msgid(domain=domain)
+    for name, value in content.headers_for(r).items():
+        if value.strip("<>, "):
+            msg[name] = value
+    msg.set_content(content.text_for(r), subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(
+        content.html_for(r), subtype="html", charset="utf-8", cte="quoted-printable"
+    )
+    return msg
