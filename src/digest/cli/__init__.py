@@ -52,10 +52,14 @@ def cli() -> None:
     """digest: turn an editor's pick of articles into a weekly newsletter, and send it."""
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point: a DigestError becomes its message and exit status, never a traceback."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: a DigestError becomes its message and exit status, never a traceback.
+
+    A command may return an int: that is the exit status (the send job's partial-failure
+    code, for one).
+    """
     try:
-        return cli.main(args=argv, prog_name="digest", standalone_mode=False)
+        rv: Any = cli.main(args=argv, prog_name="digest", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -68,3 +72,4 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
