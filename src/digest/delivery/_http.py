@@ -1,0 +1,397 @@
+"""The shared base of HTTP API providers: one pooled client, error mapping, rate limits.
+
+An adapter subclasses :class:`HTTPProvider` and writes two hooks, in the spirit of
+django-anymail's backends:
+
+* ``build_request(batch)`` maps a batch to one :class:`HTTPRequest` (method, path, JSON or
+  form body, extra headers);
+* ``parse_response(batch, response)`` maps the provider's 2xx answer (or a status listed in
+  ``HTTPRequest.accept``) to one :class:`~digest.delivery.base.RecipientResult` per recipient.
+
+Everything else is here: the ``httpx.Client`` (created once per provider instance, shared by
+threads), the mapping of failures to :mod:`digest.errors` (429 and 5xx, timeouts and dropped
+connections are transient; other 4xx are permanent and carry the provider's own message),
+``Retry-After`` and ``X-RateLimit-*`` waits handed to the base's retry loop, and splitting a
+batch that would exceed ``max_batch_bytes``.
+
+Secrets taken with :meth:`HTTPProvider.secret` are scrubbed from every error and log line.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import threading
+import time
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import httpx
+from pydantic import field_validator
+
+from ..errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from ..message import Batch, Recipient
+from .base import Options, Provider, RecipientResult
+
+if TYPE_CHECKING:
+    from ..config import Secret, Settings
+
+__all__ = [
+    "HTTPOptions",
+    "HTTPProvider",
+    "HTTPRequest",
+    "chunk_by_size",
+    "json_bytes",
+    "parse_retry_after",
+]
+
+log = logging.getLogger("digest.delivery")
+
+T = TypeVar("T")
+
+FormValue = str | Sequence[str]
+
+_BODY_LIMIT = 2000
+"""Most characters of a provider's answer kept in an error."""
+
+
+class HTTPOptions(Options):
+    """Options every HTTP provider takes; subclasses set ``base_url``'s real default."""
+
+    base_url: str
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, not {v!r}")
+        return v.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPRequest:
+    """One call to a provider's API, as an adapter's ``build_request`` describes it.
+
+    Give at most one body: ``json`` (any JSON value, encoded once as compact UTF-8),
+    ``data`` (form fields; a list value repeats the field) or ``content`` (raw bytes).
+    ``accept`` lists non-2xx statuses handed to ``parse_response`` instead of raised.
+    """
+
+    method: str
+    path: str
+    json: Any = None
+    data: Mapping[str, FormValue] | None = None
+    content: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    accept: frozenset[int] = frozenset()
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact UTF-8 JSON: the wire form, and what batch sizes are measured in."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(when.timestamp() - current, 0.0)
+
+
+def _rate_limit_wait(headers: httpx.Headers, *, now: float | None = None) -> float | None:
+    """The wait ``X-RateLimit-Reset`` asks for once ``X-RateLimit-Remaining`` reaches 0.
+
+    Providers write the reset either as a Unix time or as seconds from now; a value past
+    one billion is read as the former.
+    """
+    reset = headers.get("x-ratelimit-reset")
+    if reset is None:
+        return None
+    try:
+        value = float(reset.strip())
+    except ValueError:
+        return parse_retry_after(reset, now=now)
+    if value > 1_000_000_000:
+        current = time.time() if now is None else now
+        return max(value - current, 0.0)
+    return max(value, 0.0)
+
+
+def chunk_by_size(
+    items: Iterable[T],
+    size_of: Callable[[T], int],
+    *,
+    max_bytes: int,
+    max_items: int | None = None,
+    overhead: int = 0,
+) -> list[list[T]]:
+    """Consecutive groups whose sizes plus ``overhead`` stay within ``max_bytes``.
+
+    An item too big on its own still gets a group of its own: the provider will refuse it,
+    and only that recipient fails.
+    """
+    groups: list[list[T]] = []
+    current: list[T] = []
+    used = overhead
+    for item in items:
+        size = size_of(item)
+        full = max_items is not None and len(current) >= max_items
+        if current and (used + size > max_bytes or full):
+            groups.append(current)
+            current, used = [], overhead
+        current.append(item)
+        used += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+class HTTPProvider(Provider):
+    """A provider reached over an HTTP API. Subclasses write the two hooks below."""
+
+    options_model: ClassVar[type[Options]] = HTTPOptions
+    bytes_margin: ClassVar[float] = 0.95
+    """Share of ``max_batch_bytes`` a batch is planned to fill (estimates are not exact)."""
+
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(settings, sleep=sleep)
+        self._secrets: list[str] = []
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+        self._not_before = 0.0
+        self.log = logging.getLogger(f"digest.delivery.{self.name}")
+
+    # -- what subclasses write -------------------------------------------------------------
+
+    @abstractmethod
+    def build_request(self, batch: Batch) -> HTTPRequest:
+        """The documented request for this batch."""
+
+    @abstractmethod
+    def parse_response(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
+        """One result per recipient, in order, from the provider's answer."""
+
+    def auth(self) -> httpx.Auth | None:
+        """Client-wide authentication (e.g. ``httpx.BasicAuth``); None when headers do it."""
+        return None
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers sent with every request (API keys); values are scrubbed from errors."""
+        return {}
+
+    def base_url(self) -> str:
+        url: str = getattr(self.options, "base_url")  # noqa: B009 - set by every HTTPOptions
+        return url
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The provider's own words from an error answer; adapters may read it better."""
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text.strip()[:_BODY_LIMIT] or response.reason_phrase
+        if isinstance(body, dict):
+            for key in ("message", "Message", "error", "Error", "errors"):
+                if body.get(key):
+                    value = body[key]
+                    return value if isinstance(value, str) else json.dumps(value)[:_BODY_LIMIT]
+        return json.dumps(body)[:_BODY_LIMIT]
+
+    def recipient_bytes(self, batch: Batch, recipient: Recipient) -> int:
+        """Estimated request bytes one recipient adds (used only with ``max_batch_bytes``)."""
+        c = batch.content
+        parts = (c.html_for(recipient), c.text_for(recipient), c.subject_for(recipient))
+        headers = c.headers_for(recipient)
+        size = sum(len(p.encode("utf-8")) for p in parts)
+        size += sum(len(k) + len(v.encode("utf-8")) for k, v in headers.items())
+        return int(size * 1.1) + 512
+
+    def shared_bytes(self, batch: Batch) -> int:
+        """Estimated request bytes shared by the whole batch (sent once per call)."""
+        return 1024
+
+    # -- the parts every adapter shares ----------------------------------------------------
+
+    def secret(self, name: str) -> str:
+        """The revealed value of a required secret; remembered so errors never show it."""
+        found: Secret | None = self.settings.secret(name)
+        if found is None:
+            raise ConfigError(
+                f"The {self.name} provider needs the environment variable {name}; set it "
+                "to your API key (it is never written to the config file)."
+            )
+        value = found.reveal()
+        if value not in self._secrets:
+            self._secrets.append(value)
+        return value
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every known secret replaced by ``***``."""
+        for s in self._secrets:
+            if s:
+                text = text.replace(s, "***")
+        return text
+
+    @property
+    def client(self) -> httpx.Client:
+        """The pooled client, created on first use; safe to share between threads."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                client = self._client
+                if client is None:
+                    client = self._client = self._make_client()
+        return client
+
+    def _make_client(self) -> httpx.Client:
+        n = self.delivery.concurrency
+        return httpx.Client(
+            base_url=self.base_url(),
+            auth=self.auth(),
+            headers={"User-Agent": "digest", **self.auth_headers()},
+            timeout=httpx.Timeout(self.delivery.timeout),
+            limits=httpx.Limits(max_connections=n * 2, max_keepalive_connections=n),
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.base_url()}>"
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        response = self.request(self.build_request(batch))
+        results = self.parse_response(batch, response)
+        if len(results) != len(batch.recipients):
+            raise PermanentDeliveryError(
+                f"answered with {len(results)} results for {len(batch.recipients)} recipients",
+                provider=self.name,
+                status=response.status_code,
+            )
+        return results
+
+    def deliver(self, batch: Batch) -> list[RecipientResult]:
+        """The base's retries and splits, after splitting a batch too big in bytes."""
+        chunks = self.chunks(batch)
+        if len(chunks) == 1:
+            return super().deliver(chunks[0])
+        results: list[RecipientResult] = []
+        for chunk in chunks:
+            results.extend(super().deliver(chunk))
+        return results
+
+    def chunks(self, batch: Batch) -> list[Batch]:
+        """``batch`` as sent: whole, or split where ``max_batch``/``max_batch_bytes`` say.
+
+        Splits are deterministic, so a retry after a crash makes the same chunks and keys.
+        """
+        over_count = len(batch.recipients) > self.max_batch
+        if self.max_batch_bytes is None and not over_count:
+            return [batch]
+        if self.max_batch_bytes is None:
+            limit = None
+        else:
+            limit = int(self.max_batch_bytes * self.bytes_margin)
+        groups = chunk_by_size(
+            batch.recipients,
+            lambda r: self.recipient_bytes(batch, r),
+            max_bytes=limit if limit is not None else 1 << 62,
+            max_items=self.max_batch,
+            overhead=self.shared_bytes(batch) if limit is not None else 0,
+        )
+        if len(groups) == 1:
+            return [batch]
+        return [Batch(batch.content, g, f"{batch.key}.{i}") for i, g in enumerate(groups)]
+
+    def request(self, req: HTTPRequest) -> httpx.Response:
+        """Send one request; a 2xx (or accepted) answer comes back, anything else raises."""
+        self._honour_rate_limit()
+        body: dict[str, Any] = {}
+        headers = dict(req.headers)
+        if req.json is not None:
+            body["content"] = json_bytes(req.json)
+            headers.setdefault("Content-Type", "application/json")
+        elif req.data is not None:
+            body["data"] = req.data
+        elif req.content is not None:
+            body["content"] = req.content
+        headers.setdefault("Accept", "application/json")
+        try:
+            response = self.client.request(req.method, req.path, headers=headers, **body)
+        except httpx.TimeoutException as e:
+            raise TransientDeliveryError(
+                f"no answer within {self.delivery.timeout:g}s ({type(e).__name__})",
+                provider=self.name,
+            ) from None
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as e:
+            raise PermanentDeliveryError(
+                f"cannot send to {self.base_url()}: {self.scrub(str(e))}", provider=self.name
+            ) from None
+        except httpx.TransportError as e:
+            raise TransientDeliveryError(
+                f"connection failed: {self.scrub(str(e)) or type(e).__name__}",
+                provider=self.name,
+            ) from None
+        self.log.debug("%s %s -> %s", req.method, req.path, response.status_code)
+        self._note_rate_limit(response)
+        status = response.status_code
+        if 200 <= status < 300 or status in req.accept:
+            return response
+        message = self.scrub(self.error_message(response))
+        body_text = self.scrub(response.text[:_BODY_LIMIT])
+        if status == 429:
+            wait = parse_retry_after(response.headers.get("retry-after"))
+            if wait is None:
+                wait = _rate_limit_wait(response.headers)
+            raise TransientDeliveryError(
+                f"rate limited: {message}", provider=self.name, status=status,
+                body=body_text, retry_after=wait,
+            )
+        if status >= 500 or status == 408:
+            raise TransientDeliveryError(
+                f"server error: {message}", provider=self.name, status=status,
+                body=body_text, retry_after=parse_retry_after(response.headers.get("retry-after")),
+            )
+        raise PermanentDeliveryError(message, provider=self.name, status=status, body=body_text)
+
+    def _note_rate_limit(self, response: httpx.Response) -> None:
+        """Remember when the provider said the quota runs out, so the next call waits."""
+        remaining = response.headers.get("x-ratelimit-remaining")
+        if remaining is None or response.status_code == 429:
+            return
+        try:
+            left = float(remaining)
+        except ValueError:
+            return
+        if left > 0:
+            return
+        wait = _rate_limit_wait(response.headers)
+        if wait:
+            wait = min(wait, self.delivery.max_backoff)
+            with self._lock:
+                self._not_before = max(self._not_before, time.monotonic() + wait)
+            self.log.info("%s: rate limit reached; next call waits %.1fs", self.name, wait)
+
+    def _honour_rate_limit(self) -> None:
+        with self._lock:
+            wait = self._not_before - time.monotonic()
+        if wait > 0:
+            self._sleep(wait)
