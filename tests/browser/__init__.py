@@ -1,0 +1,1 @@
+"""Tests that open rendered email in a real headless Chromium."""
