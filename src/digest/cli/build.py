@@ -1,0 +1,66 @@
+"""Commands that make issues: ``build``, ``import-text``, ``schema``."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (default: ./digest.toml if present, else built-in defaults).",
+)
+
+
+@click.command()
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("out"), show_default=True, help="Folder for the three files.")
+@config_option
+def build(issue: Path, out_dir: Path, config_path: Path | None) -> None:
+    """Render ISSUE into OUT/<slug>.html, .txt and .eml, and report on them."""
+    from digest import build_issue, load_settings
+
+    result = build_issue(issue, out_dir, load_settings(config_path))
+    r = result.rendered
+    click.echo(f"Built {r.slug}: {len(r.issue.articles)} articles, subject {r.subject!r}")
+    for path in (result.html_path, result.text_path, result.eml_path):
+        click.echo(f"  {path}  {path.stat().st_size / 1024:.1f} KB")
+    for warning in r.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+
+
+@click.command(name="import-text")
+@click.argument("listing", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the issue file here (default: standard output).")
+@click.option("--number", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--date", "issue_date", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Issue date (default: today).")
+@click.option("--base-url", default="https://example.org/articles/", show_default=True,
+              help="Links are guessed as BASE-URL + the headline's slug; check them.")
+def import_text(listing: Path, output: Path | None, number: int, issue_date: object,
+                base_url: str) -> None:
+    """Turn a plain LISTING (headline, blank line, summary) into an issue file."""
+    from datetime import datetime
+
+    from digest import listing_to_yaml, read_listing
+
+    when = issue_date.date() if isinstance(issue_date, datetime) else date.today()
+    text = listing_to_yaml(read_listing(listing), number=number, date=when, base_url=base_url)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of issue files (for editors' YAML language servers)."""
+    from digest import issue_schema
+
+    click.echo(issue_schema(), nl=False)

@@ -1,0 +1,163 @@
+"""The issue model: what an editor picked, typed and validated. No I/O, no digest imports."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date as Date
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+__all__ = ["Article", "Image", "Issue", "Section", "check_url", "slugify"]
+
+ALLOWED_SCHEMES = ("http", "https", "mailto")
+
+
+def check_url(url: str, schemes: tuple[str, ...] = ALLOWED_SCHEMES) -> str:
+    """Accept only absolute http, https and mailto links: nothing a reader's client could run."""
+    url = url.strip()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        allowed = ", ".join(f"{s}:" for s in schemes)
+        shown = f"{scheme}:" if scheme else "a relative link"
+        raise ValueError(f"links must start with {allowed} — {shown} is not allowed ({url!r})")
+    if scheme in ("http", "https") and not parts.netloc:
+        raise ValueError(f"{url!r} has no host")
+    if any(c.isspace() for c in url):
+        raise ValueError(f"{url!r} contains spaces; encode them as %20")
+    return url
+
+
+def _one_line(value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise ValueError("must be on one line")
+    return value
+
+
+def _web_url(value: str) -> str:
+    return check_url(value, ("http", "https"))
+
+
+Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_one_line)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Url = Annotated[str, AfterValidator(check_url)]
+WebUrl = Annotated[str, AfterValidator(_web_url)]
+
+
+def slugify(text: str, max_length: int = 60) -> str:
+    """ASCII, lower-case, hyphenated: for file names and URL paths."""
+    s = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    s = re.sub(r"[^a-zA-Z0-9]+", "-", s).strip("-").lower()
+    return s[:max_length].rstrip("-") or "issue"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Image(_Model):
+    """A picture shown with an article; ``alt`` describes it for screen readers."""
+
+    src: WebUrl = Field(description="Absolute http(s) URL of the image.")
+    alt: Text = Field(description="What the image shows, for people who cannot see it.")
+    width: int | None = Field(None, ge=16, le=1200, description="Display width in px.")
+
+
+class Article(_Model):
+    """One picked article: a headline and summary linking to the full piece."""
+
+    headline: Line = Field(description="The article's headline, on one line.")
+    summary: Text = Field(description="One or two sentences; light Markdown allowed.")
+    url: Url = Field(description="Link to the article (http, https or mailto).")
+    kicker: Line | None = Field(None, description="Short label shown above the headline.")
+    section: Line | None = Field(None, description="Section heading this article goes under.")
+    author: Line | None = None
+    image: Image | None = None
+    lead: bool = Field(False, description="The lead story: shown first and largest.")
+
+
+class Section(_Model):
+    """Articles under one heading; ``name`` is None for articles given no section."""
+
+    name: str | None
+    articles: tuple[Article, ...]
+
+
+class Issue(_Model):
+    """One issue of the newsletter, as the editor wrote it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+        json_schema_extra={"title": "digest issue file"},
+    )
+
+    newsletter: Line | None = Field(
+        None, description="Newsletter name; defaults to [newsletter] name in digest.toml."
+    )
+    number: int = Field(ge=1, description="Issue number.")
+    date: Date = Field(description="Issue date, YYYY-MM-DD.")
+    send_at: AwareDatetime | None = Field(
+        None, description="When `digest send-due` may send it; must include a time zone."
+    )
+    slug: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")] = Field(
+        "", description="Used in file names and the view-online URL; default issue-NUMBER."
+    )
+    subject: Line | None = Field(
+        None, description="Default: '{newsletter} #{number}: {lead headline}'."
+    )
+    preheader: Line | None = Field(
+        None, description="Preview text shown after the subject in inboxes (40–100 chars)."
+    )
+    intro: Text | None = Field(None, description="Editor's note; light Markdown allowed.")
+    lang: str | None = Field(None, description="Language tag, e.g. en, de, ar.")
+    dir: Literal["ltr", "rtl", "auto"] | None = Field(None, description="Text direction.")
+    articles: list[Article] = Field(min_length=1, description="The picks, in order.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_slug(cls, data: object) -> object:
+        if isinstance(data, dict) and not data.get("slug") and isinstance(data.get("number"), int):
+            return {**data, "slug": f"issue-{data['number']}"}
+        return data
+
+    @model_validator(mode="after")
+    def _one_lead(self) -> Issue:
+        leads = [i for i, a in enumerate(self.articles) if a.lead]
+        if len(leads) > 1:
+            raise ValueError(
+                f"only one article may be the lead; articles {', '.join(str(i + 1) for i in leads)} "
+                "all say lead: true"
+            )
+        return self
+
+    @property
+    def lead(self) -> Article:
+        """The article marked lead, else the first."""
+        return next((a for a in self.articles if a.lead), self.articles[0])
+
+    @property
+    def sections(self) -> list[Section]:
+        """Articles other than the lead, grouped by section in order of first appearance."""
+        lead = self.lead
+        order: dict[str | None, list[Article]] = {}
+        for a in self.articles:
+            if a is lead:
+                continue
+            order.setdefault(a.section, []).append(a)
+        return [Section(name=name, articles=tuple(items)) for name, items in order.items()]
+
+    def subject_for(self, newsletter: str) -> str:
+        return self.subject or f"{newsletter} #{self.number}: {self.lead.headline}"

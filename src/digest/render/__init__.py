@@ -1,0 +1,237 @@
+"""Rendering: an Issue becomes a subject, preheader, HTML and text, once per issue.
+
+The HTML goes Jinja2 → MJML → mjml-python → premailer; the text has its own template
+written from the same data. Per-recipient values (unsubscribe link, name) are left as
+placeholders in :class:`~digest.message.Content`, filled later without re-rendering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import jinja2
+from markupsafe import Markup
+
+from ..errors import ConfigError, TemplateError
+from ..message import Address, Content, Recipient, build_mime, placeholder
+from ..model import Issue
+from .environment import builtin_template_dir, template_environment
+from .html import compile_mjml, inline_css
+from .markdown import md_text
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    from ..config import Settings
+
+__all__ = [
+    "GMAIL_CLIP_BYTES",
+    "Rendered",
+    "builtin_template_dir",
+    "render_issue",
+]
+
+GMAIL_CLIP_BYTES = 102 * 1024
+"""Gmail clips a message whose HTML is larger than about this."""
+CLIP_WARN_BYTES = 90 * 1024
+PREHEADER_RANGE = (40, 100)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One issue, rendered once: what every recipient's message is filled from."""
+
+    issue: Issue
+    slug: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    content: Content
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def content_hash(self) -> str:
+        """Changes whenever anything a recipient would see changes."""
+        h = hashlib.sha256()
+        for part in (self.subject, self.html, self.text, repr(sorted(self.content.headers.items()))):
+            h.update(part.encode("utf-8"))
+            h.update(b"\0")
+        return h.hexdigest()
+
+    def preview_html(self) -> str:
+        """The HTML with placeholders at their defaults, as ``digest build`` writes it."""
+        return self.content.html_for(Recipient(email=""))
+
+    def preview_text(self) -> str:
+        return self.content.text_for(Recipient(email=""))
+
+    def preview_message(self) -> EmailMessage:
+        return build_mime(self.content)
+
+
+def _sender(value: str, what: str) -> Address:
+    name, addr = parseaddr(value)
+    if "@" not in addr:
+        raise ConfigError(f"[newsletter] {what} = {value!r} is not a mail address")
+    return Address(addr, name)
+
+
+def _tracker(utm: Mapping[str, str], values: Mapping[str, object]) -> Any:
+    params = {f"utm_{k}" if not k.startswith("utm_") else k: v.format(**values) for k, v in utm.items()}
+
+    def track(url: str) -> str:
+        if not params or not url.startswith(("http://", "https://")):
+            return url
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        present = {k for k, _ in query}
+        query += [(k, v) for k, v in params.items() if k not in present]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    return track
+
+
+def _preheader(issue: Issue) -> str:
+    if issue.preheader:
+        return issue.preheader
+    source = issue.intro or issue.lead.summary
+    flat = " ".join(md_text(source, lambda _u: 0).replace(" [0]", "").split())
+    if len(flat) <= PREHEADER_RANGE[1]:
+        return flat
+    cut = flat[: PREHEADER_RANGE[1] - 1].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def render_issue(issue: Issue, settings: Settings) -> Rendered:
+    """Render ``issue`` with ``settings``: the expensive part, done once per issue."""
+    nl = settings.newsletter
+    name = issue.newsletter or nl.name
+    slug = issue.slug
+    subject = issue.subject_for(name)
+    preheader = _preheader(issue)
+    fmt = {"slug": slug, "number": issue.number, "date": issue.date.isoformat()}
+    links = settings.links
+    try:
+        view_online = links.view_online_url.format(**fmt) if links.view_online_url else None
+        unsub_preview = (
+            links.unsubscribe_url.format(token="preview", email="", **fmt)
+            if links.unsubscribe_url
+            else None
+        )
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(f"[links] URL template has an unknown field {e}: use {{token}}, {{slug}}") from None
+    mailto = f"mailto:{links.unsubscribe_mailto}?subject=unsubscribe" if links.unsubscribe_mailto else None
+    unsubscribe = placeholder("unsubscribe_url", unsub_preview) if unsub_preview else mailto
+
+    warnings: list[str] = []
+    if not unsubscribe:
+        warnings.append("No unsubscribe link: set [links] unsubscribe_url (bulk senders must).")
+    if not nl.postal_address:
+        warnings.append("No postal address in the footer: set [newsletter] postal_address.")
+    if not PREHEADER_RANGE[0] <= len(preheader) <= PREHEADER_RANGE[1]:
+        warnings.append(
+            f"The preheader is {len(preheader)} characters; inboxes show 40–100 best."
+        )
+
+    lang = issue.lang or nl.lang
+    context: dict[str, Any] = {
+        "issue": issue,
+        "newsletter": {**nl.model_dump(by_alias=False), "name": name},
+        "brand": settings.brand,
+        "subject": subject,
+        "preheader": preheader,
+        "lead": issue.lead,
+        "sections": issue.sections,
+        "lang": lang,
+        "dir": issue.dir or nl.dir,
+        "date_human": f"{issue.date.day} {issue.date:%B} {issue.date.year}",
+        "links": {
+            "view_online": view_online,
+            "unsubscribe": unsubscribe,
+        },
+        "track": _tracker(links.utm, fmt),
+        "merge": lambda field_name, default="": Markup(placeholder(field_name, default)),
+    }
+    user_dir = settings.path(settings.templates.dir) if settings.templates.dir else None
+    env = template_environment(user_dir)
+    html = _render_html(env, context)
+    text = _render_text(env, context)
+
+    size = len(html.encode("utf-8"))
+    if size > GMAIL_CLIP_BYTES:
+        warnings.append(
+            f"The HTML is {size / 1024:.0f} KB: Gmail clips messages over ~102 KB "
+            "(and drops their styles). Cut articles or images."
+        )
+    elif size > CLIP_WARN_BYTES:
+        warnings.append(
+            f"The HTML is {size / 1024:.0f} KB, near Gmail's ~102 KB clipping limit."
+        )
+
+    headers: dict[str, str] = {}
+    targets = []
+    if unsub_preview:
+        targets.append(f"<{placeholder('unsubscribe_url')}>")
+    if mailto:
+        targets.append(f"<{mailto}>")
+    if targets:
+        headers["List-Unsubscribe"] = ", ".join(targets)
+    if unsub_preview and unsub_preview.startswith("https://"):
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+
+    content = Content(
+        issue_id=slug,
+        subject=subject,
+        html=html,
+        text=text,
+        sender=_sender(nl.from_, "from"),
+        reply_to=_sender(nl.reply_to, "reply_to") if nl.reply_to else None,
+        headers=headers,
+        tags=("digest", slug),
+        metadata={"digest_issue": slug},
+    )
+    return Rendered(
+        issue=issue,
+        slug=slug,
+        subject=subject,
+        preheader=preheader,
+        html=html,
+        text=text,
+        content=content,
+        warnings=tuple(warnings),
+    )
+
+
+def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    try:
+        return env.get_template(name).render(**context)
+    except jinja2.TemplateSyntaxError as e:
+        where = f"{e.filename or e.name or name}:{e.lineno}"
+        raise TemplateError(f"Template {where} has a syntax error: {e.message}") from None
+    except jinja2.TemplateError as e:
+        raise TemplateError(f"Template {name} failed: {e.message or e}") from None
+
+
+def _render_html(env: jinja2.Environment, context: dict[str, Any]) -> str:
+    return inline_css(compile_mjml(_render(env, "email.mjml.j2", context)))
+
+
+def _render_text(env: jinja2.Environment, context: dict[str, Any]) -> str:
+    refs: list[str] = []
+
+    def ref(url: str) -> int:
+        if url not in refs:
+            refs.append(url)
+        return refs.index(url) + 1
+
+    text = _render(env, "email.txt.j2", {**context, "refs": refs, "ref": ref})
+    lines = [line.rstrip() for line in text.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,63 @@
+"""MJML → HTML → inlined HTML, once per issue.
+
+Each setting here answers a known trap: mjml-python links Google Fonts unless ``fonts`` is
+given; premailer fetches remote CSS unless ``allow_network=False``, strips ``!important``
+(which the phone and dark-mode ``@media`` rules need), and drops the doctype.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from ..errors import TemplateError
+
+__all__ = ["compile_mjml", "inline_css"]
+
+DOCTYPE = "<!doctype html>"
+INLINE_MARKER = "/* digest:inline */"
+"""First line of the one ``mj-style inline="inline"`` block premailer should inline.
+
+MJML's own reset styles and the media-query blocks stay in ``<style>`` untouched: inlining
+the resets into every table cell doubled the HTML's size, and premailer would drop the
+``[data-ogsc]`` selectors Outlook.com's dark mode needs.
+"""
+_STYLE_OPEN = re.compile(r"<style(?![^>]*data-premailer)([^>]*)>(?!\s*" + re.escape(INLINE_MARKER) + ")")
+
+
+def compile_mjml(source: str) -> str:
+    from mjml import mjml2html
+
+    try:
+        html: str = mjml2html(source, fonts={}, disable_comments=True)
+    except ValueError as e:
+        raise TemplateError(f"The MJML template did not compile: {e}") from None
+    return html
+
+
+def inline_css(html: str) -> str:
+    """Move ``mj-style inline`` and other head CSS into style attributes, keeping media rules."""
+    import premailer
+
+    marked = _STYLE_OPEN.sub(r'<style data-premailer="ignore"\1>', html)
+    p = premailer.Premailer(
+        marked,
+        allow_network=False,
+        strip_important=False,
+        keep_style_tags=False,
+        remove_classes=False,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+        disable_leftover_css=False,
+        align_floating_images=False,
+        remove_unset_properties=True,
+        capitalize_float_margin=False,
+    )
+    try:
+        out: str = p.transform(pretty_print=False)
+    except Exception as e:  # premailer raises bare parser errors from lxml/cssutils
+        raise TemplateError(f"CSS inlining failed: {e}") from None
+    out = out.replace(' data-premailer="ignore"', "")
+    if not re.match(r"\s*<!doctype", out, re.IGNORECASE):
+        out = f"{DOCTYPE}\n{out}"
+    return out

@@ -1,0 +1,113 @@
+"""Issue files: YAML in, a validated :class:`~digest.model.Issue` out.
+
+Mistakes are reported all at once, each with the file, the line and the field, because an
+editor fixing a file wants the whole list rather than one error per run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import IssueFileError
+from ..model import Issue
+
+__all__ = ["issue_schema", "load_issue", "parse_issue"]
+
+_Path = tuple[str | int, ...]
+
+
+def _lines(node: yaml.Node, path: _Path, out: dict[_Path, int]) -> None:
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
+            out[(*path, k)] = key.start_mark.line + 1
+            _lines(value, (*path, k), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, (*path, i), out)
+
+
+def _line_for(loc: _Path, lines: dict[_Path, int]) -> int | None:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _field(loc: _Path) -> str:
+    parts: list[str] = []
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        if part == "articles" and i + 1 < len(loc) and isinstance(loc[i + 1], int):
+            parts.append(f"article {int(loc[i + 1]) + 1}")
+            i += 2
+            continue
+        parts.append(str(part))
+        i += 1
+    return " → ".join(parts)
+
+
+_FRIENDLY = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field digest knows (check the spelling)",
+    "timezone_aware": "needs a time zone, e.g. 2026-11-27T09:00:00+01:00 or …Z",
+}
+
+
+def _message(err: Any) -> str:
+    friendly = _FRIENDLY.get(err["type"])
+    if friendly:
+        return friendly
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def parse_issue(text: str, source: str = "<issue>") -> Issue:
+    """Validate issue-file text; ``source`` names it in errors."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise IssueFileError(source, [(line, "", f"not valid YAML: {e.problem}")]) from None
+    except yaml.YAMLError as e:
+        raise IssueFileError(source, [(None, "", f"not valid YAML: {e}")]) from None
+    if not isinstance(data, dict) or node is None:
+        raise IssueFileError(source, [(1, "", "an issue file is a YAML mapping (key: value)")])
+    lines: dict[_Path, int] = {}
+    _lines(node, (), lines)
+    try:
+        return Issue.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc: _Path = tuple(err["loc"])
+            problems.append((_line_for(loc, lines), _field(loc), _message(err)))
+        raise IssueFileError(source, problems) from None
+
+
+def load_issue(path: Path | str) -> Issue:
+    """Read and validate an issue file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise IssueFileError(p, [(None, "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise IssueFileError(p, [(None, "", f"cannot read it: {e}")]) from None
+    return parse_issue(text, str(p))
+
+
+def issue_schema() -> str:
+    """JSON Schema for issue files, for editors' YAML language servers."""
+    schema = Issue.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,128 @@
+"""Plain listings: headline, blank line, summary; a short line right above a headline is its kicker.
+
+This is what a CMS export or a copy from a web page usually looks like. The importer keeps
+the text exactly (accents, curly quotes, dashes) and writes an issue file for the editor to
+finish: sections, intro, lead, and the real links.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date as Date
+from pathlib import Path
+
+import yaml
+
+from ..errors import ListingError
+from ..model import slugify
+
+__all__ = ["ListedArticle", "listing_to_yaml", "parse_listing", "read_listing"]
+
+KICKER_MAX = 40
+
+
+@dataclass(frozen=True, slots=True)
+class ListedArticle:
+    headline: str
+    summary: str
+    kicker: str | None = None
+    line: int = 0
+
+
+def _blocks(text: str) -> list[tuple[int, list[str]]]:
+    """Paragraphs: runs of non-blank lines, each with its first line number."""
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] = []
+    start = 0
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line:
+            if not current:
+                start = n
+            current.append(line)
+        elif current:
+            blocks.append((start, current))
+            current = []
+    if current:
+        blocks.append((start, current))
+    return blocks
+
+
+def parse_listing(text: str, source: str = "<listing>") -> list[ListedArticle]:
+    """Read articles from a listing; blocks alternate headline block, summary block."""
+    text = text.lstrip("\ufeff")
+    blocks = _blocks(text)
+    if not blocks:
+        raise ListingError(f"{source}: no articles found (expected headline, blank line, summary)")
+    if len(blocks) % 2:
+        start, lines = blocks[-1]
+        raise ListingError(
+            f"{source}:{start}: the headline {lines[-1]!r} has no summary after it "
+            "(expected headline, blank line, summary)"
+        )
+    articles = []
+    for (hline, head), (_, body) in zip(blocks[::2], blocks[1::2], strict=True):
+        kicker: str | None = None
+        if len(head) == 2 and len(head[0]) <= KICKER_MAX:
+            kicker, headline = head
+        elif len(head) == 1:
+            headline = head[0]
+        else:
+            raise ListingError(
+                f"{source}:{hline}: expected a headline (with at most one short kicker line "
+                f"above it), found {len(head)} lines: {head[0]!r} …"
+            )
+        articles.append(
+            ListedArticle(headline=headline, summary=" ".join(body), kicker=kicker, line=hline)
+        )
+    return articles
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def listing_to_yaml(
+    articles: list[ListedArticle],
+    *,
+    number: int = 1,
+    date: Date | None = None,
+    base_url: str = "https://example.org/articles/",
+) -> str:
+    """An issue file for the editor to finish; links are guessed from headlines."""
+    base = base_url if base_url.endswith("/") else base_url + "/"
+    items = []
+    for a in articles:
+        item: dict[str, object] = {}
+        if a.kicker:
+            item["kicker"] = a.kicker
+        item["headline"] = a.headline
+        item["summary"] = a.summary
+        item["url"] = base + slugify(a.headline)
+        items.append(item)
+    doc = {"number": number, "date": date or Date.today(), "articles": items}
+    header = (
+        "# Made by `digest import-text`. Check each url, then add sections, an intro\n"
+        "# and `lead: true` on the lead story. Schema: `digest schema`.\n"
+    )
+    body = yaml.dump(
+        doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000, default_flow_style=False
+    )
+    return header + body
+
+
+def read_listing(path: Path | str) -> list[ListedArticle]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ListingError(f"{p}: cannot read it: {e}") from None
+    return parse_listing(text, str(p))
