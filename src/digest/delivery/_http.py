@@ -20,8 +20,10 @@ Secrets taken with :meth:`HTTPProvider.secret` are scrubbed from every error and
 from __future__ import annotations
 
 import email.utils
+import html
 import json
 import logging
+import re
 import threading
 import time
 from abc import abstractmethod
@@ -33,7 +35,7 @@ import httpx
 from pydantic import field_validator
 
 from ..errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from ..message import Batch, Recipient
+from ..message import PLACEHOLDER_RE, Batch, Recipient
 from .base import Options, Provider, RecipientResult
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ __all__ = [
     "HTTPOptions",
     "HTTPProvider",
     "HTTPRequest",
+    "MergeTokens",
     "chunk_by_size",
     "json_bytes",
     "parse_retry_after",
@@ -65,7 +68,9 @@ class HTTPOptions(Options):
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, v: str) -> str:
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         if not v.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https://, not {v!r}")
         return v.rstrip("/")
@@ -159,6 +164,55 @@ def chunk_by_size(
     if current:
         groups.append(current)
     return groups
+
+
+class MergeTokens:
+    """Rewrite ``@@digest.NAME|default@@`` placeholders into a provider's own merge tokens.
+
+    For providers that fill one shared body per recipient on their side (Mailgun's
+    ``%recipient.KEY%``, SendGrid's substitutions). Each distinct (name, default, escaping)
+    gets its own key: HTML needs escaped values and text raw ones, so the same field has a
+    key per kind (``h_name`` and ``t_name``). ``values(recipient)`` gives each key's value,
+    filled exactly as :class:`~digest.message.Content` would fill it.
+    """
+
+    def __init__(self, token: Callable[[str], str]) -> None:
+        self._token = token
+        self._keys: dict[tuple[str, str, bool], str] = {}
+
+    def rewrite(self, text: str, *, escape: bool) -> str:
+        """``text`` with every placeholder replaced by its provider token."""
+
+        def sub(m: re.Match[str]) -> str:
+            return self._token(self._key(m.group(1), m.group(2) or "", escape))
+
+        return PLACEHOLDER_RE.sub(sub, text)
+
+    def _key(self, name: str, default: str, escape: bool) -> str:
+        slot = (name, default, escape)
+        key = self._keys.get(slot)
+        if key is None:
+            base = f"{'h' if escape else 't'}_{name}"
+            taken = set(self._keys.values())
+            key, n = base, 1
+            while key in taken:
+                n += 1
+                key = f"{base}_{n}"
+            self._keys[slot] = key
+        return key
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._keys.values())
+
+    def values(self, recipient: Recipient) -> dict[str, str]:
+        """Key → this recipient's value (escaped for HTML keys; the default when empty)."""
+        given = recipient.values()
+        out: dict[str, str] = {}
+        for (name, default, escape), key in self._keys.items():
+            v = given.get(name)
+            out[key] = (html.escape(v) if escape else v) if v else default
+        return out
 
 
 class HTTPProvider(Provider):
