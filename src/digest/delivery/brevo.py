@@ -1,0 +1,228 @@
+"""Brevo (formerly Sendinblue): ``POST /v3/smtp/email`` with ``messageVersions``.
+
+Facts from Brevo's documentation (developers.brevo.com: "Batch send transactional emails",
+"Idempotency for batch emails", "Rate limit headers", and the ``SendSmtpEmail`` /
+``SendSmtpEmailMessageVersions`` models of its generated SDKs):
+
+* ``api-key`` header; up to 1,000 message versions a call (and at most 2,000 recipients, 99
+  per version). Each version takes ``to`` (required), ``params``, ``cc``, ``bcc``,
+  ``replyTo``, ``subject``, ``htmlContent`` and ``textContent``; the last two may be set per
+  version only when one of them is also set at the top level. ``headers`` exists only at
+  the top level, so recipients whose filled headers differ (a personal ``List-Unsubscribe``)
+  go in separate calls, one per distinct set of headers.
+* ``headers.idempotencyKey`` must be a UUID and is kept 30 minutes. A repeat within that
+  time is refused with the ``duplicate_parameter`` error code and not processed: the first
+  call went through, so digest counts the repeat as delivered (with the ids from the first
+  answer when this process still has them).
+* A success is ``201`` with ``{"messageIds": [...]}``, one id per version; errors are
+  ``{"code": ..., "message": ...}``; a ``429`` carries ``x-sib-ratelimit-reset`` (seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+
+from ..errors import PermanentDeliveryError, TransientDeliveryError
+from ..message import PLACEHOLDER_RE, Address, Batch, Content, Recipient
+from ._http import HTTPOptions, HTTPProvider, HTTPRequest, parse_retry_after
+from .base import Options, RecipientResult
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["BrevoOptions", "BrevoProvider", "idempotency_key"]
+
+_KEY_NAMESPACE = uuid.UUID("5d0c6a8e-2f51-4c57-9a55-0f3e0f6b7d21")
+"""Fixed namespace of digest's Brevo keys: the same batch gives the same UUID everywhere."""
+
+
+class BrevoOptions(HTTPOptions):
+    """``[providers.brevo]``: only the API address can change (tests point it at 127.0.0.1)."""
+
+    base_url: str = "https://api.brevo.com"
+
+
+def idempotency_key(batch_key: str, headers: Sequence[tuple[str, str]] = ()) -> str:
+    """The UUID Brevo wants, derived from the batch key (and the header set of its call).
+
+    A version-5 UUID: the same batch always gives the same key, across retries and restarts.
+    """
+    name = batch_key if not headers else batch_key + "\n" + json.dumps(list(headers))
+    return str(uuid.uuid5(_KEY_NAMESPACE, name))
+
+
+def _party(address: Address) -> dict[str, str]:
+    return {"email": address.email, "name": address.name} if address.name else {
+        "email": address.email
+    }
+
+
+class BrevoProvider(HTTPProvider):
+    """Brevo's transactional API, one message version per recipient."""
+
+    name: ClassVar[str] = "brevo"
+    description: ClassVar[str] = "Brevo HTTP API (POST /v3/smtp/email, 1,000 versions a call)"
+    options_model: ClassVar[type[Options]] = BrevoOptions
+    env_vars: ClassVar[tuple[str, ...]] = ("BREVO_API_KEY",)
+    max_batch: ClassVar[int] = 1000
+    max_batch_bytes: ClassVar[int | None] = 8_000_000
+    """Not a documented limit: digest's own cap, so a call with 1,000 full HTML bodies stays
+    a reasonable size."""
+    idempotent: ClassVar[bool] = True
+    rejects_whole_batch: ClassVar[bool] = True
+
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(settings, sleep=sleep)
+        self._api_key = self.secret("BREVO_API_KEY")
+        self._answers: dict[str, list[str]] = {}
+        self._answers_lock = threading.Lock()
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"api-key": self._api_key}
+
+    def recipient_bytes(self, batch: Batch, recipient: Recipient) -> int:
+        """Bytes of one version: only the parts that differ per recipient are repeated."""
+        varies = _varying_parts(batch.content)
+        size = len(recipient.email) + len(recipient.name) + 64
+        c = batch.content
+        if "htmlContent" in varies:
+            size += len(c.html_for(recipient).encode("utf-8"))
+        if "textContent" in varies:
+            size += len(c.text_for(recipient).encode("utf-8"))
+        if "subject" in varies:
+            size += len(c.subject_for(recipient).encode("utf-8"))
+        return int(size * 1.1)
+
+    def shared_bytes(self, batch: Batch) -> int:
+        c = batch.content
+        return len(c.html.encode("utf-8")) + len(c.text.encode("utf-8")) + 4096
+
+    # Brevo's headers are per call, so one batch may need several calls: send_batch is
+    # written here, with build_request/parse_response serving one call each.
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        groups = _by_headers(batch)
+        if len(groups) > 1:
+            self.log.debug(
+                "%s: %d recipients need %d calls (their headers differ)",
+                self.name, len(batch.recipients), len(groups),
+            )
+        results: dict[int, RecipientResult] = {}
+        for header_items, indexes in groups:
+            part = Batch(batch.content, [batch.recipients[i] for i in indexes], batch.key)
+            key = idempotency_key(batch.key, header_items if len(groups) > 1 else ())
+            request = self._request_for(part, dict(header_items), key)
+            response = self.request(request)
+            for i, result in zip(indexes, self._results(part, response, key), strict=True):
+                results[i] = result
+        return [results[i] for i in range(len(batch.recipients))]
+
+    def build_request(self, batch: Batch) -> HTTPRequest:
+        """The call for a batch whose recipients share their headers (the common case)."""
+        groups = _by_headers(batch)
+        headers = dict(groups[0][0]) if len(groups) == 1 else {}
+        return self._request_for(batch, headers, idempotency_key(batch.key))
+
+    def parse_response(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
+        return self._results(batch, response, "")
+
+    def _request_for(self, batch: Batch, headers: dict[str, str], key: str) -> HTTPRequest:
+        c = batch.content
+        first = batch.recipients[0]
+        varies = _varying_parts(c)
+        body: dict[str, Any] = {
+            "sender": _party(c.sender),
+            "subject": c.subject_for(first),
+            "htmlContent": c.html_for(first),
+            "textContent": c.text_for(first),
+            "headers": {**headers, "idempotencyKey": key},
+            "tags": [c.issue_id, *c.tags],
+            "messageVersions": [_version(c, r, varies) for r in batch.recipients],
+        }
+        if c.reply_to:
+            body["replyTo"] = _party(c.reply_to)
+        return HTTPRequest("POST", "/v3/smtp/email", json=body, accept=frozenset({400, 429}))
+
+    def _results(self, batch: Batch, response: httpx.Response, key: str) -> list[RecipientResult]:
+        status = response.status_code
+        if status == 429:
+            wait = parse_retry_after(response.headers.get("x-sib-ratelimit-reset"))
+            raise TransientDeliveryError(
+                f"rate limited: {self.scrub(self.error_message(response))}",
+                provider=self.name, status=429, body=self.scrub(response.text[:2000]),
+                retry_after=wait,
+            )
+        if status == 400:
+            if _code(response) != "duplicate_parameter" or not key:
+                raise PermanentDeliveryError(
+                    self.scrub(self.error_message(response)), provider=self.name, status=400,
+                    body=self.scrub(response.text[:2000]),
+                )
+            # The key was used within 30 minutes: the first call was processed.
+            with self._answers_lock:
+                ids: list[str | None] = list(self._answers.get(key, []))
+            self.log.info("%s: batch %s was already accepted; not sent again", self.name, key)
+        else:
+            try:
+                ids = [str(i) for i in response.json()["messageIds"]]
+            except (ValueError, KeyError, TypeError):
+                ids = []
+            if key:
+                with self._answers_lock:
+                    self._answers[key] = [i for i in ids if i is not None]
+        if len(ids) != len(batch.recipients):
+            ids = [None] * len(batch.recipients)
+        return [
+            RecipientResult(r.email, True, message_id=i)
+            for r, i in zip(batch.recipients, ids, strict=True)
+        ]
+
+    def error_message(self, response: httpx.Response) -> str:
+        """Brevo's ``code`` and ``message``, e.g. ``unauthorized: Key not found``."""
+        code = _code(response)
+        message = super().error_message(response)
+        return f"{code}: {message}" if code and code not in message else message
+
+
+def _code(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else ""
+
+
+def _by_headers(batch: Batch) -> list[tuple[tuple[tuple[str, str], ...], list[int]]]:
+    """Recipients grouped by their filled headers, in order of first appearance."""
+    groups: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    for i, r in enumerate(batch.recipients):
+        filled = batch.content.headers_for(r)
+        items = tuple(sorted((k, v) for k, v in filled.items() if v.strip("<>, ")))
+        groups.setdefault(items, []).append(i)
+    return list(groups.items())
+
+
+def _varying_parts(content: Content) -> frozenset[str]:
+    """Which of subject, HTML and text hold merge placeholders (and so differ per version)."""
+    parts = {"subject": content.subject, "htmlContent": content.html, "textContent": content.text}
+    return frozenset(k for k, text in parts.items() if PLACEHOLDER_RE.search(text))
+
+
+def _version(content: Content, recipient: Recipient, varies: frozenset[str]) -> dict[str, Any]:
+    """One recipient's version: its address, plus whatever differs from the top level."""
+    version: dict[str, Any] = {"to": [_party(recipient.address)]}
+    if "subject" in varies:
+        version["subject"] = content.subject_for(recipient)
+    if "htmlContent" in varies:
+        version["htmlContent"] = content.html_for(recipient)
+    if "textContent" in varies:
+        version["textContent"] = content.text_for(recipient)
+    return version

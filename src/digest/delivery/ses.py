@@ -1,0 +1,209 @@
+"""Amazon SES v2: ``SendEmail`` with ``Content.Raw``, one call per recipient, SigV4-signed.
+
+Facts from botocore's service model for ``sesv2`` (2019-09-27) and the SES v2 API reference:
+
+* ``POST /v2/email/outbound-emails`` (rest-json) at ``https://email.<region>.amazonaws.com``,
+  signed with Signature Version 4 for the service name ``ses``.
+* ``SendEmailRequest`` requires only ``Content``; digest sends ``FromEmailAddress``,
+  ``Destination.ToAddresses`` (the one recipient), ``Content.Raw.Data`` (the MIME message,
+  base64 as the JSON protocol carries blobs), ``ConfigurationSetName`` and ``EmailTags``.
+  The answer is ``{"MessageId": ...}``.
+* Errors name their type in ``x-amzn-ErrorType`` (or ``__type``/``code`` in the body) with a
+  ``message``: ``TooManyRequestsException`` (429), ``LimitExceededException``,
+  ``MessageRejected``, ``MailFromDomainNotVerifiedException``, ``BadRequestException``,
+  ``SendingPausedException``, ``AccountSuspendedException`` (400), ``NotFoundException`` (404);
+  signing and key problems come back as 403.
+* SES replaces ``Message-ID`` and sets ``Date`` itself, and personal content needs one raw
+  message per recipient, so each recipient gets a message from ``build_mime`` and a call of
+  its own (``max_batch = 1``: a retry can never resend to someone already accepted).
+
+botocore is an optional extra (``pip install 'digest[ses]'``), imported only when an SES
+provider is made; only its signer is used, and requests go through the shared httpx client.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+from pydantic import field_validator
+
+from ..errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from ..message import Batch, build_mime
+from ._http import HTTPProvider, HTTPRequest, json_bytes
+from .base import Options, RecipientResult
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["SESOptions", "SESProvider"]
+
+PATH = "/v2/email/outbound-emails"
+_TAG_RE = re.compile(r"[^A-Za-z0-9_-]")
+
+TRANSIENT_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "Throttling",
+        "ThrottlingException",
+        "LimitExceededException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "RequestTimeout",
+    }
+)
+"""Throttling and quota answers: the same call may succeed later."""
+
+RECIPIENT_CODES = frozenset(
+    {"MessageRejected", "BadRequestException", "MailFromDomainNotVerifiedException"}
+)
+"""Answers about this message: the recipient fails for good, the send goes on."""
+
+
+class SESOptions(Options):
+    """``[providers.ses]``."""
+
+    region: str | None = None
+    """AWS region, e.g. ``eu-west-1``; else the ``AWS_REGION`` environment variable."""
+    configuration_set: str | None = None
+    """SES configuration set for event publishing (``ConfigurationSetName``)."""
+    base_url: str | None = None
+    """Endpoint; default ``https://email.<region>.amazonaws.com``."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, not {v!r}")
+        return v.rstrip("/")
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", v):
+            raise ValueError(f"must be an AWS region such as eu-west-1, not {v!r}")
+        return v
+
+
+def _tag(text: str) -> str:
+    return _TAG_RE.sub("_", text)[:256] or "_"
+
+
+class SESProvider(HTTPProvider):
+    """SES v2 ``SendEmail`` with raw MIME, signed by botocore, sent by httpx."""
+
+    name: ClassVar[str] = "ses"
+    description: ClassVar[str] = "Amazon SES v2 API (SendEmail, raw MIME, one call a recipient)"
+    options_model: ClassVar[type[Options]] = SESOptions
+    env_vars: ClassVar[tuple[str, ...]] = (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+    )
+    max_batch: ClassVar[int] = 1
+    idempotent: ClassVar[bool] = False
+    rejects_whole_batch: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(settings, sleep=sleep)
+        try:
+            from botocore.auth import SigV4Auth
+            from botocore.awsrequest import AWSRequest
+            from botocore.credentials import Credentials
+        except ImportError:
+            raise ConfigError(
+                "The ses provider needs botocore, which is not installed; "
+                "try: pip install 'digest[ses]'"
+            ) from None
+        self._signer_class: Any = SigV4Auth
+        self._request_class: Any = AWSRequest
+        opts: Any = self.options
+        region = opts.region or settings.env("AWS_REGION")
+        if not region:
+            raise ConfigError(
+                "The ses provider needs a region: set region in [providers.ses] or the "
+                "AWS_REGION environment variable (e.g. eu-west-1)."
+            )
+        self.region: str = region
+        self._configuration_set: str | None = opts.configuration_set
+        self._base_url: str = opts.base_url or f"https://email.{region}.amazonaws.com"
+        access_key = self.secret("AWS_ACCESS_KEY_ID")
+        secret_key = self.secret("AWS_SECRET_ACCESS_KEY")
+        token_secret = settings.secret("AWS_SESSION_TOKEN")
+        token = self.secret("AWS_SESSION_TOKEN") if token_secret is not None else None
+        self._credentials: Any = Credentials(access_key, secret_key, token)
+
+    def base_url(self) -> str:
+        return self._base_url
+
+    def build_request(self, batch: Batch) -> HTTPRequest:
+        (recipient,) = batch.recipients
+        c = batch.content
+        mime = build_mime(c, recipient)
+        raw = mime.as_bytes(policy=mime.policy.clone(linesep="\r\n"))
+        payload: dict[str, Any] = {
+            "FromEmailAddress": c.sender.formatted(),
+            "Destination": {"ToAddresses": [recipient.address.formatted()]},
+            "Content": {"Raw": {"Data": base64.b64encode(raw).decode("ascii")}},
+            "EmailTags": [{"Name": "issue", "Value": _tag(c.issue_id)}],
+        }
+        if self._configuration_set:
+            payload["ConfigurationSetName"] = self._configuration_set
+        body = json_bytes(payload)
+        signed = self._request_class(
+            method="POST",
+            url=self._base_url + PATH,
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        self._signer_class(self._credentials, "ses", self.region).add_auth(signed)
+        headers = {str(k): str(v) for k, v in signed.headers.items()}
+        return HTTPRequest("POST", PATH, content=body, headers=headers,
+                           accept=frozenset({400, 403, 404}))
+
+    def parse_response(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
+        (recipient,) = batch.recipients
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                message_id = str(response.json()["MessageId"])
+            except (ValueError, KeyError, TypeError):
+                message_id = None
+            return [RecipientResult(recipient.email, True, message_id=message_id)]
+        code = error_code(response)
+        message = self.scrub(self.error_message(response))
+        body = self.scrub(response.text[:2000])
+        if code in TRANSIENT_CODES:
+            raise TransientDeliveryError(
+                f"throttled: {message}", provider=self.name, status=status, body=body
+            )
+        if code in RECIPIENT_CODES:
+            return [RecipientResult(recipient.email, False, error=f"ses: {message}")]
+        raise PermanentDeliveryError(message, provider=self.name, status=status, body=body)
+
+    def error_message(self, response: httpx.Response) -> str:
+        """``Code: message`` from an SES error answer."""
+        code = error_code(response)
+        message = super().error_message(response)
+        return f"{code}: {message}" if code and code not in message else message
+
+
+def error_code(response: httpx.Response) -> str:
+    """The error type of a rest-json answer: header ``x-amzn-ErrorType`` or body ``__type``."""
+    raw = response.headers.get("x-amzn-errortype", "")
+    if not raw:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            raw = str(body.get("__type") or body.get("code") or body.get("Code") or "")
+    code: str = raw.split(":", 1)[0].rsplit("#", 1)[-1].strip()
+    return code
