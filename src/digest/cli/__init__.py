@@ -40,6 +40,14 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(module, cmd_name.replace("-", "_"))
         return command
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Turn a DigestError into its message and exit status: no traceback for user mistakes."""
+        try:
+            return super().invoke(ctx)
+        except DigestError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
         with formatter.section("Commands"):

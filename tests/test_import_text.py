@@ -1,0 +1,95 @@
+"""Importing a plain listing: the seed articles, exact text, kickers, and bad listings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import cli
+from digest.errors import ListingError
+from digest.sources import parse_issue, parse_listing, read_listing
+
+from tests.paths import SAMPLE_ISSUE, SEED_LISTING
+
+
+def _seed_blocks() -> list[list[str]]:
+    """The seed listing's paragraphs, read independently of the importer."""
+    text = SEED_LISTING.read_text(encoding="utf-8")
+    return [b.strip().split("\n") for b in re.split(r"\n\s*\n", text.strip())]
+
+
+def test_seed_listing_gives_twelve_articles_with_three_kickers() -> None:
+    articles = read_listing(SEED_LISTING)
+    assert len(articles) == 12
+    kickers = {a.kicker: a.headline for a in articles if a.kicker}
+    assert kickers == {
+        "Paris Commune": "The Paris Commune: Triumph, Tragedy, and Lessons for Today",
+        "Mumia Abu Jamal": "Free Mumia Abu-Jamal!",
+        "Meghan Markle and Prince Harry": (
+            "Scandal at the Palace: British Monarchy Rocked by Revelations in Television Interview"
+        ),
+    }
+
+
+def test_seed_text_is_kept_exactly_accents_quotes_and_dashes() -> None:
+    articles = read_listing(SEED_LISTING)
+    blocks = _seed_blocks()
+    headlines = [b[-1] for b in blocks[::2]]
+    summaries = [" ".join(b) for b in blocks[1::2]]
+    assert [a.headline for a in articles] == headlines
+    assert [a.summary for a in articles] == summaries
+    joined = " ".join(headlines + summaries)
+    for exact in ("Öfinger", "Workers’ Fightback", "June 1955 – March 2021", "Everard—Killed",
+                  "“Protects”"):
+        assert exact in joined
+
+
+def test_import_text_writes_an_issue_file_that_validates(tmp_path: Path) -> None:
+    out = tmp_path / "issue.yaml"
+    result = CliRunner().invoke(
+        cli, ["import-text", str(SEED_LISTING), "-o", str(out), "--number", "7",
+              "--date", "2021-03-26"]
+    )
+    assert result.exit_code == 0, result.output
+    issue = parse_issue(out.read_text(encoding="utf-8"), str(out))
+    assert issue.number == 7 and issue.date.isoformat() == "2021-03-26"
+    assert [a.headline for a in issue.articles] == [a.headline for a in read_listing(SEED_LISTING)]
+    assert [a.kicker for a in issue.articles if a.kicker] == [
+        "Paris Commune", "Mumia Abu Jamal", "Meghan Markle and Prince Harry"
+    ]
+    assert all(a.url.startswith("https://example.org/articles/") for a in issue.articles)
+
+
+def test_import_text_prints_to_stdout_by_default() -> None:
+    result = CliRunner().invoke(cli, ["import-text", str(SEED_LISTING)])
+    assert result.exit_code == 0
+    assert "Free Mumia Abu-Jamal!" in result.stdout
+    assert "kicker: Mumia Abu Jamal" in result.stdout
+
+
+def test_sample_issue_holds_all_twelve_seed_articles_verbatim() -> None:
+    issue = parse_issue(SAMPLE_ISSUE.read_text(encoding="utf-8"))
+    listed = read_listing(SEED_LISTING)
+    assert sorted(a.headline for a in issue.articles) == sorted(a.headline for a in listed)
+    by_headline = {a.headline: a for a in issue.articles}
+    for a in listed:
+        assert by_headline[a.headline].summary == a.summary
+        assert by_headline[a.headline].kicker == a.kicker
+
+
+def test_headline_without_summary_names_the_line() -> None:
+    with pytest.raises(ListingError, match=r"listing.txt:6: the headline 'Orphan' has no summary"):
+        parse_listing("One\n\nSummary one.\n\n  \nOrphan\n", "listing.txt")
+
+
+def test_three_line_headline_block_is_refused_with_its_line() -> None:
+    with pytest.raises(ListingError, match=r"x.txt:1: expected a headline"):
+        parse_listing("A\nB\nC\n\nSummary\n", "x.txt")
+
+
+def test_missing_listing_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["import-text", str(tmp_path / "nope.txt")])
+    assert result.exit_code != 0

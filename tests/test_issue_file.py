@@ -1,0 +1,122 @@
+"""Issue files: validation, grouping, and errors that name the file, line and field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import cli
+from digest.errors import IssueFileError
+from digest.model import Issue
+from digest.sources import issue_schema, load_issue, parse_issue
+
+GOOD = """\
+number: 3
+date: 2026-11-27
+send_at: 2026-11-27T08:00:00+01:00
+articles:
+  - headline: First
+    summary: One.
+    url: https://example.org/1
+    section: World
+  - headline: Second
+    summary: Two.
+    url: https://example.org/2
+    section: Home
+  - headline: Third
+    summary: Three.
+    url: https://example.org/3
+    section: World
+    lead: true
+  - headline: Fourth
+    summary: Four.
+    url: https://example.org/4
+    section: World
+"""
+
+
+def test_sections_follow_first_appearance_and_keep_editor_order() -> None:
+    issue = parse_issue(GOOD)
+    assert issue.lead.headline == "Third"
+    assert [(s.name, [a.headline for a in s.articles]) for s in issue.sections] == [
+        ("World", ["First", "Fourth"]),
+        ("Home", ["Second"]),
+    ]
+
+
+def test_subject_is_derived_from_newsletter_number_and_lead() -> None:
+    assert parse_issue(GOOD).subject_for("The Weekly") == "The Weekly #3: Third"
+
+
+def test_send_at_without_time_zone_is_an_error_on_its_line() -> None:
+    text = GOOD.replace("2026-11-27T08:00:00+01:00", "2026-11-27 08:00:00")
+    with pytest.raises(IssueFileError) as e:
+        parse_issue(text, "week.yaml")
+    assert e.value.problems[0][:2] == (3, "send_at")
+    assert "week.yaml:3: send_at: needs a time zone" in str(e.value)
+
+
+def test_errors_name_file_line_and_field_for_every_mistake() -> None:
+    text = GOOD.replace("url: https://example.org/2", "url: javascript:alert(1)").replace(
+        "    summary: Four.\n", ""
+    )
+    with pytest.raises(IssueFileError) as e:
+        parse_issue(text, "week.yaml")
+    message = str(e.value)
+    assert "week.yaml:11: article 2 → url: links must start with http:, https:, mailto:" in message
+    assert "week.yaml:18: article 4 → summary: is required" in message
+    assert "Traceback" not in message
+
+
+def test_two_leads_are_refused() -> None:
+    text = GOOD.replace("    section: Home\n", "    section: Home\n    lead: true\n")
+    with pytest.raises(IssueFileError, match="only one article may be the lead; articles 2, 3"):
+        parse_issue(text, "x.yaml")
+
+
+def test_unknown_field_is_named_with_its_line() -> None:
+    text = GOOD.replace("    section: Home\n", "    sectoin: Home\n")
+    with pytest.raises(IssueFileError, match=r"x.yaml:12: article 2 → sectoin: is not a field"):
+        parse_issue(text, "x.yaml")
+
+
+def test_broken_yaml_names_the_line() -> None:
+    text = "number: 1\ndate: 2026-01-01\narticles:\n  - headline: a\n   summary: b\n"
+    with pytest.raises(IssueFileError, match=r"x.yaml:5: not valid YAML"):
+        parse_issue(text, "x.yaml")
+
+
+def test_headline_with_a_line_break_is_refused() -> None:
+    text = GOOD.replace("headline: First", 'headline: "Fir\\nst"')
+    with pytest.raises(IssueFileError, match="article 1 → headline: must be on one line"):
+        parse_issue(text, "x.yaml")
+
+
+def test_missing_issue_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(IssueFileError, match="no such file"):
+        load_issue(tmp_path / "nope.yaml")
+
+
+def test_build_reports_a_bad_file_without_a_traceback(write) -> None:  # type: ignore[no-untyped-def]
+    path = write("bad.yaml", GOOD.replace("number: 3", "number: three"))
+    result = CliRunner().invoke(cli, ["build", str(path), "--out", str(path.parent / "o")])
+    assert result.exit_code == 3
+    assert f"{path}:1: number: Input should be a valid integer" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_schema_is_json_schema_generated_from_the_model() -> None:
+    schema = json.loads(issue_schema())
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert set(schema["required"]) == {"number", "date", "articles"}
+    assert schema["properties"]["articles"]["items"]["$ref"].endswith("/Article")
+    assert set(schema["properties"]) == set(Issue.model_fields)
+
+
+def test_published_schema_file_matches_the_model() -> None:
+    from tests.paths import ROOT
+
+    assert (ROOT / "issue.schema.json").read_text(encoding="utf-8") == issue_schema()
