@@ -44,8 +44,10 @@ import pytest
 
 __all__ = [
     "App",
+    "Delivery",
     "Faults",
     "LoopbackServer",
+    "Mailbox",
     "Reply",
     "Request",
     "loopback",
@@ -105,6 +107,51 @@ class Reply:
 
 
 App = Callable[[Request], Reply]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message a fake provider accepted for one recipient, as that person would get it."""
+
+    to: str
+    """The bare address, lower case."""
+    subject: str
+    html: str
+    text: str
+    headers: Mapping[str, str]
+    message_id: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    """Provider extras: tags, metadata, custom args, stream, the To header as sent."""
+
+
+class Mailbox:
+    """What a fake provider delivered, recorded thread-safely, counted per recipient."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[Delivery] = []
+
+    def add(self, delivery: Delivery) -> None:
+        with self._lock:
+            self._items.append(delivery)
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        with self._lock:
+            return list(self._items)
+
+    def count(self, email: str) -> int:
+        """How many messages ``email`` received."""
+        e = email.lower()
+        return sum(1 for d in self.deliveries if d.to == e)
+
+    def to(self, email: str) -> list[Delivery]:
+        e = email.lower()
+        return [d for d in self.deliveries if d.to == e]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
 
 def parse_body(content_type: str, body: bytes) -> tuple[Any, dict[str, list[str]] | None,
