@@ -1,0 +1,54 @@
+"""Sending: recipients, suppression, personalisation, the SQLite ledger, the job and its lock.
+
+The public surface used by the CLI and by other programs::
+
+    prepare_issue(settings, path)           render an issue file once → Prepared
+    send_issue(settings, prepared, ...)     the list send (resumable) → SendReport
+    send_due(settings, ...)                 every due issue in [sending] issues_dir
+    plan_send(settings, prepared, ...)      the --dry-run plan → SendPlan
+    send_test(settings, prepared, [...])    a "[TEST] " send that never touches the ledger
+    Ledger(path)                            status, suppression, provider events
+    verify(token, secret)                   for the site that receives unsubscribe clicks
+"""
+
+from .due import DueResult, due_exit_code, send_due
+from .job import Prepared, SendReport, ledger_path, prepare_issue, recipients_path, send_issue
+from .ledger import Ledger
+from .lock import JobLock, lock_path
+from .personalise import Personaliser
+from .plan import SendPlan, plan_send
+from .recipients import BadRow, Row, read_recipients
+from .report import Reporter, make_reporter
+from .suppression import SuppressResult, import_suppressions, suppress_addresses
+from .testsend import TEST_PREFIX, send_test
+from .tokens import make_token, verify
+
+__all__ = [
+    "TEST_PREFIX",
+    "BadRow",
+    "DueResult",
+    "JobLock",
+    "Ledger",
+    "Personaliser",
+    "Prepared",
+    "Reporter",
+    "Row",
+    "SendPlan",
+    "SendReport",
+    "SuppressResult",
+    "due_exit_code",
+    "import_suppressions",
+    "ledger_path",
+    "lock_path",
+    "make_reporter",
+    "make_token",
+    "plan_send",
+    "prepare_issue",
+    "read_recipients",
+    "recipients_path",
+    "send_due",
+    "send_issue",
+    "send_test",
+    "suppress_addresses",
+    "verify",
+]

@@ -1,0 +1,457 @@
+"""The send job: recipients → ledger → suppression → recorded batches → provider → ledger.
+
+One run of :func:`send_issue`:
+
+1. takes the job lock (a second job exits at once with status 4);
+2. records the issue and its content hash in the ledger; if an earlier run of the same issue
+   sent anything with another hash, it stops (status 5) unless ``force``;
+3. streams the recipients CSV into the ledger (duplicates merged by SQLite) and marks the
+   suppressed;
+4. puts failed-but-retryable recipients of earlier runs back in line;
+5. sends: first the batches an earlier run recorded but never finished (same members, same
+   idempotency key), then new batches of ``provider.batch_size()``, each recorded before it
+   goes; ``delivery.concurrency`` worker threads, ``delivery.rate`` messages a second;
+6. writes each batch's results in one transaction.
+
+SIGINT or SIGTERM stops planning new batches; the batches in flight finish and are recorded,
+and the next run picks up the rest. After SIGKILL, the batches that were in flight stay
+``open`` and go again with the same key: at an idempotent provider nothing is duplicated,
+at others at most those batches (``concurrency × batch size`` messages) can arrive twice.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    EXIT_PARTIAL,
+    ConfigError,
+    DigestError,
+    IssueChangedError,
+    SendError,
+)
+from ..message import Batch, Content, Recipient
+from .ledger import BatchRow, Ledger, MemberRow, Outcome
+from .lock import JobLock, lock_path
+from .personalise import Personaliser
+from .recipients import BadRow, Row, read_recipients
+from .report import Reporter
+from .suppression import import_suppressions
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..delivery.base import Provider, RecipientResult
+
+__all__ = [
+    "Prepared",
+    "RateLimiter",
+    "SendReport",
+    "ledger_path",
+    "prepare_issue",
+    "recipients_path",
+    "send_issue",
+]
+
+_MAX_BAD_ROWS_SHOWN = 200
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An issue rendered once, with what the job needs to know about it."""
+
+    issue_id: str
+    content: Content
+    content_hash: str
+    send_at: datetime | None = None
+    source: Path | None = None
+
+
+def prepare_issue(settings: Settings, path: Path | str) -> Prepared:
+    """Load and render the issue file at ``path`` (once; never per recipient)."""
+    from ..render import render_issue
+    from ..sources import load_issue
+
+    issue = load_issue(Path(path))
+    rendered = render_issue(issue, settings)
+    return Prepared(
+        issue_id=rendered.slug,
+        content=rendered.content,
+        content_hash=rendered.content_hash,
+        send_at=issue.send_at,
+        source=Path(path),
+    )
+
+
+def ledger_path(settings: Settings) -> Path:
+    return settings.path(settings.sending.ledger)
+
+
+def recipients_path(settings: Settings, given: Path | str | None) -> Path:
+    """``--recipients`` if given, else ``[audience] recipients``; a ConfigError if neither."""
+    if given is not None:
+        return Path(given)
+    if settings.audience.recipients is not None:
+        return settings.path(settings.audience.recipients)
+    raise ConfigError(
+        "No recipients: pass --recipients FILE.csv or set [audience] recipients in digest.toml."
+    )
+
+
+@dataclass
+class SendReport:
+    """What one run did, and where the issue stands afterwards."""
+
+    issue_id: str
+    counts: dict[str, int] = field(default_factory=dict)
+    rows_read: int = 0
+    added: int = 0
+    duplicates: int = 0
+    bad_rows: int = 0
+    newly_suppressed: int = 0
+    requeued: int = 0
+    sent_now: int = 0
+    failed_now: int = 0
+    interrupted: bool = False
+    already_finished: bool = False
+    finished: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing is left to send and nothing failed; else 1 (partial)."""
+        if self.interrupted or not self.finished or self.counts.get("failed", 0):
+            return EXIT_PARTIAL
+        return 0
+
+
+class RateLimiter:
+    """At most ``rate`` messages a second over all worker threads (0: no limit).
+
+    Each batch reserves its slot in time; waiting ends early (returning False) when
+    ``stop`` is set, so an interrupted job does not sit out the wait.
+    """
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next = clock()
+
+    def wait(self, n: int, stop: threading.Event) -> bool:
+        if self.rate <= 0:
+            return not stop.is_set()
+        with self._lock:
+            now = self._clock()
+            start = max(self._next, now)
+            self._next = start + n / self.rate
+        delay = start - now
+        if delay > 0:
+            return not stop.wait(delay)
+        return not stop.is_set()
+
+
+class _Signals:
+    """SIGINT/SIGTERM set ``stop``; a second SIGINT raises KeyboardInterrupt."""
+
+    def __init__(self, stop: threading.Event, reporter: Reporter) -> None:
+        self.stop = stop
+        self.reporter = reporter
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.stop.set()
+        self.reporter.warning(
+            f"{signal.Signals(signum).name}: stopping after the batches in flight; "
+            "run the same command again to resume."
+        )
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _outcomes(members: list[MemberRow], results: list[RecipientResult]) -> list[Outcome]:
+    """Match results to members: by position when the addresses agree, else by address."""
+    out: list[Outcome] = []
+    by_email: dict[str, RecipientResult] | None = None
+    for i, m in enumerate(members):
+        r = results[i] if i < len(results) else None
+        if r is None or r.email.lower() != m.email.lower():
+            if by_email is None:
+                by_email = {x.email.lower(): x for x in results}
+            r = by_email.get(m.email.lower())
+        if r is None:
+            out.append(Outcome(m.id, False, None, "the provider returned no result", True))
+        else:
+            out.append(Outcome(m.id, r.ok, r.message_id, r.error, r.retryable))
+    return out
+
+
+class _Run:
+    """One run of the job against an open ledger and provider."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        prepared: Prepared,
+        ledger: Ledger,
+        provider: Provider,
+        reporter: Reporter,
+        stop: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.prepared = prepared
+        self.ledger = ledger
+        self.provider = provider
+        self.reporter = reporter
+        self.stop = stop
+        self.issue_id = prepared.issue_id
+        self.personaliser = Personaliser(settings, prepared.issue_id, prepared.content.sender.email)
+        self.size = max(1, provider.batch_size())
+
+    def batch_for(self, row: BatchRow) -> tuple[Batch, list[MemberRow]]:
+        members = self.ledger.members(row)
+        recipients: list[Recipient] = [
+            self.personaliser.recipient(m.email, m.name, m.fields) for m in members
+        ]
+        return Batch(self.prepared.content, recipients, row.key), members
+
+    def batches(self, include_new: bool) -> Iterator[BatchRow]:
+        yield from self.ledger.open_batches(self.issue_id)
+        while include_new:
+            row = self.ledger.plan_batch(self.issue_id, self.prepared.content_hash, self.size)
+            if row is None:
+                return
+            yield row
+
+    def send(self, report: SendReport, include_new: bool) -> None:
+        total = self.ledger.pending_in_open_batches(self.issue_id)
+        if include_new:
+            total += self.ledger.pending_unbatched(self.issue_id)
+        if total == 0:
+            return
+        limiter = RateLimiter(self.settings.delivery.rate)
+        concurrency = self.settings.delivery.concurrency
+        provider, stop = self.provider, self.stop
+
+        def work(batch: Batch) -> list[RecipientResult] | None:
+            if not limiter.wait(len(batch.recipients), stop):
+                return None
+            return provider.deliver(batch)
+
+        in_flight: dict[Future[list[RecipientResult] | None], tuple[BatchRow, list[MemberRow]]]
+        in_flight = {}
+        failure: BaseException | None = None
+        planned = self.batches(include_new)
+        self.reporter.progress_start(self.issue_id, total)
+        try:
+            with ThreadPoolExecutor(concurrency, thread_name_prefix="digest-send") as pool:
+                exhausted = False
+                while True:
+                    while not exhausted and not stop.is_set() and len(in_flight) < concurrency:
+                        row = next(planned, None)
+                        if row is None:
+                            exhausted = True
+                            break
+                        batch, members = self.batch_for(row)
+                        if not members:
+                            self.ledger.record_results(row, [])
+                            continue
+                        self.ledger.begin_attempt(row)
+                        in_flight[pool.submit(work, batch)] = (row, members)
+                    if not in_flight:
+                        break
+                    done, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        row, members = in_flight.pop(fut)
+                        try:
+                            results = fut.result()
+                        except Exception as e:  # a bug or an unmapped error: stop, keep open
+                            failure = failure or e
+                            stop.set()
+                            continue
+                        if results is None:
+                            continue
+                        outcomes = _outcomes(members, results)
+                        self.ledger.record_results(row, outcomes)
+                        ok = sum(1 for o in outcomes if o.ok)
+                        report.sent_now += ok
+                        report.failed_now += len(outcomes) - ok
+                        self.reporter.progress(ok, len(outcomes) - ok)
+        finally:
+            self.reporter.progress_end()
+        if failure is not None:
+            if isinstance(failure, DigestError):
+                raise failure
+            raise SendError(
+                f"Sending stopped on an unexpected error: {type(failure).__name__}: {failure}. "
+                "The batches in flight stay open and go again, with the same keys, next run."
+            ) from failure
+
+
+def _load_recipients(
+    ledger: Ledger, issue_id: str, path: Path, report: SendReport, reporter: Reporter
+) -> None:
+    def rows() -> Iterator[tuple[str, str, dict[str, str], int | None]]:
+        for item in read_recipients(path):
+            report.rows_read += 1
+            if isinstance(item, BadRow):
+                report.bad_rows += 1
+                if report.bad_rows <= _MAX_BAD_ROWS_SHOWN:
+                    shown = f" ({item.value!r})" if item.value else ""
+                    reporter.warning(
+                        f"{path}:{item.line}: skipped{shown}: {item.reason}",
+                        event="bad_row",
+                        line=item.line,
+                    )
+                continue
+            assert isinstance(item, Row)
+            yield item.email, item.name, item.fields, item.line
+
+    report.added, report.duplicates = ledger.add_recipients(issue_id, rows())
+    if report.bad_rows > _MAX_BAD_ROWS_SHOWN:
+        reporter.warning(
+            f"{path}: {report.bad_rows - _MAX_BAD_ROWS_SHOWN} more bad rows not shown.",
+            event="bad_rows_more",
+        )
+
+
+def _check_hash(ledger: Ledger, prepared: Prepared, force: bool, reporter: Reporter) -> bool:
+    """Record the issue; refuse an edited issue that has started sending. True if finished."""
+    row = ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
+    if row.content_hash != prepared.content_hash:
+        counts = ledger.counts(prepared.issue_id)
+        started = bool(ledger.open_batches(prepared.issue_id)) or any(
+            counts[s] for s in ("sent", "failed", "bounced", "complained")
+        )
+        if started and not force:
+            raise IssueChangedError(
+                f"Issue {prepared.issue_id!r} changed since its send started (the rendered "
+                "content differs). Recipients already sent got the old version. To send the "
+                "new version to the rest, run again with --force."
+            )
+        if started:
+            reporter.warning(
+                f"Issue {prepared.issue_id!r} changed since its send started; continuing "
+                "with the new version (--force)."
+            )
+        ledger.replace_hash(prepared.issue_id, prepared.content_hash, prepared.content.subject)
+        ledger.rekey_open_batches(prepared.issue_id, prepared.content_hash)
+        ledger.set_finished(prepared.issue_id, False)
+        return False
+    return row.finished_at is not None
+
+
+def run_send(
+    settings: Settings,
+    prepared: Prepared,
+    ledger: Ledger,
+    provider: Provider,
+    *,
+    recipients: Path | None,
+    force: bool = False,
+    retry_only: bool = False,
+    reporter: Reporter | None = None,
+    stop: threading.Event | None = None,
+) -> SendReport:
+    """The job body, with the lock already held and the ledger and provider open."""
+    rep = reporter or Reporter()
+    report = SendReport(prepared.issue_id)
+    finished = _check_hash(ledger, prepared, force, rep)
+    if finished and not retry_only:
+        report.already_finished = report.finished = True
+        report.counts = ledger.counts(prepared.issue_id)
+        rep.info(f"{prepared.issue_id}: already finished; nothing to send.", event="finished")
+        return report
+    stopper = stop or threading.Event()
+    run = _Run(settings, prepared, ledger, provider, rep, stopper)
+    if not retry_only:
+        if settings.audience.suppressions is not None:
+            supp_path = settings.path(settings.audience.suppressions)
+            result = import_suppressions(ledger, supp_path)
+            for bad in result.bad[:_MAX_BAD_ROWS_SHOWN]:
+                rep.warning(f"{supp_path}:{bad.line}: skipped: {bad.reason}", event="bad_row")
+        assert recipients is not None
+        _load_recipients(ledger, prepared.issue_id, recipients, report, rep)
+        rep.info(
+            f"{recipients}: {report.rows_read} rows, {report.added} new recipients, "
+            f"{report.duplicates} duplicates, {report.bad_rows} bad rows.",
+            event="loaded",
+            rows=report.rows_read,
+            added=report.added,
+            duplicates=report.duplicates,
+            bad_rows=report.bad_rows,
+        )
+    report.newly_suppressed = ledger.apply_suppressions(prepared.issue_id)
+    report.requeued = ledger.requeue_retryable(prepared.issue_id, prepared.content_hash, run.size)
+    if report.requeued:
+        rep.info(f"{report.requeued} earlier retryable failures queued again.", event="requeued")
+    with _Signals(stopper, rep):
+        run.send(report, include_new=not retry_only)
+    report.interrupted = stopper.is_set()
+    report.finished = ledger.is_finished(prepared.issue_id)
+    ledger.set_finished(prepared.issue_id, report.finished)
+    report.counts = ledger.counts(prepared.issue_id)
+    return report
+
+
+def send_issue(
+    settings: Settings,
+    prepared: Prepared,
+    *,
+    recipients: Path | str | None = None,
+    force: bool = False,
+    retry_only: bool = False,
+    reporter: Reporter | None = None,
+    provider: Provider | None = None,
+    lock: bool = True,
+) -> SendReport:
+    """Send ``prepared`` to its list (or, with ``retry_only``, to retryable failures only).
+
+    Takes the job lock unless ``lock`` is False (the caller holds it). Raises LockHeldError,
+    IssueChangedError, ConfigError or RecipientsError; a partial send is a report, not an
+    exception.
+    """
+    csv_path = None if retry_only else recipients_path(settings, recipients)
+    job_lock = JobLock(lock_path(settings))
+    if lock:
+        job_lock.acquire()
+    try:
+        own_provider = provider is None
+        if provider is None:
+            from ..delivery.base import get_provider
+
+            provider = get_provider(settings)
+        try:
+            with Ledger(ledger_path(settings)) as ledger:
+                return run_send(
+                    settings,
+                    prepared,
+                    ledger,
+                    provider,
+                    recipients=csv_path,
+                    force=force,
+                    retry_only=retry_only,
+                    reporter=reporter,
+                )
+        finally:
+            if own_provider:
+                provider.close()
+    finally:
+        job_lock.release()

@@ -1,0 +1,618 @@
+"""The send ledger: one SQLite file (WAL mode) that knows who got which issue.
+
+Tables::
+
+    issues        one row per issue: content hash, timestamps, finished or not
+    recipients    one row per issue and recipient: state, provider message id, error,
+                  retryable, attempts, timestamps, and the batch it was last sent in
+    batches       one row per provider call: number, idempotency key, state (open/done)
+    suppressions  addresses no send may reach: unsubscribed, bounced, complained
+
+Recipient states: ``pending`` (not sent yet), ``sent``, ``failed`` (with ``retryable``),
+``suppressed`` (skipped: on the suppression list), and later ``bounced`` / ``complained``
+(set from provider events).
+
+Duplicates are merged by SQLite itself: ``(issue_id, email_key)`` is unique and rows go in
+with ``INSERT OR IGNORE``, so memory stays flat however long the list is.
+
+A batch's members and key are committed *before* the provider is called. After a crash,
+an ``open`` batch is sent again with the same members and the same key, which makes the
+retry a no-op at providers that honour idempotency keys; at the others only that batch can
+arrive twice. Only :mod:`digest.sending` writes the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .recipients import email_key
+
+__all__ = [
+    "EVENT_STATES",
+    "STATES",
+    "SUPPRESSION_REASONS",
+    "BatchRow",
+    "IssueRow",
+    "Ledger",
+    "MemberRow",
+    "Outcome",
+    "batch_key",
+]
+
+STATES = ("pending", "sent", "failed", "suppressed", "bounced", "complained")
+EVENT_STATES = ("bounced", "complained")
+SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "manual")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS issues (
+    issue_id      TEXT PRIMARY KEY,
+    content_hash  TEXT NOT NULL,
+    subject       TEXT NOT NULL DEFAULT '',
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    finished_at   TEXT
+);
+CREATE TABLE IF NOT EXISTS recipients (
+    id          INTEGER PRIMARY KEY,
+    issue_id    TEXT NOT NULL,
+    email_key   TEXT NOT NULL,
+    email       TEXT NOT NULL,
+    name        TEXT NOT NULL DEFAULT '',
+    fields      TEXT NOT NULL DEFAULT '{}',
+    line        INTEGER,
+    state       TEXT NOT NULL DEFAULT 'pending',
+    batch       INTEGER,
+    message_id  TEXT,
+    error       TEXT,
+    retryable   INTEGER NOT NULL DEFAULT 0,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    sent_at     TEXT,
+    UNIQUE (issue_id, email_key)
+);
+CREATE INDEX IF NOT EXISTS recipients_state ON recipients (issue_id, state, batch);
+CREATE INDEX IF NOT EXISTS recipients_batch ON recipients (issue_id, batch);
+CREATE INDEX IF NOT EXISTS recipients_message ON recipients (message_id);
+CREATE TABLE IF NOT EXISTS batches (
+    issue_id     TEXT NOT NULL,
+    number       INTEGER NOT NULL,
+    key          TEXT NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'open',
+    size         INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    PRIMARY KEY (issue_id, number)
+);
+CREATE TABLE IF NOT EXISTS suppressions (
+    email_key   TEXT PRIMARY KEY,
+    email       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    source      TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL
+);
+"""
+
+_CHUNK = 2000
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def batch_key(issue_id: str, content_hash: str, number: int) -> str:
+    """The idempotency key of batch ``number``: derived from the issue, so a rerun reuses it.
+
+    The content hash is part of it, so a forced resume of an edited issue never replays an
+    old key with a different body.
+    """
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in issue_id)[:120]
+    digest = hashlib.sha256(f"{issue_id}\0{content_hash}".encode()).hexdigest()[:16]
+    return f"digest-{slug}-{digest}-b{number}"
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRow:
+    issue_id: str
+    content_hash: str
+    subject: str
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    issue_id: str
+    number: int
+    key: str
+    state: str
+    size: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    """One recipient of a batch as the ledger stores it."""
+
+    id: int
+    email: str
+    name: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to write for one recipient after a provider call."""
+
+    id: int
+    ok: bool
+    message_id: str | None
+    error: str | None
+    retryable: bool
+
+
+class Ledger:
+    """The ledger file. Use from one thread; open one per process (WAL handles the rest)."""
+
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        try:
+            if readonly:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self.db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise ConfigError(f"{self.path}: cannot open the send ledger: {e}.") from None
+        self.db.execute("PRAGMA busy_timeout=30000")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions --------------------------------------------------------------------
+
+    def _tx(self) -> _Tx:
+        return _Tx(self.db)
+
+    # -- issues --------------------------------------------------------------------------
+
+    def issue(self, issue_id: str) -> IssueRow | None:
+        row = self.db.execute(
+            "SELECT issue_id, content_hash, subject, created_at, updated_at, finished_at "
+            "FROM issues WHERE issue_id = ?",
+            (issue_id,),
+        ).fetchone()
+        return IssueRow(*row) if row else None
+
+    def start_issue(self, issue_id: str, content_hash: str, subject: str) -> IssueRow:
+        """Create the issue's row if new; return it as stored (the hash is not overwritten)."""
+        now = _now()
+        with self._tx():
+            self.db.execute(
+                "INSERT OR IGNORE INTO issues (issue_id, content_hash, subject, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?)",
+                (issue_id, content_hash, subject, now, now),
+            )
+        row = self.issue(issue_id)
+        assert row is not None
+        return row
+
+    def replace_hash(self, issue_id: str, content_hash: str, subject: str) -> None:
+        """Accept an edited issue (``--force``): later batches use keys of the new content."""
+        with self._tx():
+            self.db.execute(
+                "UPDATE issues SET content_hash = ?, subject = ?, updated_at = ? "
+                "WHERE issue_id = ?",
+                (content_hash, subject, _now(), issue_id),
+            )
+
+    def rekey_open_batches(self, issue_id: str, content_hash: str) -> None:
+        """Give open batches keys of new content: an old key must never carry a new body."""
+        with self._tx():
+            self.db.executemany(
+                "UPDATE batches SET key = ? WHERE issue_id = ? AND number = ?",
+                [
+                    (batch_key(issue_id, content_hash, b.number), issue_id, b.number)
+                    for b in self.open_batches(issue_id)
+                ],
+            )
+
+    def set_finished(self, issue_id: str, finished: bool) -> None:
+        with self._tx():
+            self.db.execute(
+                "UPDATE issues SET finished_at = ?, updated_at = ? WHERE issue_id = ?",
+                (_now() if finished else None, _now(), issue_id),
+            )
+
+    def issues(self) -> list[IssueRow]:
+        rows = self.db.execute(
+            "SELECT issue_id, content_hash, subject, created_at, updated_at, finished_at "
+            "FROM issues ORDER BY created_at"
+        ).fetchall()
+        return [IssueRow(*r) for r in rows]
+
+    # -- recipients ----------------------------------------------------------------------
+
+    def add_recipients(
+        self, issue_id: str, rows: Iterable[tuple[str, str, dict[str, str], int | None]]
+    ) -> tuple[int, int]:
+        """Insert ``(email, name, fields, line)`` rows; returns (new, duplicates).
+
+        Rows go in chunks of a few thousand, each chunk one transaction, so a huge list
+        neither sits in memory nor holds the write lock for long.
+        """
+        added = dupes = 0
+        chunk: list[tuple[Any, ...]] = []
+
+        def flush() -> None:
+            nonlocal added, dupes
+            if not chunk:
+                return
+            with self._tx():
+                before = self.db.total_changes
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO recipients (issue_id, email_key, email, name, "
+                    "fields, line, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    chunk,
+                )
+                n = self.db.total_changes - before
+            added += n
+            dupes += len(chunk) - n
+            chunk.clear()
+
+        for email, name, fields, line in rows:
+            now = _now()
+            chunk.append(
+                (
+                    issue_id,
+                    email_key(email),
+                    email,
+                    name,
+                    json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
+                    line,
+                    now,
+                    now,
+                )
+            )
+            if len(chunk) >= _CHUNK:
+                flush()
+        flush()
+        return added, dupes
+
+    def apply_suppressions(self, issue_id: str) -> int:
+        """Mark pending, not-yet-batched recipients on the suppression list as suppressed."""
+        with self._tx():
+            cur = self.db.execute(
+                "UPDATE recipients SET state = 'suppressed', updated_at = ? "
+                "WHERE issue_id = ? AND state = 'pending' AND batch IS NULL "
+                "AND email_key IN (SELECT email_key FROM suppressions)",
+                (_now(), issue_id),
+            )
+        return cur.rowcount
+
+    def counts(self, issue_id: str) -> dict[str, int]:
+        """Recipients by state (every state present, zero where none)."""
+        out = dict.fromkeys(STATES, 0)
+        for state, n in self.db.execute(
+            "SELECT state, COUNT(*) FROM recipients WHERE issue_id = ? GROUP BY state",
+            (issue_id,),
+        ):
+            out[state] = n
+        out["failed_retryable"] = self.db.execute(
+            "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND state = 'failed' "
+            "AND retryable = 1",
+            (issue_id,),
+        ).fetchone()[0]
+        return out
+
+    def failures(self, issue_id: str, limit: int | None = None) -> list[tuple[str, str, bool]]:
+        """(email, error, retryable) of failed recipients, oldest first."""
+        sql = (
+            "SELECT email, COALESCE(error, ''), retryable FROM recipients "
+            "WHERE issue_id = ? AND state = 'failed' ORDER BY id"
+        )
+        params: tuple[Any, ...] = (issue_id,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (issue_id, limit)
+        return [(e, err, bool(r)) for e, err, r in self.db.execute(sql, params)]
+
+    def recipient_states(self, issue_id: str) -> Iterator[tuple[str, str, str | None]]:
+        """(email, state, message_id) of every recipient, in list order."""
+        yield from self.db.execute(
+            "SELECT email, state, message_id FROM recipients WHERE issue_id = ? ORDER BY id",
+            (issue_id,),
+        )
+
+    def is_finished(self, issue_id: str) -> bool:
+        """True when the issue has a ledger and nothing is left to send or retry."""
+        if self.issue(issue_id) is None:
+            return False
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND (state = 'pending' "
+            "OR (state = 'failed' AND retryable = 1))",
+            (issue_id,),
+        ).fetchone()
+        return bool(row[0] == 0)
+
+    # -- batches -------------------------------------------------------------------------
+
+    def open_batches(self, issue_id: str) -> list[BatchRow]:
+        """Batches recorded but not finished (a crash, a kill, a requeue), oldest first."""
+        rows = self.db.execute(
+            "SELECT issue_id, number, key, state, size, attempts FROM batches "
+            "WHERE issue_id = ? AND state = 'open' ORDER BY number",
+            (issue_id,),
+        ).fetchall()
+        return [BatchRow(*r) for r in rows]
+
+    def _next_number(self, issue_id: str) -> int:
+        row = self.db.execute(
+            "SELECT COALESCE(MAX(number), 0) FROM batches WHERE issue_id = ?", (issue_id,)
+        ).fetchone()
+        return int(row[0]) + 1
+
+    def plan_batch(self, issue_id: str, content_hash: str, size: int) -> BatchRow | None:
+        """Record the next batch of up to ``size`` unbatched pending recipients, or None."""
+        with self._tx():
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT id FROM recipients WHERE issue_id = ? AND state = 'pending' "
+                    "AND batch IS NULL ORDER BY id LIMIT ?",
+                    (issue_id, size),
+                )
+            ]
+            if not ids:
+                return None
+            return self._record_batch(issue_id, content_hash, ids)
+
+    def _record_batch(self, issue_id: str, content_hash: str, ids: Sequence[int]) -> BatchRow:
+        number = self._next_number(issue_id)
+        key = batch_key(issue_id, content_hash, number)
+        now = _now()
+        self.db.execute(
+            "INSERT INTO batches (issue_id, number, key, state, size, created_at, updated_at) "
+            "VALUES (?, ?, ?, 'open', ?, ?, ?)",
+            (issue_id, number, key, len(ids), now, now),
+        )
+        self.db.executemany(
+            "UPDATE recipients SET batch = ?, updated_at = ? WHERE id = ?",
+            [(number, now, i) for i in ids],
+        )
+        return BatchRow(issue_id, number, key, "open", len(ids), 0)
+
+    def members(self, batch: BatchRow) -> list[MemberRow]:
+        """The pending recipients of ``batch``, in the order they were recorded."""
+        rows = self.db.execute(
+            "SELECT id, email, name, fields FROM recipients WHERE issue_id = ? AND batch = ? "
+            "AND state = 'pending' ORDER BY id",
+            (batch.issue_id, batch.number),
+        ).fetchall()
+        return [MemberRow(i, e, n, json.loads(f)) for i, e, n, f in rows]
+
+    def begin_attempt(self, batch: BatchRow) -> None:
+        """Count one more provider call for the batch (written before the call)."""
+        with self._tx():
+            self.db.execute(
+                "UPDATE batches SET attempts = attempts + 1, updated_at = ? "
+                "WHERE issue_id = ? AND number = ?",
+                (_now(), batch.issue_id, batch.number),
+            )
+
+    def record_results(self, batch: BatchRow, outcomes: Sequence[Outcome]) -> None:
+        """Write every member's outcome and close the batch, in one transaction."""
+        now = _now()
+        with self._tx():
+            self.db.executemany(
+                "UPDATE recipients SET state = 'sent', message_id = ?, error = NULL, "
+                "retryable = 0, attempts = attempts + 1, sent_at = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'pending'",
+                [(o.message_id, now, now, o.id) for o in outcomes if o.ok],
+            )
+            self.db.executemany(
+                "UPDATE recipients SET state = 'failed', error = ?, retryable = ?, "
+                "attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'pending'",
+                [(o.error or "failed", int(o.retryable), now, o.id) for o in outcomes if not o.ok],
+            )
+            self.db.execute(
+                "UPDATE batches SET state = 'done', updated_at = ? "
+                "WHERE issue_id = ? AND number = ?",
+                (now, batch.issue_id, batch.number),
+            )
+
+    def requeue_retryable(self, issue_id: str, content_hash: str, size: int) -> int:
+        """Put failed-but-retryable recipients back into open batches; returns how many.
+
+        A batch whose every member failed retryably is reopened as it was, with its key, so
+        an idempotent provider can recognise a call it may have accepted before; the rest
+        are regrouped into new batches of up to ``size``.
+        """
+        now = _now()
+        moved = 0
+        with self._tx():
+            whole = [
+                number
+                for number, failed, size_ in self.db.execute(
+                    "SELECT r.batch, COUNT(*), b.size FROM recipients r JOIN batches b "
+                    "ON b.issue_id = r.issue_id AND b.number = r.batch "
+                    "WHERE r.issue_id = ? AND r.state = 'failed' AND r.retryable = 1 "
+                    "GROUP BY r.batch",
+                    (issue_id,),
+                ).fetchall()
+                if failed == size_ and size_ <= size
+            ]
+            for number in whole:
+                cur = self.db.execute(
+                    "UPDATE recipients SET state = 'pending', updated_at = ? "
+                    "WHERE issue_id = ? AND batch = ? AND state = 'failed' AND retryable = 1",
+                    (now, issue_id, number),
+                )
+                moved += cur.rowcount
+                self.db.execute(
+                    "UPDATE batches SET state = 'open', updated_at = ? "
+                    "WHERE issue_id = ? AND number = ?",
+                    (now, issue_id, number),
+                )
+            while True:
+                ids = [
+                    r[0]
+                    for r in self.db.execute(
+                        "SELECT id FROM recipients WHERE issue_id = ? AND state = 'failed' "
+                        "AND retryable = 1 ORDER BY id LIMIT ?",
+                        (issue_id, size),
+                    )
+                ]
+                if not ids:
+                    break
+                self.db.executemany(
+                    "UPDATE recipients SET state = 'pending', updated_at = ? WHERE id = ?",
+                    [(now, i) for i in ids],
+                )
+                self._record_batch(issue_id, content_hash, ids)
+                moved += len(ids)
+        return moved
+
+    def pending_unbatched(self, issue_id: str) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND state = 'pending' "
+            "AND batch IS NULL",
+            (issue_id,),
+        ).fetchone()
+        return int(row[0])
+
+    def pending_in_open_batches(self, issue_id: str) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM recipients r JOIN batches b ON b.issue_id = r.issue_id "
+            "AND b.number = r.batch WHERE r.issue_id = ? AND r.state = 'pending' "
+            "AND b.state = 'open'",
+            (issue_id,),
+        ).fetchone()
+        return int(row[0])
+
+    # -- suppression ---------------------------------------------------------------------
+
+    def suppress(
+        self, addresses: Iterable[tuple[str, str]], *, source: str = ""
+    ) -> tuple[int, int]:
+        """Add ``(email, reason)`` pairs; returns (added, already there)."""
+        added = already = 0
+        chunk: list[tuple[str, str, str, str, str]] = []
+
+        def flush() -> None:
+            nonlocal added, already
+            if not chunk:
+                return
+            with self._tx():
+                before = self.db.total_changes
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO suppressions (email_key, email, reason, source, "
+                    "created_at) VALUES (?, ?, ?, ?, ?)",
+                    chunk,
+                )
+                n = self.db.total_changes - before
+            added += n
+            already += len(chunk) - n
+            chunk.clear()
+
+        for email, reason in addresses:
+            if reason not in SUPPRESSION_REASONS:
+                raise ConfigError(
+                    f"Unknown suppression reason {reason!r}; use one of: "
+                    f"{', '.join(SUPPRESSION_REASONS)}."
+                )
+            chunk.append((email_key(email), email, reason, source, _now()))
+            if len(chunk) >= _CHUNK:
+                flush()
+        flush()
+        return added, already
+
+    def unsuppress(self, emails: Iterable[str]) -> int:
+        with self._tx():
+            cur = self.db.executemany(
+                "DELETE FROM suppressions WHERE email_key = ?",
+                [(email_key(e),) for e in emails],
+            )
+        return cur.rowcount
+
+    def is_suppressed(self, email: str) -> str | None:
+        """The reason ``email`` is suppressed, or None."""
+        row = self.db.execute(
+            "SELECT reason FROM suppressions WHERE email_key = ?", (email_key(email),)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def suppression_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0])
+
+    # -- provider events -----------------------------------------------------------------
+
+    def record_event(
+        self, state: str, *, message_id: str | None = None, email: str | None = None
+    ) -> int:
+        """A bounce or complaint reported by the provider: mark the send and suppress.
+
+        Finds the recipient rows by provider message id, or else by address; returns how
+        many rows changed. The address joins the suppression list either way.
+        """
+        if state not in EVENT_STATES:
+            raise ValueError(f"state must be one of {EVENT_STATES}, not {state!r}")
+        now = _now()
+        with self._tx():
+            if message_id:
+                rows = self.db.execute(
+                    "SELECT id, email FROM recipients WHERE message_id = ?", (message_id,)
+                ).fetchall()
+            elif email:
+                rows = self.db.execute(
+                    "SELECT id, email FROM recipients WHERE email_key = ? AND state = 'sent'",
+                    (email_key(email),),
+                ).fetchall()
+            else:
+                raise ValueError("give message_id or email")
+            if email and message_id:
+                rows = [r for r in rows if email_key(r[1]) == email_key(email)]
+            self.db.executemany(
+                "UPDATE recipients SET state = ?, updated_at = ? WHERE id = ?",
+                [(state, now, r[0]) for r in rows],
+            )
+            targets = {r[1] for r in rows} or ({email} if email else set())
+            self.db.executemany(
+                "INSERT OR IGNORE INTO suppressions (email_key, email, reason, source, "
+                "created_at) VALUES (?, ?, ?, 'provider event', ?)",
+                [(email_key(e), e, state, now) for e in targets],
+            )
+        return len(rows)
+
+
+class _Tx:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,108 @@
+"""Per-recipient values for an issue rendered once: name, merge fields, unsubscribe link.
+
+Nothing here touches a template engine: a :class:`~digest.message.Recipient` carries the
+values, and :class:`~digest.message.Content` fills its placeholders (HTML, text, subject
+and headers such as ``List-Unsubscribe``) by joining pieces split once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from ..config import Secret, Settings
+from ..errors import ConfigError
+from ..message import Recipient
+from .recipients import RESERVED_FIELDS, email_key
+from .tokens import SECRET_ENV, make_token, secret_from_settings
+
+__all__ = ["URL_FIELDS", "Personaliser", "message_id_for"]
+
+URL_FIELDS = ("token", "slug", "email")
+"""Names ``[links] unsubscribe_url`` may use: ``{token}``, ``{slug}``, ``{email}``."""
+
+
+def _ascii_domain(domain: str) -> str:
+    try:
+        return domain.encode("idna").decode("ascii").lower() or "digest.invalid"
+    except UnicodeError:
+        return "digest.invalid"
+
+
+def message_id_for(issue_id: str, email: str, sender_email: str) -> str:
+    """A Message-ID that is the same for this issue and recipient on every run."""
+    h = hashlib.sha256(f"{issue_id}\0{email_key(email)}".encode()).hexdigest()[:32]
+    domain = _ascii_domain(sender_email.rpartition("@")[2])
+    return f"<digest.{h}@{domain}>"
+
+
+def _template_fields(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as e:
+        raise ConfigError(f"[links] unsubscribe_url is not a valid template: {e}.") from None
+
+
+class Personaliser:
+    """Builds each :class:`Recipient` of one issue: merge fields, token, link, Message-ID."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        issue_id: str,
+        sender_email: str,
+        *,
+        secret: Secret | None = None,
+    ) -> None:
+        self.issue_id = issue_id
+        self.sender_email = sender_email
+        self.template = settings.links.unsubscribe_url
+        self.secret = secret if secret is not None else secret_from_settings(settings)
+        if self.template is not None:
+            names = _template_fields(self.template)
+            unknown = names - set(URL_FIELDS)
+            if unknown:
+                raise ConfigError(
+                    f"[links] unsubscribe_url uses {{{sorted(unknown)[0]}}}; it may use only "
+                    f"{', '.join('{' + n + '}' for n in URL_FIELDS)}."
+                )
+            if "token" in names and self.secret is None:
+                raise ConfigError(
+                    f"[links] unsubscribe_url needs a signed token, but {SECRET_ENV} is not set "
+                    "in the environment. Set it to a long random value and keep it: changing "
+                    "it breaks every unsubscribe link already sent."
+                )
+
+    @property
+    def has_unsubscribe(self) -> bool:
+        return bool(self.template)
+
+    def token(self, email: str) -> str:
+        if self.secret is None:
+            raise ConfigError(f"{SECRET_ENV} is not set; it signs unsubscribe links.")
+        return make_token(email, self.secret)
+
+    def unsubscribe_url(self, email: str) -> str:
+        if not self.template:
+            return ""
+        return self.template.format(
+            token=self.token(email) if self.secret is not None else "",
+            slug=quote(self.issue_id, safe=""),
+            email=quote(email, safe=""),
+        )
+
+    def recipient(
+        self, email: str, name: str = "", fields: Mapping[str, str] | None = None
+    ) -> Recipient:
+        values = {k: v for k, v in (fields or {}).items() if k not in RESERVED_FIELDS}
+        values["unsubscribe_url"] = self.unsubscribe_url(email)
+        if self.secret is not None:
+            values["unsubscribe_token"] = self.token(email)
+        return Recipient(
+            email=email,
+            name=name,
+            fields=values,
+            message_id=message_id_for(self.issue_id, email, self.sender_email),
+        )

@@ -1,0 +1,164 @@
+"""``--dry-run``: the send plan, computed exactly as a send would, and nothing sent.
+
+The recipients go through the same streaming, validation and SQLite deduplication, in a
+scratch ledger in a temporary folder; the real ledger is only read (its suppression list
+and what this issue already sent). Then: batches by the provider's limit, the ETA at the
+configured rate, and compliance warnings.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from ..message import PLACEHOLDER_RE
+from .job import Prepared, SendReport, _load_recipients, ledger_path
+from .ledger import Ledger
+from .personalise import Personaliser
+from .report import Reporter
+from .suppression import import_suppressions
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["SendPlan", "compliance_warnings", "plan_send"]
+
+_CHUNK = 5000
+
+
+@dataclass
+class SendPlan:
+    issue_id: str
+    subject: str
+    provider: str
+    idempotent: bool
+    rows_read: int = 0
+    bad_rows: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    already_done: int = 0
+    to_send: int = 0
+    batch_size: int = 1
+    batches: int = 0
+    rate: float = 0.0
+    concurrency: int = 1
+    eta_seconds: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duplicate_bound(self) -> int:
+        """Most messages a crash could duplicate (0 at an idempotent provider)."""
+        return 0 if self.idempotent else self.batch_size * self.concurrency
+
+
+def compliance_warnings(settings: Settings, content_text: str, headers: set[str]) -> list[str]:
+    """What bulk-sender rules (RFC 8058, Gmail/Yahoo 2024, CAN-SPAM) would flag."""
+    out: list[str] = []
+    if not settings.links.unsubscribe_url:
+        out.append(
+            "No unsubscribe URL: set [links] unsubscribe_url. Gmail and Yahoo require a one-click "
+            "List-Unsubscribe URL (RFC 8058) on bulk mail."
+        )
+    else:
+        names = {m.group(1) for m in PLACEHOLDER_RE.finditer(content_text)}
+        if "unsubscribe_url" not in names:
+            out.append("The rendered issue has no per-recipient unsubscribe link in its body.")
+        if "list-unsubscribe" not in headers:
+            out.append("The rendered issue has no List-Unsubscribe header.")
+        elif "list-unsubscribe-post" not in headers:
+            out.append("No List-Unsubscribe-Post header: one-click unsubscribe needs it.")
+    if not settings.newsletter.postal_address:
+        out.append("No postal address: set [newsletter] postal_address (CAN-SPAM requires one).")
+    return out
+
+
+def _copy_live(scratch: Ledger, live_path: Path, issue_id: str) -> int:
+    """Copy the live ledger's suppressions into ``scratch``; return how many of this issue's
+    recipients the live ledger already finished with (sent, failed for good, …)."""
+    if not live_path.exists():
+        return 0
+    live = Ledger(live_path, readonly=True)
+    try:
+        tables = {r[0] for r in live.db.execute("SELECT name FROM sqlite_master")}
+        if "suppressions" in tables:
+            cur = live.db.execute("SELECT email, reason FROM suppressions")
+            while rows := cur.fetchmany(_CHUNK):
+                scratch.suppress([(e, r) for e, r in rows], source="ledger")
+        if "recipients" not in tables:
+            return 0
+        scratch.db.execute("CREATE TEMP TABLE done (email_key TEXT PRIMARY KEY)")
+        cur = live.db.execute(
+            "SELECT email_key FROM recipients WHERE issue_id = ? AND state != 'pending' "
+            "AND NOT (state = 'failed' AND retryable = 1)",
+            (issue_id,),
+        )
+        while rows := cur.fetchmany(_CHUNK):
+            scratch.db.executemany("INSERT OR IGNORE INTO done VALUES (?)", rows)
+        return 1
+    finally:
+        live.close()
+
+
+def plan_send(
+    settings: Settings,
+    prepared: Prepared,
+    *,
+    recipients: Path,
+    reporter: Reporter | None = None,
+) -> SendPlan:
+    """The plan for sending ``prepared`` to ``recipients`` now; nothing is sent or written."""
+    from ..delivery.base import load_provider_class
+
+    rep = reporter or Reporter()
+    provider_cls = load_provider_class(settings.delivery.provider)
+    content = prepared.content
+    text = "\n".join((content.html, content.text, *content.headers.values()))
+    warnings = compliance_warnings(settings, text, {k.lower() for k in content.headers})
+    size = provider_cls.max_batch
+    try:
+        with provider_cls(settings) as provider:
+            size = provider.batch_size()
+    except ConfigError as e:
+        warnings.append(f"The provider is not ready to send: {e}")
+    plan = SendPlan(
+        issue_id=prepared.issue_id,
+        subject=content.subject,
+        provider=provider_cls.name,
+        idempotent=provider_cls.idempotent,
+        batch_size=max(1, size),
+        rate=settings.delivery.rate,
+        concurrency=settings.delivery.concurrency,
+        warnings=warnings,
+    )
+    try:
+        Personaliser(settings, prepared.issue_id, content.sender.email)
+    except ConfigError as e:
+        plan.warnings.append(str(e))
+    with (
+        tempfile.TemporaryDirectory(prefix="digest-plan-") as tmp,
+        Ledger(Path(tmp) / "plan.sqlite3") as scratch,
+    ):
+        have_done = _copy_live(scratch, ledger_path(settings), prepared.issue_id)
+        if settings.audience.suppressions is not None:
+            import_suppressions(scratch, settings.path(settings.audience.suppressions))
+        report = SendReport(prepared.issue_id)
+        scratch.start_issue(prepared.issue_id, prepared.content_hash, content.subject)
+        _load_recipients(scratch, prepared.issue_id, recipients, report, rep)
+        plan.rows_read, plan.bad_rows = report.rows_read, report.bad_rows
+        plan.duplicates = report.duplicates
+        plan.suppressed = scratch.apply_suppressions(prepared.issue_id)
+        if have_done:
+            plan.already_done = scratch.db.execute(
+                "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND state = 'pending' "
+                "AND email_key IN (SELECT email_key FROM temp.done)",
+                (prepared.issue_id,),
+            ).fetchone()[0]
+        plan.to_send = scratch.pending_unbatched(prepared.issue_id) - plan.already_done
+    plan.batches = math.ceil(plan.to_send / plan.batch_size)
+    if plan.rate > 0:
+        plan.eta_seconds = plan.to_send / plan.rate
+    return plan

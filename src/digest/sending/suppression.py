@@ -1,0 +1,76 @@
+"""The suppression list: addresses no send may reach (unsubscribed, bounced, complained).
+
+It lives in the ledger's SQLite file (table ``suppressions``), keyed by the lower-cased
+address, and every send drops its members before batching. Add to it with
+``digest suppress ADDRESS...``, ``digest suppress --from-csv FILE``, the
+``[audience] suppressions`` CSV (imported at the start of every send), or provider events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+from .ledger import SUPPRESSION_REASONS, Ledger
+from .recipients import BadRow, normalise_address, read_recipients
+
+__all__ = ["SuppressResult", "import_suppressions", "suppress_addresses"]
+
+
+@dataclass
+class SuppressResult:
+    added: int = 0
+    already: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+
+
+def _check_reason(reason: str) -> str:
+    if reason not in SUPPRESSION_REASONS:
+        raise ConfigError(
+            f"Unknown suppression reason {reason!r}; use one of: {', '.join(SUPPRESSION_REASONS)}."
+        )
+    return reason
+
+
+def suppress_addresses(
+    ledger: Ledger, addresses: Iterable[str], *, reason: str = "unsubscribed", source: str = "cli"
+) -> SuppressResult:
+    """Validate and add addresses given one by one; bad ones are reported by position."""
+    _check_reason(reason)
+    result = SuppressResult()
+
+    def good() -> Iterator[tuple[str, str]]:
+        for i, address in enumerate(addresses, start=1):
+            try:
+                yield normalise_address(address), reason
+            except ValueError as e:
+                result.bad.append(BadRow(i, address, str(e)))
+
+    result.added, result.already = ledger.suppress(good(), source=source)
+    return result
+
+
+def import_suppressions(
+    ledger: Ledger, path: Path | str, *, reason: str = "unsubscribed"
+) -> SuppressResult:
+    """Add every address of a CSV (``email`` column; an optional ``reason`` column wins)."""
+    _check_reason(reason)
+    result = SuppressResult()
+
+    def good() -> Iterator[tuple[str, str]]:
+        for row in read_recipients(path):
+            if isinstance(row, BadRow):
+                result.bad.append(row)
+                continue
+            row_reason = row.fields.get("reason", "").strip().lower() or reason
+            if row_reason not in SUPPRESSION_REASONS:
+                result.bad.append(
+                    BadRow(row.line, row.email, f"unknown suppression reason {row_reason!r}")
+                )
+                continue
+            yield row.email, row_reason
+
+    result.added, result.already = ledger.suppress(good(), source=str(path))
+    return result
