@@ -109,7 +109,7 @@ class ResendProvider(HTTPProvider):
 
     def parse_response(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
         if response.status_code == 409:
-            self._conflict(response)
+            return self._conflict(batch, response)
         try:
             data = response.json()["data"]
             ids = [str(item["id"]) for item in data]
@@ -128,21 +128,25 @@ class ResendProvider(HTTPProvider):
         pairs = zip(batch.recipients, ids, strict=True)
         return [RecipientResult(r.email, True, message_id=i) for r, i in pairs]
 
-    def _conflict(self, response: httpx.Response) -> None:
-        """A 409: the same key still running (retry later) or used for another payload."""
+    def _conflict(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
+        """A 409: the same key is still running (retry later) or was used for another payload.
+
+        The second is returned as a failure of every recipient rather than raised: splitting
+        the batch would make fresh keys and get around the very check that refused it.
+        """
         message = self.scrub(self.error_message(response))
-        body = self.scrub(response.text[:2000])
         if _error_name(response) == "concurrent_idempotent_requests":
             wait = parse_retry_after(response.headers.get("retry-after"))
             raise TransientDeliveryError(
                 f"the same batch is still being sent: {message}",
-                provider=self.name, status=409, body=body, retry_after=wait if wait else 1.0,
+                provider=self.name, status=409, body=self.scrub(response.text[:2000]),
+                retry_after=wait if wait else 1.0,
             )
-        raise PermanentDeliveryError(
-            f"{message}. The batch key was used before for a different message; "
-            "if the issue changed, start a new send",
-            provider=self.name, status=409, body=body,
+        error = (
+            f"{self.name}: {message} (status 409). The batch key {batch.key!r} was used before "
+            "for a different message; if the issue changed, start a new send"
         )
+        return [RecipientResult(r.email, False, error=error) for r in batch.recipients]
 
     def error_message(self, response: httpx.Response) -> str:
         """Resend's ``name`` and ``message``, e.g. ``validation_error: Invalid `to` field``."""
