@@ -1,0 +1,175 @@
+"""A fake Postmark batch endpoint, built from Postmark's own documentation.
+
+Sources (read for facts): postmarkapp.com/developer/user-guide/send-email-with-api/batch-emails
+(``POST /email/batch``, a JSON array of up to 500 messages, 50 MB, a matching array of
+results with ``ErrorCode``/``Message``/``MessageID``/``SubmittedAt``/``To``, 200 even when
+single messages fail), postmarkapp.com/developer/api/email-api (fields ``From``, ``To``
+(max 50 addresses), ``Subject``, ``HtmlBody``/``TextBody``, ``Tag`` (max 1000 chars),
+``Headers`` as ``[{"Name", "Value"}]``, ``Metadata``, ``MessageStream``; headers
+``Accept``/``Content-Type: application/json`` and ``X-Postmark-Server-Token``), and
+postmarkapp.com/developer/api/overview (401 for a missing or wrong token, 422 with
+``ErrorCode``/``Message`` for a bad request; error codes 10 bad or missing token, 300
+invalid email request, 402 invalid JSON, 403 incompatible JSON, 406 inactive recipient,
+409 JSON required, 410 too many batch messages). The docs give no status for a body over
+50 MB; this fake answers 413 as a front proxy would.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from .kit import Delivery, LoopbackServer, Mailbox, Reply, Request, parse_address
+
+__all__ = ["FakePostmark", "postmark"]
+
+MAX_MESSAGES = 500
+MAX_BYTES = 50 * 1000 * 1000
+MAX_ADDRESSES = 50
+TOKEN = "pm-server-token-0d7c7f"
+
+
+def _error(status: int, code: int, message: str) -> Reply:
+    return Reply(status, {"ErrorCode": code, "Message": message})
+
+
+class FakePostmark:
+    """Answers ``POST /email/batch`` as Postmark documents it; keeps what it accepted."""
+
+    def __init__(self, token: str = TOKEN, streams: tuple[str, ...] = ("outbound", "broadcast")):
+        self.token = token
+        self.streams = set(streams)
+        self.inactive: set[str] = set()
+        """Addresses Postmark has marked inactive (hard bounce, spam complaint)."""
+        self.mailbox = Mailbox()
+        self.batches: list[list[dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self.server: LoopbackServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    def __call__(self, req: Request) -> Reply:
+        if req.method != "POST" or req.path != "/email/batch":
+            return Reply(404, "Not Found")
+        token = req.header("X-Postmark-Server-Token")
+        if not token or token != self.token:
+            return _error(401, 10, "Request does not contain a valid Server token.")
+        if (req.header("Content-Type") or "").split(";")[0].strip() != "application/json":
+            return _error(422, 409, "JSON required.")
+        if len(req.body) > MAX_BYTES:
+            return Reply(413, "Request Entity Too Large")
+        if req.json is None:
+            return _error(422, 402, "Invalid JSON.")
+        if not isinstance(req.json, list):
+            return _error(422, 403, "Incompatible JSON: the batch must be an array.")
+        if len(req.json) > MAX_MESSAGES:
+            return _error(422, 410, f"Too many batch messages ({len(req.json)}); max is 500.")
+        with self._lock:
+            self.batches.append(req.json)
+        return Reply(200, [self._one(m) for m in req.json])
+
+    def _one(self, m: Any) -> dict[str, Any]:
+        if not isinstance(m, dict):
+            return {"ErrorCode": 403, "Message": "Incompatible JSON."}
+        problem = self._check(m)
+        if problem:
+            return {"ErrorCode": problem[0], "Message": problem[1]}
+        to = [parse_address(a) or "" for a in _split(m["To"])]
+        inactive = [a for a in to if a in self.inactive]
+        if inactive:
+            return {
+                "ErrorCode": 406,
+                "Message": "You tried to send to recipient(s) that have been marked as "
+                f"inactive. Found inactive addresses: {', '.join(inactive)}.",
+            }
+        message_id = str(uuid.uuid4())
+        headers = {h["Name"]: h["Value"] for h in m.get("Headers") or []}
+        for addr in to:
+            self.mailbox.add(Delivery(
+                to=addr,
+                subject=m.get("Subject", ""),
+                html=m.get("HtmlBody", ""),
+                text=m.get("TextBody", ""),
+                headers=headers,
+                message_id=message_id,
+                meta={"Tag": m.get("Tag"), "Metadata": m.get("Metadata") or {},
+                      "MessageStream": m.get("MessageStream", "outbound"), "To": m["To"],
+                      "From": m["From"], "ReplyTo": m.get("ReplyTo")},
+            ))
+        return {
+            "ErrorCode": 0,
+            "Message": "OK",
+            "MessageID": message_id,
+            "SubmittedAt": datetime.now(UTC).isoformat(),
+            "To": m["To"],
+        }
+
+    def _check(self, m: dict[str, Any]) -> tuple[int, str] | None:
+        if not m.get("From") or parse_address(m["From"]) is None:
+            return 300, f"Invalid 'From' address: '{m.get('From', '')}'."
+        if not m.get("To"):
+            return 300, "Zero recipients specified."
+        addresses = _split(m["To"])
+        if len(addresses) > MAX_ADDRESSES:
+            return 300, "Too many recipients: 'To' takes at most 50 addresses."
+        for a in addresses:
+            if parse_address(a) is None:
+                return 300, f"Invalid 'To' address: '{a}'."
+        if not m.get("HtmlBody") and not m.get("TextBody"):
+            return 300, "Provide either email TextBody or HtmlBody or both."
+        if m.get("ReplyTo") and any(parse_address(a) is None for a in _split(m["ReplyTo"])):
+            return 300, f"Invalid 'ReplyTo' address: '{m['ReplyTo']}'."
+        tag = m.get("Tag")
+        if tag is not None and (not isinstance(tag, str) or len(tag) > 1000):
+            return 300, "Tag must be a string of at most 1000 characters."
+        headers = m.get("Headers")
+        if headers is not None and not (
+            isinstance(headers, list)
+            and all(isinstance(h, dict) and set(h) == {"Name", "Value"} for h in headers)
+        ):
+            return 403, "Incompatible JSON: Headers must be a list of {Name, Value}."
+        meta = m.get("Metadata")
+        if meta is not None and not (
+            isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())
+        ):
+            return 403, "Incompatible JSON: Metadata must map names to strings."
+        stream = m.get("MessageStream", "outbound")
+        if stream not in self.streams:
+            return 1235, f"The message stream '{stream}' was not found on this server."
+        return None
+
+    def count(self, email: str) -> int:
+        return self.mailbox.count(email)
+
+
+def _split(addresses: str) -> list[str]:
+    """A comma-separated address list; commas inside quoted names do not split."""
+    out, cur, quoted = [], "", False
+    for ch in addresses:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+@pytest.fixture
+def postmark(loopback: Callable[[Any], LoopbackServer]) -> Iterator[FakePostmark]:
+    """A fake Postmark on 127.0.0.1, with its token in ``.token``."""
+    fake = FakePostmark()
+    fake.server = loopback(fake)
+    yield fake
+
