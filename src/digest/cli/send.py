@@ -1,0 +1,321 @@
+"""Commands that send: ``send``, ``send-due``, ``status``, ``retry``, ``suppress``.
+
+They parse arguments, call :mod:`digest.sending` and print; each returns its exit status
+(0 all sent, 1 partial failure, 3 config or input error, 4 lock held, 5 issue changed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from digest.config import Settings
+    from digest.sending import Reporter, SendPlan, SendReport
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (default: ./digest.toml if present, else built-in defaults).",
+)
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(["auto", "text", "json"]),
+    default="auto",
+    show_default=True,
+    help="auto: a progress bar in a terminal, plain lines otherwise; json: JSON lines.",
+)
+recipients_option = click.option(
+    "--recipients",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Recipients CSV (email, optional name, merge-field columns); "
+    "default: [audience] recipients.",
+)
+
+
+def _settings(config_path: Path | None) -> Settings:
+    from digest.config import load_settings
+
+    return load_settings(config_path)
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s" if m else f"{s}s"
+
+
+def _summary(report: SendReport, reporter: Reporter) -> None:
+    c = report.counts
+    text = (
+        f"{report.issue_id}: sent {report.sent_now} and failed {report.failed_now} this run; "
+        f"in all {c.get('sent', 0)} sent, {c.get('failed', 0)} failed "
+        f"({c.get('failed_retryable', 0)} retryable), {c.get('pending', 0)} pending, "
+        f"{c.get('suppressed', 0)} suppressed."
+    )
+    data: dict[str, Any] = {"event": "summary", "issue": report.issue_id, "counts": c}
+    data.update(exit_code=report.exit_code, interrupted=report.interrupted)
+    if report.exit_code:
+        reporter.warning(text, **data)
+        hint = (
+            "Interrupted: run the same command again to resume."
+            if report.interrupted
+            else f"Some sends failed: see `digest status {report.issue_id}`; "
+            f"`digest retry {report.issue_id}` resends the retryable ones."
+        )
+        reporter.warning(hint, event="hint")
+    else:
+        reporter.info(text, **data)
+
+
+def _print_plan(plan: SendPlan, as_json: bool) -> None:
+    if as_json:
+        data = dict(plan.__dict__)
+        data["duplicate_bound"] = plan.duplicate_bound
+        click.echo(json.dumps({"event": "plan", **data}, ensure_ascii=False))
+        return
+    eta = (
+        _duration(plan.eta_seconds)
+        if plan.eta_seconds is not None
+        else "no rate limit set ([delivery] rate = 0): as fast as the provider takes them"
+    )
+    click.echo(f"Send plan for {plan.issue_id} (dry run: nothing sent)")
+    click.echo(f"  subject          {plan.subject}")
+    click.echo(f"  rows read        {plan.rows_read} ({plan.bad_rows} bad)")
+    click.echo(f"  duplicates       {plan.duplicates}")
+    click.echo(f"  suppressed       {plan.suppressed}")
+    if plan.already_done:
+        click.echo(f"  already done     {plan.already_done} (in the ledger)")
+    click.echo(f"  to send          {plan.to_send}")
+    click.echo(
+        f"  provider         {plan.provider}: {plan.batches} batches of up to "
+        f"{plan.batch_size}, {plan.concurrency} at a time"
+    )
+    rate = f"{plan.rate:g} messages/s" if plan.rate else "no limit"
+    click.echo(f"  rate             {rate}")
+    click.echo(f"  ETA              {eta}")
+    if plan.idempotent:
+        click.echo("  crash safety     idempotency keys: a resumed send duplicates nothing")
+    else:
+        click.echo(
+            f"  crash safety     no idempotency keys: a crash mid-call may duplicate up to "
+            f"{plan.duplicate_bound} messages (the batches in flight)"
+        )
+    for w in plan.warnings:
+        click.secho(f"warning: {w}", fg="yellow")
+
+
+@click.command()
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@recipients_option
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Test send to ADDRESS only (repeatable): subject prefixed [TEST], no ledger.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the send plan and send nothing.")
+@click.option("--force", is_flag=True, help="Resume even though the issue changed.")
+@config_option
+@log_format_option
+def send(
+    issue: Path,
+    recipients: Path | None,
+    to: tuple[str, ...],
+    dry_run: bool,
+    force: bool,
+    config_path: Path | None,
+    log_format: str,
+) -> int:
+    """Send ISSUE to the list (resumable), or a test to --to addresses."""
+    from digest.sending import make_reporter, plan_send, prepare_issue, send_issue, send_test
+
+    settings = _settings(config_path)
+    prepared = prepare_issue(settings, issue)
+    if to:
+        if dry_run:
+            raise click.UsageError("--dry-run and --to do not go together.")
+        results = send_test(settings, prepared, list(to))
+        failed = 0
+        for r in results:
+            if r.ok:
+                click.echo(f"[TEST] sent to {r.email} (id {r.message_id or '-'})")
+            else:
+                failed += 1
+                click.secho(f"[TEST] failed for {r.email}: {r.error}", fg="red", err=True)
+        return 1 if failed else 0
+    reporter = make_reporter(log_format)
+    if dry_run:
+        from digest.sending import recipients_path
+
+        plan = plan_send(
+            settings,
+            prepared,
+            recipients=recipients_path(settings, recipients),
+            reporter=reporter,
+        )
+        _print_plan(plan, log_format == "json")
+        return 0
+    report = send_issue(settings, prepared, recipients=recipients, force=force, reporter=reporter)
+    _summary(report, reporter)
+    return report.exit_code
+
+
+@click.command(name="send-due")
+@recipients_option
+@click.option("--force", is_flag=True, help="Resume issues even though they changed.")
+@config_option
+@log_format_option
+def send_due(
+    recipients: Path | None, force: bool, config_path: Path | None, log_format: str
+) -> int:
+    """Send every issue in [sending] issues_dir whose send_at has passed (for cron)."""
+    from digest.sending import due_exit_code, make_reporter
+    from digest.sending import send_due as run_due
+
+    settings = _settings(config_path)
+    reporter = make_reporter(log_format)
+    results = run_due(settings, recipients=recipients, reporter=reporter, force=force)
+    for r in results:
+        if r.report is not None:
+            _summary(r.report, reporter)
+        else:
+            label = r.issue_id or r.path.name
+            reporter.info(f"{label}: {r.action}", event="due_result", action=r.action)
+    return due_exit_code(results)
+
+
+@click.command()
+@click.argument("issue_id", metavar="ISSUE")
+@click.option("--failures", "limit", default=20, show_default=True, help="Failures to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@config_option
+def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -> int:
+    """Show where the send of ISSUE (its slug or its file) stands."""
+    from digest.errors import ConfigError
+    from digest.sending import Ledger, ledger_path
+
+    settings = _settings(config_path)
+    issue_id = _issue_id(settings, issue_id)
+    path = ledger_path(settings)
+    if not path.exists():
+        raise ConfigError(f"{path}: no send ledger yet; nothing has been sent.")
+    with Ledger(path, readonly=True) as ledger:
+        row = ledger.issue(issue_id)
+        if row is None:
+            known = ", ".join(r.issue_id for r in ledger.issues()) or "none"
+            raise ConfigError(f"No send of {issue_id!r} in {path}. Issues in it: {known}.")
+        counts = ledger.counts(issue_id)
+        failures = ledger.failures(issue_id, limit)
+        open_batches = len(ledger.open_batches(issue_id))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "issue": issue_id,
+                    "finished": row.finished_at is not None,
+                    "started": row.created_at,
+                    "finished_at": row.finished_at,
+                    "counts": counts,
+                    "open_batches": open_batches,
+                    "failures": [
+                        {"email": e, "error": err, "retryable": r} for e, err, r in failures
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    state = f"finished {row.finished_at}" if row.finished_at else "not finished"
+    click.echo(f"{issue_id}: {state} (started {row.created_at})")
+    for name in ("sent", "pending", "failed", "suppressed", "bounced", "complained"):
+        extra = f" ({counts['failed_retryable']} retryable)" if name == "failed" else ""
+        click.echo(f"  {name:<11} {counts[name]}{extra}")
+    if open_batches:
+        click.echo(f"  {open_batches} batches were in flight when a run stopped; resume to send.")
+    if failures:
+        click.echo("Failures:")
+        for email, err, retryable in failures:
+            tag = "retryable" if retryable else "permanent"
+            click.echo(f"  {email}  [{tag}] {err}")
+        if counts["failed"] > len(failures):
+            click.echo(f"  … {counts['failed'] - len(failures)} more (--failures N)")
+    return 0
+
+
+def _issue_id(settings: Settings, given: str) -> str:
+    """An issue slug, or the slug of the issue file ``given`` names."""
+    p = Path(given)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        from digest.sources import load_issue
+
+        return load_issue(p).slug
+    return given
+
+
+@click.command()
+@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Retry even though the issue changed.")
+@config_option
+@log_format_option
+def retry(issue: Path, force: bool, config_path: Path | None, log_format: str) -> int:
+    """Send ISSUE again to its failed-but-retryable recipients only."""
+    from digest.sending import make_reporter, prepare_issue, send_issue
+
+    settings = _settings(config_path)
+    prepared = prepare_issue(settings, issue)
+    reporter = make_reporter(log_format)
+    report = send_issue(settings, prepared, retry_only=True, force=force, reporter=reporter)
+    _summary(report, reporter)
+    return report.exit_code
+
+
+@click.command()
+@click.argument("addresses", nargs=-1, metavar="ADDRESS...")
+@click.option(
+    "--from-csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Add every address of a CSV (email column; optional reason column).",
+)
+@click.option(
+    "--reason",
+    type=click.Choice(["unsubscribed", "bounced", "complained", "manual"]),
+    default="unsubscribed",
+    show_default=True,
+)
+@config_option
+def suppress(
+    addresses: tuple[str, ...], csv_path: Path | None, reason: str, config_path: Path | None
+) -> int:
+    """Add addresses to the suppression list: no send will reach them."""
+    from digest.errors import EXIT_CONFIG
+    from digest.sending import Ledger, import_suppressions, ledger_path, suppress_addresses
+
+    if not addresses and csv_path is None:
+        raise click.UsageError("Give addresses, or --from-csv FILE.")
+    settings = _settings(config_path)
+    bad = 0
+    with Ledger(ledger_path(settings)) as ledger:
+        results = []
+        if addresses:
+            results.append((suppress_addresses(ledger, addresses, reason=reason), "argument "))
+        if csv_path is not None:
+            results.append((import_suppressions(ledger, csv_path, reason=reason), f"{csv_path}:"))
+        for result, where in results:
+            for row in result.bad:
+                bad += 1
+                click.secho(
+                    f"skipped {where}{row.line} ({row.value!r}): {row.reason}",
+                    fg="yellow",
+                    err=True,
+                )
+            click.echo(f"Suppressed {result.added} new, {result.already} already on the list.")
+        click.echo(f"The suppression list now holds {ledger.suppression_count()} addresses.")
+    return EXIT_CONFIG if bad else 0
