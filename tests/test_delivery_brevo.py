@@ -1,0 +1,249 @@
+"""The Brevo adapter against a fake Brevo built from Brevo's documentation."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+
+import pytest
+
+from digest.config import Settings
+from digest.delivery.base import get_provider
+from digest.delivery.brevo import BrevoProvider, idempotency_key
+from digest.errors import ConfigError
+from digest.message import Address, Batch, Content, Recipient
+from servers.brevo import FakeBrevo
+from servers.kit import LoopbackServer, loopback
+
+__all__ = ["loopback"]
+
+KEY = "xkeysib-0123456789abcdef-SeCrEt"
+SHARED_HEADERS = {
+    "List-Unsubscribe": "<mailto:unsubscribe@example.org>",
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+}
+PERSONAL_HEADERS = {
+    "List-Unsubscribe": "<https://example.org/u/@@digest.token@@>",
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+}
+
+Start = Callable[[FakeBrevo], LoopbackServer]
+
+
+def content(headers: Mapping[str, str] = SHARED_HEADERS, html: str = "") -> Content:
+    return Content(
+        issue_id="2026-47",
+        subject="This week, @@digest.name|friend@@",
+        html=html or "<p>Hello @@digest.name|there@@</p>",
+        text="Hello @@digest.name|there@@",
+        sender=Address("news@example.org", "Example Weekly"),
+        reply_to=Address("editor@example.org", "The Editor"),
+        headers=headers,
+        tags=("weekly",),
+    )
+
+
+def people(n: int, start: int = 0) -> list[Recipient]:
+    return [
+        Recipient(f"reader{i}@example.com", f"Reader {i}", {"token": f"t{i}"})
+        for i in range(start, start + n)
+    ]
+
+
+def provider(server: LoopbackServer, sleeps: list[float], **delivery: object) -> BrevoProvider:
+    settings = Settings.model_validate(
+        {
+            "delivery": {"max_retries": 3, "timeout": 0.5, **delivery},
+            "providers": {"brevo": {"base_url": server.url}},
+            "environ": {"BREVO_API_KEY": KEY},
+        }
+    )
+    return BrevoProvider(settings, sleep=sleeps.append)
+
+
+@pytest.fixture
+def fake() -> FakeBrevo:
+    return FakeBrevo(api_key=KEY)
+
+
+@pytest.fixture
+def start(loopback: Callable[[FakeBrevo], LoopbackServer]) -> Start:
+    return loopback
+
+
+def test_documented_message_versions_request_is_accepted(fake: FakeBrevo, start: Start):
+    server = start(fake)
+    readers = people(3)
+    sleeps: list[float] = []
+    with provider(server, sleeps) as p:
+        results = p.deliver(Batch(content(), readers, "issue-2026-47/b0"))
+    assert all(r.ok for r in results)
+    assert [r.message_id for r in results] == [s.message_id for s in fake.sent]
+    (req,) = server.requests
+    assert req.path == "/v3/smtp/email" and req.header("api-key") == KEY
+    body = req.json
+    key = body["headers"]["idempotencyKey"]
+    assert uuid.UUID(key) and key == idempotency_key("issue-2026-47/b0")
+    assert body["headers"]["List-Unsubscribe"] == "<mailto:unsubscribe@example.org>"
+    assert body["sender"] == {"email": "news@example.org", "name": "Example Weekly"}
+    assert body["replyTo"] == {"email": "editor@example.org", "name": "The Editor"}
+    assert [v["to"] for v in body["messageVersions"]] == [
+        [{"email": r.email, "name": r.name}] for r in readers
+    ]
+    assert body["messageVersions"][1]["subject"] == "This week, Reader 1"
+    assert fake.sent[2].html == "<p>Hello Reader 2</p>"
+    assert all(fake.deliveries(r.email) == 1 for r in readers)
+    assert sleeps == []
+
+
+def test_parts_without_placeholders_are_sent_once_not_per_version(fake: FakeBrevo, start: Start):
+    server = start(fake)
+    plain = Content(issue_id="i", subject="Same for all", html="<p>same</p>", text="same",
+                    sender=Address("news@example.org"))
+    with provider(server, []) as p:
+        results = p.deliver(Batch(plain, people(2), "plain"))
+    assert all(r.ok for r in results)
+    versions = server.requests[0].json["messageVersions"]
+    assert all(set(v) == {"to"} for v in versions)
+    assert fake.sent[1].html == "<p>same</p>" and fake.sent[1].subject == "Same for all"
+
+
+def test_personal_headers_go_in_one_call_per_header_set(fake: FakeBrevo, start: Start):
+    server = start(fake)
+    readers = people(3)
+    with provider(server, []) as p:
+        results = p.deliver(Batch(content(PERSONAL_HEADERS), readers, "personal"))
+    assert all(r.ok for r in results)
+    assert len(server.requests) == 3
+    unsubscribe = {s.to[0]: s.headers["List-Unsubscribe"] for s in fake.sent}
+    assert unsubscribe == {r.email: f"<https://example.org/u/{r.fields['token']}>" for r in readers}
+    keys = [r.json["headers"]["idempotencyKey"] for r in server.requests]
+    assert len(set(keys)) == 3
+
+
+def test_more_than_1000_recipients_go_in_calls_of_at_most_1000(fake: FakeBrevo, start: Start):
+    server = start(fake)
+    readers = people(2500)
+    with provider(server, []) as p:
+        results = p.deliver(Batch(content(), readers, "big"))
+    assert all(r.ok for r in results)
+    assert [len(r.json["messageVersions"]) for r in server.requests] == [1000, 1000, 500]
+    assert len(fake.sent) == 2500 and fake.deliveries("reader2499@example.com") == 1
+
+
+def test_large_personal_bodies_are_split_to_stay_under_the_byte_cap(
+    fake: FakeBrevo, start: Start
+):
+    server = start(fake)
+    big = "<p>@@digest.name@@</p>" + "<p>" + "x" * 20_000 + "</p>"
+    readers = people(900)
+    with provider(server, []) as p:
+        results = p.deliver(Batch(content(html=big), readers, "heavy"))
+    assert all(r.ok for r in results)
+    assert len(server.requests) > 1
+    assert all(len(r.body) <= 8_000_000 for r in server.requests)
+    assert sum(len(r.json["messageVersions"]) for r in server.requests) == 900
+
+
+def test_lost_answer_retry_is_refused_as_duplicate_and_counted_once(
+    fake: FakeBrevo, start: Start
+):
+    server = start(fake)
+    server.faults.drop(1, process=True)
+    readers = people(4)
+    with provider(server, []) as p:
+        results = p.deliver(Batch(content(), readers, "lost"))
+    assert len(server.requests) == 2
+    assert server.requests[1].status == 400
+    assert all(r.ok for r in results)
+    assert all(fake.deliveries(r.email) == 1 for r in readers)
+
+
+def test_a_restarted_send_within_30_minutes_does_not_resend(fake: FakeBrevo, start: Start):
+    server = start(fake)
+    readers = people(3)
+    with provider(server, []) as first:
+        before = first.deliver(Batch(content(), readers, "restart"))
+    with provider(server, []) as second:
+        after = second.deliver(Batch(content(), readers, "restart"))
+    assert [r.message_id for r in before] == [s.message_id for s in fake.sent]
+    assert all(r.ok and r.message_id is None for r in after)
+    assert all(fake.deliveries(r.email) == 1 for r in readers)
+
+
+def test_429_waits_for_the_sib_rate_limit_reset(fake: FakeBrevo, start: Start):
+    server = start(fake)
+    server.faults.throttle(1, retry_after=None, headers={
+        "x-sib-ratelimit-limit": "100", "x-sib-ratelimit-remaining": "0",
+        "x-sib-ratelimit-reset": "12",
+    }, body={"code": "too_many_requests", "message": "The expected rate limit is exceeded."})
+    sleeps: list[float] = []
+    with provider(server, sleeps) as p:
+        results = p.deliver(Batch(content(), people(2), "k-429"))
+    assert all(r.ok for r in results)
+    assert sleeps == [12.0]
+
+
+def test_server_errors_are_retried_then_given_up(fake: FakeBrevo, start: Start):
+    server = start(fake)
+    server.faults.fail(10, status=502)
+    sleeps: list[float] = []
+    with provider(server, sleeps, max_retries=2) as p:
+        results = p.deliver(Batch(content(), people(2), "k-5xx"))
+    assert len(server.requests) == 3 and len(sleeps) == 2
+    assert all(not r.ok and r.retryable for r in results)
+    assert fake.sent == []
+
+
+def test_stall_and_drop_are_retried(fake: FakeBrevo, start: Start):
+    server = start(fake)
+    server.faults.stall(1, seconds=2.0)
+    server.faults.drop(1)
+    readers = people(2)
+    with provider(server, []) as p:
+        results = p.deliver(Batch(content(), readers, "k-flaky"))
+    assert all(r.ok for r in results)
+    assert [r.fault for r in server.requests] == ["stall", "drop", None]
+    assert all(fake.deliveries(r.email) == 1 for r in readers)
+
+
+def test_a_wrong_key_fails_at_once_with_brevos_message(start: Start):
+    server = start(FakeBrevo(api_key="xkeysib-right"))
+    sleeps: list[float] = []
+    with provider(server, sleeps) as p:
+        results = p.deliver(Batch(content(), people(3), "k-auth"))
+    assert len(server.requests) == 1 and sleeps == []
+    assert all(not r.ok and not r.retryable for r in results)
+    assert "unauthorized: Key not found" in (results[0].error or "")
+
+
+def test_one_bad_address_is_isolated_by_splitting(fake: FakeBrevo, start: Start):
+    server = start(fake)
+    readers = people(4)
+    readers[1] = Recipient("broken@", "Broken")
+    with provider(server, []) as p:
+        results = p.deliver(Batch(content(), readers, "k-bad"))
+    assert [r.ok for r in results] == [True, False, True, True]
+    assert "email is not valid" in (results[1].error or "")
+    assert sorted(s.to[0] for s in fake.sent) == [
+        "reader0@example.com", "reader2@example.com", "reader3@example.com"
+    ]
+
+
+def test_a_missing_api_key_is_a_config_error_naming_the_variable():
+    with pytest.raises(ConfigError, match="BREVO_API_KEY"):
+        get_provider(Settings.model_validate({"environ": {}}), "brevo")
+
+
+def test_the_key_never_reaches_logs_errors_or_reprs(
+    start: Start, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.DEBUG)
+    server = start(FakeBrevo(api_key="xkeysib-other"))
+    server.faults.fail(10, status=500, body={"code": "x", "message": f"bad key {KEY}"})
+    with provider(server, [], max_retries=1) as p:
+        results = p.deliver(Batch(content(), people(2), "k-secret"))
+        texts = [repr(p), repr(p.settings), repr(p.options), caplog.text]
+    assert "bad key ***" in (results[0].error or "")
+    assert all(KEY not in t for t in [*texts, *(r.error or "" for r in results)])
