@@ -1,0 +1,166 @@
+"""The SQLite send ledger: dedupe in SQLite, batches recorded before sending, resumable."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from digest.sending.ledger import Ledger, Outcome, batch_key
+
+ISSUE, HASH = "issue-7", "h" * 64
+
+
+def _ledger(tmp_path: Path) -> Ledger:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger.start_issue(ISSUE, HASH, "Subject")
+    return ledger
+
+
+def _add(ledger: Ledger, emails: list[str]) -> tuple[int, int]:
+    return ledger.add_recipients(ISSUE, ((e, "", {}, i + 2) for i, e in enumerate(emails)))
+
+
+def test_ledger_file_is_in_wal_mode(tmp_path: Path):
+    _ledger(tmp_path).close()
+    db = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_addresses_differing_only_in_case_are_one_recipient(tmp_path: Path):
+    ledger = _ledger(tmp_path)
+    added, dupes = _add(ledger, ["Ann@example.org", "ann@example.org", "ANN@EXAMPLE.ORG", "b@x.org"])
+    assert (added, dupes) == (2, 2)
+    emails = [e for e, _, _ in ledger.recipient_states(ISSUE)]
+    assert emails == ["Ann@example.org", "b@x.org"]
+
+
+def test_loading_the_same_list_twice_adds_nobody(tmp_path: Path):
+    ledger = _ledger(tmp_path)
+    _add(ledger, [f"r{i}@example.org" for i in range(5000)])
+    assert _add(ledger, [f"R{i}@example.org" for i in range(5000)]) == (0, 5000)
+    assert ledger.counts(ISSUE)["pending"] == 5000
+
+
+def test_batch_members_and_key_are_committed_before_sending(tmp_path: Path):
+    ledger = _ledger(tmp_path)
+    _add(ledger, [f"r{i}@example.org" for i in range(5)])
+    batch = ledger.plan_batch(ISSUE, HASH, 3)
+    assert batch is not None and batch.key == batch_key(ISSUE, HASH, 1)
+    other = Ledger(tmp_path / "ledger.sqlite3")
+    (seen,) = other.open_batches(ISSUE)
+    assert seen.key == batch.key
+    assert [m.email for m in other.members(seen)] == [f"r{i}@example.org" for i in range(3)]
+
+
+def test_a_crashed_batch_is_offered_again_with_the_same_members_and_key(tmp_path: Path):
+    ledger = _ledger(tmp_path)
+    _add(ledger, [f"r{i}@example.org" for i in range(5)])
+    first = ledger.plan_batch(ISSUE, HASH, 3)
+    assert first is not None
+    ledger.close()
+    reopened = Ledger(tmp_path / "ledger.sqlite3")
+    (again,) = reopened.open_batches(ISSUE)
+    assert (again.number, again.key) == (first.number, first.key)
+    nxt = reopened.plan_batch(ISSUE, HASH, 3)
+    assert nxt is not None and nxt.number == 2
+    assert [m.email for m in reopened.members(nxt)] == ["r3@example.org", "r4@example.org"]
+
+
+def test_results_close_the_batch_and_set_each_recipient_state(tmp_path: Path):
+    ledger = _ledger(tmp_path)
+    _add(ledger, ["a@x.org", "b@x.org", "c@x.org"])
+    batch = ledger.plan_batch(ISSUE, HASH, 10)
+    assert batch is not None
+    a, b, c = ledger.members(batch)
+    ledger.record_results(
+        batch,
+        [
+            Outcome(a.id, True, "id-a", None, False),
+            Outcome(b.id, False, None, "mailbox full", True),
+            Outcome(c.id, False, None, "invalid address", False),
+        ],
+    )
+    assert ledger.open_batches(ISSUE) == []
+    states = {e: (s, m) for e, s, m in ledger.recipient_states(ISSUE)}
+    assert states == {
+        "a@x.org": ("sent", "id-a"),
+        "b@x.org": ("failed", None),
+        "c@x.org": ("failed", None),
+    }
+    assert ledger.failures(ISSUE) == [
+        ("b@x.org", "mailbox full", True),
+        ("c@x.org", "invalid address", False),
+    ]
+    assert not ledger.is_finished(ISSUE)
+
+
+def test_requeue_reopens_a_wholly_failed_batch_with_its_key(tmp_path: Path):
+    ledger = _ledger(tmp_path)
+    _add(ledger, ["a@x.org", "b@x.org"])
+    batch = ledger.plan_batch(ISSUE, HASH, 10)
+    assert batch is not None
+    ledger.record_results(
+        batch, [Outcome(m.id, False, None, "503", True) for m in ledger.members(batch)]
+    )
+    assert ledger.requeue_retryable(ISSUE, HASH, 10) == 2
+    (again,) = ledger.open_batches(ISSUE)
+    assert again.key == batch.key
+    assert [m.email for m in ledger.members(again)] == ["a@x.org", "b@x.org"]
+
+
+def test_requeue_regroups_partial_failures_into_new_batches_and_skips_permanent(tmp_path: Path):
+    ledger = _ledger(tmp_path)
+    _add(ledger, ["a@x.org", "b@x.org", "c@x.org"])
+    batch = ledger.plan_batch(ISSUE, HASH, 10)
+    assert batch is not None
+    a, b, c = ledger.members(batch)
+    ledger.record_results(
+        batch,
+        [
+            Outcome(a.id, True, "1", None, False),
+            Outcome(b.id, False, None, "timeout", True),
+            Outcome(c.id, False, None, "bad address", False),
+        ],
+    )
+    assert ledger.requeue_retryable(ISSUE, HASH, 10) == 1
+    (again,) = ledger.open_batches(ISSUE)
+    assert again.key != batch.key
+    assert [m.email for m in ledger.members(again)] == ["b@x.org"]
+
+
+def test_suppressed_addresses_are_marked_and_never_batched(tmp_path: Path):
+    ledger = _ledger(tmp_path)
+    ledger.suppress([("B@X.org", "unsubscribed")])
+    _add(ledger, ["a@x.org", "b@x.org"])
+    assert ledger.apply_suppressions(ISSUE) == 1
+    batch = ledger.plan_batch(ISSUE, HASH, 10)
+    assert batch is not None
+    assert [m.email for m in ledger.members(batch)] == ["a@x.org"]
+    assert ledger.counts(ISSUE)["suppressed"] == 1
+
+
+def test_bounce_event_marks_the_send_and_suppresses_the_address(tmp_path: Path):
+    ledger = _ledger(tmp_path)
+    _add(ledger, ["a@x.org"])
+    batch = ledger.plan_batch(ISSUE, HASH, 10)
+    assert batch is not None
+    (a,) = ledger.members(batch)
+    ledger.record_results(batch, [Outcome(a.id, True, "pm-1", None, False)])
+    assert ledger.record_event("bounced", message_id="pm-1") == 1
+    assert ledger.counts(ISSUE)["bounced"] == 1
+    assert ledger.is_suppressed("A@x.org") == "bounced"
+
+
+def test_unknown_suppression_reason_is_refused(tmp_path: Path):
+    from digest.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Unknown suppression reason"):
+        _ledger(tmp_path).suppress([("a@x.org", "annoyed")])
+
+
+def test_batch_keys_change_with_the_content_and_fit_resends_limit():
+    assert batch_key("i", "h1", 1) != batch_key("i", "h2", 1)
+    assert batch_key("i", "h1", 1) != batch_key("i", "h1", 2)
+    assert len(batch_key("x" * 1000, "h", 99999)) < 200

@@ -1,0 +1,112 @@
+"""Recipients CSV: streamed, validated, bad rows reported by line while the rest go on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.errors import RecipientsError
+from digest.sending.recipients import BadRow, Row, read_recipients
+
+
+def _rows(path: Path) -> tuple[list[Row], list[BadRow]]:
+    good: list[Row] = []
+    bad: list[BadRow] = []
+    for item in read_recipients(path):
+        (good if isinstance(item, Row) else bad).append(item)  # type: ignore[arg-type]
+    return good, bad
+
+
+def test_bad_rows_are_reported_with_their_line_numbers_and_the_rest_go_on(write):
+    path = write(
+        "subs.csv",
+        "email,name,city\n"
+        "ann@example.org,Ann,Rome\n"
+        "not-an-address,Nobody,\n"
+        "bob@example.org,Bob,Oslo\n"
+        ",Empty,\n"
+        "carol@example,Carol,\n"
+        "dan@example.org,Dan,Lima,extra\n"
+        "erin@example.org,Erin,\n",
+    )
+    good, bad = _rows(path)
+    assert [r.email for r in good] == ["ann@example.org", "bob@example.org", "erin@example.org"]
+    assert [(b.line, b.value) for b in bad] == [
+        (3, "not-an-address"),
+        (5, ""),
+        (6, "carol@example"),
+        (7, "dan@example.org"),
+    ]
+    assert "more cells" in bad[-1].reason
+
+
+def test_line_numbers_count_physical_lines_of_quoted_multiline_cells(write):
+    path = write(
+        "subs.csv",
+        'email,name,note\nann@example.org,Ann,"two\nlines"\nbroken,X,\n',
+    )
+    _, bad = _rows(path)
+    assert [b.line for b in bad] == [4]
+
+
+def test_extra_columns_become_merge_fields_and_reserved_names_do_not(write):
+    path = write(
+        "subs.csv",
+        "Email,Name,City,Plan Tier,unsubscribe_url\nann@example.org, Ann ,Rome,gold,http://evil\n",
+    )
+    (row,), _ = _rows(path)
+    assert row.name == "Ann"
+    assert row.fields == {"city": "Rome", "plan_tier": "gold"}
+
+
+def test_addresses_are_normalised_domain_lower_cased_local_part_kept(write):
+    path = write("subs.csv", "email\n  Ann.Lee@Example.ORG \n")
+    (row,), _ = _rows(path)
+    assert row.email == "Ann.Lee@example.org"
+    assert row.key == "ann.lee@example.org"
+
+
+def test_internationalised_addresses_are_accepted(write):
+    path = write("subs.csv", "email\njosé@exämple.org\n用户@例子.广告\n")
+    good, bad = _rows(path)
+    assert not bad
+    assert [r.email for r in good] == ["josé@exämple.org", "用户@例子.广告"]
+
+
+def test_byte_order_mark_from_spreadsheet_exports_is_ignored(tmp_path: Path):
+    path = tmp_path / "subs.csv"
+    path.write_bytes("email,name\r\nann@example.org,Ann\r\n".encode("utf-8-sig"))
+    (row,), _ = _rows(path)
+    assert row.email == "ann@example.org"
+
+
+def test_a_name_with_a_line_break_is_a_bad_row_not_a_header_injection(write):
+    path = write("subs.csv", 'email,name\nann@example.org,"Ann\nBcc: x@evil.org"\n')
+    good, bad = _rows(path)
+    assert not good and "line break" in bad[0].reason
+
+
+def test_file_without_email_column_is_refused_as_a_whole(write):
+    path = write("subs.csv", "mail,name\nann@example.org,Ann\n")
+    with pytest.raises(RecipientsError, match="no 'email' column"):
+        list(read_recipients(path))
+
+
+def test_missing_file_is_a_recipients_error(tmp_path: Path):
+    with pytest.raises(RecipientsError, match="no such recipients file"):
+        list(read_recipients(tmp_path / "nope.csv"))
+
+
+def test_non_utf8_file_is_refused_with_a_hint(tmp_path: Path):
+    path = tmp_path / "subs.csv"
+    path.write_bytes("email,name\nann@example.org,J\xfcrgen\n".encode("latin-1"))
+    with pytest.raises(RecipientsError, match="UTF-8"):
+        list(read_recipients(path))
+
+
+def test_rows_are_streamed_not_read_whole(write):
+    path = write("subs.csv", "email\n" + "".join(f"r{i}@example.org\n" for i in range(1000)))
+    rows = read_recipients(path)
+    first = next(rows)
+    assert isinstance(first, Row) and first.email == "r0@example.org"
