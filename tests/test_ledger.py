@@ -30,7 +30,8 @@ def test_ledger_file_is_in_wal_mode(tmp_path: Path):
 
 def test_addresses_differing_only_in_case_are_one_recipient(tmp_path: Path):
     ledger = _ledger(tmp_path)
-    added, dupes = _add(ledger, ["Ann@example.org", "ann@example.org", "ANN@EXAMPLE.ORG", "b@x.org"])
+    emails = ["Ann@example.org", "ann@example.org", "ANN@EXAMPLE.ORG", "b@x.org"]
+    added, dupes = _add(ledger, emails)
     assert (added, dupes) == (2, 2)
     emails = [e for e, _, _ in ledger.recipient_states(ISSUE)]
     assert emails == ["Ann@example.org", "b@x.org"]
