@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.paths import ROOT, SAMPLE_ISSUE
 
 from digest.config import Settings, load_settings
 from digest.render import Rendered, render_issue
 from digest.sources import load_issue
-
-from tests.paths import ROOT, SAMPLE_ISSUE
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.paths import SAMPLE_ISSUE, SEED_LISTING
 
 from digest.cli import cli
 from digest.errors import ListingError
 from digest.sources import parse_issue, parse_listing, read_listing
-
-from tests.paths import SAMPLE_ISSUE, SEED_LISTING
 
 
 def _seed_blocks() -> list[list[str]]:
@@ -42,23 +41,30 @@ def test_seed_text_is_kept_exactly_accents_quotes_and_dashes() -> None:
     assert [a.headline for a in articles] == headlines
     assert [a.summary for a in articles] == summaries
     joined = " ".join(headlines + summaries)
-    for exact in ("Öfinger", "Workers’ Fightback", "June 1955 – March 2021", "Everard—Killed",
-                  "“Protects”"):
+    for exact in (
+        "Öfinger",
+        "Workers’ Fightback",
+        "June 1955 – March 2021",
+        "Everard—Killed",
+        "“Protects”",
+    ):
         assert exact in joined
 
 
 def test_import_text_writes_an_issue_file_that_validates(tmp_path: Path) -> None:
     out = tmp_path / "issue.yaml"
     result = CliRunner().invoke(
-        cli, ["import-text", str(SEED_LISTING), "-o", str(out), "--number", "7",
-              "--date", "2021-03-26"]
+        cli,
+        ["import-text", str(SEED_LISTING), "-o", str(out), "--number", "7", "--date", "2021-03-26"],
     )
     assert result.exit_code == 0, result.output
     issue = parse_issue(out.read_text(encoding="utf-8"), str(out))
     assert issue.number == 7 and issue.date.isoformat() == "2021-03-26"
     assert [a.headline for a in issue.articles] == [a.headline for a in read_listing(SEED_LISTING)]
     assert [a.kicker for a in issue.articles if a.kicker] == [
-        "Paris Commune", "Mumia Abu Jamal", "Meghan Markle and Prince Harry"
+        "Paris Commune",
+        "Mumia Abu Jamal",
+        "Meghan Markle and Prince Harry",
     ]
     assert all(a.url.startswith("https://example.org/articles/") for a in issue.articles)
 

@@ -85,8 +85,15 @@ class BrandSettings(_Section):
     font_family: str = "-apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 
     @field_validator(
-        "accent", "text", "muted", "background", "surface",
-        "dark_background", "dark_surface", "dark_text", "dark_accent",
+        "accent",
+        "text",
+        "muted",
+        "background",
+        "surface",
+        "dark_background",
+        "dark_surface",
+        "dark_text",
+        "dark_accent",
     )
     @classmethod
     def _hex(cls, v: str) -> str:

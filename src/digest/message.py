@@ -13,10 +13,10 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.headerregistry import Address as _StdAddress
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
 from functools import cached_property
 
 from .errors import HeaderError
@@ -55,7 +55,7 @@ def check_header(field_name: str, value: str) -> str:
 class _Filler:
     """A text split once at its placeholders, joined per recipient."""
 
-    __slots__ = ("_pieces", "_escape")
+    __slots__ = ("_escape", "_pieces")
 
     def __init__(self, text: str, escape: bool) -> None:
         self._escape = escape
@@ -222,7 +222,7 @@ def build_mime(
     if content.reply_to:
         msg["Reply-To"] = content.reply_to.formatted()
     msg["Subject"] = content.subject_for(r)
-    msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
     domain = content.sender.email.rpartition("@")[2] or None
     msg["Message-ID"] = r.message_id or make_msgid(domain=domain)
     for name, value in content.headers_for(r).items():

@@ -49,7 +49,9 @@ def _web_url(value: str) -> str:
     return check_url(value, ("http", "https"))
 
 
-Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_one_line)]
+Line = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_one_line)
+]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Url = Annotated[str, AfterValidator(check_url)]
 WebUrl = Annotated[str, AfterValidator(_web_url)]
@@ -137,9 +139,9 @@ class Issue(_Model):
     def _one_lead(self) -> Issue:
         leads = [i for i, a in enumerate(self.articles) if a.lead]
         if len(leads) > 1:
+            numbers = ", ".join(str(i + 1) for i in leads)
             raise ValueError(
-                f"only one article may be the lead; articles {', '.join(str(i + 1) for i in leads)} "
-                "all say lead: true"
+                f"only one article may be the lead; articles {numbers} all say lead: true"
             )
         return self
 

@@ -17,8 +17,14 @@ config_option = click.option(
 
 @click.command()
 @click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("out"), show_default=True, help="Folder for the three files.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Folder for the three files.",
+)
 @config_option
 def build(issue: Path, out_dir: Path, config_path: Path | None) -> None:
     """Render ISSUE into OUT/<slug>.html, .txt and .eml, and report on them."""
@@ -35,15 +41,28 @@ def build(issue: Path, out_dir: Path, config_path: Path | None) -> None:
 
 @click.command(name="import-text")
 @click.argument("listing", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the issue file here (default: standard output).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the issue file here (default: standard output).",
+)
 @click.option("--number", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--date", "issue_date", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Issue date (default: today).")
-@click.option("--base-url", default="https://example.org/articles/", show_default=True,
-              help="Links are guessed as BASE-URL + the headline's slug; check them.")
-def import_text(listing: Path, output: Path | None, number: int, issue_date: object,
-                base_url: str) -> None:
+@click.option(
+    "--date",
+    "issue_date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Issue date (default: today).",
+)
+@click.option(
+    "--base-url",
+    default="https://example.org/articles/",
+    show_default=True,
+    help="Links are guessed as BASE-URL + the headline's slug; check them.",
+)
+def import_text(
+    listing: Path, output: Path | None, number: int, issue_date: object, base_url: str
+) -> None:
     """Turn a plain LISTING (headline, blank line, summary) into an issue file."""
     from datetime import datetime
 

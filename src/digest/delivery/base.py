@@ -100,7 +100,7 @@ class Provider(ABC):
         ``PermanentDeliveryError`` when the whole call failed for good.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; most backends hold nothing
         """Release pooled connections."""
 
     def __enter__(self) -> Provider:
@@ -115,7 +115,7 @@ class Provider(ABC):
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.delivery.max_backoff)
-        base = self.delivery.backoff * (2 ** (attempt - 1))
+        base: float = self.delivery.backoff * 2.0 ** (attempt - 1)
         return min(base, self.delivery.max_backoff) * random.uniform(0.5, 1.0)
 
     def deliver(self, batch: Batch) -> list[RecipientResult]:
@@ -153,7 +153,9 @@ def _split(provider: Provider, batch: Batch) -> Iterator[RecipientResult]:
 
 
 def _fail_all(batch: Batch, error: str, *, retryable: bool) -> list[RecipientResult]:
-    return [RecipientResult(r.email, False, error=error, retryable=retryable) for r in batch.recipients]
+    return [
+        RecipientResult(r.email, False, error=error, retryable=retryable) for r in batch.recipients
+    ]
 
 
 BUILTIN: dict[str, str] = {

@@ -59,7 +59,12 @@ class Rendered:
     def content_hash(self) -> str:
         """Changes whenever anything a recipient would see changes."""
         h = hashlib.sha256()
-        for part in (self.subject, self.html, self.text, repr(sorted(self.content.headers.items()))):
+        for part in (
+            self.subject,
+            self.html,
+            self.text,
+            repr(sorted(self.content.headers.items())),
+        ):
             h.update(part.encode("utf-8"))
             h.update(b"\0")
         return h.hexdigest()
@@ -83,7 +88,9 @@ def _sender(value: str, what: str) -> Address:
 
 
 def _tracker(utm: Mapping[str, str], values: Mapping[str, object]) -> Any:
-    params = {f"utm_{k}" if not k.startswith("utm_") else k: v.format(**values) for k, v in utm.items()}
+    params = {
+        f"utm_{k}" if not k.startswith("utm_") else k: v.format(**values) for k, v in utm.items()
+    }
 
     def track(url: str) -> str:
         if not params or not url.startswith(("http://", "https://")):
@@ -125,8 +132,14 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
             else None
         )
     except (KeyError, IndexError, ValueError) as e:
-        raise ConfigError(f"[links] URL template has an unknown field {e}: use {{token}}, {{slug}}") from None
-    mailto = f"mailto:{links.unsubscribe_mailto}?subject=unsubscribe" if links.unsubscribe_mailto else None
+        raise ConfigError(
+            f"[links] URL template has an unknown field {e}: use {{token}}, {{slug}}"
+        ) from None
+    mailto = (
+        f"mailto:{links.unsubscribe_mailto}?subject=unsubscribe"
+        if links.unsubscribe_mailto
+        else None
+    )
     unsubscribe = placeholder("unsubscribe_url", unsub_preview) if unsub_preview else mailto
 
     warnings: list[str] = []
@@ -135,9 +148,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
     if not nl.postal_address:
         warnings.append("No postal address in the footer: set [newsletter] postal_address.")
     if not PREHEADER_RANGE[0] <= len(preheader) <= PREHEADER_RANGE[1]:
-        warnings.append(
-            f"The preheader is {len(preheader)} characters; inboxes show 40–100 best."
-        )
+        warnings.append(f"The preheader is {len(preheader)} characters; inboxes show 40–100 best.")
 
     lang = issue.lang or nl.lang
     context: dict[str, Any] = {
@@ -170,9 +181,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
             "(and drops their styles). Cut articles or images."
         )
     elif size > CLIP_WARN_BYTES:
-        warnings.append(
-            f"The HTML is {size / 1024:.0f} KB, near Gmail's ~102 KB clipping limit."
-        )
+        warnings.append(f"The HTML is {size / 1024:.0f} KB, near Gmail's ~102 KB clipping limit.")
 
     headers: dict[str, str] = {}
     targets = []

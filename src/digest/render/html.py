@@ -22,7 +22,9 @@ MJML's own reset styles and the media-query blocks stay in ``<style>`` untouched
 the resets into every table cell doubled the HTML's size, and premailer would drop the
 ``[data-ogsc]`` selectors Outlook.com's dark mode needs.
 """
-_STYLE_OPEN = re.compile(r"<style(?![^>]*data-premailer)([^>]*)>(?!\s*" + re.escape(INLINE_MARKER) + ")")
+_STYLE_OPEN = re.compile(
+    r"<style(?![^>]*data-premailer)([^>]*)>(?!\s*" + re.escape(INLINE_MARKER) + ")"
+)
 
 
 def compile_mjml(source: str) -> str:
@@ -60,4 +62,4 @@ def inline_css(html: str) -> str:
     out = out.replace(' data-premailer="ignore"', "")
     if not re.match(r"\s*<!doctype", out, re.IGNORECASE):
         out = f"{DOCTYPE}\n{out}"
-    return out
+    return out.rstrip("\n") + "\n"

@@ -27,18 +27,18 @@ def _validate_link(url: str) -> bool:
 def _md() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "typographer": False})
     md.disable(["image", "html_inline", "html_block", "heading", "lheading", "code", "fence"])
-    md.validateLink = _validate_link
+    md.validateLink = _validate_link  # type: ignore[method-assign]
     return md
 
 
 def md_html(text: str) -> str:
     """Block Markdown (paragraphs, lists, emphasis, links) as HTML."""
-    return _md().render(text)
+    return str(_md().render(text))
 
 
 def md_inline_html(text: str) -> str:
     """One paragraph's worth of Markdown, without the surrounding ``<p>``."""
-    return _md().renderInline(text)
+    return str(_md().renderInline(text))
 
 
 def _inline_text(tokens: list[Token], ref: Callable[[str], int]) -> str:

@@ -114,7 +114,12 @@ def listing_to_yaml(
         "# and `lead: true` on the lead story. Schema: `digest schema`.\n"
     )
     body = yaml.dump(
-        doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000, default_flow_style=False
+        doc,
+        Dumper=_Dumper,
+        allow_unicode=True,
+        sort_keys=False,
+        width=1000,
+        default_flow_style=False,
     )
     return header + body
 

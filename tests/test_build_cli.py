@@ -1,0 +1,83 @@
+"""`digest build` end to end: three files and a short report."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+from tests.paths import ROOT, SAMPLE_ISSUE
+
+from digest.cli import cli
+
+
+def test_build_writes_html_text_and_eml_and_reports(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["build", str(SAMPLE_ISSUE), "--out", str(tmp_path), "--config", str(ROOT / "digest.toml")],
+    )
+    assert result.exit_code == 0, result.output
+    html, text, eml = (tmp_path / f"issue-12.{ext}" for ext in ("html", "txt", "eml"))
+    assert html.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert "Free Mumia Abu-Jamal!" in text.read_text(encoding="utf-8")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert "Built issue-12: 12 articles" in result.output
+    assert f"{html}  " in result.output and " KB" in result.output
+
+
+def test_build_warns_near_gmail_clipping(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    articles = "".join(
+        f"  - headline: Headline {i}\n    summary: {'Words that fill space. ' * 8}\n"
+        f"    url: https://example.org/{i}\n"
+        for i in range(90)
+    )
+    issue = write("big.yaml", f"number: 9\ndate: 2026-11-27\narticles:\n{articles}")
+    result = CliRunner().invoke(
+        cli,
+        ["build", str(issue), "--out", str(tmp_path / "o"), "--config", str(ROOT / "digest.toml")],
+    )
+    assert result.exit_code == 0
+    assert "Gmail" in result.output
+
+
+def test_build_with_a_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "build",
+            str(SAMPLE_ISSUE),
+            "--out",
+            str(tmp_path),
+            "--config",
+            str(tmp_path / "none.toml"),
+        ],
+    )
+    assert result.exit_code == 3
+    assert "no such config file" in result.output
+
+
+def test_bad_config_value_names_the_key(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    cfg = write("digest.toml", '[brand]\naccent = "red"\n[delivery]\nrate = -1\n')
+    result = CliRunner().invoke(
+        cli, ["build", str(SAMPLE_ISSUE), "--out", str(tmp_path), "--config", str(cfg)]
+    )
+    assert result.exit_code == 3
+    assert "brand.accent: Value error, must be a hex colour" in result.output
+    assert "delivery.rate" in result.output
+
+
+def test_python_dash_m_digest_runs_without_config(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "digest", "build", str(SAMPLE_ISSUE), "--out", "out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "issue-12.eml").exists()
+    assert "No unsubscribe link" in proc.stderr

@@ -1,0 +1,101 @@
+"""The MIME message: built by the stdlib, parsed back by the stdlib."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+
+import pytest
+
+from digest.errors import HeaderError, IssueFileError
+from digest.message import Address, Content, Recipient, build_mime
+from digest.render import Rendered
+from digest.sources import parse_issue
+
+
+def _parse(data: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def test_eml_parses_back_into_text_then_html_with_correct_headers(
+    sample_rendered: Rendered,
+) -> None:
+    raw = sample_rendered.preview_message().as_bytes()
+    msg = _parse(raw)
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert all(p.get_content_charset() == "utf-8" for p in parts)
+    assert parts[0].get_content() == sample_rendered.preview_text()
+    assert parts[1].get_content() == sample_rendered.preview_html()
+    assert msg["Subject"] == sample_rendered.subject
+    assert msg["To"] == "undisclosed-recipients:;"
+    assert msg["From"].addresses[0].addr_spec == "weekly@example.org"
+    assert msg["Reply-To"] == "editors@example.org"
+    assert msg["MIME-Version"] == "1.0"
+    assert msg["Date"].datetime.tzinfo is not None
+    assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith("@example.org>")
+
+
+def test_non_ascii_subject_is_rfc2047_encoded_and_lines_stay_short(
+    sample_rendered: Rendered,
+) -> None:
+    raw = sample_rendered.preview_message().as_bytes()
+    header_block = raw.split(b"\n\n", 1)[0]
+    assert b"=?utf-8?" in header_block
+    assert "’".encode() not in header_block
+    assert max(len(line) for line in raw.splitlines()) <= 998
+    assert all(b < 128 for b in raw), "the message should be 7-bit clean after encoding"
+
+
+def test_list_unsubscribe_headers_are_filled_per_recipient(sample_rendered: Rendered) -> None:
+    r = Recipient(
+        "ann@example.net", "Ann", {"unsubscribe_url": "https://example.org/unsubscribe/TOK"}
+    )
+    msg = _parse(build_mime(sample_rendered.content, r).as_bytes())
+    assert msg["List-Unsubscribe"] == (
+        "<https://example.org/unsubscribe/TOK>, "
+        "<mailto:unsubscribe@example.org?subject=unsubscribe>"
+    )
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["To"] == "Ann <ann@example.net>"
+    html = msg.get_body(("html",))
+    assert html is not None and "https://example.org/unsubscribe/TOK" in html.get_content()
+
+
+def test_values_filled_into_html_are_escaped_and_text_is_raw() -> None:
+    c = Content(
+        "i",
+        "Hi @@digest.name|friend@@",
+        "<p>Hi @@digest.name|friend@@</p>",
+        "Hi @@digest.name|friend@@",
+        Address("a@example.org", "A"),
+    )
+    r = Recipient("b@example.org", "<Bob & Co>")
+    assert c.html_for(r) == "<p>Hi &lt;Bob &amp; Co&gt;</p>"
+    assert c.text_for(r) == "Hi <Bob & Co>"
+    assert c.text_for(Recipient("c@example.org")) == "Hi friend"
+
+
+@pytest.mark.parametrize("field", ["subject", "name", "sender"])
+def test_line_breaks_in_header_values_are_refused(field: str) -> None:
+    with pytest.raises(HeaderError, match="line break"):
+        if field == "subject":
+            Content("i", "Hi\r\nBcc: x@evil.example", "h", "t", Address("a@example.org"))
+        elif field == "name":
+            Address("a@example.org", "Eve\nBcc: x@evil.example")
+        else:
+            c = Content("i", "s", "h", "t", Address("a@example.org"))
+            build_mime(c, Recipient("b@example.org", "x\ny"))
+
+
+def test_subject_with_a_line_break_in_an_issue_file_is_a_clear_error() -> None:
+    text = (
+        'number: 1\ndate: 2026-01-01\nsubject: "Hi\\r\\nBcc: x@evil.example"\n'
+        "articles:\n  - headline: h\n    summary: s\n    url: https://example.org/\n"
+    )
+    with pytest.raises(IssueFileError, match=r"x.yaml:3: subject: must be on one line"):
+        parse_issue(text, "x.yaml")
