@@ -142,21 +142,23 @@ def _result(recipient: Recipient, entry: Any) -> RecipientResult:
     if not isinstance(entry, dict):
         return RecipientResult(recipient.email, False, error="mailjet: unreadable answer")
     if entry.get("Status") == "success":
-        ids = [t.get("MessageID") for t in entry.get("To") or [] if isinstance(t, dict)]
-        mine = [
-            t.get("MessageID")
-            for t in entry.get("To") or []
-            if isinstance(t, dict) and str(t.get("Email", "")).lower() == recipient.email.lower()
-        ]
-        found = (mine or ids or [None])[0]
-        return RecipientResult(
-            recipient.email, True, message_id=str(found) if found is not None else None
-        )
+        to = [t for t in entry.get("To") or [] if isinstance(t, dict)]
+        mine = [t for t in to if str(t.get("Email", "")).lower() == recipient.email.lower()]
+        found = (mine or to or [{}])[0].get("MessageID")
+        message_id = str(found) if found is not None else None
+        return RecipientResult(recipient.email, True, message_id=message_id)
     errors = [e for e in entry.get("Errors") or [] if isinstance(e, dict)]
     text = "; ".join(_describe(e) for e in errors) or "refused without a reason"
-    retryable = any(int(e.get("StatusCode") or 0) in (429,) or int(e.get("StatusCode") or 0) >= 500
-                    for e in errors)
+    statuses = [_status(e) for e in errors]
+    retryable = any(s == 429 or s >= 500 for s in statuses)
     return RecipientResult(recipient.email, False, error=f"mailjet: {text}", retryable=retryable)
+
+
+def _status(error: dict[str, Any]) -> int:
+    try:
+        return int(error.get("StatusCode") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _describe(error: dict[str, Any]) -> str:
