@@ -1,0 +1,263 @@
+"""The send job end to end in one process, against the fake Resend and the file backend."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.errors import EXIT_CHANGED, EXIT_PARTIAL, IssueChangedError, LockHeldError
+from digest.sending import (
+    JobLock,
+    Ledger,
+    Reporter,
+    ledger_path,
+    lock_path,
+    plan_send,
+    prepare_issue,
+    send_issue,
+    send_test,
+)
+from digest.sending.tokens import verify
+from servers.kit import LoopbackServer, loopback
+from servers.resend import FakeResend
+from tests.send_support import SECRET, issue_yaml, settings_for, write_config, write_csv
+
+__all__ = ["loopback"]
+
+API_KEY = "re_test_key"
+
+
+class Collect(Reporter):
+    """A reporter that keeps every event, to check what a person would be told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+        self.progressed = 0
+
+    def event(self, kind: str, message: str, **data: Any) -> None:
+        self.events.append((kind, message, data))
+
+    def progress(self, sent: int, failed: int) -> None:
+        self.progressed += sent + failed
+
+    def lines(self, kind: str) -> list[str]:
+        return [m for k, m, _ in self.events if k == kind]
+
+
+@pytest.fixture
+def resend(loopback: Callable[[FakeResend], LoopbackServer]) -> tuple[FakeResend, LoopbackServer]:
+    fake = FakeResend(api_key=API_KEY)
+    return fake, loopback(fake)
+
+
+def _resend_setup(tmp_path: Path, server: LoopbackServer, **delivery: Any):  # type: ignore[no-untyped-def]
+    config = write_config(
+        tmp_path,
+        provider="resend",
+        options={"base_url": server.url},
+        delivery={"max_retries": 2, "backoff": 0.01, "timeout": 5, **delivery},
+        sending={"ledger": "ledger.sqlite3"},
+    )
+    settings = settings_for(config, RESEND_API_KEY=API_KEY)
+    issue = tmp_path / "issue-7.yaml"
+    issue.write_text(issue_yaml(), encoding="utf-8")
+    return settings, issue
+
+
+def test_csv_with_bad_rows_case_duplicates_and_suppressed_addresses(tmp_path, resend):
+    """Bad rows are named by line, case-duplicates get one message, suppressed ones none."""
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server)
+    csv = tmp_path / "subs.csv"
+    csv.write_text(
+        "email,name\n"
+        "ann@example.org,Ann\n"
+        "ANN@Example.org,Ann again\n"
+        "not an address,X\n"
+        "bob@example.org,Bob\n"
+        "carol@example.org,Carol\n"
+        "@example.org,Y\n"
+        "Dan@Example.org,Dan\n"
+        "dan@example.org,Dan again\n",
+        encoding="utf-8",
+    )
+    with Ledger(ledger_path(settings)) as ledger:
+        ledger.suppress([("Carol@example.org", "unsubscribed"), ("bob@EXAMPLE.org", "bounced")])
+    reporter = Collect()
+    report = send_issue(settings, prepare_issue(settings, issue), recipients=csv, reporter=reporter)
+
+    bad = [m for m in reporter.lines("warning") if "skipped" in m]
+    assert len(bad) == 2
+    assert f"{csv}:4:" in bad[0] and f"{csv}:7:" in bad[1]
+    assert report.exit_code == 0 and report.duplicates == 2 and report.bad_rows == 2
+    assert fake.deliveries("ann@example.org") == 1
+    assert fake.deliveries("dan@example.org") == 1
+    assert fake.deliveries("bob@example.org") == 0
+    assert fake.deliveries("carol@example.org") == 0
+    assert len(fake.sent) == 2
+    assert report.counts["sent"] == 2 and report.counts["suppressed"] == 2
+
+
+def test_each_message_is_personalised_from_one_render(tmp_path, resend):
+    """Name and a verifiable per-recipient unsubscribe link reach body, text and headers."""
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server)
+    csv = write_csv(tmp_path / "subs.csv", ["ann@example.org", "bob@example.org"])
+    send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    by_to = {s.to[0].rpartition("<")[2].rstrip(">"): s for s in fake.sent}
+    for i, address in enumerate(["ann@example.org", "bob@example.org"]):
+        sent = by_to[address]
+        token = sent.headers["List-Unsubscribe"].split("/u/")[1].rstrip(">")
+        assert verify(token, SECRET) == address
+        assert f"https://example.org/u/{token}" in (sent.html or "")
+        assert f"https://example.org/u/{token}" in (sent.text or "")
+        assert f"Reader {i}" in (sent.text or "")
+
+
+def test_a_second_job_while_one_holds_the_lock_exits_at_once(tmp_path, resend):
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server)
+    csv = write_csv(tmp_path / "subs.csv", ["ann@example.org"])
+    with JobLock(lock_path(settings)), pytest.raises(LockHeldError) as err:
+        send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert err.value.exit_code == 4
+    assert fake.sent == []
+
+
+def test_resuming_an_edited_issue_is_refused_unless_forced(tmp_path, resend):
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server, max_retries=0)
+    csv = write_csv(tmp_path / "subs.csv", ["ann@example.org", "bob@example.org"])
+    server.faults.fail(1, status=500)
+    first = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert first.exit_code == EXIT_PARTIAL and first.counts["failed_retryable"] == 2
+
+    issue.write_text(issue_yaml(headline="A corrected story"), encoding="utf-8")
+    edited = prepare_issue(settings, issue)
+    with pytest.raises(IssueChangedError) as err:
+        send_issue(settings, edited, recipients=csv)
+    assert err.value.exit_code == EXIT_CHANGED and "--force" in str(err.value)
+    assert fake.sent == []
+
+    forced = send_issue(settings, edited, recipients=csv, force=True)
+    assert forced.exit_code == 0 and len(fake.sent) == 2
+    assert all("A corrected story" in (s.text or "") for s in fake.sent)
+
+
+def test_an_unchanged_rerun_after_success_sends_nothing(tmp_path, resend):
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server)
+    csv = write_csv(tmp_path / "subs.csv", [f"r{i}@example.org" for i in range(150)])
+    assert send_issue(settings, prepare_issue(settings, issue), recipients=csv).exit_code == 0
+    again = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert again.already_finished and again.exit_code == 0
+    assert len(fake.sent) == 150 and len(server.requests) == 2
+
+
+def test_permanent_rejection_of_one_address_fails_only_that_recipient(tmp_path, resend):
+    """Resend refuses a whole batch for one bad address: the job isolates it and goes on."""
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server)
+    # valid for email-validator, refused by the fake's stricter (ASCII-domain) pattern
+    csv = write_csv(tmp_path / "subs.csv", ["ann@example.org", "jo@exämple.org", "b@x.org"])
+    report = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert report.exit_code == EXIT_PARTIAL
+    with Ledger(ledger_path(settings)) as ledger:
+        ((email_, error, retryable),) = ledger.failures("issue-7")
+    assert email_ == "jo@exämple.org" and not retryable and error
+    assert fake.deliveries("ann@example.org") == 1 and fake.deliveries("b@x.org") == 1
+
+
+def test_retry_sends_only_the_retryable_failures(tmp_path, resend):
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server, max_retries=0)
+    csv = write_csv(tmp_path / "subs.csv", [f"r{i}@example.org" for i in range(250)])
+    server.faults.fail(1, status=503)
+    first = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert first.counts["failed_retryable"] == 100 and first.counts["sent"] == 150
+
+    csv.write_text("email\nlate@example.org\n", encoding="utf-8")
+    again = send_issue(settings, prepare_issue(settings, issue), retry_only=True)
+    assert again.exit_code == 0 and again.counts["sent"] == 250
+    assert fake.deliveries("late@example.org") == 0
+    assert all(fake.deliveries(f"r{i}@example.org") == 1 for i in range(250))
+
+
+def test_dry_run_plans_batches_and_eta_and_sends_nothing(tmp_path, resend):
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server, rate=10)
+    emails = [f"r{i}@example.org" for i in range(230)] + ["R1@example.org", "bad@"]
+    csv = write_csv(tmp_path / "subs.csv", emails)
+    with Ledger(ledger_path(settings)) as ledger:
+        ledger.suppress([("r2@example.org", "complained")])
+    plan = plan_send(settings, prepare_issue(settings, issue), recipients=csv)
+    assert (plan.rows_read, plan.bad_rows, plan.duplicates, plan.suppressed) == (232, 1, 1, 1)
+    assert plan.to_send == 229 and plan.batch_size == 100 and plan.batches == 3
+    assert plan.eta_seconds == pytest.approx(22.9)
+    assert plan.idempotent and plan.duplicate_bound == 0
+    assert fake.sent == [] and server.requests == []
+    with Ledger(ledger_path(settings)) as ledger:
+        assert ledger.issue("issue-7") is None
+
+
+def test_dry_run_warns_about_missing_unsubscribe_link_and_postal_address(tmp_path):
+    config = write_config(tmp_path, unsubscribe=False)
+    text = config.read_text().replace('postal_address = "1 Example Street, Springfield"\n', "")
+    config.write_text(text)
+    settings = settings_for(config)
+    issue = tmp_path / "issue-7.yaml"
+    issue.write_text(issue_yaml(), encoding="utf-8")
+    csv = write_csv(tmp_path / "subs.csv", ["ann@example.org"])
+    plan = plan_send(settings, prepare_issue(settings, issue), recipients=csv)
+    assert any("unsubscribe" in w.lower() for w in plan.warnings)
+    assert any("postal address" in w.lower() for w in plan.warnings)
+
+
+def test_a_test_send_prefixes_the_subject_and_never_touches_the_ledger(tmp_path, resend):
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server)
+    with Ledger(ledger_path(settings)) as ledger:
+        ledger.suppress([("editor@example.org", "unsubscribed")])
+    before = sqlite3.connect(ledger_path(settings)).execute(
+        "SELECT COUNT(*) FROM recipients"
+    ).fetchone()
+    results = send_test(settings, prepare_issue(settings, issue), ["editor@example.org"])
+    assert [r.ok for r in results] == [True]
+    (sent,) = fake.sent
+    assert sent.subject.startswith("[TEST] ")
+    db = sqlite3.connect(ledger_path(settings))
+    assert db.execute("SELECT COUNT(*) FROM recipients").fetchone() == before
+    assert db.execute("SELECT COUNT(*) FROM issues").fetchone() == (0,)
+
+
+def test_file_backend_writes_one_personalised_eml_per_recipient(tmp_path):
+    config = write_config(tmp_path, sending={"ledger": "ledger.sqlite3"})
+    settings = settings_for(config)
+    issue = tmp_path / "issue-7.yaml"
+    issue.write_text(issue_yaml(), encoding="utf-8")
+    csv = write_csv(tmp_path / "subs.csv", ["ann@example.org", "bob@example.org"])
+    report = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert report.exit_code == 0
+    files = sorted((tmp_path / "outbox").rglob("*.eml"))
+    assert len(files) == 2
+    msg = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert msg["To"].addresses[0].addr_spec == "ann@example.org"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    token = str(msg["List-Unsubscribe"]).split("/u/")[1].rstrip(">")
+    assert verify(token, SECRET) == "ann@example.org"
+    body = msg.get_body(("plain",))
+    assert body is not None and "Reader 0" in body.get_content()
+    first_id = msg["Message-ID"]
+    send_issue(settings, prepare_issue(settings, issue), recipients=csv, force=True)
+    with Ledger(ledger_path(settings)) as ledger:
+        ledger.db.execute("UPDATE recipients SET state = 'failed', retryable = 1")
+        ledger.db.execute("UPDATE issues SET finished_at = NULL")
+    send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    again = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert again["Message-ID"] == first_id, "the Message-ID is stable per issue and recipient"
