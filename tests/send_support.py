@@ -9,8 +9,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from digest.config import Settings, load_settings
 from tests.paths import ROOT
+
+from digest.config import Settings, load_settings
 
 SECRET = "test-secret-0123456789abcdef"
 

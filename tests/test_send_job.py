@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.send_support import SECRET, issue_yaml, settings_for, write_config, write_csv
 
 from digest.errors import EXIT_CHANGED, EXIT_PARTIAL, IssueChangedError, LockHeldError
 from digest.sending import (
@@ -26,7 +27,6 @@ from digest.sending import (
 from digest.sending.tokens import verify
 from servers.kit import LoopbackServer, loopback
 from servers.resend import FakeResend
-from tests.send_support import SECRET, issue_yaml, settings_for, write_config, write_csv
 
 __all__ = ["loopback"]
 
