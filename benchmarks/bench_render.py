@@ -71,7 +71,11 @@ def main() -> None:
     inlined_ms = spent["premailer"] / args.repeat
 
     recipients = [
-        Recipient(f"r{i}@example.org", f"Reader {i}", {"unsubscribe_url": f"https://example.org/u/{i:032x}"})
+        Recipient(
+            f"r{i}@example.org",
+            f"Reader {i}",
+            {"unsubscribe_url": f"https://example.org/u/{i:032x}"},
+        )
         for i in range(10_000)
     ]
     content = rendered.content
@@ -82,7 +86,8 @@ def main() -> None:
         content.headers_for(r)
     fill = (time.perf_counter() - t0) / len(recipients)
 
-    print(f"sample issue: {len(issue.articles)} articles, HTML {len(rendered.html.encode()) / 1024:.1f} KB")
+    size_kb = len(rendered.html.encode()) / 1024
+    print(f"sample issue: {len(issue.articles)} articles, HTML {size_kb:.1f} KB")
     print(f"import of render path:   {_ms(t_import)}")
     print(f"render, first call:      {_ms(cold)}")
     print(f"render, warm median:     {_ms(statistics.median(warm))} (n={args.repeat})")
@@ -95,8 +100,17 @@ def main() -> None:
         times = []
         for _ in range(5):
             with tempfile.TemporaryDirectory() as tmp:
-                cmd = exe + (argv or ["build", str(ROOT / "sample_issues" / "issue-12.yaml"),
-                                      "--out", tmp, "--config", str(ROOT / "digest.toml")])
+                cmd = exe + (
+                    argv
+                    or [
+                        "build",
+                        str(ROOT / "sample_issues" / "issue-12.yaml"),
+                        "--out",
+                        tmp,
+                        "--config",
+                        str(ROOT / "digest.toml"),
+                    ]
+                )
                 t0 = time.perf_counter()
                 subprocess.run(cmd, check=True, capture_output=True)
                 times.append(time.perf_counter() - t0)
