@@ -99,3 +99,11 @@ def test_subject_with_a_line_break_in_an_issue_file_is_a_clear_error() -> None:
     )
     with pytest.raises(IssueFileError, match=r"x.yaml:3: subject: must be on one line"):
         parse_issue(text, "x.yaml")
+
+
+def test_internationalised_address_is_written_as_utf8_not_encoded_words() -> None:
+    c = Content("i", "s", "<p>h</p>", "t", Address("news@example.org"))
+    raw = build_mime(c, Recipient("محمد@example.org", "محمد")).as_bytes()
+    assert "To: محمد <محمد@example.org>".encode() in raw
+    msg = _parse(raw)
+    assert msg["To"].addresses[0].addr_spec == "محمد@example.org"

@@ -35,6 +35,8 @@ __all__ = [
 PLACEHOLDER_RE = re.compile(r"@@digest\.([a-z_][a-z0-9_]*)(?:\|([^@\r\n]*))?@@")
 UNDISCLOSED = "undisclosed-recipients:;"
 _POLICY = email.policy.default.clone(max_line_length=78)
+_POLICY_UTF8 = _POLICY.clone(utf8=True)
+"""For internationalised addresses (RFC 6531): an encoded-word is not allowed in an address."""
 
 
 def placeholder(name: str, default: str = "") -> str:
@@ -216,7 +218,8 @@ def build_mime(
     their defaults: that is the ``.eml`` ``digest build`` writes.
     """
     r = recipient or Recipient(email="")
-    msg = EmailMessage(policy=_POLICY)
+    international = not (r.email.isascii() and content.sender.email.isascii())
+    msg = EmailMessage(policy=_POLICY_UTF8 if international else _POLICY)
     msg["From"] = content.sender.formatted()
     msg["To"] = r.address.formatted() if recipient else UNDISCLOSED
     if content.reply_to:
