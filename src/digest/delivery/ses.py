@@ -24,6 +24,7 @@ provider is made; only its signer is used, and requests go through the shared ht
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -91,6 +92,38 @@ class SESOptions(Options):
         return v
 
 
+class _ScrubSecrets(logging.Filter):
+    """Masks known secrets in botocore's signing log.
+
+    ``botocore.auth`` logs the canonical request at DEBUG, and with temporary credentials that
+    includes the ``X-Amz-Security-Token`` header: a secret that must not reach any log.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            if any(s in text for s in self.secrets):
+                for s in self.secrets:
+                    text = text.replace(s, "***")
+                record.msg, record.args = text, ()
+        return True
+
+
+_SCRUB = _ScrubSecrets()
+
+
+def _guard_botocore_log(secrets: list[str]) -> None:
+    _SCRUB.secrets.update(s for s in secrets if s)
+    for name in ("botocore.auth", "botocore.awsrequest"):
+        logger = logging.getLogger(name)
+        if _SCRUB not in logger.filters:
+            logger.addFilter(_SCRUB)
+
+
 def _tag(text: str) -> str:
     return _TAG_RE.sub("_", text)[:256] or "_"
 
@@ -139,6 +172,7 @@ class SESProvider(HTTPProvider):
         token_secret = settings.secret("AWS_SESSION_TOKEN")
         token = self.secret("AWS_SESSION_TOKEN") if token_secret is not None else None
         self._credentials: Any = Credentials(access_key, secret_key, token)
+        _guard_botocore_log([secret_key, token or ""])
 
     def base_url(self) -> str:
         return self._base_url
