@@ -12,7 +12,7 @@ from tests.servers.support import Sleeps, make_batch, make_content, make_setting
 
 from digest.delivery.sendgrid import SendGridProvider
 from digest.errors import ConfigError
-from digest.message import Recipient
+from digest.message import Address, Recipient
 
 if TYPE_CHECKING:
     from tests.servers.sendgrid import FakeSendGrid
@@ -110,7 +110,50 @@ def test_one_bad_address_is_isolated_and_the_rest_delivered(sendgrid: FakeSendGr
     assert "Does not contain a valid address" in (results[5].error or "")
     assert not results[5].retryable
     assert all(sendgrid.count(r.email) == 1 for r in rs)
-    assert len(sendgrid.server.requests) <= 1 + 2 * 4  # type: ignore[union-attr]
+    assert len(sendgrid.server.requests) == 2  # type: ignore[union-attr]
+
+
+def test_each_bad_address_named_by_sendgrid_costs_one_more_call(sendgrid: FakeSendGrid) -> None:
+    rs = recipients(6)
+    bads = [Recipient(email=e) for e in ("x@", "@y.org", "no-at-sign")]
+    batch = [bads[0], *rs[:3], bads[1], *rs[3:], bads[2]]
+    with provider(sendgrid) as p:
+        results = p.deliver(make_batch(batch))
+    assert [r.ok for r in results] == [False, True, True, True, False, True, True, True, False]
+    assert len(sendgrid.server.requests) == 4  # type: ignore[union-attr]
+    assert all(sendgrid.count(r.email) == 1 for r in rs)
+
+
+def test_a_bad_sender_fails_everyone_without_splitting(sendgrid: FakeSendGrid) -> None:
+    """SendGrid blames ``from.email``: no recipient is at fault, halving would not help."""
+    bad_from = make_content(sender=Address("not-an-address", "News"))
+    with provider(sendgrid) as p:
+        results = p.deliver(make_batch(recipients(16), bad_from))
+    assert len(sendgrid.server.requests) == 1  # type: ignore[union-attr]
+    assert all(not r.ok and not r.retryable for r in results)
+    assert "from" in (results[0].error or "")
+
+
+def test_a_repeated_address_is_sent_once(sendgrid: FakeSendGrid) -> None:
+    """SendGrid refuses an address twice in one request; the repeat shares the first result."""
+    rs = recipients(4)
+    with provider(sendgrid) as p:
+        results = p.deliver(make_batch([*rs, Recipient(email=rs[0].email.upper())]))
+    assert [r.ok for r in results] == [True] * 5
+    assert results[4].message_id == results[0].message_id
+    assert sendgrid.count(rs[0].email) == 1
+    assert len(sendgrid.server.requests) == 1  # type: ignore[union-attr]
+
+
+def test_a_refusal_naming_no_one_is_split_to_find_the_culprit(sendgrid: FakeSendGrid) -> None:
+    """Too many recipients over to+cc+bcc is blamed on ``personalizations``: the base halves."""
+    sendgrid.max_recipients = 3
+    rs = recipients(6)
+    with provider(sendgrid) as p:
+        results = p.deliver(make_batch(rs))
+    assert all(r.ok for r in results)
+    assert all(sendgrid.count(r.email) == 1 for r in rs)
+    assert len(sendgrid.server.requests) == 3  # type: ignore[union-attr]
 
 
 def test_429_waits_until_the_rate_limit_reset(sendgrid: FakeSendGrid) -> None:

@@ -66,6 +66,8 @@ class FakeSendGrid:
 
     def __init__(self, api_key: str = API_KEY) -> None:
         self.api_key = api_key
+        self.max_recipients = MAX_RECIPIENTS
+        """A smaller limit lets a test see the whole-request refusal with few recipients."""
         self.mailbox = Mailbox()
         self.accepted: list[dict[str, Any]] = []
         """Every accepted request body, in order."""
@@ -173,7 +175,7 @@ class FakeSendGrid:
                 raise _Invalid("The total length of custom arguments must be less than 10000 "
                                "bytes.", f"personalizations.{i}.custom_args",
                                "message.custom_args")
-        if total > MAX_RECIPIENTS:
+        if total > self.max_recipients:
             raise _Invalid("There is a limit of 1000 total recipients (to + cc + bcc) per "
                            "request.", "personalizations", "message.personalizations")
         sender = body.get("from")

@@ -396,7 +396,36 @@ class HTTPProvider(Provider):
         return results
 
     def deliver(self, batch: Batch) -> list[RecipientResult]:
-        """The base's retries and splits, after splitting a batch too big in bytes."""
+        """The base's retries and splits, after splitting a batch too big in bytes.
+
+        An address twice in one batch is sent once; the repeat shares the first one's
+        result (several providers refuse or double-send such a request).
+        """
+        first: dict[str, int] = {}
+        repeats: dict[int, int] = {}
+        for i, r in enumerate(batch.recipients):
+            k = r.email.strip().lower()
+            if k in first:
+                repeats[i] = first[k]
+            else:
+                first[k] = i
+        if not repeats:
+            return self._deliver_chunks(batch)
+        self.log.warning("%s: %d repeated address(es) in batch %s sent once",
+                         self.name, len(repeats), batch.key)
+        unique = Batch(batch.content,
+                       [r for i, r in enumerate(batch.recipients) if i not in repeats], batch.key)
+        sent = iter(self._deliver_chunks(unique))
+        out: list[RecipientResult] = []
+        for i, r in enumerate(batch.recipients):
+            if i in repeats:
+                f = out[repeats[i]]
+                out.append(RecipientResult(r.email, f.ok, f.message_id, f.error, f.retryable))
+            else:
+                out.append(next(sent))
+        return out
+
+    def _deliver_chunks(self, batch: Batch) -> list[RecipientResult]:
         chunks = self.chunks(batch)
         if len(chunks) == 1:
             return super().deliver(chunks[0])

@@ -9,10 +9,12 @@ bad address makes it refuse the whole request with 400, so the base splits the b
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 import httpx
 
+from ..errors import PermanentDeliveryError
 from ..message import Batch, Recipient
 from ._http import HTTPOptions, HTTPProvider, HTTPRequest, MergeTokens, json_bytes
 from .base import Options, RecipientResult
@@ -20,6 +22,8 @@ from .base import Options, RecipientResult
 __all__ = ["SendGridOptions", "SendGridProvider"]
 
 KEY_ENV = "SENDGRID_API_KEY"
+
+_PERSONALIZATION_FIELD = re.compile(r"personalizations\.(\d+)\b")
 
 
 def _tag(key: str) -> str:
@@ -105,6 +109,31 @@ class SendGridProvider(HTTPProvider):
     def parse_response(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
         message_id = response.headers.get("x-message-id")
         return [RecipientResult(r.email, True, message_id=message_id) for r in batch.recipients]
+
+    def blame(self, batch: Batch, error: PermanentDeliveryError) -> set[int] | None:
+        """SendGrid names the field at fault, e.g. ``personalizations.5.to.0.email``.
+
+        A field outside ``personalizations`` (``from.email``, ``content``) is everyone's
+        problem; ``personalizations`` alone (a duplicate, too many) says nobody in
+        particular, so the base splits.
+        """
+        try:
+            errors = json.loads(error.body).get("errors")
+        except (ValueError, AttributeError):
+            return None
+        if not isinstance(errors, list) or not errors:
+            return None
+        culprits: set[int] = set()
+        for e in errors:
+            field = e.get("field") if isinstance(e, dict) else None
+            if not isinstance(field, str):
+                return None
+            m = _PERSONALIZATION_FIELD.match(field)
+            if m and int(m.group(1)) < len(batch.recipients):
+                culprits.add(int(m.group(1)))
+            elif field.startswith("personalizations"):
+                return None
+        return culprits
 
     def error_message(self, response: httpx.Response) -> str:
         try:
