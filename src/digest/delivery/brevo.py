@@ -24,6 +24,7 @@ import json
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,6 +42,10 @@ __all__ = ["BrevoOptions", "BrevoProvider", "idempotency_key"]
 
 _KEY_NAMESPACE = uuid.UUID("5d0c6a8e-2f51-4c57-9a55-0f3e0f6b7d21")
 """Fixed namespace of digest's Brevo keys: the same batch gives the same UUID everywhere."""
+
+
+_ANSWERS_KEPT = 10_000
+"""Most recent answers remembered, to give ids back when a retry is refused as duplicate."""
 
 
 class BrevoOptions(HTTPOptions):
@@ -81,7 +86,7 @@ class BrevoProvider(HTTPProvider):
     def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(settings, sleep=sleep)
         self._api_key = self.secret("BREVO_API_KEY")
-        self._answers: dict[str, list[str]] = {}
+        self._answers: OrderedDict[str, list[str]] = OrderedDict()
         self._answers_lock = threading.Lock()
 
     def auth_headers(self) -> dict[str, str]:
@@ -177,6 +182,8 @@ class BrevoProvider(HTTPProvider):
             if key:
                 with self._answers_lock:
                     self._answers[key] = [i for i in ids if i is not None]
+                    while len(self._answers) > _ANSWERS_KEPT:
+                        self._answers.popitem(last=False)
         if len(ids) != len(batch.recipients):
             ids = [None] * len(batch.recipients)
         return [
