@@ -14,7 +14,7 @@ from digest.delivery.brevo import BrevoProvider, idempotency_key
 from digest.errors import ConfigError
 from digest.message import Address, Batch, Content, Recipient
 from servers.brevo import FakeBrevo
-from servers.kit import LoopbackServer, loopback
+from servers.kit import LoopbackServer, Reply, Request, loopback
 
 __all__ = ["loopback"]
 
@@ -120,6 +120,27 @@ def test_personal_headers_go_in_one_call_per_header_set(fake: FakeBrevo, start: 
     assert unsubscribe == {r.email: f"<https://example.org/u/{r.fields['token']}>" for r in readers}
     keys = [r.json["headers"]["idempotencyKey"] for r in server.requests]
     assert len(set(keys)) == 3
+
+
+def test_a_failure_between_header_groups_does_not_resend_the_first_group(
+    fake: FakeBrevo, start: Start
+):
+    server = start(fake)
+    readers = people(3)
+
+    def second_call_fails(req: Request) -> Reply:
+        """The first header group goes through; the second call meets a 500."""
+        if len(server.requests) == 2:
+            return Reply(500, {"code": "internal_error", "message": "try later"})
+        return fake(req)
+
+    server.app = second_call_fails
+    with provider(server, []) as p:
+        results = p.deliver(Batch(content(PERSONAL_HEADERS), readers, "groups"))
+    assert all(r.ok for r in results)
+    assert [r.status for r in server.requests] == [201, 500, 400, 201, 201]
+    assert results[0].message_id == fake.sent[0].message_id
+    assert all(fake.deliveries(r.email) == 1 for r in readers)
 
 
 def test_more_than_1000_recipients_go_in_calls_of_at_most_1000(fake: FakeBrevo, start: Start):
