@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..errors import PermanentDeliveryError
 from ..message import Batch
 from ._http import HTTPOptions, HTTPProvider, HTTPRequest, MergeTokens
 from .base import Options, RecipientResult
@@ -51,6 +52,7 @@ class MailgunProvider(HTTPProvider):
     max_batch_bytes = None
     idempotent = False
     rejects_whole_batch = True
+    split_statuses = frozenset({400, 413})
 
     options: MailgunOptions
 
@@ -90,6 +92,18 @@ class MailgunProvider(HTTPProvider):
         form["recipient-variables"] = json.dumps(variables, ensure_ascii=False)
         return HTTPRequest("POST", f"/v3/{quote(self.options.domain, safe='')}/messages",
                            data=form)
+
+    def blame(self, batch: Batch, error: PermanentDeliveryError) -> set[int] | None:
+        """Mailgun does not say which address is bad, but it does say when none is."""
+        try:
+            message = json.loads(error.body).get("message", "")
+        except (ValueError, AttributeError):
+            return None
+        if not isinstance(message, str):
+            return None
+        everyone = ("from parameter", "need at least one of", "send options", "header name",
+                    "recipient-variables")
+        return set() if message.lower().startswith(everyone) else None
 
     def parse_response(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
         try:
