@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import email.utils
 import json
+import re
 import socket
 import threading
 import time
@@ -51,6 +53,7 @@ __all__ = [
     "Reply",
     "Request",
     "loopback",
+    "parse_address",
     "parse_body",
     "serve",
 ]
@@ -75,6 +78,8 @@ class Request:
     """The fault that answered this request, or None when the app did."""
     status: int | None = None
     """The status sent back (None when the connection was dropped or never answered)."""
+    client: tuple[str, int] = ("", 0)
+    """The peer's (host, port): one port per connection, so pooling shows."""
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
@@ -107,6 +112,21 @@ class Reply:
 
 
 App = Callable[[Request], Reply]
+
+
+_ADDR_RE = re.compile(
+    r"[^@\s<>(),;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+"
+)
+
+
+def parse_address(value: str) -> str | None:
+    """The bare address (lower case) of ``addr`` or ``Name <addr>``, or None if malformed."""
+    if not isinstance(value, str) or "\n" in value or "\r" in value:
+        return None
+    _, addr = email.utils.parseaddr(value)
+    if not addr or not _ADDR_RE.fullmatch(addr):
+        return None
+    return addr.lower()
 
 
 @dataclass(frozen=True)
@@ -404,6 +424,7 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 json=parsed,
                 form=form,
                 files=files,
+                client=(str(self.client_address[0]), int(self.client_address[1])),
             )
             server._record(req)
             rule = server.faults._next()
