@@ -64,11 +64,16 @@ def network_guard() -> NetworkGuard:
     return NetworkGuard()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium(
     tmp_path_factory: pytest.TempPathFactory, network_guard: NetworkGuard
 ) -> Iterator[BrowserContext]:
-    """A session-wide headless Chromium with a fresh user-data dir."""
+    """One headless Chromium, with a fresh user-data dir, for all the browser tests.
+
+    Package-scoped, not session-scoped: while Playwright's sync API is open, its event
+    loop counts as running in the main thread, and every later `asyncio.run()` (the SMTP
+    and sending tests) would fail. Closing it when this package is done avoids that.
+    """
     if not CHROMIUM.exists():
         pytest.fail(
             f"no Chromium at {CHROMIUM}: run `bash scripts/test` once (it installs Debian's "
