@@ -1,0 +1,281 @@
+"""Crash, overlap and outage scenarios: `digest` in subprocesses against real fake providers.
+
+Each scenario runs the real CLI (``python -m digest``) against a fake provider on
+127.0.0.1 whose answers the test controls: held back (so a SIGKILL lands between the server
+accepting a batch and the client hearing it), or failing with 503 for a stretch.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.send_support import cli_env, digest_cmd, issue_yaml, run_digest, write_config
+
+from digest.errors import EXIT_LOCKED, EXIT_PARTIAL
+from servers.kit import Reply, Request, loopback
+from servers.postmark import TOKEN as POSTMARK_TOKEN
+from servers.postmark import FakePostmark
+from servers.resend import FakeResend
+
+__all__ = ["loopback"]
+
+RESEND_KEY = "re_test_key"
+
+
+class Gate:
+    """Wraps a fake: from the ``hold_from``-th request on, the fake accepts the request
+    (it is sent) but the answer waits until :meth:`release`. Failing requests
+    (``fail_from`` … ``fail_from + fail_count - 1``) get a 503 without reaching the fake."""
+
+    def __init__(
+        self,
+        app: Callable[[Request], Reply],
+        *,
+        hold_from: int | None = None,
+        fail_from: int | None = None,
+        fail_count: int = 0,
+    ) -> None:
+        self.app = app
+        self.hold_from = hold_from
+        self.fail_from = fail_from
+        self.fail_count = fail_count
+        self.seen = 0
+        self.held = threading.Event()
+        self.released = threading.Event()
+        self.held_bodies: list[Any] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, req: Request) -> Reply:
+        with self._lock:
+            self.seen += 1
+            n = self.seen
+        if self.fail_from is not None and self.fail_from <= n < self.fail_from + self.fail_count:
+            return Reply(503, {"message": "Service Unavailable"})
+        reply = self.app(req)
+        if self.hold_from is not None and n >= self.hold_from and not self.released.is_set():
+            self.held_bodies.append(req.json)
+            self.held.set()
+            self.released.wait(60)
+        return reply
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@pytest.fixture
+def gates() -> Any:
+    made: list[Gate] = []
+    yield made
+    for gate in made:
+        gate.release()
+
+
+def _audience(folder: Path, n: int) -> tuple[Path, list[str]]:
+    """n valid readers plus a bad row, a case-duplicate and a suppressed address."""
+    emails = [f"reader{i}@example.org" for i in range(n)]
+    rows = ["email,name", *(f"{e},Reader {i}" for i, e in enumerate(emails))]
+    rows.insert(5, "not-an-address,Broken")
+    rows.append("READER3@example.org,Duplicate")
+    rows.append("gone@example.org,Suppressed")
+    path = folder / "subs.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path, emails
+
+
+def _setup(
+    folder: Path, provider: str, url: str, *, n: int, **delivery: Any
+) -> tuple[Path, list[str], dict[str, str]]:
+    options = {"base_url": url}
+    csv, emails = _audience(folder, n)
+    write_config(
+        folder,
+        provider=provider,
+        options=options,
+        delivery={"max_retries": 5, "backoff": 0.01, "max_backoff": 0.05, "timeout": 30,
+                  "concurrency": 1, **delivery},
+        sending={"ledger": "ledger.sqlite3", "issues_dir": "issues"},
+        audience={"recipients": "subs.csv"},
+    )
+    (folder / "issues").mkdir()
+    (folder / "issues" / "issue-7.yaml").write_text(
+        issue_yaml(send_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat()), encoding="utf-8"
+    )
+    (folder / "issue-7.yaml").write_text(issue_yaml(), encoding="utf-8")
+    env = cli_env(RESEND_API_KEY=RESEND_KEY, POSTMARK_SERVER_TOKEN=POSTMARK_TOKEN)
+    done = run_digest("suppress", "gone@example.org", cwd=folder, env=env)
+    assert done.returncode == 0, done.stderr
+    assert csv.exists()
+    return folder / "issue-7.yaml", emails, env
+
+
+def _ledger_rows(folder: Path) -> dict[str, tuple[str, str | None]]:
+    db = sqlite3.connect(folder / "ledger.sqlite3")
+    return {e: (s, m) for e, s, m in db.execute("SELECT email, state, message_id FROM recipients")}
+
+
+def _kill_when_held(proc: subprocess.Popen[str], gate: Gate) -> None:
+    assert gate.held.wait(60), "the send never reached the held batch"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+
+
+def test_sigkill_mid_send_then_resume_idempotent_provider_sends_each_once(
+    tmp_path, loopback, gates
+):
+    fake = FakeResend(api_key=RESEND_KEY)
+    gate = Gate(fake, hold_from=3)
+    gates.append(gate)
+    server = loopback(gate)
+    issue, emails, env = _setup(tmp_path, "resend", server.url, n=450)
+
+    proc = subprocess.Popen(
+        digest_cmd("send", issue, "--log-format", "json"), cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    _kill_when_held(proc, gate)
+    received = len(fake.sent)
+    assert 0 < received < len(emails)
+    assert proc.returncode == -signal.SIGKILL
+    gate.release()
+
+    rerun = run_digest("send", issue, "--log-format", "json", cwd=tmp_path, env=env)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    counts = Counter(s.to[0].rpartition("<")[2].rstrip(">") for s in fake.sent)
+    assert {e: counts[e] for e in emails} == dict.fromkeys(emails, 1)
+    assert counts["gone@example.org"] == 0 and len(fake.sent) == len(emails)
+    rows = _ledger_rows(tmp_path)
+    assert all(rows[e][0] == "sent" for e in emails)
+    ids = {s.id: s.to[0].rpartition("<")[2].rstrip(">") for s in fake.sent}
+    assert all(ids[rows[e][1] or ""] == e for e in emails), "ledger ids match the server's"
+
+
+def test_sigkill_mid_send_non_idempotent_provider_duplicates_at_most_the_batch_in_flight(
+    tmp_path, loopback, gates
+):
+    fake = FakePostmark()
+    gate = Gate(fake, hold_from=2)
+    gates.append(gate)
+    server = loopback(gate)
+    issue, emails, env = _setup(tmp_path, "postmark", server.url, n=1200)
+
+    proc = subprocess.Popen(
+        digest_cmd("send", issue, "--log-format", "json"), cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    _kill_when_held(proc, gate)
+    received = len(fake.mailbox)
+    assert 0 < received < len(emails)
+    (in_flight,) = gate.held_bodies
+    in_flight_to = {m["To"].rpartition("<")[2].rstrip(">").lower() for m in in_flight}
+    gate.release()
+
+    rerun = run_digest("send", issue, cwd=tmp_path, env=env)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    counts = {e: fake.count(e) for e in emails}
+    assert all(c >= 1 for c in counts.values()), "nobody is lost"
+    duplicated = {e for e, c in counts.items() if c > 1}
+    assert duplicated <= in_flight_to
+    assert len(duplicated) <= 500 and max(counts.values()) <= 2
+    assert fake.count("gone@example.org") == 0
+
+
+def test_two_overlapping_send_due_runs_deliver_each_message_once(tmp_path, loopback, gates):
+    fake = FakePostmark()
+    gate = Gate(fake, hold_from=1)
+    gates.append(gate)
+    server = loopback(gate)
+    _, emails, env = _setup(tmp_path, "postmark", server.url, n=40)
+
+    first = subprocess.Popen(
+        digest_cmd("send-due", "--log-format", "json"), cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert gate.held.wait(60), "the first run never reached the provider"
+    second = run_digest("send-due", "--log-format", "json", cwd=tmp_path, env=env)
+    assert first.poll() is None, "the runs really overlapped"
+    assert second.returncode == EXIT_LOCKED
+    assert "holds the lock" in second.stderr
+    gate.release()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    assert {e: fake.count(e) for e in emails} == dict.fromkeys(emails, 1)
+
+    third = run_digest("send-due", "--log-format", "json", cwd=tmp_path, env=env)
+    assert third.returncode == 0
+    assert len(fake.mailbox) == len(emails), "a finished issue is not sent again"
+
+
+def test_provider_outage_mid_list_is_retried_and_ledger_agrees_with_server(tmp_path, loopback):
+    fake = FakeResend(api_key=RESEND_KEY)
+    server = loopback(Gate(fake, fail_from=2, fail_count=3))
+    issue, emails, env = _setup(tmp_path, "resend", server.url, n=350)
+
+    done = run_digest("send", issue, "--log-format", "json", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    statuses = [r.status for r in server.requests]
+    assert statuses.count(503) == 3 and statuses[-1] == 200
+    rows = _ledger_rows(tmp_path)
+    server_ids = {s.to[0].rpartition("<")[2].rstrip(">"): s.id for s in fake.sent}
+    assert set(server_ids) == set(emails)
+    for e in emails:
+        assert rows[e] == ("sent", server_ids[e])
+    summary = [json.loads(line) for line in done.stdout.splitlines()][-1]
+    assert summary["counts"]["sent"] == len(emails)
+
+
+def test_outage_longer_than_the_retries_leaves_retryable_failures_for_the_next_run(
+    tmp_path, loopback
+):
+    fake = FakeResend(api_key=RESEND_KEY)
+    server = loopback(Gate(fake, fail_from=2, fail_count=50))
+    issue, emails, env = _setup(tmp_path, "resend", server.url, n=350, max_retries=1)
+
+    first = run_digest("send", issue, cwd=tmp_path, env=env)
+    assert first.returncode == EXIT_PARTIAL
+    status = run_digest("status", "issue-7", "--json", cwd=tmp_path, env=env)
+    counts = json.loads(status.stdout)["counts"]
+    assert counts["sent"] == 100 and counts["failed_retryable"] == 250
+
+    server.app = fake  # the outage ends
+    second = run_digest("retry", issue, cwd=tmp_path, env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    rows = _ledger_rows(tmp_path)
+    server_ids = {s.to[0].rpartition("<")[2].rstrip(">"): s.id for s in fake.sent}
+    assert len(fake.sent) == len(emails)
+    assert all(rows[e] == ("sent", server_ids[e]) for e in emails)
+
+
+def test_sigterm_stops_after_the_batch_in_flight_and_a_rerun_finishes(tmp_path, loopback, gates):
+    fake = FakeResend(api_key=RESEND_KEY)
+    gate = Gate(fake, hold_from=2)
+    gates.append(gate)
+    server = loopback(gate)
+    issue, emails, env = _setup(tmp_path, "resend", server.url, n=450)
+
+    proc = subprocess.Popen(
+        digest_cmd("send", issue, "--log-format", "json"), cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert gate.held.wait(60)
+    proc.send_signal(signal.SIGTERM)
+    gate.release()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_PARTIAL, out + err
+    assert "SIGTERM" in out
+    assert len(fake.sent) == 200, "the batch in flight finished; no new batch started"
+    states = Counter(s for s, _ in _ledger_rows(tmp_path).values())
+    assert states["sent"] == 200 and states["pending"] == 250
+
+    rerun = run_digest("send", issue, cwd=tmp_path, env=env)
+    assert rerun.returncode == 0
+    assert sorted(s.to[0].rpartition("<")[2].rstrip(">") for s in fake.sent) == sorted(emails)
