@@ -127,6 +127,26 @@ def test_each_recipient_gets_a_call_and_a_message_of_its_own(fake: FakeSES, star
     assert all(fake.deliveries(r.email) == 1 for r in readers)
 
 
+def test_international_addresses_are_written_the_way_ses_takes_them(
+    fake: FakeSES, start: Start
+):
+    """SES has no SMTPUTF8: Punycode domains, encoded-word names, ASCII local parts only."""
+    server = start(fake)
+    readers = [
+        Recipient("leser@bücher.example", "Zoë Müller"),
+        Recipient("zoë@example.com", "Zoë"),
+    ]
+    with provider(server, []) as p:
+        results = p.deliver(Batch(content(), readers, "intl"))
+    assert results[0].ok
+    assert not results[1].ok and not results[1].retryable
+    assert "non-ASCII local parts" in (results[1].error or "")
+    (req,) = server.requests
+    (to,) = req.json["Destination"]["ToAddresses"]
+    assert to.endswith("<leser@xn--bcher-kva.example>") and to.startswith("=?utf-8?")
+    assert str(fake.sent[0].mime["To"]) == "Zoë Müller <leser@xn--bcher-kva.example>"
+
+
 def test_temporary_credentials_send_the_session_token_signed(start: Start):
     fake = FakeSES(access_key=AKID, secret_key=SECRET, session_token=TOKEN)
     server = start(fake)

@@ -24,6 +24,7 @@ provider is made; only its signer is used, and requests go through the shared ht
 from __future__ import annotations
 
 import base64
+import email.utils
 import logging
 import re
 import time
@@ -34,7 +35,7 @@ import httpx
 from pydantic import field_validator
 
 from ..errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from ..message import Batch, build_mime
+from ..message import Address, Batch, Recipient, build_mime
 from ._http import HTTPProvider, HTTPRequest, json_bytes
 from .base import Options, RecipientResult
 
@@ -124,6 +125,33 @@ def _guard_botocore_log(secrets: list[str]) -> None:
             logger.addFilter(_SCRUB)
 
 
+def ascii_address(address: Address) -> Address:
+    """``address`` as SES takes it: SES has no SMTPUTF8, so the local part must be ASCII and
+    a non-ASCII domain is written in Punycode (the ``Destination`` documentation says so)."""
+    local, _, domain = address.email.rpartition("@")
+    if not local.isascii():
+        raise PermanentDeliveryError(
+            f"SES cannot send to or from {address.email!r}: it does not support non-ASCII "
+            "local parts (no SMTPUTF8)",
+            provider="ses",
+        )
+    if domain.isascii():
+        return address
+    try:
+        puny = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise PermanentDeliveryError(
+            f"the domain of {address.email!r} is not a valid internationalised domain name",
+            provider="ses",
+        ) from None
+    return Address(f"{local}@{puny}", address.name)
+
+
+def _header_form(address: Address) -> str:
+    """``Name <email>`` with a non-ASCII name as an RFC 2047 encoded word, as SES wants."""
+    return email.utils.formataddr((address.name, address.email), charset="utf-8")
+
+
 def _tag(text: str) -> str:
     return _TAG_RE.sub("_", text)[:256] or "_"
 
@@ -178,13 +206,22 @@ class SESProvider(HTTPProvider):
         return self._base_url
 
     def build_request(self, batch: Batch) -> HTTPRequest:
-        (recipient,) = batch.recipients
+        (original,) = batch.recipients
         c = batch.content
+        to = ascii_address(original.address)
+        sender = ascii_address(c.sender)
+        if sender != c.sender:
+            raise PermanentDeliveryError(
+                f"write the sender's domain in Punycode ({sender.email}) in the config: SES "
+                "takes only ASCII addresses",
+                provider=self.name,
+            )
+        recipient = Recipient(to.email, original.name, original.fields, original.message_id)
         mime = build_mime(c, recipient)
         raw = mime.as_bytes(policy=mime.policy.clone(linesep="\r\n"))
         payload: dict[str, Any] = {
-            "FromEmailAddress": c.sender.formatted(),
-            "Destination": {"ToAddresses": [recipient.address.formatted()]},
+            "FromEmailAddress": _header_form(sender),
+            "Destination": {"ToAddresses": [_header_form(to)]},
             "Content": {"Raw": {"Data": base64.b64encode(raw).decode("ascii")}},
             "EmailTags": [{"Name": "issue", "Value": _tag(c.issue_id)}],
         }
