@@ -47,6 +47,15 @@ _MAX_HARD_LINE = 998
 _PLAIN = re.compile(r"[!-~]+(?: [!-~]+)*", re.ASCII)
 # Characters with a meaning inside structured headers (quoting, comments, escapes).
 _STRUCTURED_SPECIAL = re.compile(r'["()\\]')
+_QUOTING = re.compile(r'["\\]')
+_ADDR_SPEC = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*",
+    re.ASCII,
+)
+_EW_OVERHEAD = len("=?utf-8?b??=")
+_EW_BYTES = (_MAX_LINE - 1 - _EW_OVERHEAD) // 4 * 3
+"""UTF-8 bytes in one encoded word on a continuation line (leading space, 78 columns)."""
 _MSGID = re.compile(r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+>", re.ASCII)
 
 
@@ -80,7 +89,55 @@ def _header_line(name: str, value: str, *, unstructured: bool) -> bytes:
             return f"{name}: {value}{CRLF}".encode("ascii")
         if unstructured:
             return _fold_plain(name, value)
+    if unstructured and value.isprintable() and "=?" not in value:
+        words = _encoded_words(value, len(name) + 2)
+        if words:
+            return f"{name}: {(CRLF + ' ').join(words)}{CRLF}".encode("ascii")
     return _fold_stdlib(name, value)
+
+
+def _to_line(name: str, email: str, formatted: str) -> bytes:
+    """The To header for one mailbox; a non-ASCII name becomes RFC 2047 encoded words."""
+    if _ADDR_SPEC.fullmatch(email) and (
+        not name
+        or (
+            name.isprintable()
+            and name == name.strip()
+            and "  " not in name
+            and not _QUOTING.search(name)
+            and "=?" not in name
+        )
+    ):
+        if formatted.isascii() and len(formatted) + 4 <= _MAX_LINE:
+            return f"To: {formatted}{CRLF}".encode("ascii")
+        if not name.isascii():
+            # One encoded word only: between two, the stdlib keeps the folding space in a
+            # display name where RFC 2047 drops it, so a split name would read differently.
+            words = _encoded_words(name, 4)
+            if len(words) == 1:
+                tail = f"<{email}>"
+                sep = " " if len(words[0]) + len(tail) + 5 <= _MAX_LINE else CRLF + " "
+                return f"To: {words[0]}{sep}{tail}{CRLF}".encode("ascii")
+    return _fold_stdlib("To", formatted)
+
+
+def _encoded_words(text: str, used: int) -> list[str]:
+    """``text`` as RFC 2047 base64 UTF-8 encoded words, the first fitting after ``used``
+    columns, each whole characters, each line at most 78 columns; [] if none fits."""
+    data = text.encode("utf-8")
+    first = (_MAX_LINE - used - _EW_OVERHEAD) // 4 * 3
+    if first < 4:
+        return []
+    words: list[str] = []
+    pos, limit, size = 0, first, len(data)
+    while pos < size:
+        end = min(pos + limit, size)
+        while end < size and data[end] & 0xC0 == 0x80:
+            end -= 1
+        chunk = binascii.b2a_base64(data[pos:end], newline=False).decode("ascii")
+        words.append(f"=?utf-8?b?{chunk}?=")
+        pos, limit = end, _EW_BYTES
+    return words
 
 
 def _fold_plain(name: str, value: str) -> bytes:
@@ -230,8 +287,9 @@ class MimeTemplate:
         headers: list[bytes] = []
         for _marker, kind, name, unstructured in self._slots:
             if kind == "to":
-                value = to
-            elif kind == "subject":
+                headers.append(_to_line(recipient.name, recipient.email, to))
+                continue
+            if kind == "subject":
                 value = subject
             elif kind == "date":
                 value = format_datetime(date or datetime.now(UTC))
