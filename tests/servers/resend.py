@@ -117,8 +117,8 @@ class FakeResend:
         problems = [(i, _problem(e)) for i, e in enumerate(emails)]
         bad = [(i, p) for i, p in problems if p]
         if bad and mode == "strict":
-            i, p = bad[0]
-            return _error(422, "validation_error", f"emails[{i}]: {p}")
+            # Strict mode names the first problem only, not which email had it.
+            return _error(422, "validation_error", bad[0][1])
         data: list[dict[str, str]] = []
         with self._lock:
             for i, e in enumerate(emails):
