@@ -1,0 +1,163 @@
+"""The send commands as a user runs them: exit statuses, plans, status, suppress, send-due."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.send_support import SECRET, cli_env, issue_yaml, run_digest, write_config, write_csv
+
+from digest.config import load_settings
+from digest.sending import send_due
+from digest.sending.due import due_exit_code
+
+
+def _folder(tmp_path: Path, **sending: object) -> Path:
+    write_config(
+        tmp_path,
+        sending={"ledger": "ledger.sqlite3", **sending},
+        audience={"recipients": "subs.csv"},
+    )
+    write_csv(tmp_path / "subs.csv", ["ann@example.org", "bob@example.org", "Ann@Example.org"])
+    (tmp_path / "issue-7.yaml").write_text(issue_yaml(), encoding="utf-8")
+    return tmp_path
+
+
+def test_send_then_status_shows_counts_by_state(tmp_path):
+    folder = _folder(tmp_path)
+    sent = run_digest("send", "issue-7.yaml", "--log-format", "text", cwd=folder)
+    assert sent.returncode == 0, sent.stderr
+    assert "1 duplicates" in sent.stdout
+    status = run_digest("status", "issue-7", cwd=folder)
+    assert status.returncode == 0
+    assert "sent        2" in status.stdout and "finished" in status.stdout
+    by_file = run_digest("status", "issue-7.yaml", "--json", cwd=folder)
+    assert json.loads(by_file.stdout)["counts"]["sent"] == 2
+
+
+def test_json_log_lines_are_one_object_each(tmp_path):
+    folder = _folder(tmp_path)
+    sent = run_digest("send", "issue-7.yaml", "--log-format", "json", cwd=folder)
+    events = [json.loads(line) for line in sent.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "loaded" and "progress" in kinds and kinds[-1] == "summary"
+    assert events[-1]["exit_code"] == 0
+
+
+def test_missing_recipients_is_a_config_error_with_exit_3(tmp_path):
+    write_config(tmp_path, sending={"ledger": "ledger.sqlite3"})
+    (tmp_path / "issue-7.yaml").write_text(issue_yaml(), encoding="utf-8")
+    done = run_digest("send", "issue-7.yaml", cwd=tmp_path)
+    assert done.returncode == 3
+    assert "--recipients" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_secret_for_tokens_is_a_config_error_with_exit_3(tmp_path):
+    folder = _folder(tmp_path)
+    env = cli_env()
+    del env["DIGEST_SECRET"]
+    done = run_digest("send", "issue-7.yaml", cwd=folder, env=env)
+    assert done.returncode == 3 and "DIGEST_SECRET" in done.stderr
+    assert not (folder / "outbox").exists()
+
+
+def test_secret_never_reaches_output_or_ledger(tmp_path):
+    folder = _folder(tmp_path)
+    done = run_digest("send", "issue-7.yaml", "--log-format", "json", cwd=folder)
+    assert SECRET not in done.stdout + done.stderr
+    assert SECRET.encode() not in (folder / "ledger.sqlite3").read_bytes()
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
+    folder = _folder(tmp_path)
+    done = run_digest("send", "issue-7.yaml", "--dry-run", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert "to send          2" in done.stdout and "duplicates       1" in done.stdout
+    assert "1 batches of up to 1000" in done.stdout
+    assert not (folder / "outbox").exists() and not (folder / "ledger.sqlite3").exists()
+
+
+def test_test_send_goes_only_to_the_given_addresses(tmp_path):
+    folder = _folder(tmp_path)
+    done = run_digest("send", "issue-7.yaml", "--to", "editor@example.org", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    (eml,) = (folder / "outbox").rglob("*.eml")
+    assert "editor" in eml.name and "Subject: [TEST] " in eml.read_text()
+    assert not (folder / "ledger.sqlite3").exists()
+
+
+def test_suppress_adds_addresses_and_reports_bad_ones(tmp_path):
+    folder = _folder(tmp_path)
+    (folder / "unsubs.csv").write_text(
+        "email,reason\nann@example.org,bounced\nnope,\n", encoding="utf-8"
+    )
+    done = run_digest(
+        "suppress", "BOB@example.org", "x@", "--from-csv", "unsubs.csv", cwd=folder
+    )
+    assert done.returncode == 3
+    assert "argument 2" in done.stderr and "unsubs.csv:3" in done.stderr
+    db = sqlite3.connect(folder / "ledger.sqlite3")
+    rows = sorted(db.execute("SELECT email_key, reason FROM suppressions"))
+    assert rows == [("ann@example.org", "bounced"), ("bob@example.org", "unsubscribed")]
+    sent = run_digest("send", "issue-7.yaml", cwd=folder)
+    assert sent.returncode == 0 and not list((folder / "outbox").rglob("*.eml"))
+
+
+def test_status_of_an_unknown_issue_names_the_known_ones(tmp_path):
+    folder = _folder(tmp_path)
+    run_digest("send", "issue-7.yaml", cwd=folder)
+    done = run_digest("status", "issue-99", cwd=folder)
+    assert done.returncode == 3 and "issue-7" in done.stderr
+
+
+def _due_folder(tmp_path: Path, send_ats: dict[str, str | None]) -> Path:
+    folder = _folder(tmp_path, issues_dir="issues", max_overdue_hours=24)
+    (folder / "issues").mkdir()
+    for i, (name, when) in enumerate(send_ats.items(), start=1):
+        (folder / "issues" / f"{name}.yaml").write_text(
+            issue_yaml(number=i, send_at=when), encoding="utf-8"
+        )
+    return folder
+
+
+def test_send_due_sends_only_due_issues_and_skips_stale_ones_with_a_warning(tmp_path):
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    folder = _due_folder(
+        tmp_path,
+        {
+            "due": (now - timedelta(hours=2)).isoformat(),
+            "stale": (now - timedelta(hours=30)).isoformat(),
+            "later": (now + timedelta(hours=2)).isoformat(),
+            "unscheduled": None,
+        },
+    )
+    (folder / "sample_issues").mkdir()
+    (folder / "sample_issues" / "x.yaml").write_text(
+        issue_yaml(number=9, send_at=(now - timedelta(hours=1)).isoformat()), encoding="utf-8"
+    )
+    settings = load_settings(folder / "digest.toml", environ={"DIGEST_SECRET": SECRET})
+    results = {r.path.stem: r for r in send_due(settings, now=now)}
+    assert {k: r.action for k, r in results.items()} == {
+        "due": "sent",
+        "stale": "overdue",
+        "later": "not-yet",
+        "unscheduled": "unscheduled",
+    }
+    assert "more than 24 hours" in results["stale"].message
+    assert due_exit_code(list(results.values())) == 0
+    assert sorted(p.parent.name for p in (folder / "outbox").rglob("*.eml")) == ["issue-1"] * 2
+
+    again = {r.path.stem: r.action for r in send_due(settings, now=now)}
+    assert again["due"] == "finished"
+
+
+def test_send_due_reports_a_broken_issue_file_and_goes_on(tmp_path):
+    now = datetime.now(UTC)
+    folder = _due_folder(tmp_path, {"b-good": (now - timedelta(hours=1)).isoformat()})
+    (folder / "issues" / "a-broken.yaml").write_text("number: [\n", encoding="utf-8")
+    done = run_digest("send-due", "--log-format", "text", cwd=folder)
+    assert done.returncode == 3
+    assert "a-broken.yaml" in done.stdout
+    assert len(list((folder / "outbox").rglob("*.eml"))) == 2
