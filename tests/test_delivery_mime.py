@@ -169,7 +169,7 @@ def test_rtl_bodies_and_html_specials_in_values_read_back_as_build_mime() -> Non
         text="مرحبا @@digest.name@@\nשלום עולם\n",
     )
     data = assert_same(c, person("<b>Tom & \"Jerry\"</b>"))
-    html = [p for p in parse(data).walk() if p.get_content_type() == "text/html"][0]
+    html = next(p for p in parse(data).walk() if p.get_content_type() == "text/html")
     assert "&lt;b&gt;Tom &amp; &quot;Jerry&quot;&lt;/b&gt;" in html.get_content()
 
 

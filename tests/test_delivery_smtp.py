@@ -12,12 +12,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from tests.servers.smtp import SMTPServer, dkim_keypair, self_signed_cert
+from tests.servers.support import Sleeps, make_batch, make_content, make_settings, recipients
 
 from digest.delivery.smtp import SMTPProvider
 from digest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from digest.message import Recipient, build_mime
-from tests.servers.smtp import SMTPServer, dkim_keypair, self_signed_cert
-from tests.servers.support import Sleeps, make_batch, make_content, make_settings, recipients
 
 PASSWORD = "correct horse battery staple"
 
@@ -86,25 +86,31 @@ def test_starttls_and_login_carry_the_message_over_tls(cert: tuple[Path, Path]) 
 
 
 def test_implicit_tls_sends(cert: tuple[Path, Path]) -> None:
-    with SMTPServer(security="tls", cert=cert) as server:
-        with provider(server, ca_file=str(cert[0])) as p:
-            results = p.send_batch(make_batch(recipients(1)))
+    with SMTPServer(security="tls", cert=cert) as server, provider(
+        server, ca_file=str(cert[0])
+    ) as p:
+        results = p.send_batch(make_batch(recipients(1)))
     assert results[0].ok
     assert server.messages[0].peer_tls
 
 
 def test_untrusted_certificate_fails_for_good_naming_ca_file(cert: tuple[Path, Path]) -> None:
     """Without ca_file the self-signed certificate is refused: no silent downgrade."""
-    with SMTPServer(security="starttls", cert=cert) as server, provider(server) as p:
-        with pytest.raises(PermanentDeliveryError, match="ca_file"):
-            p.send_batch(make_batch(recipients(1)))
+    with (
+        SMTPServer(security="starttls", cert=cert) as server,
+        provider(server) as p,
+        pytest.raises(PermanentDeliveryError, match="ca_file"),
+    ):
+        p.send_batch(make_batch(recipients(1)))
     assert server.messages == []
 
 
 def test_starttls_required_but_not_offered_is_permanent(plain: SMTPServer) -> None:
-    with provider(plain, security="starttls") as p:
-        with pytest.raises(PermanentDeliveryError, match="does not offer STARTTLS"):
-            p.send_batch(make_batch(recipients(1)))
+    with (
+        provider(plain, security="starttls") as p,
+        pytest.raises(PermanentDeliveryError, match="does not offer STARTTLS"),
+    ):
+        p.send_batch(make_batch(recipients(1)))
 
 
 def test_refused_recipient_fails_alone_and_for_good(plain: SMTPServer) -> None:
@@ -170,9 +176,11 @@ def test_wrong_password_fails_fast_and_for_good_without_the_password(
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_plain_login_works_on_loopback_without_tls() -> None:
-    with SMTPServer(users={"u": PASSWORD}, auth_require_tls=False) as server:
-        with provider(server, {"SMTP_PASSWORD": PASSWORD}, username="u", security="none") as p:
-            assert p.send_batch(make_batch(recipients(1)))[0].ok
+    with (
+        SMTPServer(users={"u": PASSWORD}, auth_require_tls=False) as server,
+        provider(server, {"SMTP_PASSWORD": PASSWORD}, username="u", security="none") as p,
+    ):
+        assert p.send_batch(make_batch(recipients(1)))[0].ok
     assert server.logins == [("u", True)]
 
 

@@ -88,7 +88,7 @@ class _Handler:
     def __init__(self, server: SMTPServer) -> None:
         self.server = server
 
-    async def handle_MAIL(  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_MAIL(
         self, smtp: SMTP, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         drop_after = self.server.drop_after
@@ -100,7 +100,7 @@ class _Handler:
         envelope.mail_options.extend(options)
         return "250 OK"
 
-    async def handle_RCPT(  # noqa: N802
+    async def handle_RCPT(
         self, smtp: SMTP, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         reply = self.server.rcpt_replies.get(address)
@@ -109,7 +109,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, smtp: SMTP, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, smtp: SMTP, session: Any, envelope: Any) -> str:
         if self.server.data_replies:
             return self.server.data_replies.popleft()
         session.delivered = getattr(session, "delivered", 0) + 1
