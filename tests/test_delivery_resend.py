@@ -240,6 +240,7 @@ def test_idempotency_keys_are_stable_and_within_256_characters():
     assert len(idempotency_key(long)) <= 256
     assert idempotency_key(long) != idempotency_key(long + "y")
     assert idempotency_key("a/b.1") == "digest/a/b.1"
+    assert idempotency_key("numéro-1").isascii()
 
 
 def test_a_missing_api_key_is_a_config_error_naming_the_variable():

@@ -52,9 +52,10 @@ def idempotency_key(batch_key: str) -> str:
     """The ``Idempotency-Key`` for a batch: its own key, hashed when longer than Resend allows.
 
     It depends only on ``Batch.key``, so a retry, or a resumed send after a crash, reuses it.
+    A key that is too long or not printable ASCII (it travels in an HTTP header) is hashed.
     """
     key = f"digest/{batch_key}"
-    if len(key) <= KEY_LIMIT:
+    if len(key) <= KEY_LIMIT and key.isascii() and key.isprintable():
         return key
     return "digest/sha256/" + hashlib.sha256(batch_key.encode("utf-8")).hexdigest()
 
