@@ -24,7 +24,7 @@ from .conftest import REPO
 
 pytestmark = pytest.mark.browser
 
-SAMPLES = sorted((REPO / "sample_issues").glob("*.yaml"))
+SAMPLES: list[Path | None] = [*sorted((REPO / "sample_issues").glob("*.yaml"))]
 PHONE, DESKTOP = 375, 600
 
 
