@@ -1,0 +1,206 @@
+"""``digest providers``: every delivery backend, its options and the environment it needs.
+
+Each provider module is imported only here, one at a time, and a module that cannot be
+imported (an optional package missing, or not there at all) is listed with the reason
+instead of stopping the listing. Environment variables are shown as set or not set, never
+with their values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import import_module
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import click
+from pydantic.fields import FieldInfo
+
+OPTIONAL_PACKAGES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "ses": (("botocore", "ses", "signing requests"),),
+    "smtp": (("dkim", "dkim", "DKIM signing"),),
+}
+"""Packages a provider imports only when used: provider → (module, extra, what needs it).
+
+A provider class may say the same itself with ``optional_packages`` (same tuples)."""
+
+
+@dataclass
+class OptionRow:
+    name: str
+    type: str
+    default: Any
+    required: bool
+    description: str
+    configured: Any = None
+    is_configured: bool = False
+
+
+@dataclass
+class ProviderRow:
+    name: str
+    target: str
+    loaded: bool
+    description: str = ""
+    max_batch: int | None = None
+    idempotent: bool | None = None
+    options: list[OptionRow] = field(default_factory=list)
+    env: dict[str, bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    in_use: bool = False
+
+
+def _type_name(annotation: Any) -> str:
+    if get_origin(annotation) is Literal:
+        return " | ".join(json.dumps(_plain(a)) for a in get_args(annotation))
+    text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
+    if text is None:
+        text = repr(annotation)
+    for prefix in ("typing.", "pathlib.", "collections.abc."):
+        text = text.replace(prefix, "")
+    return text.replace("NoneType", "None")
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON and TOML show it."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _default(info: FieldInfo) -> Any:
+    if info.default_factory is not None:
+        return _plain(info.default_factory())  # type: ignore[call-arg]
+    return _plain(info.default)
+
+
+def _describe(name: str, target: str, settings: Any) -> ProviderRow:
+    row = ProviderRow(name=name, target=target, loaded=False)
+    row.in_use = name == settings.delivery.provider
+    module_name, _, attr = target.partition(":")
+    try:
+        cls: Any = getattr(import_module(module_name), attr)
+    except ImportError as e:
+        missing = e.name or ""
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            row.notes.append(f"not available: module {module_name} is not installed")
+        else:
+            row.notes.append(
+                f"needs the package {missing or 'that is missing'}: pip install 'digest[{name}]'"
+            )
+        return row
+    except AttributeError:
+        row.notes.append(f"not available: {module_name} has no {attr}")
+        return row
+    except Exception as e:  # a broken third-party module must not hide the others
+        row.notes.append(f"cannot be loaded: {type(e).__name__}: {e}")
+        return row
+    row.loaded = True
+    row.description = str(getattr(cls, "description", "") or (cls.__doc__ or "").strip())
+    row.max_batch = int(cls.max_batch)
+    row.idempotent = bool(cls.idempotent)
+    configured = settings.provider_options(name)
+    for option, info in cls.options_model.model_fields.items():
+        key = info.alias or option
+        row.options.append(
+            OptionRow(
+                name=key,
+                type=_type_name(info.annotation),
+                default=None if info.is_required() else _default(info),
+                required=info.is_required(),
+                description=info.description or "",
+                configured=_plain(configured.get(key)),
+                is_configured=key in configured,
+            )
+        )
+    row.env = {var: bool(settings.env(var)) for var in cls.env_vars}
+    packages = tuple(getattr(cls, "optional_packages", ())) or OPTIONAL_PACKAGES.get(name, ())
+    for module, extra, what in packages:
+        if find_spec(module) is None:
+            row.notes.append(f"{what} needs {module}: pip install 'digest[{extra}]'")
+    return row
+
+
+def _text(rows: list[ProviderRow]) -> str:
+    out: list[str] = []
+    for row in rows:
+        head = row.name + ("  (in use)" if row.in_use else "")
+        out.append(click.style(head, bold=True))
+        if row.description:
+            out.append(f"  {row.description}")
+        if row.loaded:
+            idem = "yes" if row.idempotent else "no (a retry after a lost answer may duplicate)"
+            out.append(f"  batch: up to {row.max_batch} recipients a call; idempotent: {idem}")
+            if row.options:
+                out.append(f"  options [providers.{row.name}]:")
+                for o in row.options:
+                    if o.required:
+                        value = "(required)"
+                    elif o.default is None:
+                        value = "(not set)"
+                    else:
+                        value = f"= {json.dumps(o.default)}"
+                    line = f"    {o.name} {value}  [{o.type}]"
+                    if o.is_configured:
+                        line += f"  configured: {json.dumps(o.configured)}"
+                    if o.description:
+                        line += f"  {o.description}"
+                    out.append(line)
+            else:
+                out.append("  options: none")
+            if row.env:
+                out.append("  environment:")
+                for var, is_set in row.env.items():
+                    out.append(f"    {var}  {'set' if is_set else 'not set'}")
+            else:
+                out.append("  environment: none")
+        for note in row.notes:
+            out.append(f"  note: {note}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (default: ./digest.toml if present, else built-in defaults).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def providers(config_path: Path | None, as_json: bool) -> None:
+    """List delivery providers: options, batch limits, and the environment each needs."""
+    from digest import load_settings
+    from digest.delivery.base import available_providers
+
+    settings = load_settings(config_path)
+    rows = [_describe(name, target, settings) for name, target in available_providers().items()]
+    if as_json:
+        data = [
+            {
+                "name": r.name,
+                "in_use": r.in_use,
+                "available": r.loaded,
+                "description": r.description,
+                "max_batch": r.max_batch,
+                "idempotent": r.idempotent,
+                "options": [
+                    {"name": o.name, "type": o.type, "default": o.default,
+                     "required": o.required, "description": o.description,
+                     **({"configured": o.configured} if o.is_configured else {})}
+                    for o in r.options
+                ],
+                "environment": [{"name": k, "set": v} for k, v in r.env.items()],
+                "notes": r.notes,
+            }
+            for r in rows
+        ]
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(_text(rows), nl=False)
