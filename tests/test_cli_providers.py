@@ -16,14 +16,18 @@ from digest.cli import cli
 from digest.delivery import base
 
 
+@pytest.fixture(autouse=True)
+def empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run where there is no digest.toml, so only what a test writes is read."""
+    monkeypatch.chdir(tmp_path)
+
+
 def run(tmp_path: Path, *args: str, env: Mapping[str, str | None] | None = None) -> Result:
-    """Run in an empty folder (no digest.toml), with only the given environment extras."""
+    """Run ``digest providers`` with only the given environment extras."""
     environ: dict[str, str | None] = {"DIGEST_CONFIG": None, "SMTP_PASSWORD": None,
                                       "DKIM_PRIVATE_KEY": None}
     environ.update(env or {})
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        result = runner.invoke(cli, ["providers", *args], env=environ, catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["providers", *args], env=environ, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result
 
