@@ -324,7 +324,7 @@ class HTTPProvider(Provider):
             auth=self.auth(),
             headers={"User-Agent": "digest", **self.auth_headers()},
             timeout=httpx.Timeout(self.delivery.timeout),
-            limits=httpx.Limits(max_connections=n * 2, max_keepalive_connections=n),
+            limits=httpx.Limits(max_connections=n * 2, max_keepalive_connections=n * 2),
             trust_env=False,
         )
 
