@@ -9,7 +9,9 @@ Faults, set on the server before a send:
 
 * ``rcpt_replies[address] = "550 5.1.1 No such user"``: answer RCPT TO for that address;
 * ``data_replies.append("451 4.3.0 Try again later")``: answer the next DATA with it;
-* ``drop_after``: close a connection, unanswered, at the MAIL FROM after that many messages.
+* ``drop_after``: close a connection, unanswered, at the MAIL FROM after that many messages;
+* ``echo_password``: refuse a login with a reply that repeats the password it was sent (as
+  a careless server might), to show the client keeps it out of its errors.
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ class SMTPServer:
         self.rcpt_replies: dict[str, str] = {}
         self.data_replies: deque[str] = deque()
         self.drop_after: int | None = None
+        self.echo_password = False
         self._context: ssl.SSLContext | None = None
         if security != "none":
             assert cert is not None, "TLS needs a certificate"
@@ -160,6 +163,9 @@ class SMTPServer:
         user = data.login.decode()
         ok = self.users.get(user) == data.password.decode()
         self.logins.append((user, ok))
+        if not ok and self.echo_password:
+            message = f"535 5.7.8 Wrong password {data.password.decode()!r} for {user}"
+            return AuthResult(success=False, handled=False, message=message)
         return AuthResult(success=ok, handled=False)
 
     def _factory(self) -> SMTP:
