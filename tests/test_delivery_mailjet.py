@@ -12,7 +12,7 @@ import pytest
 from digest.config import Settings
 from digest.delivery.base import get_provider
 from digest.delivery.mailjet import MailjetProvider
-from digest.errors import ConfigError
+from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, loopback
 from servers.mailjet import FakeMailjet
@@ -211,3 +211,15 @@ def test_the_keys_never_reach_logs_errors_or_reprs(
     assert "echo ***" in (results[0].error or "")
     texts += [r.error or "" for r in results]
     assert all(PRIVATE not in t for t in texts)
+
+
+def test_a_refusal_echoing_the_secret_is_scrubbed_from_the_exception(start: Start):
+    server = start(FakeMailjet(public=PUBLIC, private=PRIVATE))
+    server.faults.fail(
+        1, status=400, body={"ErrorCode": "mj-0002", "ErrorMessage": f"bad {PRIVATE}"}
+    )
+    with provider(server, []) as p, pytest.raises(PermanentDeliveryError) as caught:
+        p.send_batch(Batch(content(), people(1), "k-exc"))
+    error = caught.value
+    assert "bad ***" in str(error) and "bad ***" in error.body
+    assert PRIVATE not in str(error) + error.body + repr(error)

@@ -10,7 +10,7 @@ import pytest
 from digest.config import Settings
 from digest.delivery.base import get_provider
 from digest.delivery.resend import ResendProvider, idempotency_key
-from digest.errors import ConfigError
+from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, loopback
 from servers.resend import FakeResend, mailbox
@@ -261,3 +261,15 @@ def test_the_key_never_reaches_logs_errors_or_reprs(
     assert "echoed ***" in (results[0].error or "")
     texts += [r.error or "" for r in results] + [caplog.text]
     assert all(KEY not in t for t in texts)
+
+
+def test_a_refusal_echoing_the_secret_is_scrubbed_from_the_exception(start: Start):
+    server = start(FakeResend(api_key=KEY))
+    server.faults.fail(
+        1, status=400, body={"statusCode": 400, "name": "validation_error", "message": f"bad {KEY}"}
+    )
+    with provider(server, []) as p, pytest.raises(PermanentDeliveryError) as caught:
+        p.send_batch(Batch(content(), people(1), "k-exc"))
+    error = caught.value
+    assert "bad ***" in str(error) and "bad ***" in error.body
+    assert KEY not in str(error) + error.body + repr(error)

@@ -15,7 +15,7 @@ import pytest
 from digest.config import Settings
 from digest.delivery.base import get_provider
 from digest.delivery.ses import SESProvider
-from digest.errors import ConfigError
+from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, loopback
 from servers.ses import AUTH_RE, FakeSES, load_model, validate
@@ -271,3 +271,16 @@ def test_the_secrets_never_reach_logs_errors_or_reprs(
         texts = [repr(p), repr(p.settings), repr(p.options), caplog.text, results[0].error or ""]
     assert "echo *** ***" in (results[0].error or "")
     assert all(SECRET not in t and TOKEN not in t for t in texts)
+
+
+def test_a_refusal_echoing_the_secret_is_scrubbed_from_the_exception(start: Start):
+    server = start(FakeSES(access_key=AKID, secret_key=SECRET))
+    server.faults.fail(
+        1, status=403, body={"message": f"bad {SECRET}"},
+        headers={"x-amzn-ErrorType": "AccessDeniedException"},
+    )
+    with provider(server, []) as p, pytest.raises(PermanentDeliveryError) as caught:
+        p.send_batch(Batch(content(), people(1), "k-exc"))
+    error = caught.value
+    assert "bad ***" in str(error) and "bad ***" in error.body
+    assert SECRET not in str(error) + error.body + repr(error)
