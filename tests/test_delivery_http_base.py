@@ -24,7 +24,7 @@ from digest.delivery._http import (
     chunk_by_size,
     parse_retry_after,
 )
-from digest.delivery.base import Options, RecipientResult
+from digest.delivery.base import Options, RecipientResult, load_provider_class
 from digest.errors import ConfigError
 from digest.message import Batch, Recipient
 
@@ -320,3 +320,22 @@ def test_a_missing_secret_is_a_config_error_when_the_client_starts(
     p = EchoProvider(settings, sleep=Sleeps())
     with pytest.raises(ConfigError, match="ECHO_TOKEN"):
         p.deliver(make_batch(recipients(1)))
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "limit", "env"),
+    [
+        ("postmark", "https://api.postmarkapp.com", 500, "POSTMARK_SERVER_TOKEN"),
+        ("sendgrid", "https://api.sendgrid.com", 1000, "SENDGRID_API_KEY"),
+        ("mailgun", "https://api.mailgun.net", 1000, "MAILGUN_API_KEY"),
+    ],
+)
+def test_the_registry_loads_each_provider_with_its_real_endpoint(
+    name: str, url: str, limit: int, env: str
+) -> None:
+    cls = load_provider_class(name)
+    options = {"domain": "mg.example.org"} if name == "mailgun" else {}
+    p = cls(make_settings(name, options, {env: "x"}))
+    assert isinstance(p, HTTPProvider)
+    assert (p.name, p.base_url(), p.max_batch, p.env_vars) == (name, url, limit, (env,))
+    assert p.idempotent is False and p.description
