@@ -5,7 +5,8 @@ merge placeholders per part, like premailer's output) and times, for --count rec
 
 * stdlib: ``build_mime(content, recipient).as_bytes()`` — a fresh EmailMessage each time;
 * template: ``MimeTemplate.render(recipient)`` — skeleton once, bytes per recipient;
-* template + DKIM: the same, signed with a fresh 2048-bit key (if dkimpy and openssl exist).
+* template + DKIM: the same, signed with a fresh 2048-bit key (if dkimpy and openssl exist);
+* file backend: ``FileProvider.send_batch`` writing one .eml per recipient to a temp folder.
 
 Run: ``PYTHONPATH=src python benchmarks/bench_mime.py [--count N] [--size KB]``
 """
@@ -21,8 +22,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from digest.config import Settings
 from digest.delivery._mime import MimeTemplate
-from digest.message import Address, Content, Recipient, build_mime
+from digest.delivery.local import FileProvider
+from digest.message import Address, Batch, Content, Recipient, build_mime
 
 ARTICLE = """<tr>
 <td style="padding:16px 24px;font-family:-apple-system,'Segoe UI',Roboto,Arial,sans-serif;\
@@ -156,6 +159,15 @@ def main() -> None:
         print(f"{label:16} stdlib build_mime: {s_rate:8.0f} msg/s ({s_size} bytes)")
         print(f"{label:16} template render:   {f_rate:8.0f} msg/s ({f_size} bytes)"
               f"  x{f_rate / s_rate:.0f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.model_validate({"providers": {"file": {"dir": tmp}}, "environ": {}})
+        provider = FileProvider(settings)
+        people = recipients(args.count, False)
+        start = time.perf_counter()
+        for i in range(0, len(people), provider.max_batch):
+            provider.send_batch(Batch(content, people[i : i + provider.max_batch], str(i)))
+        file_rate = len(people) / (time.perf_counter() - start)
+    print(f"{'ASCII names':16} file backend:      {file_rate:8.0f} msg/s (.eml written)")
     signer = dkim_signer()
     if signer is None:
         print("DKIM: skipped (needs dkimpy and the openssl binary)")
