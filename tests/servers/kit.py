@@ -18,6 +18,11 @@ Faults are queued on ``server.faults`` and consumed in order by the requests tha
 ``process=True`` on ``stall`` and ``drop`` runs the app first: the provider accepted the
 message, but the client never hears so (a lost answer).
 
+An app that raises answers 500 and the exception lands in ``server.app_errors``, so a bug in
+a fake shows instead of passing for a provider outage. Fake providers keep what they accept
+in a :class:`Mailbox` of per-recipient :class:`Delivery` records; ``parse_address`` is
+the address check they share.
+
 Usage (in tests, the ``loopback`` fixture starts and stops servers)::
 
     with LoopbackServer(app) as server:
@@ -326,6 +331,7 @@ class LoopbackServer:
         self.faults = Faults()
         self._lock = threading.Lock()
         self._requests: list[Request] = []
+        self.app_errors: list[BaseException] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -372,6 +378,14 @@ class LoopbackServer:
         with self._lock:
             self._requests.append(req)
 
+    def _run(self, req: Request) -> Reply:
+        try:
+            return self.app(req)
+        except Exception as e:
+            with self._lock:
+                self.app_errors.append(e)
+            return Reply(500, f"test server app failed: {type(e).__name__}: {e}")
+
 
 @contextmanager
 def serve(app: App) -> Iterator[LoopbackServer]:
@@ -386,7 +400,10 @@ def serve(app: App) -> Iterator[LoopbackServer]:
 
 @pytest.fixture
 def loopback() -> Iterator[Callable[[App], LoopbackServer]]:
-    """A factory fixture: ``loopback(app)`` starts a server, stopped when the test ends."""
+    """A factory fixture: ``loopback(app)`` starts a server, stopped when the test ends.
+
+    The test errors at teardown if an app raised while serving it.
+    """
     started: list[LoopbackServer] = []
 
     def start(app: App) -> LoopbackServer:
@@ -397,6 +414,8 @@ def loopback() -> Iterator[Callable[[App], LoopbackServer]]:
     yield start
     for server in started:
         server.stop()
+    errors = [e for server in started for e in server.app_errors]
+    assert not errors, f"a test server's app raised: {errors!r}"
 
 
 def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
@@ -429,13 +448,13 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             server._record(req)
             rule = server.faults._next()
             if rule is None:
-                self._send(req, server.app(req))
+                self._send(req, server._run(req))
                 return
             req.fault = rule.kind
             if rule.kind in ("throttle", "fail"):
                 self._send(req, Reply(rule.status, rule.body, rule.headers))
             elif rule.kind == "stall":
-                reply = server.app(req) if rule.process else None
+                reply = server._run(req) if rule.process else None
                 server.faults._wait(rule.seconds)
                 if reply is None:
                     self._drop()
@@ -443,10 +462,10 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                     self._send(req, reply)
             elif rule.kind == "drop":
                 if rule.process:
-                    server.app(req)
+                    server._run(req)
                 self._drop()
             elif rule.kind == "hold":
-                reply = server.app(req)
+                reply = server._run(req)
                 server.faults._wait_release()
                 self._send(req, reply)
 
