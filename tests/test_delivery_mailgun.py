@@ -215,3 +215,18 @@ def test_the_fake_shows_everyone_to_everyone_without_recipient_variables(
     assert [d.meta["To"] for d in mailgun.mailbox.deliveries] == [
         "b@example.org, c@example.org"
     ] * 2
+
+
+def test_the_fake_refuses_what_the_docs_refuse(mailgun: FakeMailgun) -> None:
+    """The fake itself: 1,001 recipients, 16 kB of send options, a missing body."""
+    url = f"{mailgun.url}/v3/{DOMAIN}/messages"
+    auth = ("api", mailgun.api_key)
+    base = {"from": "a@example.org", "subject": "s", "text": "t"}
+    r = httpx.post(url, auth=auth,
+                   data={**base, "to": [f"r{i}@example.org" for i in range(1001)]})
+    assert (r.status_code, r.json()["message"]) == (400, "Too many recipients; max is 1000")
+    r = httpx.post(url, auth=auth, data={**base, "to": "b@example.org", "v:big": "x" * 17000})
+    assert r.status_code == 400 and "16 kB" in r.json()["message"]
+    r = httpx.post(url, auth=auth, data={"from": "a@example.org", "to": "b@example.org"})
+    assert r.status_code == 400 and "text" in r.json()["message"]
+    assert len(mailgun.mailbox) == 0

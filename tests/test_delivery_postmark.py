@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, ClassVar
 
+import httpx
 import pytest
 from tests.servers.support import Sleeps, make_batch, make_content, make_settings, recipients
 
@@ -225,3 +226,18 @@ def test_a_bad_base_url_is_a_config_error() -> None:
                              {"POSTMARK_SERVER_TOKEN": "x"})
     with pytest.raises(ConfigError, match="base_url"):
         PostmarkProvider(settings)
+
+
+def test_the_fake_refuses_what_the_docs_refuse(postmark: FakePostmark) -> None:
+    """The fake itself: over 500 messages (410), a non-JSON body (409), no token (401)."""
+    headers = {"X-Postmark-Server-Token": postmark.token, "Accept": "application/json"}
+    one = {"From": "a@example.org", "To": "b@example.org", "Subject": "s", "TextBody": "t"}
+    r = httpx.post(f"{postmark.url}/email/batch", json=[one] * 501, headers=headers)
+    assert (r.status_code, r.json()["ErrorCode"]) == (422, 410)
+    r = httpx.post(f"{postmark.url}/email/batch", data={"x": "y"}, headers=headers)
+    assert (r.status_code, r.json()["ErrorCode"]) == (422, 409)
+    r = httpx.post(f"{postmark.url}/email/batch", json=[one])
+    assert (r.status_code, r.json()["ErrorCode"]) == (401, 10)
+    r = httpx.post(f"{postmark.url}/email/batch", json=[{**one, "TextBody": ""}], headers=headers)
+    assert r.status_code == 200 and r.json()[0]["ErrorCode"] == 300
+    assert len(postmark.mailbox) == 0
