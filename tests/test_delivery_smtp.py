@@ -8,6 +8,7 @@ import re
 import socket
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -190,6 +191,23 @@ def test_one_connection_carries_several_batches(plain: SMTPServer) -> None:
             assert all(r.ok for r in p.send_batch(make_batch(recipients(3, start=start))))
     assert len(plain.messages) == 9
     assert plain.connections == 1
+
+
+def test_concurrent_batches_each_get_a_connection_and_leave_it_for_reuse(
+    plain: SMTPServer,
+) -> None:
+    """Batches sent from several threads never share a session; idle ones are kept."""
+    with provider(plain) as p, ThreadPoolExecutor(max_workers=3) as pool:
+        batches = [make_batch(recipients(4, start=4 * k), key=f"b{k}") for k in range(6)]
+        results = [r for rs in pool.map(p.send_batch, batches) for r in rs]
+        opened = plain.connections
+        assert all(r.ok for r in p.send_batch(make_batch(recipients(2, start=100))))
+    assert all(r.ok for r in results) and len(results) == 24
+    assert sorted(m.rcpt_tos[0] for m in plain.messages) == sorted(
+        [r.email for r in recipients(24)] + [r.email for r in recipients(2, start=100)]
+    )
+    assert 1 <= opened <= 3
+    assert plain.connections == opened
 
 
 def test_dropped_connection_is_opened_again_and_the_message_sent(plain: SMTPServer) -> None:
