@@ -166,6 +166,8 @@ def test_a_stall_and_a_dropped_connection_are_both_retried(mailgun: FakeMailgun)
     with provider(mailgun, timeout=0.3) as p:
         results = p.deliver(make_batch(rs))
     assert all(r.ok for r in results)
+    faults = [q.fault for q in mailgun.server.requests]  # type: ignore[union-attr]
+    assert faults == ["drop", "stall", None]
     assert all(mailgun.count(r.email) == 1 for r in rs)
 
 

@@ -358,7 +358,7 @@ class HTTPProvider(Provider):
             try:
                 results = self._send_once(sub)
             except PermanentDeliveryError as e:
-                if e.status is not None and e.status not in self.split_statuses:
+                if e.status not in self.split_statuses:
                     return _fail(batch, str(e))
                 culprits = self.blame(sub, e)
                 if culprits is None or len(sub.recipients) <= 1:
