@@ -165,3 +165,16 @@ def test_batch_keys_change_with_the_content_and_fit_resends_limit():
     assert batch_key("i", "h1", 1) != batch_key("i", "h2", 1)
     assert batch_key("i", "h1", 1) != batch_key("i", "h1", 2)
     assert len(batch_key("x" * 1000, "h", 99999)) < 200
+
+
+def test_an_unsubscribe_arriving_mid_send_is_honoured_by_later_batches(tmp_path: Path):
+    ledger = _ledger(tmp_path)
+    _add(ledger, ["a@x.org", "b@x.org", "c@x.org", "d@x.org"])
+    ledger.apply_suppressions(ISSUE)
+    first = ledger.plan_batch(ISSUE, HASH, 2)
+    assert first is not None
+    Ledger(tmp_path / "ledger.sqlite3").suppress([("C@x.org", "unsubscribed")])
+    second = ledger.plan_batch(ISSUE, HASH, 2)
+    assert second is not None
+    assert [m.email for m in ledger.members(second)] == ["d@x.org"]
+    assert ledger.counts(ISSUE)["suppressed"] == 1

@@ -159,21 +159,22 @@ class RateLimiter:
 
 
 class _Signals:
-    """SIGINT/SIGTERM set ``stop``; a second SIGINT raises KeyboardInterrupt."""
+    """SIGINT/SIGTERM set ``stop``; a second SIGINT raises KeyboardInterrupt.
 
-    def __init__(self, stop: threading.Event, reporter: Reporter) -> None:
+    The handler only records the signal: printing from a handler could interrupt a write
+    already under way on the same stream. The send loop reports it.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
-        self.reporter = reporter
+        self.name: str | None = None
         self._old: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        self.name = signal.Signals(signum).name
         self.stop.set()
-        self.reporter.warning(
-            f"{signal.Signals(signum).name}: stopping after the batches in flight; "
-            "run the same command again to resume."
-        )
 
     def __enter__(self) -> _Signals:
         if threading.current_thread() is threading.main_thread():
@@ -240,7 +241,9 @@ class _Run:
                 return
             yield row
 
-    def send(self, report: SendReport, include_new: bool) -> None:
+    def send(
+        self, report: SendReport, include_new: bool, signals: _Signals | None = None
+    ) -> None:
         total = self.ledger.pending_in_open_batches(self.issue_id)
         if include_new:
             total += self.ledger.pending_unbatched(self.issue_id)
@@ -263,7 +266,15 @@ class _Run:
         try:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="digest-send") as pool:
                 exhausted = False
+                announced = False
                 while True:
+                    if stop.is_set() and not announced and signals and signals.name:
+                        announced = True
+                        self.reporter.warning(
+                            f"{signals.name}: stopping after the {len(in_flight)} batches in "
+                            "flight; run the same command again to resume.",
+                            event="stopping",
+                        )
                     while not exhausted and not stop.is_set() and len(in_flight) < concurrency:
                         row = next(planned, None)
                         if row is None:
@@ -402,8 +413,8 @@ def run_send(
     report.requeued = ledger.requeue_retryable(prepared.issue_id, prepared.content_hash, run.size)
     if report.requeued:
         rep.info(f"{report.requeued} earlier retryable failures queued again.", event="requeued")
-    with _Signals(stopper, rep):
-        run.send(report, include_new=not retry_only)
+    with _Signals(stopper) as signals:
+        run.send(report, include_new=not retry_only, signals=signals)
     report.interrupted = stopper.is_set()
     report.finished = ledger.is_finished(prepared.issue_id)
     ledger.set_finished(prepared.issue_id, report.finished)

@@ -373,19 +373,31 @@ class Ledger:
         return int(row[0]) + 1
 
     def plan_batch(self, issue_id: str, content_hash: str, size: int) -> BatchRow | None:
-        """Record the next batch of up to ``size`` unbatched pending recipients, or None."""
-        with self._tx():
-            ids = [
-                r[0]
-                for r in self.db.execute(
-                    "SELECT id FROM recipients WHERE issue_id = ? AND state = 'pending' "
-                    "AND batch IS NULL ORDER BY id LIMIT ?",
+        """Record the next batch of up to ``size`` unbatched pending recipients, or None.
+
+        Addresses suppressed since the send started (an unsubscribe arriving mid-send) are
+        marked ``suppressed`` here instead of joining the batch.
+        """
+        while True:
+            with self._tx():
+                rows = self.db.execute(
+                    "SELECT r.id, s.email_key IS NOT NULL FROM recipients r "
+                    "LEFT JOIN suppressions s ON s.email_key = r.email_key "
+                    "WHERE r.issue_id = ? AND r.state = 'pending' AND r.batch IS NULL "
+                    "ORDER BY r.id LIMIT ?",
                     (issue_id, size),
-                )
-            ]
-            if not ids:
-                return None
-            return self._record_batch(issue_id, content_hash, ids)
+                ).fetchall()
+                if not rows:
+                    return None
+                gone = [(_now(), i) for i, suppressed in rows if suppressed]
+                if gone:
+                    self.db.executemany(
+                        "UPDATE recipients SET state = 'suppressed', updated_at = ? WHERE id = ?",
+                        gone,
+                    )
+                ids = [i for i, suppressed in rows if not suppressed]
+                if ids:
+                    return self._record_batch(issue_id, content_hash, ids)
 
     def _record_batch(self, issue_id: str, content_hash: str, ids: Sequence[int]) -> BatchRow:
         number = self._next_number(issue_id)
