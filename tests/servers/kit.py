@@ -421,6 +421,7 @@ def loopback() -> Iterator[Callable[[App], LoopbackServer]]:
 def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else each answer waits ~40 ms for a delayed ACK
 
         def log_message(self, format: str, *args: Any) -> None:
             return
