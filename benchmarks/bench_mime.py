@@ -8,7 +8,10 @@ merge placeholders per part, like premailer's output) and times, for --count rec
 * template + DKIM: the same, signed with a fresh 2048-bit key (if dkimpy and openssl exist);
 * file backend: ``FileProvider.send_batch`` writing one .eml per recipient to a temp folder.
 
-Run: ``PYTHONPATH=src python benchmarks/bench_mime.py [--count N] [--size KB]``
+With ``--issue`` the issue file is rendered by digest itself (MJML and premailer output: a
+few very long HTML lines, the placeholders in their middle) instead of the synthetic one.
+
+Run: ``python benchmarks/bench_mime.py [--count N] [--size KB | --issue FILE [--config TOML]]``
 """
 
 from __future__ import annotations
@@ -134,8 +137,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=2000, help="recipients per run")
     ap.add_argument("--size", type=int, default=38, help="HTML size in KB")
+    ap.add_argument("--issue", type=Path, help="render this issue file instead")
+    ap.add_argument("--config", type=Path, help="settings for --issue")
     args = ap.parse_args()
-    content = make_content(args.size)
+    if args.issue:
+        from digest import load_issue, load_settings, render_issue
+
+        content = render_issue(load_issue(args.issue), load_settings(args.config)).content
+        longest = max(len(line) for line in content.html.splitlines())
+        print(f"rendered {args.issue}: longest HTML line {longest / 1000:.1f} KB")
+    else:
+        content = make_content(args.size)
     crlf = email.policy.default.clone(max_line_length=78, linesep="\r\n")
     print(f"issue: html {len(content.html.encode()) / 1000:.1f} KB, "
           f"text {len(content.text.encode()) / 1000:.1f} KB, {args.count} recipients")

@@ -41,6 +41,7 @@ _POLICY = email.policy.default.clone(max_line_length=78, linesep=CRLF)
 _REGISTRY = HeaderRegistry()
 _MAX_LINE = 78
 _MAX_HARD_LINE = 998
+_QP_LINE = 76
 
 # Printable ASCII words separated by single spaces: such a value needs no encoding, and
 # folding it at its spaces gives back the very same value when a reader unfolds it.
@@ -169,23 +170,77 @@ def _qp(lines: Sequence[str]) -> bytes:
     return binascii.b2a_qp((CRLF.join(lines) + CRLF).encode("utf-8"))
 
 
+def _qp_inline(text: str) -> bytes:
+    """Quoted-printable for text within one line: soft breaks CRLF, trailing space encoded."""
+    return binascii.b2a_qp(text.encode("utf-8")).replace(b"=\n", b"=\r\n")
+
+
+def _join_inline(parts: list[bytes]) -> bytes:
+    """Join encoded pieces of one line, adding a soft break wherever a line would pass 76."""
+    out: list[bytes] = []
+    col = 0
+    for part in parts:
+        if not part:
+            continue
+        nl = part.find(_BCRLF)
+        first = nl if nl >= 0 else len(part)
+        if col and col + first > _QP_LINE - 1:
+            out.append(b"=\r\n")
+            col = 0
+        out.append(part)
+        col = len(part) - part.rfind(_BCRLF) - 2 if nl >= 0 else col + len(part)
+    return b"".join(out)
+
+
+class _Line:
+    """A body line with placeholders: its text between them encoded once, values per reader.
+
+    Rendered HTML often comes as a few very long lines; encoding only the filled values and
+    joining them to the pre-encoded text with soft line breaks keeps a reader's cost to the
+    size of their values, not of the line.
+    """
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, line: str, *, escape: bool) -> None:
+        parts: list[bytes | _Filler] = []
+        pos = 0
+        for m in PLACEHOLDER_RE.finditer(line):
+            parts.append(_qp_inline(line[pos : m.start()]))
+            parts.append(_Filler(m.group(0), escape=escape))
+            pos = m.end()
+        parts.append(_qp_inline(line[pos:]))
+        self._parts = parts
+
+    def encode(self, values: dict[str, str]) -> bytes | None:
+        """The encoded line without its line break; None when a value holds a line break."""
+        out: list[bytes] = []
+        for part in self._parts:
+            if isinstance(part, bytes):
+                out.append(part)
+                continue
+            filled = part.fill(values)
+            if "\n" in filled or "\r" in filled:
+                return None
+            out.append(_qp_inline(filled))
+        return _join_inline(out)
+
+
 class _Body:
     """A text or HTML body split once into encoded static runs and per-recipient lines."""
 
-    __slots__ = ("_escape", "_segments", "_tail_dynamic", "_text")
+    __slots__ = ("_segments", "_tail_dynamic")
 
     def __init__(self, text: str, *, escape: bool) -> None:
-        self._text = text
-        self._escape = escape
         lines = _split_lines(text)
-        segments: list[bytes | _Filler] = []
+        segments: list[bytes | _Line] = []
         run: list[str] = []
         for line in lines:
             if PLACEHOLDER_RE.search(line):
                 if run:
                     segments.append(_qp(run))
                     run = []
-                segments.append(_Filler(line, escape=escape))
+                segments.append(_Line(line, escape=escape))
             else:
                 run.append(line)
         if run or not segments:
@@ -193,7 +248,7 @@ class _Body:
         self._segments = segments
         # build_mime drops a last line left empty when it had no line break of its own.
         self._tail_dynamic = (
-            bool(lines) and isinstance(segments[-1], _Filler) and not _ends_with_break(text)
+            bool(lines) and isinstance(segments[-1], _Line) and not _ends_with_break(text)
         )
 
     def encode(self, values: dict[str, str]) -> bytes | None:
@@ -204,15 +259,16 @@ class _Body:
             if isinstance(seg, bytes):
                 out.append(seg)
                 continue
-            filled = seg.fill(values)
-            if "\n" in filled or "\r" in filled:
+            line = seg.encode(values)
+            if line is None:
                 return None
-            if i == last and self._tail_dynamic and not filled:
+            if i == last and self._tail_dynamic and not line:
                 continue
-            out.append(binascii.b2a_qp((filled + CRLF).encode("utf-8")))
+            out.append(line + _BCRLF)
         return b"".join(out) or _BCRLF
 
-    def encode_slow(self, filled_text: str) -> bytes:
+    @staticmethod
+    def encode_slow(filled_text: str) -> bytes:
         return _qp(_split_lines(filled_text))
 
 
