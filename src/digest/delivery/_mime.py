@@ -7,14 +7,20 @@ that are the same for everyone, the multipart structure, the boundary) with uniq
 where the recipient's headers and bodies go, and splits it at the markers. Per recipient it
 then only
 
-* encodes the recipient's header values: plain short ASCII as is, anything else through the
-  stdlib header registry (RFC 2047 and RFC 5322 folding), never a value with CR or LF;
-* quoted-printable-encodes, with :func:`binascii.b2a_qp`, the body lines that hold merge
-  placeholders; the lines without any were encoded once with the skeleton.
+* encodes the recipient's header values: plain ASCII as is (folded at spaces when long),
+  non-ASCII names and subjects as RFC 2047 base64 encoded words, anything unusual (quotes,
+  control characters, text that looks like an encoded word, a name too long for one encoded
+  word) through the stdlib's header registry; a value with CR or LF is refused;
+* quoted-printable-encodes, with :func:`binascii.b2a_qp`, the filled placeholder values; the
+  text around them was encoded once, and soft line breaks join the two, so even a 40 KB
+  line of rendered HTML costs a reader only the size of their values.
 
-The bytes parse back (``email.policy.default``) to the same headers and the same decoded
-text and HTML parts as :func:`digest.message.build_mime` gives for that recipient. Lines end in
-CRLF, as SMTP and DKIM want them.
+Read back with ``email.policy.default``, the bytes give the same header values and decoded
+text and HTML parts as :func:`digest.message.build_mime`'s message for that recipient. (Where
+the stdlib cannot read its own folding back exactly — a space gained or lost between encoded
+words of a long non-ASCII display name, the folding space after ``Name:`` — this path either
+avoids that folding or, for the rare values it hands to the stdlib, shares the quirk.) Lines
+end in CRLF, as SMTP and DKIM want them.
 """
 
 from __future__ import annotations
