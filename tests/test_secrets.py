@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from tests.servers.smtp import LOGGER_NAME as SMTP_SERVER_LOGGER
-from tests.servers.smtp import SMTPServer, self_signed_cert
+from tests.servers.smtp import SMTPServer, dkim_keypair, self_signed_cert
 from tests.servers.support import make_batch, make_settings, recipients
 
 from digest.cli import cli
@@ -62,7 +62,7 @@ def provider_env_vars() -> set[str]:
     return names
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def environ() -> dict[str, str]:
     names = (set(SECRET_VARS) | provider_env_vars()) - NOT_SECRET
     env = {name: f"fake-{name.lower().replace('_', '-')}-{secrets.token_hex(6)}" for name in names}
@@ -71,9 +71,11 @@ def environ() -> dict[str, str]:
 
 
 def forms(name: str, value: str) -> list[str]:
-    """A secret as it could leak: plain, base64, HTTP Basic and SMTP AUTH PLAIN encodings."""
+    """A secret as it could leak: plain, base64, HTTP Basic and SMTP AUTH PLAIN encodings,
+    and for a PEM key each line of it."""
     b64 = [value, f"\0{SMTP_USER}\0{value}", f"api:{value}", f"{value}:"]
-    return [value, *(base64.b64encode(v.encode()).decode() for v in b64)]
+    lines = [line for line in value.splitlines() if len(line) >= 16 and "-----" not in line]
+    return [value, *(base64.b64encode(v.encode()).decode() for v in b64), *lines]
 
 
 # -- scenarios -----------------------------------------------------------------------------
@@ -119,6 +121,32 @@ def smtp_login_and_send(environ: dict[str, str], tmp_path: Path) -> list[str]:
         return [str(r) for r in results] + [
             m.data.decode("utf-8", "replace") for m in server.messages
         ]
+
+
+def smtp_dkim_key_from_env(environ: dict[str, str], tmp_path: Path) -> list[str]:
+    """A real DKIM key in DKIM_PRIVATE_KEY signs messages and shows up nowhere."""
+    pytest.importorskip("dkim")
+    key_file, _txt = dkim_keypair(tmp_path)
+    environ["DKIM_PRIVATE_KEY"] = key_file.read_text()
+    key_file.unlink()
+    with SMTPServer() as server:
+        settings = make_settings(
+            "smtp", server.options(dkim_selector="s1", dkim_domain="example.org"), environ
+        )
+        with SMTPProvider(settings) as p:
+            results = p.send_batch(make_batch(recipients(2)))
+        assert all(r.ok for r in results)
+        texts = [str(r) for r in results] + [m.data.decode() for m in server.messages]
+    assert all("DKIM-Signature:" in t for t in texts[2:])
+    broken = dict(environ, DKIM_PRIVATE_KEY=environ["DKIM_PRIVATE_KEY"][:-200])
+    try:
+        SMTPProvider(make_settings("smtp", {"dkim_selector": "s1", "dkim_domain": "example.org"},
+                                   broken))
+    except DigestError as e:
+        texts += [str(e), repr(e)]
+    else:
+        raise AssertionError("a truncated key should be refused")
+    return texts
 
 
 def smtp_password_in_config_file(environ: dict[str, str], tmp_path: Path) -> list[str]:
@@ -174,6 +202,7 @@ def settings_reprs(environ: dict[str, str], tmp_path: Path) -> list[str]:
 SCENARIOS = [
     pytest.param(smtp_wrong_password, id="smtp-wrong-password"),
     pytest.param(smtp_login_and_send, id="smtp-login-and-send"),
+    pytest.param(smtp_dkim_key_from_env, id="smtp-dkim-key-from-env"),
     pytest.param(smtp_password_in_config_file, id="smtp-password-in-config"),
     pytest.param(file_and_console_send, id="file-and-console"),
     pytest.param(providers_command, id="providers-command"),

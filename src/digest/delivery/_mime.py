@@ -391,7 +391,7 @@ class MimeTemplate:
 def _find(skeleton: bytes, needle: bytes, what: str | int) -> tuple[int, int, str | int]:
     start = skeleton.find(needle)
     if start < 0 or skeleton.find(needle, start + 1) >= 0:
-        raise AssertionError(f"MIME skeleton marker {needle!r} not found exactly once")
+        raise RuntimeError(f"MIME skeleton marker {needle!r} not found exactly once")
     return start, start + len(needle), what
 
 
