@@ -96,7 +96,7 @@ def test_missing_module_is_listed_with_a_note(
     assert rows["file"]["available"] is True
 
 
-def test_provider_needing_a_missing_package_names_the_extra(
+def test_provider_needing_a_missing_package_names_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pkg = tmp_path / "pkgs"
@@ -105,9 +105,11 @@ def test_provider_needing_a_missing_package_names_the_extra(
     (pkg / "broken_provider.py").write_text("raise RuntimeError('half-written module')\n")
     monkeypatch.syspath_prepend(str(pkg))
     monkeypatch.setitem(base.BUILTIN, "fancy", "needs_extra_provider:FancyProvider")
+    monkeypatch.setitem(base.BUILTIN, "ses", "needs_extra_provider:SESProvider")
     monkeypatch.setitem(base.BUILTIN, "broken", "broken_provider:BrokenProvider")
     out = run(tmp_path).output
-    assert "not_installed_package_7f3a: pip install 'digest[fancy]'" in out
+    assert "not_installed_package_7f3a: pip install 'digest[ses]'" in out
+    assert "not_installed_package_7f3a: pip install not_installed_package_7f3a" in out
     assert "cannot be loaded: RuntimeError: half-written module" in out
     assert "smtp" in out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from importlib import import_module
+from importlib.metadata import PackageNotFoundError, metadata
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -80,6 +81,17 @@ def _default(info: FieldInfo) -> Any:
     return _plain(info.default)
 
 
+def _install_hint(extra: str, module: str) -> str:
+    """``pip install 'digest[extra]'`` when digest has that extra, else the module itself."""
+    try:
+        extras = metadata("digest").get_all("Provides-Extra") or []
+    except PackageNotFoundError:
+        extras = []
+    if extra in extras:
+        return f"pip install 'digest[{extra}]'"
+    return f"pip install {module.partition('.')[0] or module}"
+
+
 def _describe(name: str, target: str, settings: Any) -> ProviderRow:
     row = ProviderRow(name=name, target=target, loaded=False)
     row.in_use = name == settings.delivery.provider
@@ -91,9 +103,7 @@ def _describe(name: str, target: str, settings: Any) -> ProviderRow:
         if missing and (module_name == missing or module_name.startswith(missing + ".")):
             row.notes.append(f"not available: module {module_name} is not installed")
         else:
-            row.notes.append(
-                f"needs the package {missing or 'that is missing'}: pip install 'digest[{name}]'"
-            )
+            row.notes.append(f"needs the package {missing}: {_install_hint(name, missing)}")
         return row
     except AttributeError:
         row.notes.append(f"not available: {module_name} has no {attr}")
@@ -123,7 +133,7 @@ def _describe(name: str, target: str, settings: Any) -> ProviderRow:
     packages = tuple(getattr(cls, "optional_packages", ())) or OPTIONAL_PACKAGES.get(name, ())
     for module, extra, what in packages:
         if find_spec(module) is None:
-            row.notes.append(f"{what} needs {module}: pip install 'digest[{extra}]'")
+            row.notes.append(f"{what} needs {module}: {_install_hint(extra, module)}")
     return row
 
 
