@@ -215,9 +215,13 @@ def test_unsubscribe_header_left_empty_is_dropped_like_build_mime() -> None:
     assert "X-Static" not in parse(data)
 
 
-def test_long_unsubscribe_url_is_folded_and_reads_back() -> None:
+def test_long_unsubscribe_url_stays_a_plain_url_in_the_raw_header() -> None:
+    """Mailbox providers read List-Unsubscribe raw: a long URL must not become encoded words
+    (the stdlib's folder does that to any word longer than a line)."""
     url = "https://example.org/unsubscribe/" + "t0k3n" * 30
     data = assert_same(content(), person(unsubscribe_url=url))
+    raw = data.split(b"List-Unsubscribe: ", 1)[1].split(b"\r\nList-Unsubscribe-Post")[0]
+    assert raw == f"<{url}>,\r\n <mailto:unsub@example.org>".encode()
     assert str(parse(data)["List-Unsubscribe"]) == f"<{url}>, <mailto:unsub@example.org>"
 
 
