@@ -75,14 +75,18 @@ def test_each_recipient_gets_their_own_message_matching_build_mime(plain: SMTPSe
     assert plain.connections == 1
 
 
-def test_starttls_and_login_carry_the_message_over_tls(cert: tuple[Path, Path]) -> None:
-    with SMTPServer(security="starttls", cert=cert, users={"newsletter": PASSWORD}) as server:
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_starttls_and_login_carry_the_message_over_tls(
+    cert: tuple[Path, Path], mechanism: str
+) -> None:
+    with SMTPServer(security="starttls", cert=cert, users={"newsletter": PASSWORD},
+                    auth_mechanisms=(mechanism,)) as server:
         p = provider(server, {"SMTP_PASSWORD": PASSWORD}, username="newsletter",
                      ca_file=str(cert[0]))
         with p:
             results = p.send_batch(make_batch(recipients(2)))
     assert all(r.ok for r in results)
-    assert server.logins == [("newsletter", True)]
+    assert server.logins == [("newsletter", True, mechanism)]
     assert [m.peer_tls for m in server.messages] == [True, True]
 
 
@@ -182,7 +186,7 @@ def test_plain_login_works_on_loopback_without_tls() -> None:
         provider(server, {"SMTP_PASSWORD": PASSWORD}, username="u", security="none") as p,
     ):
         assert p.send_batch(make_batch(recipients(1)))[0].ok
-    assert server.logins == [("u", True)]
+    assert [login[:2] for login in server.logins] == [("u", True)]
 
 
 def test_one_connection_carries_several_batches(plain: SMTPServer) -> None:

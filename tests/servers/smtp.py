@@ -135,13 +135,16 @@ class SMTPServer:
         cert: tuple[Path, Path] | None = None,
         users: dict[str, str] | None = None,
         auth_require_tls: bool = True,
+        auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
     ) -> None:
         self.security = security
         self.users = users
         self.auth_require_tls = auth_require_tls
+        self.auth_exclude = [m for m in ("PLAIN", "LOGIN") if m not in auth_mechanisms]
         self.messages: list[Received] = []
         self.connections = 0
-        self.logins: list[tuple[str, bool]] = []
+        self.logins: list[tuple[str, bool, str]] = []
+        """(user, accepted, mechanism) for every AUTH."""
         self.rcpt_replies: dict[str, str] = {}
         self.data_replies: deque[str] = deque()
         self.drop_after: int | None = None
@@ -162,7 +165,7 @@ class SMTPServer:
         assert isinstance(data, LoginPassword) and self.users is not None
         user = data.login.decode()
         ok = self.users.get(user) == data.password.decode()
-        self.logins.append((user, ok))
+        self.logins.append((user, ok, mechanism))
         if not ok and self.echo_password:
             message = f"535 5.7.8 Wrong password {data.password.decode()!r} for {user}"
             return AuthResult(success=False, handled=False, message=message)
@@ -178,6 +181,7 @@ class SMTPServer:
             authenticator=self._authenticate if self.users is not None else None,
             auth_required=self.users is not None,
             auth_require_tls=self.auth_require_tls,
+            auth_exclude_mechanism=self.auth_exclude,
             loop=self._loop,
         )
 
