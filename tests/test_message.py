@@ -107,3 +107,16 @@ def test_internationalised_address_is_written_as_utf8_not_encoded_words() -> Non
     assert "To: محمد <محمد@example.org>".encode() in raw
     msg = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
     assert msg["To"].addresses[0].addr_spec == "محمد@example.org"
+
+
+def test_long_list_unsubscribe_url_is_never_encoded(sample_rendered: Rendered) -> None:
+    url = "https://example.org/unsubscribe/" + "A" * 110 + ".sig-" + "b" * 43
+    r = Recipient("ann@example.net", "Ann", {"unsubscribe_url": url})
+    raw = build_mime(sample_rendered.content, r).as_bytes()
+    header = raw.split(b"\nList-Unsubscribe:", 1)[1].split(b"\nList-Unsubscribe-Post", 1)[0]
+    assert b"=?" not in header
+    assert f"<{url}>".encode() in header
+    msg = _parse(raw)
+    assert msg["List-Unsubscribe"] == (
+        f"<{url}>, <mailto:unsubscribe@example.org?subject=unsubscribe>"
+    )

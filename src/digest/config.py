@@ -119,6 +119,9 @@ class DeliverySettings(_Section):
     provider: str = "file"
     rate: float = Field(0.0, ge=0, description="messages per second; 0 means no limit")
     concurrency: int = Field(2, ge=1, le=64)
+    batch_size: int | None = Field(
+        None, ge=1, description="cap below the provider's batch limit (bounds crash duplicates)"
+    )
     max_retries: int = Field(5, ge=0, le=50)
     backoff: float = Field(1.0, ge=0, description="first retry wait in seconds; doubles")
     max_backoff: float = Field(60.0, ge=0)

@@ -15,9 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address as _StdAddress
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import cached_property
+from typing import cast
 
 from .errors import HeaderError
 
@@ -34,7 +36,27 @@ __all__ = [
 
 PLACEHOLDER_RE = re.compile(r"@@digest\.([a-z_][a-z0-9_]*)(?:\|([^@\r\n]*))?@@")
 UNDISCLOSED = "undisclosed-recipients:;"
-_POLICY = email.policy.default.clone(max_line_length=78)
+
+
+class _URLListHeader(UnstructuredHeader):
+    """``List-Unsubscribe``: folded only between its ``<…>`` entries, never encoded.
+
+    The stdlib would turn a long URL into RFC 2047 encoded words, which mailbox providers do
+    not decode in this header, breaking one-click unsubscribe.
+    """
+
+    def fold(self, *, policy: email.policy.Policy) -> str:
+        entries = [e.strip() for e in str(self).split(",") if e.strip()]
+        return (
+            f"{cast(BaseHeader, self).name}: "
+            + ("," + policy.linesep + " ").join(entries)
+            + policy.linesep
+        )
+
+
+_REGISTRY = HeaderRegistry()
+_REGISTRY.map_to_type("list-unsubscribe", cast("type[BaseHeader]", _URLListHeader))
+_POLICY = email.policy.default.clone(max_line_length=78, header_factory=_REGISTRY)
 _POLICY_UTF8 = _POLICY.clone(utf8=True)
 """For internationalised addresses (RFC 6531): an encoded-word is not allowed in an address."""
 

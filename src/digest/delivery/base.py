@@ -110,7 +110,9 @@ class Provider(ABC):
         self.close()
 
     def batch_size(self) -> int:
-        return self.max_batch
+        """Recipients per batch: the provider's limit, or ``[delivery] batch_size`` if lower."""
+        wanted = self.delivery.batch_size
+        return min(self.max_batch, wanted) if wanted else self.max_batch
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -141,9 +143,13 @@ class Provider(ABC):
                 return _fail_all(batch, str(e), retryable=False)
 
 
+SPLIT_STATUSES = frozenset({400, 413, 422})
+
+
 def _is_request_error(e: PermanentDeliveryError) -> bool:
-    """A malformed-request answer (4xx but not auth) may be caused by one recipient."""
-    return e.status is None or e.status not in (401, 403)
+    """Only a malformed-request answer may be caused by one recipient; auth, a missing
+    domain or an answer without a status never is, so splitting would only multiply calls."""
+    return e.status in SPLIT_STATUSES
 
 
 def _split(provider: Provider, batch: Batch) -> Iterator[RecipientResult]:
@@ -189,10 +195,14 @@ def load_provider_class(name: str) -> type[Provider]:
     try:
         cls: Any = getattr(import_module(module_name), attr)
     except ImportError as e:
+        if e.name and module_name.startswith(e.name):
+            raise ConfigError(f"Provider {name!r}: its module {module_name} is missing") from None
         raise ConfigError(
             f"Provider {name!r} needs a package that is not installed ({e.name}); "
             f"try: pip install 'digest[{name}]'"
         ) from None
+    except AttributeError:
+        raise ConfigError(f"Provider {name!r}: {module_name} has no {attr}") from None
     return cls  # type: ignore[no-any-return]
 
 
