@@ -11,6 +11,10 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    EXIT_CHANGED,
+    EXIT_CONFIG,
+    EXIT_LOCKED,
+    EXIT_PARTIAL,
     ConfigError,
     DeliveryError,
     DigestError,
@@ -30,12 +34,36 @@ from .errors import (
 if TYPE_CHECKING:
     from .build import BuildResult, build_issue
     from .config import Settings, load_settings
+    from .delivery.base import Provider, RecipientResult, get_provider
+    from .delivery.catalog import describe_providers
     from .message import Address, Batch, Content, Recipient, build_mime
     from .model import Article, Image, Issue, Section
     from .render import Rendered, render_issue
+    from .sending import (
+        Ledger,
+        Reporter,
+        SendPlan,
+        SendReport,
+        due_exit_code,
+        import_suppressions,
+        ledger_path,
+        make_reporter,
+        plan_send,
+        prepare_issue,
+        recipients_path,
+        send_due,
+        send_issue,
+        send_test,
+        suppress_addresses,
+        verify,
+    )
     from .sources import issue_schema, listing_to_yaml, load_issue, parse_issue, read_listing
 
 __all__ = [
+    "EXIT_CHANGED",
+    "EXIT_CONFIG",
+    "EXIT_LOCKED",
+    "EXIT_PARTIAL",
     "Address",
     "Article",
     "Batch",
@@ -50,26 +78,46 @@ __all__ = [
     "Issue",
     "IssueChangedError",
     "IssueFileError",
+    "Ledger",
     "ListingError",
     "LockHeldError",
     "PermanentDeliveryError",
+    "Provider",
     "Recipient",
+    "RecipientResult",
     "RecipientsError",
     "Rendered",
+    "Reporter",
     "Section",
     "SendError",
+    "SendPlan",
+    "SendReport",
     "Settings",
     "TemplateError",
     "TransientDeliveryError",
     "build_issue",
     "build_mime",
+    "describe_providers",
+    "due_exit_code",
+    "get_provider",
+    "import_suppressions",
     "issue_schema",
+    "ledger_path",
     "listing_to_yaml",
     "load_issue",
     "load_settings",
+    "make_reporter",
     "parse_issue",
+    "plan_send",
+    "prepare_issue",
     "read_listing",
+    "recipients_path",
     "render_issue",
+    "send_due",
+    "send_issue",
+    "send_test",
+    "suppress_addresses",
+    "verify",
 ]
 
 _LAZY = {
@@ -93,6 +141,26 @@ _LAZY = {
     "load_issue": "sources",
     "parse_issue": "sources",
     "read_listing": "sources",
+    "Provider": "delivery.base",
+    "RecipientResult": "delivery.base",
+    "get_provider": "delivery.base",
+    "describe_providers": "delivery.catalog",
+    "Ledger": "sending",
+    "import_suppressions": "sending",
+    "ledger_path": "sending",
+    "make_reporter": "sending",
+    "plan_send": "sending",
+    "prepare_issue": "sending",
+    "recipients_path": "sending",
+    "send_due": "sending",
+    "send_issue": "sending",
+    "send_test": "sending",
+    "suppress_addresses": "sending",
+    "verify": "sending",
+    "Reporter": "sending",
+    "SendPlan": "sending",
+    "SendReport": "sending",
+    "due_exit_code": "sending",
 }
 
 

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from digest.config import Settings
-    from digest.sending import Reporter, SendPlan, SendReport
+    from digest import Reporter, SendPlan, SendReport, Settings
 
 config_option = click.option(
     "--config",
@@ -38,7 +37,7 @@ recipients_option = click.option(
 
 
 def _settings(config_path: Path | None) -> Settings:
-    from digest.config import load_settings
+    from digest import load_settings
 
     return load_settings(config_path)
 
@@ -134,7 +133,7 @@ def send(
     log_format: str,
 ) -> int:
     """Send ISSUE to the list (resumable), or a test to --to addresses."""
-    from digest.sending import make_reporter, plan_send, prepare_issue, send_issue, send_test
+    from digest import make_reporter, plan_send, prepare_issue, send_issue, send_test
 
     settings = _settings(config_path)
     prepared = prepare_issue(settings, issue)
@@ -152,7 +151,7 @@ def send(
         return 1 if failed else 0
     reporter = make_reporter(log_format)
     if dry_run:
-        from digest.sending import recipients_path
+        from digest import recipients_path
 
         plan = plan_send(
             settings,
@@ -176,8 +175,8 @@ def send_due(
     recipients: Path | None, force: bool, config_path: Path | None, log_format: str
 ) -> int:
     """Send every issue in [sending] issues_dir whose send_at has passed (for cron)."""
-    from digest.sending import due_exit_code, make_reporter
-    from digest.sending import send_due as run_due
+    from digest import due_exit_code, make_reporter
+    from digest import send_due as run_due
 
     settings = _settings(config_path)
     reporter = make_reporter(log_format)
@@ -198,8 +197,7 @@ def send_due(
 @config_option
 def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -> int:
     """Show where the send of ISSUE (its slug or its file) stands."""
-    from digest.errors import ConfigError
-    from digest.sending import Ledger, ledger_path
+    from digest import ConfigError, Ledger, ledger_path
 
     settings = _settings(config_path)
     issue_id = _issue_id(settings, issue_id)
@@ -253,7 +251,7 @@ def _issue_id(settings: Settings, given: str) -> str:
     """An issue slug, or the slug of the issue file ``given`` names."""
     p = Path(given)
     if p.suffix in (".yaml", ".yml") and p.is_file():
-        from digest.sources import load_issue
+        from digest import load_issue
 
         return load_issue(p).slug
     return given
@@ -266,7 +264,7 @@ def _issue_id(settings: Settings, given: str) -> str:
 @log_format_option
 def retry(issue: Path, force: bool, config_path: Path | None, log_format: str) -> int:
     """Send ISSUE again to its failed-but-retryable recipients only."""
-    from digest.sending import make_reporter, prepare_issue, send_issue
+    from digest import make_reporter, prepare_issue, send_issue
 
     settings = _settings(config_path)
     prepared = prepare_issue(settings, issue)
@@ -295,8 +293,7 @@ def suppress(
     addresses: tuple[str, ...], csv_path: Path | None, reason: str, config_path: Path | None
 ) -> int:
     """Add addresses to the suppression list: no send will reach them."""
-    from digest.errors import EXIT_CONFIG
-    from digest.sending import Ledger, import_suppressions, ledger_path, suppress_addresses
+    from digest import EXIT_CONFIG, Ledger, import_suppressions, ledger_path, suppress_addresses
 
     if not addresses and csv_path is None:
         raise click.UsageError("Give addresses, or --from-csv FILE.")
