@@ -16,7 +16,7 @@ from digest.config import Settings, load_settings
 from digest.delivery.base import get_provider
 from digest.delivery.local import ConsoleProvider, FileProvider, safe_file_name
 from digest.errors import ConfigError
-from digest.message import Recipient, build_mime
+from digest.message import Address, Content, Recipient, build_mime
 
 
 def file_settings(tmp_path: Path, **options: object) -> Settings:
@@ -153,3 +153,14 @@ def test_console_full_prints_whole_messages(capsys: pytest.CaptureFixture[str]) 
     msg = email.message_from_string(out, policy=email.policy.default)
     assert str(msg["To"]) == "Reader 0 <reader0@example.com>"
     assert "\r" not in out
+
+
+def test_internationalised_address_is_written_in_utf8_headers(tmp_path: Path) -> None:
+    from digest.delivery._mime import render_message
+
+    content = Content("iss", "Hello", "<p>Hi</p>", "Hi", Address("news@example.org", "News"))
+    message = render_message(content, Recipient("محمد@example.org", "محمد"))
+    assert "To: محمد <محمد@example.org>\r\n".encode() in message.data
+    assert b"=?utf-8?" not in message.data.split(b"\r\n\r\n", 1)[0].split(b"Subject:")[0]
+    parsed = email.message_from_string(message.data.decode("utf-8"), policy=email.policy.default)
+    assert parsed["To"].addresses[0].addr_spec == "محمد@example.org"

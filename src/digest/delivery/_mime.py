@@ -37,7 +37,7 @@ from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from ..message import PLACEHOLDER_RE, Content, Recipient, _Filler, check_header
+from ..message import PLACEHOLDER_RE, Content, Recipient, _Filler, build_mime, check_header
 
 __all__ = ["MimeTemplate", "RenderedMessage", "render_message", "template_for"]
 
@@ -416,5 +416,15 @@ def template_for(content: Content) -> MimeTemplate:
 def render_message(
     content: Content, recipient: Recipient, *, date: datetime | None = None
 ) -> RenderedMessage:
-    """One recipient's message bytes (CRLF) from the issue's cached template."""
+    """One recipient's message bytes (CRLF) from the issue's cached template.
+
+    An internationalised address (RFC 6531) takes the stdlib path: its headers must be raw
+    UTF-8, which the template's ASCII skeleton cannot carry.
+    """
+    if not recipient.email.isascii():
+        msg = build_mime(content, recipient, date=date)
+        data = msg.as_bytes(policy=msg.policy.clone(linesep=CRLF))
+        return RenderedMessage(
+            data, str(msg["Message-ID"]), recipient.address.formatted(), str(msg["Subject"])
+        )
     return template_for(content).render(recipient, date=date)
