@@ -83,7 +83,6 @@ class SMTPOptions(Options):
     ca_file: Path | None = Field(
         None, description="PEM file of certificates to trust (a private CA, a self-signed cert)"
     )
-    batch_size: int = Field(100, ge=1, le=1000, description="recipients per batch")
     dkim_selector: str | None = Field(None, description="DKIM selector; enables signing")
     dkim_domain: str | None = Field(None, description="DKIM signing domain (d=)")
     dkim_key_file: Path | None = Field(
@@ -129,9 +128,6 @@ class SMTPProvider(Provider):
         self._dkim_key: bytes | None = self._load_dkim_key() if opts.dkim_selector else None
         self._lock = threading.Lock()
         self._idle: list[smtplib.SMTP] = []
-
-    def batch_size(self) -> int:
-        return self.opts.batch_size
 
     # -- DKIM ---------------------------------------------------------------------------
 
