@@ -17,6 +17,7 @@ from ..errors import DigestError
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("digest.cli.build", "Render an issue file into HTML, text and .eml files."),
     "import-text": ("digest.cli.build", "Turn a plain listing of articles into an issue file."),
+    "import-feed": ("digest.cli.feed", "Turn an RSS or Atom feed's recent items into an issue file."),
     "schema": ("digest.cli.build", "Print the JSON Schema of issue files."),
     "providers": ("digest.cli.providers", "List delivery providers and what each needs."),
     "send": ("digest.cli.send", "Send an issue: to the list, or a test to --to addresses."),
@@ -24,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("digest.cli.send", "Show where a send stands, recipient by recipient."),
     "retry": ("digest.cli.send", "Send again to recipients whose send failed retryably."),
     "suppress": ("digest.cli.send", "Add addresses to the suppression list."),
+    "serve": ("digest.cli.serve", "Serve unsubscribe links, provider webhooks and the archive."),
 }
 
 
