@@ -85,9 +85,10 @@ def test_document_basics_doctype_lang_dir_title_preheader(sample_rendered: Rende
     title = re.search(r"<title>(.*?)</title>", html, re.S)
     assert title and title.group(1) == sample_rendered.subject.replace("’", "’")
     assert sample_rendered.preheader in html
-    assert re.search(
-        r'<div style="display:none[^"]*"[^>]*>' + re.escape(sample_rendered.preheader), html
-    )
+    hidden = re.search(r'<div style="display:none[^"]*"[^>]*>([^<]*)</div>', html)
+    assert hidden and hidden.group(1).startswith(sample_rendered.preheader)
+    filler = hidden.group(1)[len(sample_rendered.preheader) :]
+    assert filler.count("\u034f") >= 30, "invisible filler keeps body text out of the preview"
 
 
 def test_layout_tables_are_presentational_and_images_have_alt(sample_rendered: Rendered) -> None:
