@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -48,14 +49,24 @@ class Rendered:
 
     issue: Issue
     slug: str
-    subject: str
     preheader: str
-    html: str
-    text: str
     content: Content
     warnings: tuple[str, ...] = field(default=())
 
     @property
+    def subject(self) -> str:
+        return self.content.subject
+
+    @property
+    def html(self) -> str:
+        """The inlined HTML, with ``@@digest.NAME@@`` placeholders for per-recipient values."""
+        return self.content.html
+
+    @property
+    def text(self) -> str:
+        return self.content.text
+
+    @cached_property
     def content_hash(self) -> str:
         """Changes whenever anything a recipient would see changes."""
         h = hashlib.sha256()
@@ -208,10 +219,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
     return Rendered(
         issue=issue,
         slug=slug,
-        subject=subject,
         preheader=preheader,
-        html=html,
-        text=text,
         content=content,
         warnings=tuple(warnings),
     )
