@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from email.utils import parseaddr
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -126,18 +126,39 @@ def _preheader(issue: Issue) -> str:
     return cut + "…"
 
 
-def render_issue(issue: Issue, settings: Settings) -> Rendered:
-    """Render ``issue`` with ``settings``: the expensive part, done once per issue."""
-    nl = settings.newsletter
-    name = issue.newsletter or nl.name
-    slug = issue.slug
-    subject = issue.subject_for(name)
-    preheader = _preheader(issue)
-    fmt = {"slug": slug, "number": issue.number, "date": issue.date.isoformat()}
+@dataclass(frozen=True)
+class _Links:
+    """The issue's links from ``[links]``: the unsubscribe URL stays a per-recipient placeholder."""
+
+    view_online: str | None
+    unsubscribe_preview: str | None
+    mailto: str | None
+
+    @property
+    def unsubscribe(self) -> str | None:
+        """What the footer links to: the per-recipient URL, else the mailto."""
+        if self.unsubscribe_preview:
+            return placeholder("unsubscribe_url", self.unsubscribe_preview)
+        return self.mailto
+
+    def headers(self) -> dict[str, str]:
+        """``List-Unsubscribe`` (and RFC 8058's ``-Post`` when the URL is https)."""
+        targets = []
+        if self.unsubscribe_preview:
+            targets.append(f"<{placeholder('unsubscribe_url')}>")
+        if self.mailto:
+            targets.append(f"<{self.mailto}>")
+        headers = {"List-Unsubscribe": ", ".join(targets)} if targets else {}
+        if self.unsubscribe_preview and self.unsubscribe_preview.startswith("https://"):
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return headers
+
+
+def _links(settings: Settings, fmt: Mapping[str, object]) -> _Links:
     links = settings.links
     try:
         view_online = links.view_online_url.format(**fmt) if links.view_online_url else None
-        unsub_preview = (
+        preview = (
             links.unsubscribe_url.format(token="preview", email="", **fmt)
             if links.unsubscribe_url
             else None
@@ -151,40 +172,18 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
         if links.unsubscribe_mailto
         else None
     )
-    unsubscribe = placeholder("unsubscribe_url", unsub_preview) if unsub_preview else mailto
+    return _Links(view_online, preview, mailto)
 
+
+def _warnings(settings: Settings, links: _Links, preheader: str, html: str) -> list[str]:
+    """What the editor should fix before sending; the build report prints these."""
     warnings: list[str] = []
-    if not unsubscribe:
+    if not links.unsubscribe:
         warnings.append("No unsubscribe link: set [links] unsubscribe_url (bulk senders must).")
-    if not nl.postal_address:
+    if not settings.newsletter.postal_address:
         warnings.append("No postal address in the footer: set [newsletter] postal_address.")
     if not PREHEADER_RANGE[0] <= len(preheader) <= PREHEADER_RANGE[1]:
         warnings.append(f"The preheader is {len(preheader)} characters; inboxes show 40–100 best.")
-
-    lang = issue.lang or nl.lang
-    context: dict[str, Any] = {
-        "issue": issue,
-        "newsletter": {**nl.model_dump(by_alias=False), "name": name},
-        "brand": settings.brand,
-        "subject": subject,
-        "preheader": preheader,
-        "lead": issue.lead,
-        "sections": issue.sections,
-        "lang": lang,
-        "dir": issue.dir or nl.dir,
-        "date_human": f"{issue.date.day} {issue.date:%B} {issue.date.year}",
-        "links": {
-            "view_online": view_online,
-            "unsubscribe": unsubscribe,
-        },
-        "track": _tracker(links.utm, fmt),
-        "merge": lambda field_name, default="": Markup(placeholder(field_name, default)),
-    }
-    user_dir = settings.path(settings.templates.dir) if settings.templates.dir else None
-    env = template_environment(user_dir)
-    html = _render_html(env, context)
-    text = _render_text(env, context)
-
     size = len(html.encode("utf-8"))
     if size > GMAIL_CLIP_BYTES:
         warnings.append(
@@ -193,35 +192,52 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
         )
     elif size > CLIP_WARN_BYTES:
         warnings.append(f"The HTML is {size / 1024:.0f} KB, near Gmail's ~102 KB clipping limit.")
+    return warnings
 
-    headers: dict[str, str] = {}
-    targets = []
-    if unsub_preview:
-        targets.append(f"<{placeholder('unsubscribe_url')}>")
-    if mailto:
-        targets.append(f"<{mailto}>")
-    if targets:
-        headers["List-Unsubscribe"] = ", ".join(targets)
-    if unsub_preview and unsub_preview.startswith("https://"):
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
 
+def render_issue(issue: Issue, settings: Settings) -> Rendered:
+    """Render ``issue`` with ``settings``: the expensive part, done once per issue."""
+    nl = settings.newsletter
+    name = issue.newsletter or nl.name
+    subject = issue.subject_for(name)
+    preheader = _preheader(issue)
+    fmt = {"slug": issue.slug, "number": issue.number, "date": issue.date.isoformat()}
+    links = _links(settings, fmt)
+    context: dict[str, Any] = {
+        "issue": issue,
+        "newsletter": {**nl.model_dump(by_alias=False), "name": name},
+        "brand": settings.brand,
+        "subject": subject,
+        "preheader": preheader,
+        "lead": issue.lead,
+        "sections": issue.sections,
+        "lang": issue.lang or nl.lang,
+        "dir": issue.dir or nl.dir,
+        "date_human": f"{issue.date.day} {issue.date:%B} {issue.date.year}",
+        "links": {"view_online": links.view_online, "unsubscribe": links.unsubscribe},
+        "track": _tracker(settings.links.utm, fmt),
+        "merge": lambda field_name, default="": Markup(placeholder(field_name, default)),
+    }
+    user_dir = settings.path(settings.templates.dir) if settings.templates.dir else None
+    env = template_environment(user_dir)
+    html = _render_html(env, context)
     content = Content(
-        issue_id=slug,
+        issue_id=issue.slug,
         subject=subject,
         html=html,
-        text=text,
+        text=_render_text(env, context),
         sender=_sender(nl.from_, "from"),
         reply_to=_sender(nl.reply_to, "reply_to") if nl.reply_to else None,
-        headers=headers,
-        tags=("digest", slug),
-        metadata={"digest_issue": slug},
+        headers=links.headers(),
+        tags=("digest", issue.slug),
+        metadata={"digest_issue": issue.slug},
     )
     return Rendered(
         issue=issue,
-        slug=slug,
+        slug=issue.slug,
         preheader=preheader,
         content=content,
-        warnings=tuple(warnings),
+        warnings=tuple(_warnings(settings, links, preheader, html)),
     )
 
 
