@@ -81,3 +81,18 @@ def test_python_dash_m_digest_runs_without_config(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "issue-12.eml").exists()
     assert "No unsubscribe link" in proc.stderr
+
+
+def test_config_links_must_be_absolute_web_urls(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    cfg = write(
+        "digest.toml",
+        '[newsletter]\nlogo = "javascript:alert(1)"\n[links]\nunsubscribe_url = "/u/{token}"\n',
+    )
+    result = CliRunner().invoke(
+        cli, ["build", str(SAMPLE_ISSUE), "--out", str(tmp_path), "--config", str(cfg)]
+    )
+    assert result.exit_code == 3
+    assert (
+        "newsletter.logo: Value error, must be an absolute http:// or https:// URL" in result.output
+    )
+    assert "links.unsubscribe_url" in result.output

@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -60,6 +61,16 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _web_url(value: str | None) -> str | None:
+    """Links the email shows must be absolute http(s) URLs (templates like {token} allowed)."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an absolute http:// or https:// URL, not {value!r}")
+    return value
+
+
 class NewsletterSettings(_Section):
     name: str = "digest"
     from_: str = Field("digest <newsletter@example.org>", alias="from")
@@ -70,6 +81,11 @@ class NewsletterSettings(_Section):
     logo_alt: str | None = None
     lang: str = "en"
     dir: Literal["ltr", "rtl", "auto"] = "ltr"
+
+    @field_validator("website", "logo")
+    @classmethod
+    def _urls(cls, v: str | None) -> str | None:
+        return _web_url(v)
 
 
 class BrandSettings(_Section):
@@ -109,6 +125,11 @@ class LinkSettings(_Section):
     unsubscribe_mailto: str | None = None
     view_online_url: str | None = None
     utm: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("unsubscribe_url", "view_online_url")
+    @classmethod
+    def _urls(cls, v: str | None) -> str | None:
+        return _web_url(v)
 
 
 class TemplateSettings(_Section):

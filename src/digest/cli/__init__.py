@@ -17,7 +17,7 @@ from ..errors import DigestError
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("digest.cli.build", "Render an issue file into HTML, text and .eml files."),
     "import-text": ("digest.cli.build", "Turn a plain listing of articles into an issue file."),
-    "import-feed": ("digest.cli.feed", "Turn an RSS or Atom feed's recent items into an issue file."),
+    "import-feed": ("digest.cli.feed", "Turn a feed's recent items into an issue file."),
     "schema": ("digest.cli.build", "Print the JSON Schema of issue files."),
     "providers": ("digest.cli.providers", "List delivery providers and what each needs."),
     "send": ("digest.cli.send", "Send an issue: to the list, or a test to --to addresses."),
