@@ -161,3 +161,15 @@ def test_send_due_reports_a_broken_issue_file_and_goes_on(tmp_path):
     assert done.returncode == 3
     assert "a-broken.yaml" in done.stdout
     assert len(list((folder / "outbox").rglob("*.eml"))) == 2
+
+
+def test_retry_before_any_send_is_refused_and_send_due_still_sends_the_issue(tmp_path):
+    """A retry of an issue never sent must not mark it finished (send-due would skip it)."""
+    now = datetime.now(UTC)
+    folder = _due_folder(tmp_path, {"weekly": (now - timedelta(hours=1)).isoformat()})
+    done = run_digest("retry", "issues/weekly.yaml", cwd=folder)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "digest send" in done.stderr and "Traceback" not in done.stderr
+    due = run_digest("send-due", cwd=folder)
+    assert due.returncode == 0, due.stdout + due.stderr
+    assert len(list((folder / "outbox").rglob("*.eml"))) == 2

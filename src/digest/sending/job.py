@@ -384,6 +384,11 @@ def run_send(
     """The job body, with the lock already held and the ledger and provider open."""
     rep = reporter or Reporter()
     report = SendReport(prepared.issue_id)
+    if retry_only and ledger.issue(prepared.issue_id) is None:
+        raise ConfigError(
+            f"Nothing to retry: {prepared.issue_id!r} has no send in {ledger.path}. "
+            "Send it first with `digest send`."
+        )
     finished = _check_hash(ledger, prepared, force, rep)
     if finished and not retry_only:
         report.already_finished = report.finished = True
