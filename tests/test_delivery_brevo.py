@@ -14,7 +14,7 @@ from digest.delivery.brevo import BrevoProvider, idempotency_key
 from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.brevo import FakeBrevo
-from servers.kit import LoopbackServer, Reply, Request, loopback
+from servers.kit import LoopbackServer, RateWindow, Reply, Request, Waited, loopback
 
 __all__ = ["loopback"]
 
@@ -204,6 +204,31 @@ def test_429_waits_for_the_sib_rate_limit_reset(fake: FakeBrevo, start: Start):
         results = p.deliver(Batch(content(), people(2), "k-429"))
     assert all(r.ok for r in results)
     assert sleeps == [12.0]
+
+
+def test_a_success_reporting_no_quota_left_makes_the_next_call_wait(start: Start):
+    """Brevo reports its quota in ``x-sib-ratelimit-*`` on every answer, not only on a 429."""
+    fake = FakeBrevo(api_key=KEY, quota=RateWindow(1, 2))
+    server = start(fake)
+    waits = Waited(fake.quota)  # type: ignore[arg-type]
+    with provider(server, waits) as p:
+        first = p.deliver(Batch(content(), people(2), "k-quota-0"))
+        second = p.deliver(Batch(content(), people(2, start=2), "k-quota-1"))
+    assert all(r.ok for r in first + second)
+    assert [q.status for q in server.requests] == [201, 201]
+    assert len(waits) == 1 and 0 < waits[0] <= 2.0
+
+
+def test_a_429_past_the_quota_waits_for_the_reset_it_reports(start: Start):
+    fake = FakeBrevo(api_key=KEY, quota=RateWindow(1, 3))
+    server = start(fake)
+    waits = Waited(fake.quota)  # type: ignore[arg-type]
+    fake.quota.take()  # type: ignore[union-attr]  # another client spent the window
+    with provider(server, waits) as p:
+        results = p.deliver(Batch(content(), people(2), "k-quota-429"))
+    assert all(r.ok for r in results)
+    assert [q.status for q in server.requests] == [429, 201]
+    assert waits == [3.0]
 
 
 def test_server_errors_are_retried_then_given_up(fake: FakeBrevo, start: Start):

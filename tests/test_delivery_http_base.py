@@ -23,6 +23,7 @@ from digest.delivery._http import (
     MergeTokens,
     chunk_by_size,
     parse_retry_after,
+    read_rate_limit,
 )
 from digest.delivery.base import Options, RecipientResult, load_provider_class
 from digest.errors import ConfigError
@@ -99,6 +100,23 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 0.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+def test_rate_limit_headers_are_read_in_every_family_providers_use() -> None:
+    now = 1_700_000_000.0
+
+    def read(**h: str) -> tuple[float | None, float | None] | None:
+        found = read_rate_limit(httpx.Headers({k.replace("_", "-"): v for k, v in h.items()}),
+                                now=now)
+        return None if found is None else (found.remaining, found.reset)
+
+    assert read(x_ratelimit_remaining="0", x_ratelimit_reset=str(int(now) + 30)) == (0, 30)
+    assert read(ratelimit_limit="2", ratelimit_remaining="0", ratelimit_reset="1") == (0, 1)
+    assert read(x_sib_ratelimit_remaining="0", x_sib_ratelimit_reset="12") == (0, 12)
+    assert read(ratelimit='"default";r=0;t=7', ratelimit_policy='"default";q=10;w=60') == (0, 7)
+    assert read(x_ratelimit_remaining="5", ratelimit_remaining="0", ratelimit_reset="4") == (0, 4)
+    assert read(x_ratelimit_remaining="lots") is None
+    assert read(content_type="application/json") is None
 
 
 def test_chunks_keep_within_bytes_and_count_and_an_oversize_item_goes_alone() -> None:

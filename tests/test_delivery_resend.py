@@ -12,7 +12,7 @@ from digest.delivery.base import get_provider
 from digest.delivery.resend import ResendProvider, idempotency_key
 from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
-from servers.kit import LoopbackServer, loopback
+from servers.kit import LoopbackServer, RateWindow, Waited, loopback
 from servers.resend import FakeResend, mailbox
 
 __all__ = ["loopback"]
@@ -158,6 +158,19 @@ def test_429_waits_as_long_as_retry_after_says(fake: FakeResend, start: Start):
     assert all(r.ok for r in results)
     assert sleeps == [7.0]
     assert len(fake.sent) == 2
+
+
+def test_a_success_reporting_no_quota_left_makes_the_next_call_wait(start: Start):
+    """Resend's ``ratelimit-remaining: 0`` on a 200 means the next call would get a 429."""
+    fake = FakeResend(api_key=KEY, quota=RateWindow(1, 1))
+    server = start(fake)
+    waits = Waited(fake.quota)  # type: ignore[arg-type]
+    with provider(server, waits) as p:
+        first = p.deliver(Batch(content(), people(2), "k-quota-0"))
+        second = p.deliver(Batch(content(), people(2, start=2), "k-quota-1"))
+    assert all(r.ok for r in first + second)
+    assert [q.status for q in server.requests] == [200, 200]
+    assert len(waits) == 1 and 0 < waits[0] <= 1.0
 
 
 def test_server_errors_are_retried_then_given_up_as_retryable(fake: FakeResend, start: Start):

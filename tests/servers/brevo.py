@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .kit import Reply, Request
+from .kit import RateWindow, Reply, Request
 
 __all__ = ["FakeBrevo", "Sent"]
 
@@ -53,6 +53,9 @@ class FakeBrevo:
     sent: list[Sent] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _keys: set[str] = field(default_factory=set, repr=False)
+    quota: RateWindow | None = None
+    """Requests allowed per window; every answer then carries ``x-sib-ratelimit-limit``,
+    ``-remaining`` and ``-reset`` (seconds), and a request past it gets 429."""
 
     def deliveries(self, email: str) -> int:
         with self._lock:
@@ -63,6 +66,16 @@ class FakeBrevo:
             return _error(404, "not_found", "Invalid endpoint")
         if req.header("api-key") != self.api_key:
             return _error(401, "unauthorized", "Key not found")
+        if self.quota is None:
+            return self._send(req)
+        allowed, left, reset = self.quota.take()
+        headers = {"x-sib-ratelimit-limit": str(self.quota.limit),
+                   "x-sib-ratelimit-remaining": str(left), "x-sib-ratelimit-reset": str(reset)}
+        reply = self._send(req) if allowed else _error(
+            429, "too_many_requests", "The expected rate limit is exceeded.")
+        return Reply(reply.status, reply.body, {**reply.headers, **headers})
+
+    def _send(self, req: Request) -> Reply:
         body = req.json
         if not isinstance(body, dict):
             return _error(400, "bad_request", "Input must be a JSON object")

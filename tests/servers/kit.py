@@ -36,6 +36,7 @@ import email.parser
 import email.policy
 import email.utils
 import json
+import math
 import re
 import socket
 import threading
@@ -55,8 +56,10 @@ __all__ = [
     "Faults",
     "LoopbackServer",
     "Mailbox",
+    "RateWindow",
     "Reply",
     "Request",
+    "Waited",
     "loopback",
     "parse_address",
     "parse_body",
@@ -209,6 +212,61 @@ def parse_body(content_type: str, body: bytes) -> tuple[Any, dict[str, list[str]
                 form.setdefault(name, []).append(data.decode(charset, errors="replace"))
         return None, form, files
     return None, None, {}
+
+
+class RateWindow:
+    """A provider's request quota: ``limit`` requests per window of ``seconds``.
+
+    The window runs on the real clock plus whatever :meth:`advance` added, so a test whose
+    provider records its sleeps instead of sleeping can hand each sleep to ``advance``: a
+    client that waits as long as the headers say finds the quota refilled.
+    """
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._skipped = 0.0
+        self._start = self._now()
+        self._used = 0
+
+    def _now(self) -> float:
+        return time.monotonic() + self._skipped
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass on the window's clock."""
+        with self._lock:
+            self._skipped += seconds
+
+    def take(self) -> tuple[bool, int, int]:
+        """One request: (allowed, requests left, whole seconds until the window resets)."""
+        with self._lock:
+            now = self._now()
+            if now >= self._start + self.seconds:
+                self._start, self._used = now, 0
+            allowed = self._used < self.limit
+            if allowed:
+                self._used += 1
+            reset = max(math.ceil(self._start + self.seconds - now), 1)
+            return allowed, self.limit - self._used, reset
+
+
+class Waited(list[float]):
+    """A provider's ``sleep`` that records each wait and lets it pass on a window's clock.
+
+    Works as the callable and as the list whose ``append`` a test hands over.
+    """
+
+    def __init__(self, window: RateWindow) -> None:
+        super().__init__()
+        self.window = window
+
+    def append(self, seconds: float) -> None:
+        super().append(seconds)
+        self.window.advance(seconds)
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
 
 
 @dataclass

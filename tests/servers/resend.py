@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .kit import Reply, Request
+from .kit import RateWindow, Reply, Request
 
 __all__ = ["FakeResend", "Sent"]
 
@@ -62,6 +62,10 @@ class FakeResend:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _keys: dict[str, tuple[bytes, Reply]] = field(default_factory=dict, repr=False)
     _running: set[str] = field(default_factory=set, repr=False)
+    quota: RateWindow | None = None
+    """Requests allowed per window; every answer then reports it in ``ratelimit-*`` headers
+    (the IETF draft's names, as Resend's "Rate limit" page lists them), and a request past it
+    gets 429 ``rate_limit_exceeded`` with ``retry-after``."""
 
     def deliveries(self, email: str) -> int:
         """How many emails went to ``email``."""
@@ -76,6 +80,19 @@ class FakeResend:
             return _error(401, "missing_api_key", "Missing API key in the authorization header.")
         if auth != f"Bearer {self.api_key}":
             return _error(403, "invalid_api_key", "API key is invalid.")
+        if self.quota is None:
+            return self._send(req)
+        allowed, left, reset = self.quota.take()
+        headers = {"ratelimit-limit": str(self.quota.limit), "ratelimit-remaining": str(left),
+                   "ratelimit-reset": str(reset)}
+        if not allowed:
+            reply = _error(429, "rate_limit_exceeded", "Too many requests. You can only make "
+                           f"{self.quota.limit} requests per second.")
+            return Reply(429, reply.body, {**headers, "retry-after": str(reset)})
+        reply = self._send(req)
+        return Reply(reply.status, reply.body, {**reply.headers, **headers})
+
+    def _send(self, req: Request) -> Reply:
         key = req.header("idempotency-key")
         if key is None:
             return self._process(req)

@@ -11,8 +11,9 @@ django-anymail's backends:
 Everything else is here: the ``httpx.Client`` (created once per provider instance, shared by
 threads), the mapping of failures to :mod:`digest.errors` (429 and 5xx, timeouts and dropped
 connections are transient; other 4xx are permanent and carry the provider's own message),
-``Retry-After`` and ``X-RateLimit-*`` waits handed to the base's retry loop, and splitting a
-batch that would exceed ``max_batch_bytes``.
+and waits from ``Retry-After`` and the rate-limit headers (``X-RateLimit-*``, the IETF
+``RateLimit-*`` and ``RateLimit``, Brevo's ``x-sib-ratelimit-*``: :func:`read_rate_limit`),
+and splitting a batch that would exceed ``max_batch_bytes``.
 
 Secrets taken with :meth:`HTTPProvider.secret` are scrubbed from every error and log line.
 """
@@ -46,9 +47,11 @@ __all__ = [
     "HTTPProvider",
     "HTTPRequest",
     "MergeTokens",
+    "RateLimit",
     "chunk_by_size",
     "json_bytes",
     "parse_retry_after",
+    "read_rate_limit",
 ]
 
 log = logging.getLogger("digest.delivery")
@@ -118,23 +121,67 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(when.timestamp() - current, 0.0)
 
 
-def _rate_limit_wait(headers: httpx.Headers, *, now: float | None = None) -> float | None:
-    """The wait ``X-RateLimit-Reset`` asks for once ``X-RateLimit-Remaining`` reaches 0.
+RATE_LIMIT_FAMILIES = ("x-ratelimit-", "ratelimit-", "x-sib-ratelimit-")
+"""Header prefixes of ``<prefix>remaining`` / ``<prefix>reset`` pairs, in the order read:
+the de facto ``X-RateLimit-*`` (SendGrid, Postmark), the IETF draft's ``RateLimit-*``
+(Resend) and Brevo's ``x-sib-ratelimit-*``."""
 
-    Providers write the reset either as a Unix time or as seconds from now; a value past
-    one billion is read as the former.
-    """
-    reset = headers.get("x-ratelimit-reset")
-    if reset is None:
+_IETF_ITEM = re.compile(r"(?:^|;)\s*([rt])\s*=\s*(-?\d+(?:\.\d+)?)")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """What a provider's answer says about its quota: requests left, seconds to the reset."""
+
+    remaining: float | None
+    reset: float | None
+
+
+def _seconds_until(value: str, *, now: float | None) -> float | None:
+    """A reset value: seconds from now, a Unix time (past one billion) or an HTTP date."""
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return parse_retry_after(value, now=now)
+    if number > 1_000_000_000:
+        current = time.time() if now is None else now
+        return max(number - current, 0.0)
+    return max(number, 0.0)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
         return None
     try:
-        value = float(reset.strip())
+        return float(value.strip())
     except ValueError:
-        return parse_retry_after(reset, now=now)
-    if value > 1_000_000_000:
-        current = time.time() if now is None else now
-        return max(value - current, 0.0)
-    return max(value, 0.0)
+        return None
+
+
+def read_rate_limit(headers: httpx.Headers, *, now: float | None = None) -> RateLimit | None:
+    """The quota an answer reports, from whichever header family the provider sends.
+
+    Reads the ``remaining``/``reset`` pairs of :data:`RATE_LIMIT_FAMILIES`, then the IETF
+    draft's structured ``RateLimit: "policy";r=0;t=5`` (``r`` left, ``t`` seconds). The
+    family that says the least is left wins, so two families never hide an exhausted quota.
+    """
+    found: list[RateLimit] = []
+    for prefix in RATE_LIMIT_FAMILIES:
+        remaining = _number(headers.get(prefix + "remaining"))
+        reset_raw = headers.get(prefix + "reset")
+        reset = _seconds_until(reset_raw, now=now) if reset_raw is not None else None
+        if remaining is not None or reset is not None:
+            found.append(RateLimit(remaining, reset))
+    structured = headers.get("ratelimit")
+    if structured:
+        items = {k: float(v) for k, v in _IETF_ITEM.findall(structured)}
+        if items:
+            found.append(RateLimit(items.get("r"), max(items["t"], 0.0) if "t" in items
+                                   else None))
+    if not found:
+        return None
+    return min(found, key=lambda r: (r.remaining is None, r.remaining or 0.0,
+                                     -(r.reset or 0.0)))
 
 
 def chunk_by_size(
@@ -496,7 +543,8 @@ class HTTPProvider(Provider):
         if status == 429:
             wait = parse_retry_after(response.headers.get("retry-after"))
             if wait is None:
-                wait = _rate_limit_wait(response.headers)
+                quota = self.rate_limit(response)
+                wait = quota.reset if quota is not None else None
             raise TransientDeliveryError(
                 f"rate limited: {message}", provider=self.name, status=status,
                 body=body_text, retry_after=wait,
@@ -508,23 +556,21 @@ class HTTPProvider(Provider):
             )
         raise PermanentDeliveryError(message, provider=self.name, status=status, body=body_text)
 
+    def rate_limit(self, response: httpx.Response) -> RateLimit | None:
+        """The quota this answer reports; a provider with headers of its own reads them here."""
+        return read_rate_limit(response.headers)
+
     def _note_rate_limit(self, response: httpx.Response) -> None:
         """Remember when the provider said the quota runs out, so the next call waits."""
-        remaining = response.headers.get("x-ratelimit-remaining")
-        if remaining is None or response.status_code == 429:
+        if response.status_code == 429:
             return
-        try:
-            left = float(remaining)
-        except ValueError:
+        quota = self.rate_limit(response)
+        if quota is None or quota.remaining is None or quota.remaining > 0 or not quota.reset:
             return
-        if left > 0:
-            return
-        wait = _rate_limit_wait(response.headers)
-        if wait:
-            wait = min(wait, self.delivery.max_backoff)
-            with self._lock:
-                self._not_before = max(self._not_before, time.monotonic() + wait)
-            self.log.info("%s: rate limit reached; next call waits %.1fs", self.name, wait)
+        wait = min(quota.reset, self.delivery.max_backoff)
+        with self._lock:
+            self._not_before = max(self._not_before, time.monotonic() + wait)
+        self.log.info("%s: rate limit reached; next call waits %.1fs", self.name, wait)
 
     def _honour_rate_limit(self) -> None:
         with self._lock:

@@ -15,7 +15,8 @@ Facts from Brevo's documentation (developers.brevo.com: "Batch send transactiona
   call went through, so digest counts the repeat as delivered (with the ids from the first
   answer when this process still has them).
 * A success is ``201`` with ``{"messageIds": [...]}``, one id per version; errors are
-  ``{"code": ..., "message": ...}``; a ``429`` carries ``x-sib-ratelimit-reset`` (seconds).
+  ``{"code": ..., "message": ...}``. Every answer carries ``x-sib-ratelimit-limit``,
+  ``-remaining`` and ``-reset`` (seconds); the HTTP base reads them.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from ..errors import PermanentDeliveryError, TransientDeliveryError
+from ..errors import PermanentDeliveryError
 from ..message import PLACEHOLDER_RE, Address, Batch, Content, Recipient
-from ._http import HTTPOptions, HTTPProvider, HTTPRequest, parse_retry_after
+from ._http import HTTPOptions, HTTPProvider, HTTPRequest
 from .base import Options, RecipientResult
 
 if TYPE_CHECKING:
@@ -153,18 +154,10 @@ class BrevoProvider(HTTPProvider):
         }
         if c.reply_to:
             body["replyTo"] = _party(c.reply_to)
-        return HTTPRequest("POST", "/v3/smtp/email", json=body, accept=frozenset({400, 429}))
+        return HTTPRequest("POST", "/v3/smtp/email", json=body, accept=frozenset({400}))
 
     def _results(self, batch: Batch, response: httpx.Response, key: str) -> list[RecipientResult]:
-        status = response.status_code
-        if status == 429:
-            wait = parse_retry_after(response.headers.get("x-sib-ratelimit-reset"))
-            raise TransientDeliveryError(
-                f"rate limited: {self.scrub(self.error_message(response))}",
-                provider=self.name, status=429, body=self.scrub(response.text[:2000]),
-                retry_after=wait,
-            )
-        if status == 400:
+        if response.status_code == 400:
             if _code(response) != "duplicate_parameter" or not key:
                 raise PermanentDeliveryError(
                     self.scrub(self.error_message(response)), provider=self.name, status=400,
