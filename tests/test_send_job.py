@@ -261,3 +261,21 @@ def test_file_backend_writes_one_personalised_eml_per_recipient(tmp_path):
     send_issue(settings, prepare_issue(settings, issue), recipients=csv)
     again = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
     assert again["Message-ID"] == first_id, "the Message-ID is stable per issue and recipient"
+
+
+def test_an_unsubscribe_after_a_retryable_failure_is_honoured_by_the_retry(tmp_path, resend):
+    """A failed recipient who unsubscribes before the retry gets nothing and is suppressed."""
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server, max_retries=0)
+    csv = write_csv(tmp_path / "subs.csv", [f"r{i}@example.org" for i in range(250)])
+    server.faults.fail(1, status=503)
+    first = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert first.counts["failed_retryable"] == 100
+    with Ledger(ledger_path(settings)) as ledger:
+        gone = ledger.failures("issue-7")[0][0]
+        ledger.suppress([(gone, "unsubscribed")])
+
+    again = send_issue(settings, prepare_issue(settings, issue), retry_only=True)
+    assert fake.deliveries(gone) == 0
+    assert again.exit_code == 0 and again.counts["suppressed"] == 1
+    assert again.counts["sent"] == 249 and len(fake.sent) == 249

@@ -458,11 +458,18 @@ class Ledger:
 
         A batch whose every member failed retryably is reopened as it was, with its key, so
         an idempotent provider can recognise a call it may have accepted before; the rest
-        are regrouped into new batches of up to ``size``.
+        are regrouped into new batches of up to ``size``. Those suppressed since they failed
+        (an unsubscribe before the retry) are marked ``suppressed`` instead.
         """
         now = _now()
         moved = 0
         with self._tx():
+            self.db.execute(
+                "UPDATE recipients SET state = 'suppressed', updated_at = ? "
+                "WHERE issue_id = ? AND state = 'failed' AND retryable = 1 "
+                "AND email_key IN (SELECT email_key FROM suppressions)",
+                (now, issue_id),
+            )
             whole = [
                 number
                 for number, failed, size_ in self.db.execute(
