@@ -279,3 +279,17 @@ def test_an_unsubscribe_after_a_retryable_failure_is_honoured_by_the_retry(tmp_p
     assert fake.deliveries(gone) == 0
     assert again.exit_code == 0 and again.counts["suppressed"] == 1
     assert again.counts["sent"] == 249 and len(fake.sent) == 249
+
+
+def test_a_forced_resume_never_reuses_an_idempotency_key_with_the_edited_body(tmp_path, resend):
+    """A batch reopened for retry after --force goes under a key of the new content."""
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server, max_retries=0)
+    csv = write_csv(tmp_path / "subs.csv", ["ann@example.org", "bob@example.org"])
+    server.faults.fail(1, status=500)
+    send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    issue.write_text(issue_yaml(headline="A corrected story"), encoding="utf-8")
+    forced = send_issue(settings, prepare_issue(settings, issue), recipients=csv, force=True)
+    assert forced.exit_code == 0
+    first_key, second_key = (r.headers["idempotency-key"] for r in server.requests)
+    assert first_key != second_key

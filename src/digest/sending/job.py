@@ -363,7 +363,6 @@ def _check_hash(ledger: Ledger, prepared: Prepared, force: bool, reporter: Repor
                 "with the new version (--force)."
             )
         ledger.replace_hash(prepared.issue_id, prepared.content_hash, prepared.content.subject)
-        ledger.rekey_open_batches(prepared.issue_id, prepared.content_hash)
         ledger.set_finished(prepared.issue_id, False)
         return False
     return row.finished_at is not None

@@ -5,7 +5,7 @@ Tables::
     issues        one row per issue: content hash, timestamps, finished or not
     recipients    one row per issue and recipient: state, provider message id, error,
                   retryable, attempts, timestamps, and the batch it was last sent in
-    batches       one row per provider call: number, idempotency key, state (open/done)
+    batches       one row per provider call: number, state (open/done), the key last sent
     suppressions  addresses no send may reach: unsubscribed, bounced, complained
 
 Recipient states: ``pending`` (not sent yet), ``sent``, ``failed`` (with ``retryable``),
@@ -226,17 +226,6 @@ class Ledger:
                 (content_hash, subject, _now(), issue_id),
             )
 
-    def rekey_open_batches(self, issue_id: str, content_hash: str) -> None:
-        """Give open batches keys of new content: an old key must never carry a new body."""
-        with self._tx():
-            self.db.executemany(
-                "UPDATE batches SET key = ? WHERE issue_id = ? AND number = ?",
-                [
-                    (batch_key(issue_id, content_hash, b.number), issue_id, b.number)
-                    for b in self.open_batches(issue_id)
-                ],
-            )
-
     def set_finished(self, issue_id: str, finished: bool) -> None:
         with self._tx():
             self.db.execute(
@@ -358,13 +347,21 @@ class Ledger:
     # -- batches -------------------------------------------------------------------------
 
     def open_batches(self, issue_id: str) -> list[BatchRow]:
-        """Batches recorded but not finished (a crash, a kill, a requeue), oldest first."""
+        """Batches recorded but not finished (a crash, a kill, a requeue), oldest first.
+
+        Each key is derived from the issue's current content hash, so after ``--force`` an
+        old key never carries the edited body.
+        """
         rows = self.db.execute(
-            "SELECT issue_id, number, key, state, size, attempts FROM batches "
-            "WHERE issue_id = ? AND state = 'open' ORDER BY number",
+            "SELECT b.number, b.state, b.size, b.attempts, i.content_hash FROM batches b "
+            "JOIN issues i ON i.issue_id = b.issue_id "
+            "WHERE b.issue_id = ? AND b.state = 'open' ORDER BY b.number",
             (issue_id,),
         ).fetchall()
-        return [BatchRow(*r) for r in rows]
+        return [
+            BatchRow(issue_id, number, batch_key(issue_id, content_hash, number), *rest)
+            for number, *rest, content_hash in rows
+        ]
 
     def _next_number(self, issue_id: str) -> int:
         row = self.db.execute(
@@ -424,12 +421,12 @@ class Ledger:
         return [MemberRow(i, e, n, json.loads(f)) for i, e, n, f in rows]
 
     def begin_attempt(self, batch: BatchRow) -> None:
-        """Count one more provider call for the batch (written before the call)."""
+        """Count one more provider call and record its key (written before the call)."""
         with self._tx():
             self.db.execute(
-                "UPDATE batches SET attempts = attempts + 1, updated_at = ? "
+                "UPDATE batches SET attempts = attempts + 1, key = ?, updated_at = ? "
                 "WHERE issue_id = ? AND number = ?",
-                (_now(), batch.issue_id, batch.number),
+                (batch.key, _now(), batch.issue_id, batch.number),
             )
 
     def record_results(self, batch: BatchRow, outcomes: Sequence[Outcome]) -> None:
