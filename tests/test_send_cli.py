@@ -173,3 +173,21 @@ def test_retry_before_any_send_is_refused_and_send_due_still_sends_the_issue(tmp
     due = run_digest("send-due", cwd=folder)
     assert due.returncode == 0, due.stdout + due.stderr
     assert len(list((folder / "outbox").rglob("*.eml"))) == 2
+
+
+def test_a_ledger_folder_that_cannot_be_made_is_an_error_not_a_traceback(tmp_path):
+    folder = _folder(tmp_path, ledger="taken/ledger.sqlite3")
+    (folder / "taken").write_text("a file where the ledger's folder should be\n")
+    for args in (("suppress", "ann@example.org"), ("send", "issue-7.yaml")):
+        done = run_digest(*args, cwd=folder)
+        assert done.returncode == 3, done.stderr
+        assert "taken" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_ledger_file_that_is_not_a_database_is_an_error_not_a_traceback(tmp_path):
+    folder = _folder(tmp_path)
+    (folder / "ledger.sqlite3").write_text("not a database\n")
+    for args in (("status", "issue-7"), ("send", "issue-7.yaml"), ("suppress", "a@b.org")):
+        done = run_digest(*args, cwd=folder)
+        assert done.returncode == 3, done.stderr
+        assert "ledger.sqlite3" in done.stderr and "Traceback" not in done.stderr

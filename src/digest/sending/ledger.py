@@ -176,8 +176,19 @@ class Ledger:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(_SCHEMA)
+            # a read-only open is lazy: read once so a broken file fails here, not later
+            self.db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as e:
-            raise ConfigError(f"{self.path}: cannot open the send ledger: {e}.") from None
+            raise ConfigError(
+                f"{self.path}: cannot open the send ledger: {e}. Check [sending] ledger in "
+                "digest.toml: it must name an SQLite file (or a new one) in a folder you can "
+                "write to."
+            ) from None
+        except OSError as e:
+            raise ConfigError(
+                f"{self.path}: cannot create the send ledger's folder {self.path.parent}: "
+                f"{e.strerror}. Check [sending] ledger in digest.toml."
+            ) from None
         self.db.execute("PRAGMA busy_timeout=30000")
 
     def close(self) -> None:

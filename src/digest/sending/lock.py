@@ -38,7 +38,11 @@ class JobLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise ConfigError(f"{self.path}: cannot create the lock file: {e.strerror}.") from None
+            raise ConfigError(
+                f"{self.path}: cannot create the job's lock file: {e.strerror}. Its folder "
+                f"{self.path.parent} must be a folder you can write to (see [sending] ledger "
+                "and lock in digest.toml)."
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
