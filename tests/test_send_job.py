@@ -293,3 +293,19 @@ def test_a_forced_resume_never_reuses_an_idempotency_key_with_the_edited_body(tm
     assert forced.exit_code == 0
     first_key, second_key = (r.headers["idempotency-key"] for r in server.requests)
     assert first_key != second_key
+
+
+def test_rows_added_to_the_list_after_a_finished_send_go_out_on_the_next_send(tmp_path, resend):
+    """A subscriber appended while (or after) the list was sent is not skipped by a rerun."""
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server)
+    csv = write_csv(tmp_path / "subs.csv", ["ann@example.org", "bob@example.org"])
+    assert send_issue(settings, prepare_issue(settings, issue), recipients=csv).finished
+    with csv.open("a", encoding="utf-8") as f:
+        f.write("late@example.org,Late\n")
+
+    again = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert not again.already_finished and again.sent_now == 1 and again.exit_code == 0
+    assert fake.deliveries("late@example.org") == 1 and len(fake.sent) == 3
+    third = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert third.already_finished and len(fake.sent) == 3

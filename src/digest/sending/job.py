@@ -6,7 +6,8 @@ One run of :func:`send_issue`:
 2. records the issue and its content hash in the ledger; if an earlier run of the same issue
    sent anything with another hash, it stops (status 5) unless ``force``;
 3. streams the recipients CSV into the ledger (duplicates merged by SQLite) and marks the
-   suppressed;
+   suppressed; this happens on every run, so rows added to the CSV since an earlier run
+   (even one that finished) go out now and nobody is skipped;
 4. puts failed-but-retryable recipients of earlier runs back in line;
 5. sends: first the batches an earlier run recorded but never finished (same members, same
    idempotency key), then new batches of ``provider.batch_size()``, each recorded before it
@@ -388,12 +389,7 @@ def run_send(
             f"Nothing to retry: {prepared.issue_id!r} has no send in {ledger.path}. "
             "Send it first with `digest send`."
         )
-    finished = _check_hash(ledger, prepared, force, rep)
-    if finished and not retry_only:
-        report.already_finished = report.finished = True
-        report.counts = ledger.counts(prepared.issue_id)
-        rep.info(f"{prepared.issue_id}: already finished; nothing to send.", event="finished")
-        return report
+    was_finished = _check_hash(ledger, prepared, force, rep)
     stopper = stop or threading.Event()
     run = _Run(settings, prepared, ledger, provider, rep, stopper)
     if not retry_only:
@@ -417,6 +413,9 @@ def run_send(
     report.requeued = ledger.requeue_retryable(prepared.issue_id, prepared.content_hash, run.size)
     if report.requeued:
         rep.info(f"{report.requeued} earlier retryable failures queued again.", event="requeued")
+    if was_finished and not report.added and not report.requeued:
+        report.already_finished = True
+        rep.info(f"{prepared.issue_id}: already finished; nothing to send.", event="finished")
     with _Signals(stopper) as signals:
         run.send(report, include_new=not retry_only, signals=signals)
     report.interrupted = stopper.is_set()
