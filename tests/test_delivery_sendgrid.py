@@ -15,6 +15,7 @@ from digest.errors import ConfigError
 from digest.message import Address, Recipient
 
 if TYPE_CHECKING:
+    from tests.servers.kit import Reply, Request
     from tests.servers.sendgrid import FakeSendGrid
 
 pytest_plugins = ["tests.servers.kit", "tests.servers.sendgrid"]
@@ -121,6 +122,31 @@ def test_each_bad_address_named_by_sendgrid_costs_one_more_call(sendgrid: FakeSe
         results = p.deliver(make_batch(batch))
     assert [r.ok for r in results] == [False, True, True, True, False, True, True, True, False]
     assert len(sendgrid.server.requests) == 4  # type: ignore[union-attr]
+    assert all(sendgrid.count(r.email) == 1 for r in rs)
+
+
+def test_a_named_culprit_is_not_sent_again_when_the_rest_meets_a_server_error(
+    sendgrid: FakeSendGrid,
+) -> None:
+    """One delivery loop: the retry after the 503 carries only the recipients still live."""
+    server = sendgrid.server
+    assert server is not None
+    app = server.app
+
+    def refuse_then_fail_once(req: Request) -> Reply:
+        reply = app(req)
+        if len(server.requests) == 1:
+            server.faults.fail(1, status=503)
+        return reply
+
+    server.app = refuse_then_fail_once
+    rs = recipients(4)
+    sleeps = Sleeps()
+    with provider(sendgrid, sleeps) as p:
+        results = p.deliver(make_batch([rs[0], Recipient(email="broken@"), *rs[1:]]))
+    assert [r.ok for r in results] == [True, False, True, True, True]
+    assert [q.status for q in server.requests] == [400, 503, 202]
+    assert len(sleeps) == 1
     assert all(sendgrid.count(r.email) == 1 for r in rs)
 
 

@@ -189,6 +189,19 @@ def test_plain_login_works_on_loopback_without_tls() -> None:
     assert [login[:2] for login in server.logins] == [("u", True)]
 
 
+def test_a_repeated_address_gets_one_message_through_the_shared_delivery_loop(
+    plain: SMTPServer,
+) -> None:
+    """The base's ``deliver`` sends each address once, whatever the backend."""
+    people = recipients(3)
+    twice = Recipient(email=people[1].email.upper(), name=people[1].name)
+    with provider(plain) as p:
+        results = p.deliver(make_batch([*people, twice]))
+    assert [r.ok for r in results] == [True] * 4
+    assert results[3].message_id == results[1].message_id
+    assert [m.rcpt_tos for m in plain.messages] == [[r.email] for r in people]
+
+
 def test_one_connection_carries_several_batches(plain: SMTPServer) -> None:
     with provider(plain) as p:
         for start in (0, 3, 6):

@@ -262,18 +262,12 @@ class MergeTokens:
         return out
 
 
-def _fail(batch: Batch, error: str) -> list[RecipientResult]:
-    return [RecipientResult(r.email, False, error=error) for r in batch.recipients]
-
-
 class HTTPProvider(Provider):
     """A provider reached over an HTTP API. Subclasses write the two hooks below."""
 
     options_model: ClassVar[type[Options]] = HTTPOptions
     bytes_margin: ClassVar[float] = 0.95
     """Share of ``max_batch_bytes`` a batch is planned to fill (estimates are not exact)."""
-    split_statuses: ClassVar[frozenset[int]] = frozenset({400, 413, 422})
-    """Refusals one recipient (or too much data) can cause; other 4xx never split a batch."""
 
     def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(settings, sleep=sleep)
@@ -385,53 +379,7 @@ class HTTPProvider(Provider):
         return f"<{type(self).__name__} {self.name} {self.base_url()}>"
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
-        """One call; at a provider that refuses whole requests, drop the named culprits.
-
-        When such a provider refuses the request and ``blame`` names the recipients at
-        fault, they fail alone and the rest go again at once (one more call per culprit
-        named, instead of halving). When ``blame`` says no recipient is at fault, or the
-        status is not one a recipient can cause, every recipient fails without splitting.
-        Otherwise the error goes up and the base halves the batch to find the culprit.
-        """
-        if not self.rejects_whole_batch:
-            return self._send_once(batch)
-        everyone = list(batch.recipients)
-        live = list(range(len(everyone)))
-        failed: dict[int, RecipientResult] = {}
-        while True:
-            sub = batch if not failed else Batch(
-                batch.content, [everyone[i] for i in live], f"{batch.key}.r{len(failed)}"
-            )
-            try:
-                results = self._send_once(sub)
-            except PermanentDeliveryError as e:
-                if e.status not in self.split_statuses:
-                    return _fail(batch, str(e))
-                culprits = self.blame(sub, e)
-                if culprits is None or len(sub.recipients) <= 1:
-                    raise
-                if not culprits:
-                    return _fail(batch, str(e))
-                for j in sorted(culprits):
-                    i = live[j]
-                    failed[i] = RecipientResult(everyone[i].email, False, error=str(e))
-                live = [i for j, i in enumerate(live) if j not in culprits]
-                if not live:
-                    return [failed[i] for i in range(len(everyone))]
-                continue
-            merged = dict(failed)
-            merged.update(zip(live, results, strict=True))
-            return [merged[i] for i in range(len(everyone))]
-
-    def blame(self, batch: Batch, error: PermanentDeliveryError) -> set[int] | None:
-        """Which recipients (indexes into ``batch.recipients``) caused a refusal.
-
-        None: the answer does not say (the base will split to find out); an empty set: the
-        request is wrong for everyone (a bad sender, say), so splitting would not help.
-        """
-        return None
-
-    def _send_once(self, batch: Batch) -> list[RecipientResult]:
+        """One call: the adapter's request, sent; its answer, read. The base retries."""
         response = self.request(self.build_request(batch))
         results = self.parse_response(batch, response)
         if len(results) != len(batch.recipients):
@@ -442,50 +390,8 @@ class HTTPProvider(Provider):
             )
         return results
 
-    def deliver(self, batch: Batch) -> list[RecipientResult]:
-        """The base's retries and splits, after splitting a batch too big in bytes.
-
-        An address twice in one batch is sent once; the repeat shares the first one's
-        result (several providers refuse or double-send such a request).
-        """
-        first: dict[str, int] = {}
-        repeats: dict[int, int] = {}
-        for i, r in enumerate(batch.recipients):
-            k = r.email.strip().lower()
-            if k in first:
-                repeats[i] = first[k]
-            else:
-                first[k] = i
-        if not repeats:
-            return self._deliver_chunks(batch)
-        self.log.warning("%s: %d repeated address(es) in batch %s sent once",
-                         self.name, len(repeats), batch.key)
-        unique = Batch(batch.content,
-                       [r for i, r in enumerate(batch.recipients) if i not in repeats], batch.key)
-        sent = iter(self._deliver_chunks(unique))
-        out: list[RecipientResult] = []
-        for i, r in enumerate(batch.recipients):
-            if i in repeats:
-                f = out[repeats[i]]
-                out.append(RecipientResult(r.email, f.ok, f.message_id, f.error, f.retryable))
-            else:
-                out.append(next(sent))
-        return out
-
-    def _deliver_chunks(self, batch: Batch) -> list[RecipientResult]:
-        chunks = self.chunks(batch)
-        if len(chunks) == 1:
-            return super().deliver(chunks[0])
-        results: list[RecipientResult] = []
-        for chunk in chunks:
-            results.extend(super().deliver(chunk))
-        return results
-
     def chunks(self, batch: Batch) -> list[Batch]:
-        """``batch`` as sent: whole, or split where ``max_batch``/``max_batch_bytes`` say.
-
-        Splits are deterministic, so a retry after a crash makes the same chunks and keys.
-        """
+        """``batch`` cut where ``max_batch`` and ``max_batch_bytes`` say (deterministically)."""
         over_count = len(batch.recipients) > self.max_batch
         if self.max_batch_bytes is None and not over_count:
             return [batch]

@@ -1,10 +1,12 @@
 """The provider interface: what every delivery backend does, and the parts they share.
 
 A backend maps one :class:`~digest.message.Batch` to its provider's request and the answer
-back to one :class:`RecipientResult` per recipient (``send_batch``). The base owns the rest:
-retries with backoff and jitter for :class:`~digest.errors.TransientDeliveryError`, and, for
-providers that reject a whole request for one bad address, splitting the batch in halves until
-the bad one is isolated (``deliver``).
+back to one :class:`RecipientResult` per recipient (``send_batch``: one call, no retries).
+The base owns the one delivery loop (``deliver``): repeated addresses sent once, cutting to
+the provider's limits (``chunks``), retries with backoff and jitter for
+:class:`~digest.errors.TransientDeliveryError`, and, for providers that reject a whole request
+for one bad address, isolating it (the culprits ``blame`` names, else halving the batch).
+HTTP providers add their transport and error mapping in ``digest.delivery._http``.
 
 Adding a provider: one module under ``digest.delivery`` with a ``Provider`` subclass (name,
 limits, options model, ``env_vars``), one line in ``BUILTIN`` below (or an entry point in the
@@ -14,10 +16,11 @@ limits, options model, ``env_vars``), one line in ``BUILTIN`` below (or an entry
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -30,6 +33,8 @@ from ..message import Batch
 
 if TYPE_CHECKING:
     from ..config import Settings
+
+log = logging.getLogger("digest.delivery")
 
 __all__ = [
     "BUILTIN",
@@ -79,6 +84,9 @@ class Provider(ABC):
     """True when ``Batch.key`` makes a repeated call safe (no duplicate sends)."""
     rejects_whole_batch: ClassVar[bool] = False
     """True when one bad address makes the provider refuse the whole request."""
+    split_statuses: ClassVar[frozenset[int]] = frozenset({400, 413, 422})
+    """Refusals one recipient (or too much data) can cause: only these isolate culprits.
+    Auth, a missing domain or an answer without a status never split a batch."""
 
     def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
@@ -114,6 +122,28 @@ class Provider(ABC):
         wanted = self.delivery.batch_size
         return min(self.max_batch, wanted) if wanted else self.max_batch
 
+    def chunks(self, batch: Batch) -> list[Batch]:
+        """``batch`` as sent: whole, or cut into ``max_batch`` pieces with stable keys.
+
+        Cuts are deterministic, so a retry after a crash makes the same chunks and keys. HTTP
+        providers also cut by request bytes.
+        """
+        n = self.max_batch
+        if len(batch.recipients) <= n:
+            return [batch]
+        rs = batch.recipients
+        return [Batch(batch.content, rs[i : i + n], f"{batch.key}.{i // n}")
+                for i in range(0, len(rs), n)]
+
+    def blame(self, batch: Batch, error: PermanentDeliveryError) -> set[int] | None:
+        """Which recipients (indexes into ``batch.recipients``) caused a refusal.
+
+        Asked only for a ``split_statuses`` refusal at a ``rejects_whole_batch`` provider.
+        None: the answer does not say (the batch is halved to find out); an empty set: the
+        request is wrong for everyone (a bad sender, say), so splitting would not help.
+        """
+        return None
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.delivery.max_backoff)
@@ -123,11 +153,44 @@ class Provider(ABC):
     def deliver(self, batch: Batch) -> list[RecipientResult]:
         """Send a batch with retries; never raises for one recipient's failure.
 
-        Transient failures are retried up to ``delivery.max_retries`` times; once those are
-        spent every recipient gets a retryable failure. A permanent failure of a whole batch,
-        at a provider that rejects whole requests for one bad address, is split in halves
-        and each half delivered on its own, so only the bad address fails.
+        The one delivery loop of every backend. An address twice in the batch is sent once
+        (the repeat shares its result); the batch is cut to the provider's limits
+        (``chunks``); each chunk is tried until it succeeds, with backoff and jitter for
+        transient failures up to ``delivery.max_retries`` (then every recipient gets a
+        retryable failure). A provider that refuses a whole request for one bad address
+        (``rejects_whole_batch``) gets its culprits isolated: the ones ``blame`` names fail
+        alone and the rest go again; when it names no one, the batch is halved.
         """
+        everyone = batch.recipients
+        first: dict[str, int] = {}
+        repeats: dict[int, int] = {}
+        for i, r in enumerate(everyone):
+            k = r.email.strip().lower()
+            if k in first:
+                repeats[i] = first[k]
+            else:
+                first[k] = i
+        if repeats:
+            log.warning("%s: %d repeated address(es) in batch %s sent once",
+                        self.name, len(repeats), batch.key)
+            batch = Batch(batch.content,
+                          [r for i, r in enumerate(everyone) if i not in repeats], batch.key)
+        sent: list[RecipientResult] = []
+        for chunk in self.chunks(batch):
+            sent.extend(self._deliver_chunk(chunk))
+        if not repeats:
+            return sent
+        unique = iter(sent)
+        out: list[RecipientResult] = []
+        for i, r in enumerate(everyone):
+            if i in repeats:
+                f = out[repeats[i]]
+                out.append(RecipientResult(r.email, f.ok, f.message_id, f.error, f.retryable))
+            else:
+                out.append(next(unique))
+        return out
+
+    def _deliver_chunk(self, batch: Batch) -> list[RecipientResult]:
         attempt = 0
         while True:
             attempt += 1
@@ -138,24 +201,27 @@ class Provider(ABC):
                     return _fail_all(batch, str(e), retryable=True)
                 self._sleep(self._backoff(attempt, e.retry_after))
             except PermanentDeliveryError as e:
-                if self.rejects_whole_batch and len(batch.recipients) > 1 and _is_request_error(e):
-                    return list(_split(self, batch))
-                return _fail_all(batch, str(e), retryable=False)
+                if (not self.rejects_whole_batch or len(batch.recipients) < 2
+                        or e.status not in self.split_statuses):
+                    return _fail_all(batch, str(e), retryable=False)
+                return self._isolate(batch, e)
 
-
-SPLIT_STATUSES = frozenset({400, 413, 422})
-
-
-def _is_request_error(e: PermanentDeliveryError) -> bool:
-    """Only a malformed-request answer may be caused by one recipient; auth, a missing
-    domain or an answer without a status never is, so splitting would only multiply calls."""
-    return e.status in SPLIT_STATUSES
-
-
-def _split(provider: Provider, batch: Batch) -> Iterator[RecipientResult]:
-    mid = len(batch.recipients) // 2
-    for i, part in enumerate((batch.recipients[:mid], batch.recipients[mid:])):
-        yield from provider.deliver(Batch(batch.content, part, f"{batch.key}.{i}"))
+    def _isolate(self, batch: Batch, error: PermanentDeliveryError) -> list[RecipientResult]:
+        """Results for a batch refused for (maybe) one bad recipient: find and fail only them."""
+        culprits = self.blame(batch, error)
+        rs = batch.recipients
+        if culprits is None:
+            mid = len(rs) // 2
+            return [res for i, part in enumerate((rs[:mid], rs[mid:]))
+                    for res in self._deliver_chunk(Batch(batch.content, part,
+                                                         f"{batch.key}.{i}"))]
+        if not culprits:
+            return _fail_all(batch, str(error), retryable=False)
+        rest = [r for j, r in enumerate(rs) if j not in culprits]
+        done = iter(self._deliver_chunk(Batch(batch.content, rest, f"{batch.key}.r"))
+                    if rest else [])
+        return [RecipientResult(r.email, False, error=str(error)) if j in culprits
+                else next(done) for j, r in enumerate(rs)]
 
 
 def _fail_all(batch: Batch, error: str, *, retryable: bool) -> list[RecipientResult]:
