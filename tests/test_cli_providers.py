@@ -132,3 +132,12 @@ def test_help_lists_the_command(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert "providers" in result.output
     assert "--json" in CliRunner().invoke(cli, ["providers", "--help"]).output
+
+
+def test_every_option_of_every_provider_says_what_it_is_for(tmp_path: Path) -> None:
+    """A user reading ``digest providers`` learns each setting without opening the code."""
+    rows = as_json(tmp_path)
+    missing = [f"{name}.{o['name']}" for name, row in rows.items() if row["available"]
+               for o in row["options"] if not o["description"].strip()]
+    assert missing == []
+    assert all(row["options"] for name, row in rows.items() if name in base.BUILTIN)

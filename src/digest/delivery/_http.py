@@ -68,6 +68,7 @@ class HTTPOptions(Options):
     """Options every HTTP provider takes; subclasses set ``base_url``'s real default."""
 
     base_url: str
+    """The API's address; change it for a region, a proxy or a test server."""
 
     @field_validator("base_url")
     @classmethod

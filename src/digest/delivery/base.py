@@ -63,9 +63,12 @@ class RecipientResult:
 
 
 class Options(BaseModel):
-    """Base of every provider's ``[providers.<name>]`` options."""
+    """Base of every provider's ``[providers.<name>]`` options.
 
-    model_config = ConfigDict(extra="forbid")
+    The docstring under each field is its description (``digest providers`` shows it).
+    """
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class Provider(ABC):

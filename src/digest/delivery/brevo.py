@@ -53,6 +53,7 @@ class BrevoOptions(HTTPOptions):
     """``[providers.brevo]``: only the API address can change (tests point it at 127.0.0.1)."""
 
     base_url: str = "https://api.brevo.com"
+    """The API\'s address; change it for a proxy or a test server."""
 
 
 def idempotency_key(batch_key: str, headers: Sequence[tuple[str, str]] = ()) -> str:

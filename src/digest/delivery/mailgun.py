@@ -38,9 +38,12 @@ class MailgunOptions(HTTPOptions):
     domain: str
     """Your sending domain, e.g. ``mg.example.org``."""
     region: Literal["us", "eu"] = "us"
+    """Where the domain lives: ``us`` (api.mailgun.net) or ``eu`` (api.eu.mailgun.net)."""
     base_url: str | None = None  # type: ignore[assignment]
     """Overrides the region's endpoint (a proxy, a test server)."""
     tracking: bool | None = None
+    """Turn Mailgun's open and click tracking on or off (``o:tracking``); unset: the
+    domain's setting."""
 
 
 class MailgunProvider(HTTPProvider):

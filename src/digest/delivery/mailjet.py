@@ -46,6 +46,7 @@ class MailjetOptions(HTTPOptions):
     """``[providers.mailjet]``."""
 
     base_url: str = "https://api.mailjet.com"
+    """The API's address; change it for a proxy or a test server."""
     sandbox: bool = False
     """Ask Mailjet to validate every message without sending it (``SandboxMode``)."""
 

@@ -27,9 +27,11 @@ _RETRYABLE_CODES = frozenset({100, 429})
 
 class PostmarkOptions(HTTPOptions):
     base_url: str = "https://api.postmarkapp.com"
+    """The API's address; change it for a proxy or a test server."""
     message_stream: str = "broadcast"
     """The sending stream; newsletters belong on a Broadcast stream."""
     track_opens: bool | None = None
+    """Track opens (true/false); unset leaves the server's default."""
     track_links: str | None = None
     """None, HtmlAndText, HtmlOnly or TextOnly; unset leaves the server's default."""
     message_id_header: bool = True

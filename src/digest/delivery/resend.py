@@ -46,6 +46,7 @@ class ResendOptions(HTTPOptions):
     """``[providers.resend]``: only the API address can change (tests point it at 127.0.0.1)."""
 
     base_url: str = "https://api.resend.com"
+    """The API\'s address; change it for a proxy or a test server."""
 
 
 def idempotency_key(batch_key: str) -> str:
