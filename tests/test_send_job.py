@@ -283,7 +283,7 @@ def test_an_unsubscribe_after_a_retryable_failure_is_honoured_by_the_retry(tmp_p
 
 def test_a_forced_resume_never_reuses_an_idempotency_key_with_the_edited_body(tmp_path, resend):
     """A batch reopened for retry after --force goes under a key of the new content."""
-    fake, server = resend
+    _, server = resend
     settings, issue = _resend_setup(tmp_path, server, max_retries=0)
     csv = write_csv(tmp_path / "subs.csv", ["ann@example.org", "bob@example.org"])
     server.faults.fail(1, status=500)

@@ -41,12 +41,11 @@ from ..errors import (
     SendError,
 )
 from ..message import Batch, Content, Recipient
+from .audience import AudienceCounts, load_audience
 from .ledger import BatchRow, Ledger, MemberRow, Outcome
 from .lock import JobLock, lock_path
 from .personalise import Personaliser
-from .recipients import BadRow, Row, read_recipients
 from .report import Reporter
-from .suppression import import_suppressions
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -61,9 +60,6 @@ __all__ = [
     "recipients_path",
     "send_issue",
 ]
-
-_MAX_BAD_ROWS_SHOWN = 200
-
 
 @dataclass(frozen=True)
 class Prepared:
@@ -108,16 +104,11 @@ def recipients_path(settings: Settings, given: Path | str | None) -> Path:
 
 
 @dataclass
-class SendReport:
+class SendReport(AudienceCounts):
     """What one run did, and where the issue stands afterwards."""
 
     issue_id: str
     counts: dict[str, int] = field(default_factory=dict)
-    rows_read: int = 0
-    added: int = 0
-    duplicates: int = 0
-    bad_rows: int = 0
-    newly_suppressed: int = 0
     requeued: int = 0
     sent_now: int = 0
     failed_now: int = 0
@@ -317,33 +308,6 @@ class _Run:
             ) from failure
 
 
-def _load_recipients(
-    ledger: Ledger, issue_id: str, path: Path, report: SendReport, reporter: Reporter
-) -> None:
-    def rows() -> Iterator[tuple[str, str, dict[str, str], int | None]]:
-        for item in read_recipients(path):
-            report.rows_read += 1
-            if isinstance(item, BadRow):
-                report.bad_rows += 1
-                if report.bad_rows <= _MAX_BAD_ROWS_SHOWN:
-                    shown = f" ({item.value!r})" if item.value else ""
-                    reporter.warning(
-                        f"{path}:{item.line}: skipped{shown}: {item.reason}",
-                        event="bad_row",
-                        line=item.line,
-                    )
-                continue
-            assert isinstance(item, Row)
-            yield item.email, item.name, item.fields, item.line
-
-    report.added, report.duplicates = ledger.add_recipients(issue_id, rows())
-    if report.bad_rows > _MAX_BAD_ROWS_SHOWN:
-        reporter.warning(
-            f"{path}: {report.bad_rows - _MAX_BAD_ROWS_SHOWN} more bad rows not shown.",
-            event="bad_rows_more",
-        )
-
-
 def _check_hash(ledger: Ledger, prepared: Prepared, force: bool, reporter: Reporter) -> bool:
     """Record the issue; refuse an edited issue that has started sending. True if finished."""
     row = ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
@@ -393,23 +357,8 @@ def run_send(
     stopper = stop or threading.Event()
     run = _Run(settings, prepared, ledger, provider, rep, stopper)
     if not retry_only:
-        if settings.audience.suppressions is not None:
-            supp_path = settings.path(settings.audience.suppressions)
-            result = import_suppressions(ledger, supp_path)
-            for bad in result.bad[:_MAX_BAD_ROWS_SHOWN]:
-                rep.warning(f"{supp_path}:{bad.line}: skipped: {bad.reason}", event="bad_row")
         assert recipients is not None
-        _load_recipients(ledger, prepared.issue_id, recipients, report, rep)
-        rep.info(
-            f"{recipients}: {report.rows_read} rows, {report.added} new recipients, "
-            f"{report.duplicates} duplicates, {report.bad_rows} bad rows.",
-            event="loaded",
-            rows=report.rows_read,
-            added=report.added,
-            duplicates=report.duplicates,
-            bad_rows=report.bad_rows,
-        )
-    report.newly_suppressed = ledger.apply_suppressions(prepared.issue_id)
+        load_audience(settings, ledger, prepared.issue_id, recipients, rep, report)
     report.requeued = ledger.requeue_retryable(prepared.issue_id, prepared.content_hash, run.size)
     if report.requeued:
         rep.info(f"{report.requeued} earlier retryable failures queued again.", event="requeued")

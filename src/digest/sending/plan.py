@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..message import PLACEHOLDER_RE
-from .job import Prepared, SendReport, _load_recipients, ledger_path
+from .audience import AudienceCounts, load_audience
+from .job import Prepared, ledger_path
 from .ledger import Ledger
 from .personalise import Personaliser
 from .report import Reporter
-from .suppression import import_suppressions
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -31,15 +31,13 @@ _CHUNK = 5000
 
 
 @dataclass
-class SendPlan:
+class SendPlan(AudienceCounts):
+    """What a send would do now; the audience counted as :func:`load_audience` counts it."""
+
     issue_id: str
     subject: str
     provider: str
     idempotent: bool
-    rows_read: int = 0
-    bad_rows: int = 0
-    duplicates: int = 0
-    suppressed: int = 0
     already_done: int = 0
     to_send: int = 0
     batch_size: int = 1
@@ -143,14 +141,7 @@ def plan_send(
         Ledger(Path(tmp) / "plan.sqlite3") as scratch,
     ):
         have_done = _copy_live(scratch, ledger_path(settings), prepared.issue_id)
-        if settings.audience.suppressions is not None:
-            import_suppressions(scratch, settings.path(settings.audience.suppressions))
-        report = SendReport(prepared.issue_id)
-        scratch.start_issue(prepared.issue_id, prepared.content_hash, content.subject)
-        _load_recipients(scratch, prepared.issue_id, recipients, report, rep)
-        plan.rows_read, plan.bad_rows = report.rows_read, report.bad_rows
-        plan.duplicates = report.duplicates
-        plan.suppressed = scratch.apply_suppressions(prepared.issue_id)
+        load_audience(settings, scratch, prepared.issue_id, recipients, rep, plan)
         if have_done:
             plan.already_done = scratch.db.execute(
                 "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND state = 'pending' "

@@ -1,0 +1,88 @@
+"""The audience of one send, loaded into a ledger: the one path a send and its plan share.
+
+``digest send`` loads into the real ledger and ``digest send --dry-run`` into a scratch
+copy, through :func:`load_audience` both, so the plan counts rows, duplicates, bad rows and
+suppressed addresses exactly as the send will.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .ledger import Ledger
+from .recipients import BadRow, read_recipients
+from .report import Reporter
+from .suppression import import_suppressions
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = ["MAX_BAD_ROWS_SHOWN", "AudienceCounts", "load_audience"]
+
+MAX_BAD_ROWS_SHOWN = 200
+"""Bad rows reported one by one; past this, one line says how many more."""
+
+
+@dataclass(kw_only=True)
+class AudienceCounts:
+    """What loading the list found (the base of a send's report and of its plan)."""
+
+    rows_read: int = 0
+    added: int = 0
+    duplicates: int = 0
+    bad_rows: int = 0
+    suppressed: int = 0
+
+
+def load_audience(
+    settings: Settings,
+    ledger: Ledger,
+    issue_id: str,
+    recipients: Path,
+    reporter: Reporter,
+    counts: AudienceCounts,
+) -> None:
+    """Import ``[audience] suppressions``, stream the CSV into ``ledger``, mark the suppressed.
+
+    Fills ``counts``; each bad row is reported with its line number and the rest go on.
+    """
+    if settings.audience.suppressions is not None:
+        supp_path = settings.path(settings.audience.suppressions)
+        result = import_suppressions(ledger, supp_path)
+        for bad in result.bad[:MAX_BAD_ROWS_SHOWN]:
+            reporter.warning(f"{supp_path}:{bad.line}: skipped: {bad.reason}", event="bad_row")
+
+    def rows() -> Iterator[tuple[str, str, dict[str, str], int | None]]:
+        for item in read_recipients(recipients):
+            counts.rows_read += 1
+            if isinstance(item, BadRow):
+                counts.bad_rows += 1
+                if counts.bad_rows <= MAX_BAD_ROWS_SHOWN:
+                    shown = f" ({item.value!r})" if item.value else ""
+                    reporter.warning(
+                        f"{recipients}:{item.line}: skipped{shown}: {item.reason}",
+                        event="bad_row",
+                        line=item.line,
+                    )
+                continue
+            yield item.email, item.name, item.fields, item.line
+
+    counts.added, counts.duplicates = ledger.add_recipients(issue_id, rows())
+    if counts.bad_rows > MAX_BAD_ROWS_SHOWN:
+        reporter.warning(
+            f"{recipients}: {counts.bad_rows - MAX_BAD_ROWS_SHOWN} more bad rows not shown.",
+            event="bad_rows_more",
+        )
+    counts.suppressed = ledger.apply_suppressions(issue_id)
+    reporter.info(
+        f"{recipients}: {counts.rows_read} rows, {counts.added} new recipients, "
+        f"{counts.duplicates} duplicates, {counts.bad_rows} bad rows.",
+        event="loaded",
+        rows=counts.rows_read,
+        added=counts.added,
+        duplicates=counts.duplicates,
+        bad_rows=counts.bad_rows,
+    )
