@@ -1,0 +1,300 @@
+"""digest serve: the archive, health check, errors and the command itself, over real HTTP.
+
+Also the shared helpers of the web tests: :func:`serve_site` starts the real app on the
+real threaded server on 127.0.0.1 with a real SQLite ledger in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.paths import ROOT, SAMPLE_ISSUE
+
+from digest.build import build_issue
+from digest.config import Settings, load_settings
+from digest.errors import ConfigError
+from digest.sending.ledger import Ledger, Outcome
+from digest.web import make_server, make_web_app
+
+SECRET = "test-secret-0123456789abcdef"
+BASE_TOML = """
+[newsletter]
+name = "Test Weekly"
+from = "Test Weekly <weekly@example.org>"
+[links]
+unsubscribe_url = "https://example.org/unsubscribe/{token}"
+[sending]
+ledger = "ledger.sqlite3"
+"""
+
+
+@dataclass
+class Site:
+    url: str
+    settings: Settings
+    folder: Path
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.folder / "ledger.sqlite3"
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.ledger_path)
+
+
+def site_settings(folder: Path, toml: str = BASE_TOML, env: dict[str, str] | None = None) -> Settings:
+    config = folder / "digest.toml"
+    config.write_text(toml, encoding="utf-8")
+    return load_settings(config, environ={"DIGEST_SECRET": SECRET} if env is None else env)
+
+
+@contextmanager
+def serve_site(
+    folder: Path, toml: str = BASE_TOML, env: dict[str, str] | None = None
+) -> Iterator[Site]:
+    """The app on a real server on an ephemeral loopback port, for the length of the block."""
+    settings = site_settings(folder, toml, env)
+    server = make_server(make_web_app(settings, folder / "out"), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Site(f"http://127.0.0.1:{server.server_port}", settings, folder)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def seed_sent(site: Site, sent: dict[str, str], issue: str = "issue-12") -> None:
+    """Record a finished send in the ledger: each address with its provider message id."""
+    with site.ledger() as ledger:
+        ledger.start_issue(issue, "hash", "subject")
+        ledger.add_recipients(issue, [(email, "", {}, None) for email in sent])
+        batch = ledger.plan_batch(issue, "hash", 1000)
+        assert batch is not None
+        members = ledger.members(batch)
+        ledger.record_results(
+            batch, [Outcome(m.id, True, sent[m.email], None, False) for m in members]
+        )
+
+
+def states(site: Site, issue: str = "issue-12") -> dict[str, str]:
+    with site.ledger() as ledger:
+        return {email: state for email, state, _ in ledger.recipient_states(issue)}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    with serve_site(tmp_path) as s:
+        yield s
+
+
+@pytest.fixture
+def raw_get(site: Site) -> Callable[[str], tuple[int, bytes]]:
+    """GET a path exactly as written (httpx would normalise dot segments away)."""
+
+    def get(path: str) -> tuple[int, bytes]:
+        port = int(site.url.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    return get
+
+
+# -- health and routing --------------------------------------------------------------------
+
+
+def test_healthz_answers_ok(site: Site) -> None:
+    response = httpx.get(site.url + "/healthz")
+    assert response.status_code == 200
+    assert response.text == "ok\n"
+
+
+def test_head_healthz_sends_headers_without_a_body(site: Site) -> None:
+    response = httpx.head(site.url + "/healthz")
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_unknown_path_is_a_404_page(site: Site) -> None:
+    response = httpx.get(site.url + "/nothing/here")
+    assert response.status_code == 404
+    assert "Page not found" in response.text
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_wrong_method_is_405_with_allow(site: Site) -> None:
+    response = httpx.post(site.url + "/healthz")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
+    response = httpx.get(site.url + "/webhooks/postmark")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
+# -- the archive ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_issue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample issue built once by `digest build`'s own code: out/issue-12.html."""
+    out = tmp_path_factory.mktemp("built")
+    build_issue(SAMPLE_ISSUE, out, load_settings(ROOT / "digest.toml", environ={}))
+    return out / "issue-12.html"
+
+
+def test_archive_serves_the_built_issue_byte_for_byte(site: Site, built_issue: Path) -> None:
+    (site.folder / "out").mkdir()
+    (site.folder / "out" / "issue-12.html").write_bytes(built_issue.read_bytes())
+    response = httpx.get(site.url + "/issues/issue-12")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.content == built_issue.read_bytes()
+    assert "@@digest." not in response.text
+
+
+def test_archive_unknown_slug_is_404(site: Site) -> None:
+    (site.folder / "out").mkdir()
+    assert httpx.get(site.url + "/issues/issue-99").status_code == 404
+    assert httpx.get(site.url + "/issues/").status_code == 404
+
+
+def test_archive_refuses_path_traversal(
+    site: Site, raw_get: Callable[[str], tuple[int, bytes]]
+) -> None:
+    (site.folder / "out").mkdir()
+    (site.folder / "secret.html").write_text("SECRET PAGE", encoding="utf-8")
+    (site.folder / "out" / "sub").mkdir()
+    (site.folder / "out" / "sub" / "x.html").write_text("nested", encoding="utf-8")
+    for path in (
+        "/issues/../secret",
+        "/issues/..%2Fsecret",
+        "/issues/%2e%2e%2fsecret",
+        "/issues/..",
+        "/issues/sub%2Fx",
+        "/issues/.hidden",
+        "/issues/..%5Csecret",
+    ):
+        status, body = raw_get(path)
+        assert status == 404, path
+        assert b"SECRET PAGE" not in body and b"nested" not in body, path
+
+
+def test_archive_path_follows_view_online_url(tmp_path: Path) -> None:
+    toml = BASE_TOML.replace(
+        "[links]\n", '[links]\nview_online_url = "https://example.org/archive/{number}/{slug}/"\n'
+    )
+    with serve_site(tmp_path, toml) as site:
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "issue-12.html").write_text("<p>twelve</p>", encoding="utf-8")
+        assert httpx.get(site.url + "/archive/12/issue-12/").text == "<p>twelve</p>"
+        assert httpx.get(site.url + "/issues/issue-12").status_code == 404
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+def test_a_server_error_shows_a_plain_page_and_logs_no_token_or_secret(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from digest.sending.tokens import make_token
+
+    with serve_site(tmp_path) as site:
+        site.ledger_path.mkdir()  # a folder where the ledger file should be: SQLite fails
+        token = make_token("ann@example.org", SECRET)
+        with caplog.at_level(logging.INFO, logger="digest.web"):
+            response = httpx.post(
+                f"{site.url}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}
+            )
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text
+    assert "Traceback" not in response.text and "sqlite" not in response.text.lower()
+    assert "internal error answering POST unsubscribe" in caplog.text
+    assert token not in caplog.text
+    assert SECRET not in caplog.text
+    assert "ann@example.org" not in caplog.text
+
+
+def test_request_lines_are_logged_without_the_token(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    from digest.sending.tokens import make_token
+
+    token = make_token("ann@example.org", SECRET)
+    with caplog.at_level(logging.INFO, logger="digest.web"):
+        httpx.get(f"{site.url}/unsubscribe/{token}")
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(re.search(r"GET unsubscribe 200$", line) for line in lines), lines
+    assert token not in caplog.text
+
+
+def test_missing_secret_stops_the_app_before_it_serves(tmp_path: Path) -> None:
+    settings = site_settings(tmp_path, env={})
+    with pytest.raises(ConfigError, match="DIGEST_SECRET is not set"):
+        make_web_app(settings)
+
+
+def test_unsubscribe_url_without_token_is_a_config_error(tmp_path: Path) -> None:
+    toml = BASE_TOML.replace("/unsubscribe/{token}", "/unsubscribe?e={email}")
+    with pytest.raises(ConfigError, match=r"has no \{token\}"):
+        make_web_app(site_settings(tmp_path, toml))
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def test_digest_serve_command_serves_until_interrupted(tmp_path: Path) -> None:
+    (tmp_path / "digest.toml").write_text(BASE_TOML, encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "issue-1.html").write_text("<p>one</p>", encoding="utf-8")
+    env = {**os.environ, "DIGEST_SECRET": SECRET, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", "serve", "--port", "0", "--config", "digest.toml",
+         "--archive", "out"],
+        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        match = re.search(r"Serving on (http://127\.0\.0\.1:\d+)", line)
+        assert match, line
+        url = match.group(1)
+        assert httpx.get(url + "/healthz").text == "ok\n"
+        assert httpx.get(url + "/issues/issue-1").text == "<p>one</p>"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_digest_serve_without_secret_exits_3_with_a_message(tmp_path: Path) -> None:
+    (tmp_path / "digest.toml").write_text(BASE_TOML, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SECRET"}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    done = subprocess.run(
+        [sys.executable, "-m", "digest", "serve", "--port", "0", "--config", "digest.toml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 3
+    assert "DIGEST_SECRET is not set" in done.stderr
+    assert "Traceback" not in done.stderr

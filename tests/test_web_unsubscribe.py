@@ -1,0 +1,156 @@
+"""Unsubscribe links over real HTTP: a GET only asks, a POST (one-click or the button) acts.
+
+RFC 8058 and the 2024 Gmail/Yahoo bulk-sender rules: the POST needs no login or cookie, and
+a GET must not unsubscribe by itself because mail scanners follow links.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+from tests.test_web_app import BASE_TOML, SECRET, Site, serve_site, site  # noqa: F401
+
+from digest.sending.personalise import Personaliser
+from digest.sending.tokens import make_token
+
+ONE_CLICK = {"List-Unsubscribe": "One-Click"}
+
+
+def test_get_shows_the_address_and_a_button_but_unsubscribes_nobody(site: Site) -> None:
+    token = make_token("ann@example.org", SECRET)
+    response = httpx.get(f"{site.url}/unsubscribe/{token}")
+    assert response.status_code == 200
+    assert "ann@example.org" in response.text
+    form = re.search(r"<form[^>]*>", response.text)
+    assert form and 'method="post"' in form.group(0) and "action" not in form.group(0)
+    assert re.search(r'<button type="submit">Unsubscribe</button>', response.text)
+    assert httpx.head(f"{site.url}/unsubscribe/{token}").status_code == 200
+    with site.ledger() as ledger:
+        assert ledger.is_suppressed("ann@example.org") is None
+
+
+def test_page_is_for_phones_and_dark_mode_and_keeps_the_token_private(site: Site) -> None:
+    response = httpx.get(f"{site.url}/unsubscribe/{make_token('ann@example.org', SECRET)}")
+    html = response.text
+    assert '<html lang="en" dir="ltr">' in html
+    assert 'name="viewport" content="width=device-width, initial-scale=1"' in html
+    assert 'name="color-scheme" content="light dark"' in html
+    assert "@media (prefers-color-scheme: dark)" in html
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["cache-control"] == "no-store"
+    assert "set-cookie" not in response.headers
+
+
+def test_one_click_post_suppresses_with_no_login_and_no_cookie(site: Site) -> None:
+    token = make_token("Ann@Example.org", SECRET)
+    response = httpx.post(f"{site.url}/unsubscribe/{token}", data=ONE_CLICK)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "set-cookie" not in response.headers
+    with site.ledger() as ledger:
+        assert ledger.is_suppressed("ann@example.org") == "unsubscribed"
+        assert ledger.suppression_count() == 1
+
+
+def test_one_click_sent_as_multipart_form_data_also_counts(site: Site) -> None:
+    token = make_token("bob@example.org", SECRET)
+    response = httpx.post(
+        f"{site.url}/unsubscribe/{token}", files={"List-Unsubscribe": (None, "One-Click")}
+    )
+    assert response.status_code == 200
+    with site.ledger() as ledger:
+        assert ledger.is_suppressed("bob@example.org") == "unsubscribed"
+
+
+def test_repeated_post_is_idempotent(site: Site) -> None:
+    token = make_token("ann@example.org", SECRET)
+    for _ in range(3):
+        assert httpx.post(f"{site.url}/unsubscribe/{token}", data=ONE_CLICK).status_code == 200
+    with site.ledger() as ledger:
+        assert ledger.suppression_count() == 1
+
+
+def test_the_pages_button_confirms_in_a_page(site: Site) -> None:
+    token = make_token("ann@example.org", SECRET)
+    response = httpx.post(f"{site.url}/unsubscribe/{token}", data={"confirm": "yes"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "ann@example.org" in response.text and "no more issues" in response.text
+    with site.ledger() as ledger:
+        assert ledger.is_suppressed("ann@example.org") == "unsubscribed"
+
+
+def test_forged_and_malformed_tokens_are_400_and_reveal_no_address(site: Site) -> None:
+    forged = make_token("ann@example.org", "some-other-secret-0123456789")
+    body, _, sig = make_token("bob@example.org", SECRET).partition(".")
+    swapped = forged.partition(".")[0] + "." + sig  # Ann's address, Bob's signature
+    for token in (forged, swapped, "garbage", "a.b.c", body, "x.", ".y"):
+        page = httpx.get(f"{site.url}/unsubscribe/{token}")
+        assert page.status_code == 400, token
+        assert "not valid" in page.text
+        assert "ann@example.org" not in page.text and "bob@example.org" not in page.text
+        post = httpx.post(f"{site.url}/unsubscribe/{token}", data=ONE_CLICK)
+        assert post.status_code == 400, token
+        button = httpx.post(f"{site.url}/unsubscribe/{token}", data={"confirm": "yes"})
+        assert button.status_code == 400 and "Nobody has been unsubscribed" in button.text
+    with site.ledger() as ledger:
+        assert ledger.suppression_count() == 0
+
+
+def test_markup_in_an_address_is_shown_as_text(site: Site) -> None:
+    token = make_token('"<script>x</script>"@example.org', SECRET)
+    html = httpx.get(f"{site.url}/unsubscribe/{token}").text
+    assert "<script>x" not in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
+
+
+def test_a_send_in_progress_skips_an_address_unsubscribed_between_batches(site: Site) -> None:
+    emails = ["a@example.org", "b@example.org", "c@example.org"]
+    with site.ledger() as ledger:
+        ledger.start_issue("issue-12", "hash", "subject")
+        ledger.add_recipients("issue-12", [(e, "", {}, None) for e in emails])
+        first = ledger.plan_batch("issue-12", "hash", 1)
+        assert first is not None and [m.email for m in ledger.members(first)] == emails[:1]
+        token = make_token("c@example.org", SECRET)
+        assert httpx.post(f"{site.url}/unsubscribe/{token}", data=ONE_CLICK).status_code == 200
+        second = ledger.plan_batch("issue-12", "hash", 10)
+        assert second is not None
+        assert [m.email for m in ledger.members(second)] == ["b@example.org"]
+        states = {e: s for e, s, _ in ledger.recipient_states("issue-12")}
+    assert states["c@example.org"] == "suppressed"
+
+
+def test_the_link_the_send_job_puts_in_mail_is_the_one_the_app_answers(tmp_path: Path) -> None:
+    toml = BASE_TOML.replace(
+        "https://example.org/unsubscribe/{token}", "https://example.org/news/leave/{slug}/{token}"
+    )
+    with serve_site(tmp_path, toml) as site:
+        link = Personaliser(site.settings, "issue-12", "weekly@example.org").unsubscribe_url(
+            "ann@example.org"
+        )
+        path = urlsplit(link).path
+        assert path.startswith("/news/leave/issue-12/")
+        assert "ann@example.org" in httpx.get(site.url + path).text
+        assert httpx.post(site.url + path, data=ONE_CLICK).status_code == 200
+        token = make_token("bob@example.org", SECRET)
+        assert httpx.get(f"{site.url}/unsubscribe/{token}").status_code == 404
+        with site.ledger() as ledger:
+            assert ledger.is_suppressed("ann@example.org") == "unsubscribed"
+
+
+def test_a_token_in_the_query_string_works_too(tmp_path: Path) -> None:
+    toml = BASE_TOML.replace("/unsubscribe/{token}", "/unsubscribe?list=weekly&t={token}")
+    with serve_site(tmp_path, toml) as site:
+        link = Personaliser(site.settings, "issue-12", "weekly@example.org").unsubscribe_url(
+            "ann@example.org"
+        )
+        parts = urlsplit(link)
+        url = f"{site.url}{parts.path}?{parts.query}"
+        assert "ann@example.org" in httpx.get(url).text
+        assert httpx.post(url, data=ONE_CLICK).status_code == 200
+        assert httpx.get(f"{site.url}/unsubscribe").status_code == 404
+        with site.ledger() as ledger:
+            assert ledger.is_suppressed("ann@example.org") == "unsubscribed"
