@@ -309,3 +309,29 @@ def test_rows_added_to_the_list_after_a_finished_send_go_out_on_the_next_send(tm
     assert fake.deliveries("late@example.org") == 1 and len(fake.sent) == 3
     third = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
     assert third.already_finished and len(fake.sent) == 3
+
+
+def test_the_dry_run_counts_and_reports_the_audience_exactly_as_the_send_does(tmp_path, resend):
+    """Both load the list through one path: same counts, same bad-row warnings."""
+    fake, server = resend
+    _, issue = _resend_setup(tmp_path, server)
+    (tmp_path / "unsubs.csv").write_text("email\nbob@example.org\nnot-an-address\n")
+    config = write_config(
+        tmp_path,
+        provider="resend",
+        options={"base_url": server.url},
+        sending={"ledger": "ledger.sqlite3"},
+        audience={"suppressions": "unsubs.csv"},
+    )
+    settings = settings_for(config, RESEND_API_KEY=API_KEY)
+    emails = ["ann@example.org", "ANN@example.org", "bob@example.org", "x@"]
+    csv = write_csv(tmp_path / "subs.csv", emails)
+    planned, sent = Collect(), Collect()
+    plan = plan_send(settings, prepare_issue(settings, issue), recipients=csv, reporter=planned)
+    report = send_issue(settings, prepare_issue(settings, issue), recipients=csv, reporter=sent)
+    fields = ("rows_read", "added", "duplicates", "bad_rows", "suppressed")
+    assert [getattr(plan, f) for f in fields] == [getattr(report, f) for f in fields]
+    assert [getattr(plan, f) for f in fields] == [4, 2, 1, 1, 1]
+    assert planned.lines("warning") == sent.lines("warning")
+    assert any("unsubs.csv:3" in w for w in planned.lines("warning"))
+    assert plan.to_send == report.sent_now == len(fake.sent) == 1
