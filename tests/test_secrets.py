@@ -27,10 +27,11 @@ from tests.servers.support import make_batch, make_settings, recipients
 
 from digest.cli import cli
 from digest.config import Settings, load_settings
-from digest.delivery.base import available_providers
+from digest.delivery.base import RecipientResult, available_providers
 from digest.delivery.local import ConsoleProvider, FileProvider
 from digest.delivery.smtp import SMTPProvider
-from digest.errors import DeliveryError, DigestError
+from digest.errors import DeliveryError, DigestError, PermanentDeliveryError
+from digest.message import Batch
 
 SECRET_VARS = [
     "POSTMARK_SERVER_TOKEN",
@@ -199,6 +200,24 @@ def settings_reprs(environ: dict[str, str], tmp_path: Path) -> list[str]:
     return texts
 
 
+class _EchoingBackend(FileProvider):
+    """A third-party backend whose service echoes its key in every refusal."""
+
+    name = "file"
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        key = self.secret("DIGEST_SECRET")
+        raise PermanentDeliveryError(f"refused key {key}", provider="echo", status=401)
+
+
+def plugin_error_echoing_its_secret(environ: dict[str, str], tmp_path: Path) -> list[str]:
+    """The base's delivery loop masks what any backend took through ``Provider.secret``."""
+    settings = make_settings("file", {"dir": str(tmp_path)}, environ)
+    results = _EchoingBackend(settings).deliver(make_batch(recipients(2)))
+    assert all(not r.ok and "refused key ***" in (r.error or "") for r in results)
+    return [r.error or "" for r in results]
+
+
 SCENARIOS = [
     pytest.param(smtp_wrong_password, id="smtp-wrong-password"),
     pytest.param(smtp_login_and_send, id="smtp-login-and-send"),
@@ -207,6 +226,7 @@ SCENARIOS = [
     pytest.param(file_and_console_send, id="file-and-console"),
     pytest.param(providers_command, id="providers-command"),
     pytest.param(settings_reprs, id="settings-repr"),
+    pytest.param(plugin_error_echoing_its_secret, id="plugin-error-echo"),
 ]
 
 

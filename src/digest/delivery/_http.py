@@ -15,7 +15,8 @@ and waits from ``Retry-After`` and the rate-limit headers (``X-RateLimit-*``, th
 ``RateLimit-*`` and ``RateLimit``, Brevo's ``x-sib-ratelimit-*``: :func:`read_rate_limit`),
 and splitting a batch that would exceed ``max_batch_bytes``.
 
-Secrets taken with :meth:`HTTPProvider.secret` are scrubbed from every error and log line.
+Secrets taken with :meth:`~digest.delivery.base.Provider.secret` are scrubbed from every
+error and log line.
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import httpx
 from pydantic import field_validator
 
-from ..errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from ..errors import PermanentDeliveryError, TransientDeliveryError
 from ..message import PLACEHOLDER_RE, Batch, Recipient
 from .base import Options, Provider, RecipientResult
 
 if TYPE_CHECKING:
-    from ..config import Secret, Settings
+    from ..config import Settings
 
 __all__ = [
     "HTTPOptions",
@@ -272,7 +273,6 @@ class HTTPProvider(Provider):
 
     def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(settings, sleep=sleep)
-        self._secrets: list[str] = []
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
         self._not_before = 0.0
@@ -327,26 +327,6 @@ class HTTPProvider(Provider):
         return 1024
 
     # -- the parts every adapter shares ----------------------------------------------------
-
-    def secret(self, name: str) -> str:
-        """The revealed value of a required secret; remembered so errors never show it."""
-        found: Secret | None = self.settings.secret(name)
-        if found is None:
-            raise ConfigError(
-                f"The {self.name} provider needs the environment variable {name}; set it "
-                "to your API key (it is never written to the config file)."
-            )
-        value = found.reveal()
-        if value not in self._secrets:
-            self._secrets.append(value)
-        return value
-
-    def scrub(self, text: str) -> str:
-        """``text`` with every known secret replaced by ``***``."""
-        for s in self._secrets:
-            if s:
-                text = text.replace(s, "***")
-        return text
 
     @property
     def client(self) -> httpx.Client:

@@ -95,6 +95,7 @@ class Provider(ABC):
         self.settings = settings
         self.delivery = settings.delivery
         self._sleep = sleep
+        self._secrets: list[str] = []
         try:
             self.options = self.options_model.model_validate(settings.provider_options(self.name))
         except ValidationError as e:
@@ -102,6 +103,34 @@ class Provider(ABC):
                 f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
             )
             raise ConfigError(f"[providers.{self.name}] in the config: {problems}") from None
+
+    def secret(self, name: str) -> str:
+        """The revealed value of a required secret; remembered so errors never show it."""
+        found = self.settings.secret(name)
+        if found is None:
+            raise ConfigError(
+                f"The {self.name} provider needs the environment variable {name}; set it "
+                "to your key or password (it is never written to the config file)."
+            )
+        value = found.reveal()
+        self.hide(value)
+        return value
+
+    def hide(self, *forms: str) -> None:
+        """Remember more secret text to mask (a secret as a protocol encodes it, say)."""
+        for form in forms:
+            if form and form not in self._secrets:
+                self._secrets.append(form)
+        self._secrets.sort(key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret this provider holds replaced by ``***``.
+
+        The delivery loop scrubs every error it records; adapters scrub what they raise.
+        """
+        for s in self._secrets:
+            text = text.replace(s, "***")
+        return text
 
     @abstractmethod
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
@@ -201,29 +230,30 @@ class Provider(ABC):
                 return self.send_batch(batch)
             except TransientDeliveryError as e:
                 if attempt > self.delivery.max_retries:
-                    return _fail_all(batch, str(e), retryable=True)
+                    return _fail_all(batch, self.scrub(str(e)), retryable=True)
                 self._sleep(self._backoff(attempt, e.retry_after))
             except PermanentDeliveryError as e:
                 if (not self.rejects_whole_batch or len(batch.recipients) < 2
                         or e.status not in self.split_statuses):
-                    return _fail_all(batch, str(e), retryable=False)
+                    return _fail_all(batch, self.scrub(str(e)), retryable=False)
                 return self._isolate(batch, e)
 
     def _isolate(self, batch: Batch, error: PermanentDeliveryError) -> list[RecipientResult]:
         """Results for a batch refused for (maybe) one bad recipient: find and fail only them."""
         culprits = self.blame(batch, error)
         rs = batch.recipients
+        text = self.scrub(str(error))
         if culprits is None:
             mid = len(rs) // 2
             return [res for i, part in enumerate((rs[:mid], rs[mid:]))
                     for res in self._deliver_chunk(Batch(batch.content, part,
                                                          f"{batch.key}.{i}"))]
         if not culprits:
-            return _fail_all(batch, str(error), retryable=False)
+            return _fail_all(batch, text, retryable=False)
         rest = [r for j, r in enumerate(rs) if j not in culprits]
         done = iter(self._deliver_chunk(Batch(batch.content, rest, f"{batch.key}.r"))
                     if rest else [])
-        return [RecipientResult(r.email, False, error=str(error)) if j in culprits
+        return [RecipientResult(r.email, False, error=text) if j in culprits
                 else next(done) for j, r in enumerate(rs)]
 
 

@@ -115,6 +115,11 @@ class SMTPProvider(Provider):
         self.port = opts.port or DEFAULT_PORTS[opts.security]
         self.timeout = opts.timeout or self.delivery.timeout
         self._password: Secret | None = settings.secret("SMTP_PASSWORD")
+        if self._password is not None:
+            password = self._password.reveal()
+            user = opts.username or ""
+            self.hide(password, base64.b64encode(password.encode()).decode(),
+                      base64.b64encode(f"\0{user}\0{password}".encode()).decode())
         if opts.username and self._password is None:
             raise ConfigError(
                 "[providers.smtp] username is set but SMTP_PASSWORD is not: "
@@ -150,6 +155,7 @@ class SMTPProvider(Provider):
                     "[providers.smtp] dkim_selector is set but there is no key: set "
                     "dkim_key_file or put the PEM key in the DKIM_PRIVATE_KEY environment variable."
                 )
+            self.hide(secret.reveal())
             key = secret.reveal().encode("utf-8")
             where = "DKIM_PRIVATE_KEY"
         try:
@@ -223,14 +229,14 @@ class SMTPProvider(Provider):
             raise _code_error(
                 e.smtp_code,
                 f"{where} refused the login for {opts.username!r}: "
-                f"{self._scrub(_text(e.smtp_error))}; check username and SMTP_PASSWORD",
+                f"{self.scrub(_text(e.smtp_error))}; check username and SMTP_PASSWORD",
                 provider=self.name,
             ) from None
         except smtplib.SMTPResponseException as e:
             _drop(conn)
             raise _code_error(
                 e.smtp_code,
-                f"{where} answered {e.smtp_code} {self._scrub(_text(e.smtp_error))}",
+                f"{where} answered {e.smtp_code} {self.scrub(_text(e.smtp_error))}",
                 provider=self.name,
             ) from None
         except ssl.SSLCertVerificationError as e:
@@ -250,13 +256,13 @@ class SMTPProvider(Provider):
         except (OSError, smtplib.SMTPServerDisconnected) as e:
             _drop(conn)
             raise TransientDeliveryError(
-                f"cannot reach {where}: {self._scrub(str(e)) or type(e).__name__}",
+                f"cannot reach {where}: {self.scrub(str(e)) or type(e).__name__}",
                 provider=self.name,
             ) from None
         except smtplib.SMTPException as e:
             _drop(conn)
             raise PermanentDeliveryError(
-                f"{where}: {self._scrub(str(e))}", provider=self.name
+                f"{where}: {self.scrub(str(e))}", provider=self.name
             ) from None
 
     def _acquire(self) -> smtplib.SMTP:
@@ -278,21 +284,6 @@ class SMTPProvider(Provider):
                 conn.quit()
             except (smtplib.SMTPException, OSError):
                 conn.close()
-
-    def _scrub(self, text: str) -> str:
-        """``text`` with the password removed, also in the encodings AUTH sends it in."""
-        if self._password is None:
-            return text
-        password = self._password.reveal()
-        user = self.opts.username or ""
-        forms = {
-            password,
-            base64.b64encode(password.encode()).decode(),
-            base64.b64encode(f"\0{user}\0{password}".encode()).decode(),
-        }
-        for form in sorted(forms, key=len, reverse=True):
-            text = text.replace(form, "***")
-        return text
 
     # -- sending --------------------------------------------------------------------------
 
@@ -370,14 +361,14 @@ class SMTPProvider(Provider):
             except smtplib.SMTPResponseException as e:
                 return self._refused(to, e.smtp_code, e.smtp_error, "answered"), _alive(conn)
             except smtplib.SMTPException as e:
-                return RecipientResult(to, False, error=self._scrub(str(e))), _alive(conn)
+                return RecipientResult(to, False, error=self.scrub(str(e))), _alive(conn)
         raise AssertionError("unreachable")
 
     def _refused(
         self, to: str, code: int, answer: bytes | str, what: str
     ) -> RecipientResult:
         retryable = not 500 <= code < 600
-        error = f"{self.opts.host} {what}: {code} {self._scrub(_text(answer))}"
+        error = f"{self.opts.host} {what}: {code} {self.scrub(_text(answer))}"
         log.debug("smtp: %s for %s", error, to)
         return RecipientResult(to, False, error=error, retryable=retryable)
 
