@@ -16,7 +16,7 @@ import yaml
 from ..errors import ListingError
 from ..model import slugify
 
-__all__ = ["ListedArticle", "listing_to_yaml", "parse_listing", "read_listing"]
+__all__ = ["ListedArticle", "issue_yaml", "listing_to_yaml", "parse_listing", "read_listing"]
 
 KICKER_MAX = 40
 
@@ -113,6 +113,15 @@ def listing_to_yaml(
         "# Made by `digest import-text`. Check each url, then add sections, an intro\n"
         "# and `lead: true` on the lead story. Schema: `digest schema`.\n"
     )
+    return issue_yaml(doc, header)
+
+
+def issue_yaml(doc: dict[str, object], header: str = "") -> str:
+    """An issue file's text: ``header`` (comment lines) then ``doc`` as readable YAML.
+
+    Keys keep their order, text is written as is (no \\u escapes), and multi-line text
+    becomes a literal block; every importer writes its issue files through here.
+    """
     body = yaml.dump(
         doc,
         Dumper=_Dumper,

@@ -1,0 +1,76 @@
+"""The ``import-feed`` command: a feed's recent items as an issue file to curate."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+
+
+@click.command(name="import-feed")
+@click.argument("source")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the issue file here (default: standard output).",
+)
+@click.option(
+    "--since",
+    metavar="DATE",
+    help="Only items published or updated since DATE (YYYY-MM-DD, or an ISO 8601 time).",
+)
+@click.option(
+    "--days", type=int, metavar="N", help="Only items published or updated in the last N days."
+)
+@click.option(
+    "--limit",
+    type=int,
+    default=12,
+    show_default=True,
+    help="At most this many items, newest first.",
+)
+@click.option("--number", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--date",
+    "issue_date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Issue date (default: today).",
+)
+@click.option(
+    "--section-from-category",
+    is_flag=True,
+    help="Put each item under a section named by its first category.",
+)
+def import_feed(
+    source: str,
+    output: Path | None,
+    since: str | None,
+    days: int | None,
+    limit: int,
+    number: int,
+    issue_date: object,
+    section_from_category: bool,
+) -> None:
+    """Turn the recent items of the RSS or Atom feed at SOURCE (a URL or a file) into an
+    issue file: newest first, items without a title or an http(s) link skipped."""
+    from digest.sources.feed import import_feed as run
+
+    when = issue_date.date() if isinstance(issue_date, datetime) else date.today()
+    result = run(
+        source,
+        since=since,
+        days=days,
+        limit=limit,
+        number=number,
+        date=when,
+        section_from_category=section_from_category,
+    )
+    for warning in result.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    if output:
+        output.write_text(result.text, encoding="utf-8")
+        click.echo(f"Wrote {output}: {len(result.items)} items from {result.feed.source}", err=True)
+    else:
+        click.echo(result.text, nl=False)
