@@ -55,7 +55,9 @@ class Site:
         return Ledger(self.ledger_path)
 
 
-def site_settings(folder: Path, toml: str = BASE_TOML, env: dict[str, str] | None = None) -> Settings:
+def site_settings(
+    folder: Path, toml: str = BASE_TOML, env: dict[str, str] | None = None
+) -> Settings:
     config = folder / "digest.toml"
     config.write_text(toml, encoding="utf-8")
     return load_settings(config, environ={"DIGEST_SECRET": SECRET} if env is None else env)
@@ -267,9 +269,22 @@ def test_digest_serve_command_serves_until_interrupted(tmp_path: Path) -> None:
     (tmp_path / "out" / "issue-1.html").write_text("<p>one</p>", encoding="utf-8")
     env = {**os.environ, "DIGEST_SECRET": SECRET, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "digest", "serve", "--port", "0", "--config", "digest.toml",
-         "--archive", "out"],
-        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "digest",
+            "serve",
+            "--port",
+            "0",
+            "--config",
+            "digest.toml",
+            "--archive",
+            "out",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stderr is not None
@@ -293,7 +308,11 @@ def test_digest_serve_without_secret_exits_3_with_a_message(tmp_path: Path) -> N
     env["PYTHONPATH"] = str(ROOT / "src")
     done = subprocess.run(
         [sys.executable, "-m", "digest", "serve", "--port", "0", "--config", "digest.toml"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 3
     assert "DIGEST_SECRET is not set" in done.stderr

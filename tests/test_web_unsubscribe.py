@@ -7,16 +7,24 @@ a GET must not unsubscribe by itself because mail scanners follow links.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from tests.test_web_app import BASE_TOML, SECRET, Site, serve_site, site  # noqa: F401
+import pytest
+from tests.test_web_app import BASE_TOML, SECRET, Site, serve_site
 
 from digest.sending.personalise import Personaliser
 from digest.sending.tokens import make_token
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    with serve_site(tmp_path) as s:
+        yield s
 
 
 def test_get_shows_the_address_and_a_button_but_unsubscribes_nobody(site: Site) -> None:
