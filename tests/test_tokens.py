@@ -6,7 +6,7 @@ import pytest
 
 from digest.config import Secret, Settings
 from digest.errors import ConfigError
-from digest.sending.tokens import make_token, secret_from_settings, verify
+from digest.sending.tokens import Signer, make_token, secret_from_settings, verify
 
 SECRET = "s3cret-for-tests-0123456789"
 
@@ -65,3 +65,13 @@ def test_secret_never_shows_in_the_error():
     with pytest.raises(ConfigError) as err:
         secret_from_settings(settings)
     assert "tiny-secret" not in str(err.value)
+
+
+def test_a_signer_made_once_signs_like_make_token_and_never_shows_its_secret():
+    """The send prepares the key once per issue; the tokens must not change for that."""
+    secret = "signer-secret-0123456789"
+    signer = Signer(secret)
+    for address in ("ann@example.org", "jo@exämple.org"):
+        assert signer.token(address) == make_token(address, secret)
+        assert verify(signer.token(address), secret) == address
+    assert secret not in repr(signer)

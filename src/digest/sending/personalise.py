@@ -16,7 +16,7 @@ from ..config import Secret, Settings
 from ..errors import ConfigError
 from ..message import Recipient
 from .recipients import RESERVED_FIELDS, email_key
-from .tokens import SECRET_ENV, make_token, secret_from_settings
+from .tokens import SECRET_ENV, Signer, secret_from_settings
 
 __all__ = ["URL_FIELDS", "Personaliser", "message_id_for"]
 
@@ -31,11 +31,14 @@ def _ascii_domain(domain: str) -> str:
         return "digest.invalid"
 
 
+def _message_id(issue_id: str, email: str, domain: str) -> str:
+    h = hashlib.sha256(f"{issue_id}\0{email_key(email)}".encode()).hexdigest()[:32]
+    return f"<digest.{h}@{domain}>"
+
+
 def message_id_for(issue_id: str, email: str, sender_email: str) -> str:
     """A Message-ID that is the same for this issue and recipient on every run."""
-    h = hashlib.sha256(f"{issue_id}\0{email_key(email)}".encode()).hexdigest()[:32]
-    domain = _ascii_domain(sender_email.rpartition("@")[2])
-    return f"<digest.{h}@{domain}>"
+    return _message_id(issue_id, email, _ascii_domain(sender_email.rpartition("@")[2]))
 
 
 def _template_fields(template: str) -> set[str]:
@@ -46,7 +49,11 @@ def _template_fields(template: str) -> set[str]:
 
 
 class Personaliser:
-    """Builds each :class:`Recipient` of one issue: merge fields, token, link, Message-ID."""
+    """Builds each :class:`Recipient` of one issue: merge fields, token, link, Message-ID.
+
+    Whatever is the same for every recipient (the signing key, the quoted slug, the
+    Message-ID domain) is worked out once here, not per recipient.
+    """
 
     def __init__(
         self,
@@ -57,9 +64,11 @@ class Personaliser:
         secret: Secret | None = None,
     ) -> None:
         self.issue_id = issue_id
-        self.sender_email = sender_email
         self.template = settings.links.unsubscribe_url
         self.secret = secret if secret is not None else secret_from_settings(settings)
+        self._signer = Signer(self.secret) if self.secret is not None else None
+        self._slug = quote(issue_id, safe="")
+        self._domain = _ascii_domain(sender_email.rpartition("@")[2])
         if self.template is not None:
             names = _template_fields(self.template)
             unknown = names - set(URL_FIELDS)
@@ -80,29 +89,29 @@ class Personaliser:
         return bool(self.template)
 
     def token(self, email: str) -> str:
-        if self.secret is None:
+        if self._signer is None:
             raise ConfigError(f"{SECRET_ENV} is not set; it signs unsubscribe links.")
-        return make_token(email, self.secret)
+        return self._signer.token(email)
 
-    def unsubscribe_url(self, email: str) -> str:
+    def unsubscribe_url(self, email: str, token: str | None = None) -> str:
+        """The link for ``email``; ``token`` when the caller has already made it."""
         if not self.template:
             return ""
-        return self.template.format(
-            token=self.token(email) if self.secret is not None else "",
-            slug=quote(self.issue_id, safe=""),
-            email=quote(email, safe=""),
-        )
+        if token is None:
+            token = self._signer.token(email) if self._signer is not None else ""
+        return self.template.format(token=token, slug=self._slug, email=quote(email, safe=""))
 
     def recipient(
         self, email: str, name: str = "", fields: Mapping[str, str] | None = None
     ) -> Recipient:
         values = {k: v for k, v in (fields or {}).items() if k not in RESERVED_FIELDS}
-        values["unsubscribe_url"] = self.unsubscribe_url(email)
-        if self.secret is not None:
-            values["unsubscribe_token"] = self.token(email)
+        token = self._signer.token(email) if self._signer is not None else None
+        values["unsubscribe_url"] = self.unsubscribe_url(email, token)
+        if token is not None:
+            values["unsubscribe_token"] = token
         return Recipient(
             email=email,
             name=name,
             fields=values,
-            message_id=message_id_for(self.issue_id, email, self.sender_email),
+            message_id=_message_id(self.issue_id, email, self._domain),
         )

@@ -22,7 +22,14 @@ import hmac
 from ..config import Secret, Settings
 from ..errors import ConfigError
 
-__all__ = ["MIN_SECRET_LENGTH", "SECRET_ENV", "make_token", "secret_from_settings", "verify"]
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "SECRET_ENV",
+    "Signer",
+    "make_token",
+    "secret_from_settings",
+    "verify",
+]
 
 SECRET_ENV = "DIGEST_SECRET"
 MIN_SECRET_LENGTH = 16
@@ -47,12 +54,31 @@ def _mac(key: bytes, email: str) -> bytes:
     return hmac.new(key, _CONTEXT + email.encode("utf-8"), hashlib.sha256).digest()
 
 
+class Signer:
+    """Signs many addresses with one secret: the HMAC key is prepared once, not per token."""
+
+    __slots__ = ("_base",)
+
+    def __init__(self, secret: str | bytes | Secret) -> None:
+        key = _key(secret)
+        if not key:
+            raise ConfigError(f"The unsubscribe token secret is empty; set {SECRET_ENV}.")
+        self._base = hmac.new(key, _CONTEXT, hashlib.sha256)
+
+    def __repr__(self) -> str:
+        return "Signer(<secret>)"
+
+    def token(self, email: str) -> str:
+        """The unsubscribe token for ``email``: URL-safe, no padding, stable for ever."""
+        raw = email.encode("utf-8")
+        mac = self._base.copy()
+        mac.update(raw)
+        return f"{_b64(raw)}.{_b64(mac.digest())}"
+
+
 def make_token(email: str, secret: str | bytes | Secret) -> str:
-    """The unsubscribe token for ``email``: URL-safe, no padding, stable for ever."""
-    key = _key(secret)
-    if not key:
-        raise ConfigError(f"The unsubscribe token secret is empty; set {SECRET_ENV}.")
-    return f"{_b64(email.encode('utf-8'))}.{_b64(_mac(key, email))}"
+    """The unsubscribe token for ``email`` (one address; a send uses :class:`Signer`)."""
+    return Signer(secret).token(email)
 
 
 def verify(token: str, secret: str | bytes | Secret) -> str | None:
