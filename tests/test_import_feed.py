@@ -18,6 +18,7 @@ from tests.servers.kit import LoopbackServer, Reply, Request
 
 from digest.cli import cli
 from digest.errors import InputError
+from digest.render.markdown import md_html
 from digest.sources import parse_issue
 from digest.sources.feed import (
     SUMMARY_MAX,
@@ -222,6 +223,31 @@ def test_issue_file_round_trips_yaml_traps_and_sections() -> None:
     assert by["Italy Amazon Strike Shows Potential for Workers’ Fightback"] == "Labour struggles"
     assert by["The Paris Commune: Triumph, Tragedy, and Lessons for Today"] == "History"
     assert by["No"] is None
+
+
+def test_summary_that_looks_like_a_list_stays_a_paragraph() -> None:
+    """Feed text is plain: a summary opening "1984. " or "- " must not become a Markdown list."""
+    data = (
+        b"<rss version='2.0'><channel><title>x</title>"
+        b"<item><title>A</title><link>https://example.org/a</link>"
+        b"<description>1984. The year it began.</description></item>"
+        b"<item><title>B</title><link>https://example.org/b</link>"
+        b"<description>- dash first, *then* stars</description></item></channel></rss>"
+    )
+    feed = parse_feed(data)
+    assert [i.summary for i in feed.items] == [
+        "1984. The year it began.",
+        "- dash first, *then* stars",
+    ]
+    issue = parse_issue(feed_to_yaml(feed.items))
+    first, second = (md_html(a.summary) for a in issue.articles)
+    assert first == "<p>1984. The year it began.</p>\n"
+    assert second == "<p>- dash first, <em>then</em> stars</p>\n"
+
+
+def test_local_file_over_the_size_cap_is_refused() -> None:
+    with pytest.raises(InputError, match="larger than 1 KB"):
+        read_feed(str(RSS2), max_bytes=1024)
 
 
 def test_not_a_feed_file_is_refused(tmp_path: Path) -> None:

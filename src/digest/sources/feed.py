@@ -554,6 +554,16 @@ def _direction(language: str | None) -> str | None:
     return "rtl" if language.split("-")[0].lower() in RTL_LANGUAGES else None
 
 
+_BLOCK_MARKER = re.compile(r"^(?:(\d{1,9})([.)])|([-+*>]))(?=\s|$)")
+
+
+def _as_markdown(text: str) -> str:
+    """Plain text written where light Markdown is read: a leading "2026." or "- " would
+    start a list, so its marker is escaped. Nothing else needs it: raw HTML is off, and a
+    summary is one line."""
+    return _BLOCK_MARKER.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", text)
+
+
 def feed_to_yaml(
     items: Sequence[FeedItem],
     *,
@@ -568,7 +578,7 @@ def feed_to_yaml(
     for item in items:
         a: dict[str, object] = {
             "headline": item.headline,
-            "summary": item.summary,
+            "summary": _as_markdown(item.summary),
             "url": item.url,
         }
         if section_from_category and item.category:
