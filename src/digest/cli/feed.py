@@ -27,6 +27,7 @@ import click
 @click.option(
     "--limit",
     type=int,
+    metavar="N",
     default=12,
     show_default=True,
     help="At most this many items, newest first.",
