@@ -110,3 +110,27 @@ def test_rows_are_streamed_not_read_whole(write):
     rows = read_recipients(path)
     first = next(rows)
     assert isinstance(first, Row) and first.email == "r0@example.org"
+
+
+def test_an_unclosed_quote_that_swallows_later_rows_is_reported_with_the_lines_lost(write):
+    """A stray quote in a merge column must not make the rows after it vanish silently."""
+    path = write(
+        "subs.csv",
+        "email,name,city\n"
+        "ann@example.org,Ann,Rome\n"
+        'bob@example.org,Bob,"Paris\n'
+        "cat@example.org,Cat,Oslo\n"
+        'dan@example.org,Dan,"Lima"\n'
+        "eve@example.org,Eve,Kyiv\n",
+    )
+    good, bad = _rows(path)
+    assert [r.email for r in good] == ["ann@example.org", "eve@example.org"]
+    ((line, value, reason),) = [(b.line, b.value, b.reason) for b in bad]
+    assert (line, value) == (3, "bob@example.org")
+    assert "lines 3 to 5" in reason and "quote" in reason
+
+
+def test_a_quoted_cell_on_one_line_is_still_a_good_row(write):
+    path = write("subs.csv", 'email,name,city\nann@example.org,"Lee, Ann","Rome, Italy"\n')
+    good, bad = _rows(path)
+    assert bad == [] and good[0].name == "Lee, Ann" and good[0].fields == {"city": "Rome, Italy"}

@@ -118,20 +118,43 @@ def read_recipients(path: Path | str) -> Iterator[Row | BadRow]:
             for raw, col in mapping
             if col not in RESERVED_FIELDS and _FIELD_RE.fullmatch(col)
         ]
+        email_at = [col for _, col in mapping].index("email")
         rows = iter(reader)
         while True:
+            start = reader.line_num + 1
             try:
                 raw_row = next(rows)
             except StopIteration:
                 break
             except UnicodeDecodeError:
                 raise RecipientsError(
-                    f"{p}:{reader.line_num + 1}: not UTF-8 text; save the CSV as UTF-8."
+                    f"{p}:{start}: not UTF-8 text; save the CSV as UTF-8."
                 ) from None
             except csv.Error as e:
                 yield BadRow(reader.line_num, "", f"not a readable CSV row: {e}")
                 continue
-            yield _parse(reader.line_num, raw_row, mapping, extra)
+            item = _parse(reader.line_num, raw_row, mapping, extra)
+            if isinstance(item, Row) and reader.line_num > start:
+                item = _swallowed(start, reader.line_num, item, email_at) or item
+            yield item
+
+
+def _swallowed(start: int, end: int, row: Row, email_at: int) -> BadRow | None:
+    """A cell over several lines in which a line looks like a recipient row: a quote never
+    closed swallowed the rows after it. Say so, with the lines lost, instead of sending to
+    one recipient with a strange merge field and skipping the rest without a word."""
+    for value in row.fields.values():
+        for line in value.splitlines()[1:]:
+            cells = line.split(",")
+            if len(cells) > email_at and "@" in cells[email_at]:
+                return BadRow(
+                    start,
+                    row.email,
+                    f"the row runs over lines {start} to {end}: a quote (\") opened in it is "
+                    "never closed, so the rows after it were read as part of one cell, not "
+                    "as recipients; close the quote and send again",
+                )
+    return None
 
 
 def _parse(
