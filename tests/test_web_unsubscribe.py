@@ -162,3 +162,16 @@ def test_a_token_in_the_query_string_works_too(tmp_path: Path) -> None:
         assert httpx.get(f"{site.url}/unsubscribe").status_code == 404
         with site.ledger() as ledger:
             assert ledger.is_suppressed("ann@example.org") == "unsubscribed"
+
+
+def test_an_email_in_the_link_template_may_hold_a_slash(tmp_path: Path) -> None:
+    toml = BASE_TOML.replace("/unsubscribe/{token}", "/leave/{email}/{token}")
+    with serve_site(tmp_path, toml) as site:
+        link = Personaliser(site.settings, "issue-12", "weekly@example.org").unsubscribe_url(
+            "odd/name@example.org"
+        )
+        path = urlsplit(link).path
+        assert "%2F" in path
+        assert httpx.post(site.url + path, data=ONE_CLICK).status_code == 200
+        with site.ledger() as ledger:
+            assert ledger.is_suppressed("odd/name@example.org") == "unsubscribed"

@@ -3,7 +3,8 @@
 ``[links] unsubscribe_url = "https://example.org/u/{token}"`` makes the app answer
 ``/u/<token>``, so the link in every mail and the app cannot drift apart. The token may also
 sit in the query (``https://example.org/unsubscribe?t={token}``). ``{slug}``, ``{number}``,
-``{date}`` and ``{email}`` match one path segment each.
+``{date}`` match one path segment each, ``{email}`` (URL-quoted, so it may hold a ``/`` once
+decoded) anything up to the next literal part.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class PathTemplate:
             regex.append(re.escape(literal))
             if name == key:
                 regex.append(f"(?P<{key}>[^/]+)")
+            elif name == "email":
+                regex.append(".+?")
             elif name is not None:
                 regex.append("[^/]+")
         return cls(url, re.compile("".join(regex)), key, query_name)
