@@ -6,7 +6,11 @@ merge placeholders per part, like premailer's output) and times, for --count rec
 * stdlib: ``build_mime(content, recipient).as_bytes()`` — a fresh EmailMessage each time;
 * template: ``MimeTemplate.render(recipient)`` — skeleton once, bytes per recipient;
 * template + DKIM: the same, signed with a fresh 2048-bit key (if dkimpy and openssl exist);
-* file backend: ``FileProvider.send_batch`` writing one .eml per recipient to a temp folder.
+* file backend: ``FileProvider.send_batch`` writing one .eml per recipient to a temp folder;
+* JSON payloads: the request bodies of the HTTP providers that send every recipient a whole
+  message (Postmark, Resend, Mailjet, Brevo), cut into calls and encoded, with the bodies
+  filled per recipient as strings and encoded whole (``per recipient``) against the shared
+  body encoded once and only the values per recipient (``encoded once``).
 
 With ``--issue`` the issue file is rendered by digest itself (MJML and premailer output: a
 few very long HTML lines, the placeholders in their middle) instead of the synthetic one.
@@ -26,7 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from digest.config import Settings
+from digest.delivery._http import Bodies, HTTPProvider, json_bytes
 from digest.delivery._mime import MimeTemplate
+from digest.delivery.base import load_provider_class
 from digest.delivery.local import FileProvider
 from digest.message import Address, Batch, Content, Recipient, build_mime
 
@@ -133,6 +139,41 @@ def dkim_signer() -> Callable[[bytes], bytes] | None:
     return sign
 
 
+JSON_PROVIDERS = ("postmark", "resend", "mailjet", "brevo")
+FAKE_KEYS = {"POSTMARK_SERVER_TOKEN": "x", "RESEND_API_KEY": "x", "BREVO_API_KEY": "x",
+             "MJ_APIKEY_PUBLIC": "x", "MJ_APIKEY_PRIVATE": "x"}
+
+
+def json_payloads(content: Content, people: list[Recipient]) -> None:
+    """The JSON bodies of HTTP providers that send every recipient a whole message."""
+    bodies = Bodies.of(content)
+
+    def filled_then_encoded(r: Recipient) -> bytes:
+        return json_bytes(content.html_for(r)) + json_bytes(content.text_for(r))
+
+    def encoded_once(r: Recipient) -> bytes:
+        values = r.values()
+        return bodies.html.fill(values).data + bodies.text.fill(values).data
+
+    for label, fn in (("filled, then encoded", filled_then_encoded),
+                      ("encoded once, filled", encoded_once)):
+        r_rate, size = rate(fn, people)
+        print(f"{'JSON bodies':16} {label:21} {r_rate:8.0f} msg/s ({size} bytes)")
+    for name in JSON_PROVIDERS:
+        settings = Settings.model_validate({"providers": {name: {}}, "environ": FAKE_KEYS})
+        provider = load_provider_class(name)(settings)
+        assert isinstance(provider, HTTPProvider)
+        batch = Batch(content, people, "bench")
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            size = sum(len(json_bytes(provider.build_request(c).json))
+                       for c in provider.chunks(batch))
+            best = min(best, time.perf_counter() - start)
+        print(f"{name:16} requests (cut, built, encoded): {len(people) / best:8.0f} msg/s "
+              f"({size / 1e6:.1f} MB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=2000, help="recipients per run")
@@ -180,6 +221,7 @@ def main() -> None:
             provider.send_batch(Batch(content, people[i : i + provider.max_batch], str(i)))
         file_rate = len(people) / (time.perf_counter() - start)
     print(f"{'ASCII names':16} file backend:      {file_rate:8.0f} msg/s (.eml written)")
+    json_payloads(content, recipients(min(args.count, 500), True))
     signer = dkim_signer()
     if signer is None:
         print("DKIM: skipped (needs dkimpy and the openssl binary)")

@@ -14,14 +14,17 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 from tests.servers.kit import LoopbackServer, Reply, Request
-from tests.servers.support import Sleeps, make_batch, make_settings, recipients
+from tests.servers.support import Sleeps, make_batch, make_content, make_settings, recipients
 
 from digest.delivery._http import (
+    EncodedText,
     HTTPOptions,
     HTTPProvider,
     HTTPRequest,
     MergeTokens,
+    RawJSON,
     chunk_by_size,
+    json_bytes,
     parse_retry_after,
     read_rate_limit,
 )
@@ -117,6 +120,28 @@ def test_rate_limit_headers_are_read_in_every_family_providers_use() -> None:
     assert read(x_ratelimit_remaining="5", ratelimit_remaining="0", ratelimit_reset="4") == (0, 4)
     assert read(x_ratelimit_remaining="lots") is None
     assert read(content_type="application/json") is None
+
+
+def test_a_body_encoded_once_fills_to_the_same_bytes_as_encoding_it_per_recipient() -> None:
+    """The shared body is JSON-encoded once; only the values are encoded per recipient."""
+    content = make_content(
+        html='<p title="q">Hi @@digest.name|"you"@@ \\ caf\u00e9 \u2028 \x01</p>@@digest.code@@',
+        text="Tab\there, @@digest.name|you@@\n@@digest.code@@ \U0001f600",
+    )
+    people = [
+        Recipient("a@example.org", 'Ann "A" <&> \\ \u2029', {"code": "x\ny\x7f"}),
+        Recipient("b@example.org"),
+    ]
+    html = EncodedText(content.html, escape=True)
+    text = EncodedText(content.text, escape=False)
+    assert html.varies and not EncodedText("plain", escape=True).varies
+    for r in people:
+        filled = html.fill(r.values())
+        assert filled.data == json_bytes(content.html_for(r))
+        assert html.size(r.values()) == len(filled.data)
+        assert text.fill(r.values()).data == json_bytes(content.text_for(r))
+    nested = {"a": [RawJSON(b'"x"'), {"b": RawJSON(b"[1,2]")}], "c": "\u0000 kept"}
+    assert json_bytes(nested) == b'{"a":["x",{"b":[1,2]}],"c":"\\u0000 kept"}'
 
 
 def test_chunks_keep_within_bytes_and_count_and_an_oversize_item_goes_alone() -> None:

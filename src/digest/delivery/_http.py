@@ -28,6 +28,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,18 +38,21 @@ import httpx
 from pydantic import field_validator
 
 from ..errors import PermanentDeliveryError, TransientDeliveryError
-from ..message import PLACEHOLDER_RE, Batch, Recipient
+from ..message import PLACEHOLDER_RE, Batch, Content, Recipient
 from .base import Options, Provider, RecipientResult
 
 if TYPE_CHECKING:
     from ..config import Settings
 
 __all__ = [
+    "Bodies",
+    "EncodedText",
     "HTTPOptions",
     "HTTPProvider",
     "HTTPRequest",
     "MergeTokens",
     "RateLimit",
+    "RawJSON",
     "chunk_by_size",
     "json_bytes",
     "parse_retry_after",
@@ -99,9 +103,114 @@ class HTTPRequest:
     accept: frozenset[int] = frozenset()
 
 
+@dataclass(frozen=True, slots=True)
+class RawJSON:
+    """Bytes that are already one encoded JSON value; :func:`json_bytes` splices them in.
+
+    How a body shared by a batch is encoded once and only its merge values per recipient
+    (see :class:`EncodedText`).
+    """
+
+    data: bytes
+
+
+def _swap_raw(value: Any, raws: list[bytes], mark: str) -> Any:
+    if isinstance(value, RawJSON):
+        raws.append(value.data)
+        return f"{mark}{len(raws) - 1}\0"
+    if isinstance(value, dict):
+        return {k: _swap_raw(v, raws, mark) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_swap_raw(v, raws, mark) for v in value]
+    return value
+
+
 def json_bytes(value: Any) -> bytes:
-    """Compact UTF-8 JSON: the wire form, and what batch sizes are measured in."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON: the wire form, and what batch sizes are measured in.
+
+    :class:`RawJSON` values anywhere in ``value`` are written as their bytes, unchanged.
+    """
+    raws: list[bytes] = []
+    mark = f"\0{uuid.uuid4().hex}:"
+    swapped = _swap_raw(value, raws, mark)
+    out = json.dumps(swapped, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if not raws:
+        return out
+    # Each marker is encoded as "\u0000<nonce>:<n>\u0000"; the random nonce never occurs
+    # in encoded text by chance.
+    marker = re.compile(rb'"\\u0000' + mark[1:].encode() + rb'(\d+)\\u0000"')
+    pieces = marker.split(out)
+    pieces[1::2] = [raws[int(i)] for i in pieces[1::2]]
+    return b"".join(pieces)
+
+
+def _json_str(text: str) -> bytes:
+    """``text`` as the inside of a JSON string (no quotes), UTF-8."""
+    return json.dumps(text, ensure_ascii=False)[1:-1].encode("utf-8")
+
+
+class EncodedText:
+    """A text shared by a batch, JSON-encoded once, filled per recipient as bytes.
+
+    The text is cut at its merge placeholders; each fixed piece is encoded once, so a
+    recipient costs the encoding of their own values and one join. ``fill`` gives exactly
+    ``json_bytes(content.html_for(recipient))`` (or ``text_for``): values HTML-escaped in
+    HTML, a placeholder's default where the value is empty.
+    """
+
+    __slots__ = ("_escape", "_pieces", "fixed_bytes")
+
+    def __init__(self, text: str, *, escape: bool) -> None:
+        self._escape = escape
+        pieces: list[bytes | tuple[str, bytes]] = [b'"']
+        pos = 0
+        for m in PLACEHOLDER_RE.finditer(text):
+            pieces.append(_json_str(text[pos : m.start()]))
+            pieces.append((m.group(1), _json_str(m.group(2) or "")))
+            pos = m.end()
+        pieces.append(_json_str(text[pos:]) + b'"')
+        self._pieces = pieces
+        self.fixed_bytes = sum(len(p) for p in pieces if isinstance(p, bytes))
+        """Encoded bytes of the text without its placeholders."""
+
+    @property
+    def varies(self) -> bool:
+        """True when the text holds a placeholder (so it differs between recipients)."""
+        return len(self._pieces) > 2
+
+    def fill(self, values: Mapping[str, str]) -> RawJSON:
+        out: list[bytes] = []
+        for p in self._pieces:
+            if isinstance(p, bytes):
+                out.append(p)
+                continue
+            v = values.get(p[0])
+            if v:
+                out.append(_json_str(html.escape(v) if self._escape else v))
+            else:
+                out.append(p[1])
+        return RawJSON(b"".join(out))
+
+    def size(self, values: Mapping[str, str]) -> int:
+        """Bytes ``fill(values)`` takes, counted without joining the shared pieces."""
+        size = self.fixed_bytes
+        for p in self._pieces:
+            if isinstance(p, tuple):
+                v = values.get(p[0])
+                size += len(_json_str(html.escape(v) if self._escape else v)) if v else len(p[1])
+        return size
+
+
+@dataclass(frozen=True)
+class Bodies:
+    """A batch's HTML and text, each :class:`EncodedText` once."""
+
+    html: EncodedText
+    text: EncodedText
+
+    @classmethod
+    def of(cls, content: Content) -> Bodies:
+        return cls(EncodedText(content.html, escape=True), EncodedText(content.text, escape=False))
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -276,6 +385,7 @@ class HTTPProvider(Provider):
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
         self._not_before = 0.0
+        self._bodies: tuple[Content, Bodies] | None = None
         self.log = logging.getLogger(f"digest.delivery.{self.name}")
 
     # -- what subclasses write -------------------------------------------------------------
@@ -314,13 +424,26 @@ class HTTPProvider(Provider):
         return json.dumps(body)[:_BODY_LIMIT]
 
     def recipient_bytes(self, batch: Batch, recipient: Recipient) -> int:
-        """Estimated request bytes one recipient adds (used only with ``max_batch_bytes``)."""
+        """Estimated request bytes one recipient adds (used only with ``max_batch_bytes``).
+
+        Counted from the batch's bodies encoded once, not by filling them per recipient.
+        """
         c = batch.content
-        parts = (c.html_for(recipient), c.text_for(recipient), c.subject_for(recipient))
-        headers = c.headers_for(recipient)
-        size = sum(len(p.encode("utf-8")) for p in parts)
-        size += sum(len(k) + len(v.encode("utf-8")) for k, v in headers.items())
-        return int(size * 1.1) + 512
+        bodies = self.bodies(c)
+        values = recipient.values()
+        size = bodies.html.size(values) + bodies.text.size(values)
+        size += len(c.subject_for(recipient).encode("utf-8"))
+        size += sum(len(k) + len(v.encode("utf-8")) for k, v in c.headers_for(recipient).items())
+        return int(size * 1.05) + 512
+
+    def bodies(self, content: Content) -> Bodies:
+        """``content``'s HTML and text JSON-encoded once (kept for the latest content)."""
+        last = self._bodies
+        if last is not None and last[0] is content:
+            return last[1]
+        bodies = Bodies.of(content)
+        self._bodies = (content, bodies)
+        return bodies
 
     def shared_bytes(self, batch: Batch) -> int:
         """Estimated request bytes shared by the whole batch (sent once per call)."""
@@ -373,19 +496,15 @@ class HTTPProvider(Provider):
 
     def chunks(self, batch: Batch) -> list[Batch]:
         """``batch`` cut where ``max_batch`` and ``max_batch_bytes`` say (deterministically)."""
-        over_count = len(batch.recipients) > self.max_batch
-        if self.max_batch_bytes is None and not over_count:
-            return [batch]
         if self.max_batch_bytes is None:
-            limit = None
-        else:
-            limit = int(self.max_batch_bytes * self.bytes_margin)
+            return super().chunks(batch)
+        limit = int(self.max_batch_bytes * self.bytes_margin)
         groups = chunk_by_size(
             batch.recipients,
             lambda r: self.recipient_bytes(batch, r),
-            max_bytes=limit if limit is not None else 1 << 62,
+            max_bytes=limit,
             max_items=self.max_batch,
-            overhead=self.shared_bytes(batch) if limit is not None else 0,
+            overhead=self.shared_bytes(batch),
         )
         if len(groups) == 1:
             return [batch]

@@ -33,7 +33,7 @@ import httpx
 
 from ..errors import PermanentDeliveryError
 from ..message import PLACEHOLDER_RE, Address, Batch, Content, Recipient
-from ._http import HTTPOptions, HTTPProvider, HTTPRequest
+from ._http import Bodies, HTTPOptions, HTTPProvider, HTTPRequest
 from .base import Options, RecipientResult
 
 if TYPE_CHECKING:
@@ -96,14 +96,15 @@ class BrevoProvider(HTTPProvider):
 
     def recipient_bytes(self, batch: Batch, recipient: Recipient) -> int:
         """Bytes of one version: only the parts that differ per recipient are repeated."""
-        varies = _varying_parts(batch.content)
-        size = len(recipient.email) + len(recipient.name) + 64
         c = batch.content
-        if "htmlContent" in varies:
-            size += len(c.html_for(recipient).encode("utf-8"))
-        if "textContent" in varies:
-            size += len(c.text_for(recipient).encode("utf-8"))
-        if "subject" in varies:
+        bodies = self.bodies(c)
+        values = recipient.values()
+        size = len(recipient.email) + len(recipient.name) + 64
+        if bodies.html.varies:
+            size += bodies.html.size(values)
+        if bodies.text.varies:
+            size += bodies.text.size(values)
+        if PLACEHOLDER_RE.search(c.subject):
             size += len(c.subject_for(recipient).encode("utf-8"))
         return int(size * 1.1)
 
@@ -143,15 +144,17 @@ class BrevoProvider(HTTPProvider):
     def _request_for(self, batch: Batch, headers: dict[str, str], key: str) -> HTTPRequest:
         c = batch.content
         first = batch.recipients[0]
-        varies = _varying_parts(c)
+        bodies = self.bodies(c)
+        subject_varies = PLACEHOLDER_RE.search(c.subject) is not None
         body: dict[str, Any] = {
             "sender": _party(c.sender),
             "subject": c.subject_for(first),
-            "htmlContent": c.html_for(first),
-            "textContent": c.text_for(first),
+            "htmlContent": bodies.html.fill(first.values()),
+            "textContent": bodies.text.fill(first.values()),
             "headers": {**headers, "idempotencyKey": key},
             "tags": [c.issue_id, *c.tags],
-            "messageVersions": [_version(c, r, varies) for r in batch.recipients],
+            "messageVersions": [_version(c, r, bodies, subject_varies)
+                                for r in batch.recipients],
         }
         if c.reply_to:
             body["replyTo"] = _party(c.reply_to)
@@ -211,19 +214,14 @@ def _by_headers(batch: Batch) -> list[tuple[tuple[tuple[str, str], ...], list[in
     return list(groups.items())
 
 
-def _varying_parts(content: Content) -> frozenset[str]:
-    """Which of subject, HTML and text hold merge placeholders (and so differ per version)."""
-    parts = {"subject": content.subject, "htmlContent": content.html, "textContent": content.text}
-    return frozenset(k for k, text in parts.items() if PLACEHOLDER_RE.search(text))
-
-
-def _version(content: Content, recipient: Recipient, varies: frozenset[str]) -> dict[str, Any]:
+def _version(content: Content, recipient: Recipient, bodies: Bodies,
+             subject_varies: bool) -> dict[str, Any]:
     """One recipient's version: its address, plus whatever differs from the top level."""
     version: dict[str, Any] = {"to": [_party(recipient.address)]}
-    if "subject" in varies:
+    if subject_varies:
         version["subject"] = content.subject_for(recipient)
-    if "htmlContent" in varies:
-        version["htmlContent"] = content.html_for(recipient)
-    if "textContent" in varies:
-        version["textContent"] = content.text_for(recipient)
+    if bodies.html.varies:
+        version["htmlContent"] = bodies.html.fill(recipient.values())
+    if bodies.text.varies:
+        version["textContent"] = bodies.text.fill(recipient.values())
     return version

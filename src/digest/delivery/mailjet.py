@@ -28,7 +28,7 @@ import httpx
 
 from ..errors import PermanentDeliveryError
 from ..message import Address, Batch, Content, Recipient
-from ._http import HTTPOptions, HTTPProvider, HTTPRequest
+from ._http import Bodies, HTTPOptions, HTTPProvider, HTTPRequest
 from .base import Options, RecipientResult
 
 if TYPE_CHECKING:
@@ -77,8 +77,9 @@ class MailjetProvider(HTTPProvider):
         return httpx.BasicAuth(self._user, self._password)
 
     def build_request(self, batch: Batch) -> HTTPRequest:
+        bodies = self.bodies(batch.content)
         payload: dict[str, Any] = {
-            "Messages": [_message(batch.content, r, batch.key) for r in batch.recipients]
+            "Messages": [_message(batch.content, r, batch.key, bodies) for r in batch.recipients]
         }
         if getattr(self.options, "sandbox", False):
             payload["SandboxMode"] = True
@@ -116,13 +117,15 @@ class MailjetProvider(HTTPProvider):
         return super().error_message(response)
 
 
-def _message(content: Content, recipient: Recipient, batch_key: str) -> dict[str, Any]:
+def _message(content: Content, recipient: Recipient, batch_key: str,
+             bodies: Bodies) -> dict[str, Any]:
+    values = recipient.values()
     message: dict[str, Any] = {
         "From": _party(content.sender),
         "To": [_party(recipient.address)],
         "Subject": content.subject_for(recipient),
-        "TextPart": content.text_for(recipient),
-        "HTMLPart": content.html_for(recipient),
+        "TextPart": bodies.text.fill(values),
+        "HTMLPart": bodies.html.fill(values),
         "CustomID": content.issue_id,
         "EventPayload": json.dumps({"issue": content.issue_id, "batch": batch_key}),
     }

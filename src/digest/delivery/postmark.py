@@ -14,7 +14,7 @@ import httpx
 
 from ..errors import PermanentDeliveryError
 from ..message import Batch, Recipient
-from ._http import HTTPOptions, HTTPProvider, HTTPRequest
+from ._http import Bodies, HTTPOptions, HTTPProvider, HTTPRequest
 from .base import Options, RecipientResult
 
 __all__ = ["PostmarkOptions", "PostmarkProvider"]
@@ -58,24 +58,31 @@ class PostmarkProvider(HTTPProvider):
         return {"X-Postmark-Server-Token": self.secret(TOKEN_ENV)}
 
     def build_request(self, batch: Batch) -> HTTPRequest:
-        return HTTPRequest("POST", "/email/batch", json=[self._message(batch, r)
-                                                          for r in batch.recipients])
-
-    def _message(self, batch: Batch, r: Recipient) -> dict[str, Any]:
         c = batch.content
-        o = self.options
-        msg: dict[str, Any] = {
+        bodies = self.bodies(c)
+        shared: dict[str, Any] = {
             "From": c.sender.formatted(),
-            "To": r.address.formatted(),
-            "Subject": c.subject_for(r),
-            "HtmlBody": c.html_for(r),
-            "TextBody": c.text_for(r),
-            "MessageStream": o.message_stream,
+            "MessageStream": self.options.message_stream,
             "Tag": c.issue_id,
             "Metadata": {**c.metadata, "digest_issue": c.issue_id},
         }
         if c.reply_to:
-            msg["ReplyTo"] = c.reply_to.formatted()
+            shared["ReplyTo"] = c.reply_to.formatted()
+        return HTTPRequest("POST", "/email/batch", json=[self._message(batch, r, bodies, shared)
+                                                          for r in batch.recipients])
+
+    def _message(self, batch: Batch, r: Recipient, bodies: Bodies,
+                 shared: dict[str, Any]) -> dict[str, Any]:
+        c = batch.content
+        o = self.options
+        values = r.values()
+        msg: dict[str, Any] = {
+            **shared,
+            "To": r.address.formatted(),
+            "Subject": c.subject_for(r),
+            "HtmlBody": bodies.html.fill(values),
+            "TextBody": bodies.text.fill(values),
+        }
         headers = [
             {"Name": k, "Value": v} for k, v in c.headers_for(r).items() if v.strip("<>, ")
         ]

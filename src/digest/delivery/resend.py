@@ -29,7 +29,7 @@ import httpx
 
 from ..errors import PermanentDeliveryError, TransientDeliveryError
 from ..message import Address, Batch, Content, Recipient
-from ._http import HTTPOptions, HTTPProvider, HTTPRequest, parse_retry_after
+from ._http import Bodies, HTTPOptions, HTTPProvider, HTTPRequest, parse_retry_after
 from .base import Options, RecipientResult
 
 if TYPE_CHECKING:
@@ -97,7 +97,8 @@ class ResendProvider(HTTPProvider):
 
     def build_request(self, batch: Batch) -> HTTPRequest:
         shared = _shared_fields(batch.content)
-        emails = [_email(batch.content, r, shared) for r in batch.recipients]
+        bodies = self.bodies(batch.content)
+        emails = [_email(batch.content, r, shared, bodies) for r in batch.recipients]
         return HTTPRequest(
             "POST",
             "/emails/batch",
@@ -178,13 +179,15 @@ def _shared_fields(content: Content) -> dict[str, Any]:
     return shared
 
 
-def _email(content: Content, recipient: Recipient, shared: dict[str, Any]) -> dict[str, Any]:
+def _email(content: Content, recipient: Recipient, shared: dict[str, Any],
+           bodies: Bodies) -> dict[str, Any]:
+    values = recipient.values()
     email: dict[str, Any] = {
         **shared,
         "to": [display(recipient.address)],
         "subject": content.subject_for(recipient),
-        "html": content.html_for(recipient),
-        "text": content.text_for(recipient),
+        "html": bodies.html.fill(values),
+        "text": bodies.text.fill(values),
     }
     headers = {k: v for k, v in content.headers_for(recipient).items() if v.strip("<>, ")}
     if headers:
