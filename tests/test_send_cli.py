@@ -12,6 +12,10 @@ from tests.send_support import SECRET, cli_env, issue_yaml, run_digest, write_co
 from digest.config import load_settings
 from digest.sending import send_due
 from digest.sending.due import due_exit_code
+from servers.kit import loopback
+from servers.resend import FakeResend
+
+__all__ = ["loopback"]
 
 
 def _folder(tmp_path: Path, **sending: object) -> Path:
@@ -191,3 +195,23 @@ def test_a_ledger_file_that_is_not_a_database_is_an_error_not_a_traceback(tmp_pa
         done = run_digest(*args, cwd=folder)
         assert done.returncode == 3, done.stderr
         assert "ledger.sqlite3" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_only_permanent_failures_say_retry_will_not_help(tmp_path, loopback):
+    """The closing hint must not send a person to `digest retry` when nothing is retryable."""
+    server = loopback(FakeResend(api_key="re_test_key"))
+    write_config(
+        tmp_path,
+        provider="resend",
+        options={"base_url": server.url},
+        sending={"ledger": "ledger.sqlite3"},
+        audience={"recipients": "subs.csv"},
+    )
+    # valid for email-validator, refused for good by the fake (ASCII domains only)
+    write_csv(tmp_path / "subs.csv", ["ann@example.org", "jo@exämple.org"])
+    (tmp_path / "issue-7.yaml").write_text(issue_yaml(), encoding="utf-8")
+    env = cli_env(RESEND_API_KEY="re_test_key")
+    done = run_digest("send", "issue-7.yaml", cwd=tmp_path, env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 failed for good" in done.stdout and "digest status issue-7" in done.stdout
+    assert "digest retry" not in done.stdout

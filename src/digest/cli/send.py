@@ -61,15 +61,30 @@ def _summary(report: SendReport, reporter: Reporter) -> None:
     data.update(exit_code=report.exit_code, interrupted=report.interrupted)
     if report.exit_code:
         reporter.warning(text, **data)
-        hint = (
-            "Interrupted: run the same command again to resume."
-            if report.interrupted
-            else f"Some sends failed: see `digest status {report.issue_id}`; "
-            f"`digest retry {report.issue_id}` resends the retryable ones."
-        )
-        reporter.warning(hint, event="hint")
+        reporter.warning(_hint(report), event="hint")
     else:
         reporter.info(text, **data)
+
+
+def _hint(report: SendReport) -> str:
+    """What to do next, saying only what will help (retry cannot help a permanent failure)."""
+    if report.interrupted:
+        return "Interrupted: run the same command again to resume."
+    c, issue = report.counts, report.issue_id
+    retryable = c.get("failed_retryable", 0)
+    permanent = c.get("failed", 0) - retryable
+    parts = []
+    if retryable:
+        parts.append(f"{retryable} failed for now: `digest retry {issue}` sends them again.")
+    if permanent:
+        parts.append(
+            f"{permanent} failed for good (refused by the provider); retrying will not help: "
+            f"see `digest status {issue}` for the reasons."
+        )
+    return " ".join(parts) or (
+        f"Not finished: {c.get('pending', 0)} still pending; run the same command again "
+        f"(`digest status {issue}` shows where it stands)."
+    )
 
 
 def _print_plan(plan: SendPlan, as_json: bool) -> None:
