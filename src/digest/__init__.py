@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         verify,
     )
     from .sources import issue_schema, listing_to_yaml, load_issue, parse_issue, read_listing
+    from .sources.feed import FeedImport, import_feed, read_feed
 
 __all__ = [
     "EXIT_CHANGED",
@@ -72,6 +73,7 @@ __all__ = [
     "Content",
     "DeliveryError",
     "DigestError",
+    "FeedImport",
     "HeaderError",
     "Image",
     "InputError",
@@ -100,6 +102,7 @@ __all__ = [
     "describe_providers",
     "due_exit_code",
     "get_provider",
+    "import_feed",
     "import_suppressions",
     "issue_schema",
     "ledger_path",
@@ -110,6 +113,7 @@ __all__ = [
     "parse_issue",
     "plan_send",
     "prepare_issue",
+    "read_feed",
     "read_listing",
     "recipients_path",
     "render_issue",
@@ -141,6 +145,9 @@ _LAZY = {
     "load_issue": "sources",
     "parse_issue": "sources",
     "read_listing": "sources",
+    "FeedImport": "sources.feed",
+    "import_feed": "sources.feed",
+    "read_feed": "sources.feed",
     "Provider": "delivery.base",
     "RecipientResult": "delivery.base",
     "get_provider": "delivery.base",

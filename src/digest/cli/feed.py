@@ -56,7 +56,7 @@ def import_feed(
 ) -> None:
     """Turn the recent items of the RSS or Atom feed at SOURCE (a URL or a file) into an
     issue file: newest first, items without a title or an http(s) link skipped."""
-    from digest.sources.feed import import_feed as run
+    from digest import import_feed as run
 
     when = issue_date.date() if isinstance(issue_date, datetime) else date.today()
     result = run(
