@@ -373,10 +373,32 @@ class MergeTokens:
         return out
 
 
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:_BODY_LIMIT] or response.reason_phrase
+    if isinstance(body, dict):
+        for key in ("message", "Message", "ErrorMessage", "error", "Error", "errors"):
+            if body.get(key):
+                value = body[key]
+                return value if isinstance(value, str) else json.dumps(value)[:_BODY_LIMIT]
+    return json.dumps(body)[:_BODY_LIMIT]
+
+
 class HTTPProvider(Provider):
     """A provider reached over an HTTP API. Subclasses write the two hooks below."""
 
     options_model: ClassVar[type[Options]] = HTTPOptions
+    key_env: ClassVar[str | None] = None
+    """The environment variable holding the API key: read (and masked) when the provider
+    is made, so a missing key is a config error before anything is sent."""
+    key_header: ClassVar[tuple[str, str] | None] = None
+    """The header the key travels in and its form, e.g. ``("Authorization", "Bearer {key}")``;
+    None when ``auth`` does it (HTTP Basic)."""
+    error_code_field: ClassVar[str | None] = None
+    """The field of an error answer naming the error (Resend's ``name``, Brevo's ``code``);
+    its value goes in front of the message."""
     bytes_margin: ClassVar[float] = 0.95
     """Share of ``max_batch_bytes`` a batch is planned to fill (estimates are not exact)."""
 
@@ -387,6 +409,7 @@ class HTTPProvider(Provider):
         self._not_before = 0.0
         self._bodies: tuple[Content, Bodies] | None = None
         self.log = logging.getLogger(f"digest.delivery.{self.name}")
+        self.api_key = self.secret(self.key_env) if self.key_env else ""
 
     # -- what subclasses write -------------------------------------------------------------
 
@@ -403,25 +426,32 @@ class HTTPProvider(Provider):
         return None
 
     def auth_headers(self) -> dict[str, str]:
-        """Headers sent with every request (API keys); values are scrubbed from errors."""
-        return {}
+        """Headers sent with every request: by default the key as ``key_header`` says."""
+        if self.key_header is None:
+            return {}
+        name, form = self.key_header
+        return {name: form.format(key=self.api_key)}
 
     def base_url(self) -> str:
         url: str = getattr(self.options, "base_url")  # noqa: B009 - set by every HTTPOptions
         return url
 
-    def error_message(self, response: httpx.Response) -> str:
-        """The provider's own words from an error answer; adapters may read it better."""
+    def error_code(self, response: httpx.Response) -> str:
+        """The provider's name for the error in an answer (``error_code_field``), or ''."""
+        if self.error_code_field is None:
+            return ""
         try:
             body = response.json()
         except ValueError:
-            return response.text.strip()[:_BODY_LIMIT] or response.reason_phrase
-        if isinstance(body, dict):
-            for key in ("message", "Message", "error", "Error", "errors"):
-                if body.get(key):
-                    value = body[key]
-                    return value if isinstance(value, str) else json.dumps(value)[:_BODY_LIMIT]
-        return json.dumps(body)[:_BODY_LIMIT]
+            return ""
+        code = body.get(self.error_code_field) if isinstance(body, dict) else None
+        return str(code) if isinstance(code, (str, int)) and code != "" else ""
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The provider's own words from an error answer, after its error code if any."""
+        message = _error_text(response)
+        code = self.error_code(response)
+        return f"{code}: {message}" if code and code not in message else message
 
     def recipient_bytes(self, batch: Batch, recipient: Recipient) -> int:
         """Estimated request bytes one recipient adds (used only with ``max_batch_bytes``).

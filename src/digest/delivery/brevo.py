@@ -84,15 +84,14 @@ class BrevoProvider(HTTPProvider):
     a reasonable size."""
     idempotent: ClassVar[bool] = True
     rejects_whole_batch: ClassVar[bool] = True
+    key_env = "BREVO_API_KEY"
+    key_header = ("api-key", "{key}")
+    error_code_field = "code"
 
     def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(settings, sleep=sleep)
-        self._api_key = self.secret("BREVO_API_KEY")
         self._answers: OrderedDict[str, list[str]] = OrderedDict()
         self._answers_lock = threading.Lock()
-
-    def auth_headers(self) -> dict[str, str]:
-        return {"api-key": self._api_key}
 
     def recipient_bytes(self, batch: Batch, recipient: Recipient) -> int:
         """Bytes of one version: only the parts that differ per recipient are repeated."""
@@ -162,7 +161,7 @@ class BrevoProvider(HTTPProvider):
 
     def _results(self, batch: Batch, response: httpx.Response, key: str) -> list[RecipientResult]:
         if response.status_code == 400:
-            if _code(response) != "duplicate_parameter" or not key:
+            if self.error_code(response) != "duplicate_parameter" or not key:
                 raise PermanentDeliveryError(
                     self.scrub(self.error_message(response)), provider=self.name, status=400,
                     body=self.scrub(response.text[:2000]),
@@ -188,20 +187,6 @@ class BrevoProvider(HTTPProvider):
             for r, i in zip(batch.recipients, ids, strict=True)
         ]
 
-    def error_message(self, response: httpx.Response) -> str:
-        """Brevo's ``code`` and ``message``, e.g. ``unauthorized: Key not found``."""
-        code = _code(response)
-        message = super().error_message(response)
-        return f"{code}: {message}" if code and code not in message else message
-
-
-def _code(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    code = body.get("code") if isinstance(body, dict) else None
-    return code if isinstance(code, str) else ""
 
 
 def _by_headers(batch: Batch) -> list[tuple[tuple[tuple[str, str], ...], list[int]]]:

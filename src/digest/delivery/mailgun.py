@@ -11,7 +11,7 @@ base splits the batch.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
@@ -56,18 +56,15 @@ class MailgunProvider(HTTPProvider):
     idempotent = False
     rejects_whole_batch = True
     split_statuses = frozenset({400, 413})
+    key_env = KEY_ENV
 
     options: MailgunOptions
-
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.secret(KEY_ENV)
 
     def base_url(self) -> str:
         return self.options.base_url or REGIONS[self.options.region]
 
     def auth(self) -> httpx.Auth | None:
-        return httpx.BasicAuth("api", self.secret(KEY_ENV))
+        return httpx.BasicAuth("api", self.api_key)
 
     def build_request(self, batch: Batch) -> HTTPRequest:
         c = batch.content

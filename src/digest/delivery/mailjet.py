@@ -67,6 +67,9 @@ class MailjetProvider(HTTPProvider):
     max_batch: ClassVar[int] = 50
     idempotent: ClassVar[bool] = False
     rejects_whole_batch: ClassVar[bool] = False
+    error_code_field = "ErrorCode"
+
+    options: MailjetOptions
 
     def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(settings, sleep=sleep)
@@ -81,7 +84,7 @@ class MailjetProvider(HTTPProvider):
         payload: dict[str, Any] = {
             "Messages": [_message(batch.content, r, batch.key, bodies) for r in batch.recipients]
         }
-        if getattr(self.options, "sandbox", False):
+        if self.options.sandbox:
             payload["SandboxMode"] = True
         return HTTPRequest("POST", "/v3.1/send", json=payload, accept=frozenset({400}))
 
@@ -104,17 +107,6 @@ class MailjetProvider(HTTPProvider):
             )
         return [_result(r, m) for r, m in zip(batch.recipients, messages, strict=True)]
 
-    def error_message(self, response: httpx.Response) -> str:
-        """Mailjet's ``ErrorMessage`` (with its ``ErrorCode``) from a call-wide error."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("ErrorMessage"), str):
-            code = body.get("ErrorCode")
-            message: str = body["ErrorMessage"]
-            return f"{code}: {message}" if code else message
-        return super().error_message(response)
 
 
 def _message(content: Content, recipient: Recipient, batch_key: str,

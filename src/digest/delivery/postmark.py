@@ -47,15 +47,10 @@ class PostmarkProvider(HTTPProvider):
     max_batch_bytes = 50 * 1000 * 1000
     idempotent = False
     rejects_whole_batch = False
+    key_env = TOKEN_ENV
+    key_header = ("X-Postmark-Server-Token", "{key}")
 
     options: PostmarkOptions
-
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.secret(TOKEN_ENV)
-
-    def auth_headers(self) -> dict[str, str]:
-        return {"X-Postmark-Server-Token": self.secret(TOKEN_ENV)}
 
     def build_request(self, batch: Batch) -> HTTPRequest:
         c = batch.content

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -31,9 +29,6 @@ from ..errors import PermanentDeliveryError, TransientDeliveryError
 from ..message import Address, Batch, Content, Recipient
 from ._http import Bodies, HTTPOptions, HTTPProvider, HTTPRequest, parse_retry_after
 from .base import Options, RecipientResult
-
-if TYPE_CHECKING:
-    from ..config import Settings
 
 __all__ = ["ResendOptions", "ResendProvider", "idempotency_key"]
 
@@ -87,13 +82,9 @@ class ResendProvider(HTTPProvider):
     max_batch: ClassVar[int] = 100
     idempotent: ClassVar[bool] = True
     rejects_whole_batch: ClassVar[bool] = True
-
-    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
-        super().__init__(settings, sleep=sleep)
-        self._api_key = self.secret("RESEND_API_KEY")
-
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"}
+    key_env = "RESEND_API_KEY"
+    key_header = ("Authorization", "Bearer {key}")
+    error_code_field = "name"
 
     def build_request(self, batch: Batch) -> HTTPRequest:
         shared = _shared_fields(batch.content)
@@ -138,7 +129,7 @@ class ResendProvider(HTTPProvider):
         the batch would make fresh keys and get around the very check that refused it.
         """
         message = self.scrub(self.error_message(response))
-        if _error_name(response) == "concurrent_idempotent_requests":
+        if self.error_code(response) == "concurrent_idempotent_requests":
             wait = parse_retry_after(response.headers.get("retry-after"))
             raise TransientDeliveryError(
                 f"the same batch is still being sent: {message}",
@@ -151,20 +142,6 @@ class ResendProvider(HTTPProvider):
         )
         return [RecipientResult(r.email, False, error=error) for r in batch.recipients]
 
-    def error_message(self, response: httpx.Response) -> str:
-        """Resend's ``name`` and ``message``, e.g. ``validation_error: Invalid `to` field``."""
-        name = _error_name(response)
-        message = super().error_message(response)
-        return f"{name}: {message}" if name and name not in message else message
-
-
-def _error_name(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    name = body.get("name") if isinstance(body, dict) else None
-    return name if isinstance(name, str) else ""
 
 
 def _shared_fields(content: Content) -> dict[str, Any]:

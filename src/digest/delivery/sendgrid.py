@@ -47,15 +47,10 @@ class SendGridProvider(HTTPProvider):
     max_batch_bytes = 30 * 1000 * 1000
     idempotent = False
     rejects_whole_batch = True
+    key_env = KEY_ENV
+    key_header = ("Authorization", "Bearer {key}")
 
     options: SendGridOptions
-
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.secret(KEY_ENV)
-
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.secret(KEY_ENV)}"}
 
     def build_request(self, batch: Batch) -> HTTPRequest:
         c = batch.content

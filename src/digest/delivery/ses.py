@@ -36,7 +36,7 @@ from pydantic import field_validator
 
 from ..errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from ..message import Address, Batch, Recipient, build_mime
-from ._http import HTTPProvider, HTTPRequest, json_bytes
+from ._http import HTTPOptions, HTTPProvider, HTTPRequest, json_bytes
 from .base import Options, RecipientResult
 
 if TYPE_CHECKING:
@@ -66,24 +66,15 @@ RECIPIENT_CODES = frozenset(
 """Answers about this message: the recipient fails for good, the send goes on."""
 
 
-class SESOptions(Options):
+class SESOptions(HTTPOptions):
     """``[providers.ses]``."""
 
     region: str | None = None
     """AWS region, e.g. ``eu-west-1``; else the ``AWS_REGION`` environment variable."""
     configuration_set: str | None = None
     """SES configuration set for event publishing (``ConfigurationSetName``)."""
-    base_url: str | None = None
+    base_url: str | None = None  # type: ignore[assignment]
     """Endpoint; default ``https://email.<region>.amazonaws.com``."""
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        if not v.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, not {v!r}")
-        return v.rstrip("/")
 
     @field_validator("region")
     @classmethod
@@ -248,7 +239,7 @@ class SESProvider(HTTPProvider):
             except (ValueError, KeyError, TypeError):
                 message_id = None
             return [RecipientResult(recipient.email, True, message_id=message_id)]
-        code = error_code(response)
+        code = self.error_code(response)
         message = self.scrub(self.error_message(response))
         body = self.scrub(response.text[:2000])
         if code in TRANSIENT_CODES:
@@ -259,11 +250,9 @@ class SESProvider(HTTPProvider):
             return [RecipientResult(recipient.email, False, error=f"ses: {message}")]
         raise PermanentDeliveryError(message, provider=self.name, status=status, body=body)
 
-    def error_message(self, response: httpx.Response) -> str:
-        """``Code: message`` from an SES error answer."""
-        code = error_code(response)
-        message = super().error_message(response)
-        return f"{code}: {message}" if code and code not in message else message
+    def error_code(self, response: httpx.Response) -> str:
+        """The error type of a rest-json answer: header ``x-amzn-ErrorType`` or body ``__type``."""
+        return error_code(response)
 
 
 def error_code(response: httpx.Response) -> str:
