@@ -69,7 +69,8 @@ def serve_site(
 ) -> Iterator[Site]:
     """The app on a real server on an ephemeral loopback port, for the length of the block."""
     settings = site_settings(folder, toml, env)
-    server = make_server(make_web_app(settings, folder / "out"), "127.0.0.1", 0)
+    app = make_web_app(settings, folder / "out")
+    server = make_server(app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -78,6 +79,7 @@ def serve_site(
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+        app.close()
 
 
 def seed_sent(site: Site, sent: dict[str, str], issue: str = "issue-12") -> None:
@@ -220,7 +222,10 @@ def test_a_server_error_shows_a_plain_page_and_logs_no_token_or_secret(
     from digest.sending.tokens import make_token
 
     with serve_site(tmp_path) as site:
-        site.ledger_path.mkdir()  # a folder where the ledger file should be: SQLite fails
+        # The ledger file replaced by a folder while the app runs: opening it fails.
+        for path in site.folder.glob("ledger.sqlite3*"):
+            path.unlink()
+        site.ledger_path.mkdir()
         token = make_token("ann@example.org", SECRET)
         with caplog.at_level(logging.INFO, logger="digest.web"):
             response = httpx.post(
@@ -252,6 +257,13 @@ def test_missing_secret_stops_the_app_before_it_serves(tmp_path: Path) -> None:
     settings = site_settings(tmp_path, env={})
     with pytest.raises(ConfigError, match="DIGEST_SECRET is not set"):
         make_web_app(settings)
+
+
+def test_an_unusable_ledger_path_stops_the_app_before_it_serves(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    toml = BASE_TOML.replace('ledger = "ledger.sqlite3"', 'ledger = "a-file/ledger.sqlite3"')
+    with pytest.raises(ConfigError):
+        make_web_app(site_settings(tmp_path, toml))
 
 
 def test_unsubscribe_url_without_token_is_a_config_error(tmp_path: Path) -> None:

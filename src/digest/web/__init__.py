@@ -40,8 +40,11 @@ def serve_web(
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     app = make_web_app(settings, archive_dir)
-    with make_server(app, host, port) as server:
-        if ready is not None:
-            ready(f"http://{host}:{server.server_port}")
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
+    try:
+        with make_server(app, host, port) as server:
+            if ready is not None:
+                ready(f"http://{host}:{server.server_port}")
+            with contextlib.suppress(KeyboardInterrupt):
+                server.serve_forever()
+    finally:
+        app.close()

@@ -118,6 +118,11 @@ class WebApp:
         self.settings = settings
         self.archive_dir = archive_dir.resolve()
         self.ledger_path = settings.path(settings.sending.ledger)
+        # Held open for the app's life and never used: while one connection stays open,
+        # SQLite does not checkpoint and delete the WAL file each time a request's own
+        # connection closes (a sync to disk on every request). It also makes the schema
+        # and reports a bad ledger path at start.
+        self.keeper = Ledger(self.ledger_path)
         self.secret = secret
         links = settings.links
         self.unsubscribe = PathTemplate.parse(
@@ -139,6 +144,9 @@ class WebApp:
             "dir": nl.dir,
             "brand": settings.brand,
         }
+
+    def close(self) -> None:
+        self.keeper.close()
 
     # -- WSGI ------------------------------------------------------------------------------
 
