@@ -53,6 +53,7 @@ import pytest
 __all__ = [
     "App",
     "Delivery",
+    "FakeProvider",
     "Faults",
     "LoopbackServer",
     "Mailbox",
@@ -64,6 +65,7 @@ __all__ = [
     "parse_address",
     "parse_body",
     "serve",
+    "split_addresses",
 ]
 
 
@@ -180,6 +182,43 @@ class Mailbox:
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+
+def split_addresses(value: str) -> list[str]:
+    """The entries of a comma-separated address list (commas in quoted names do not split).
+
+    An empty entry between two commas stays, as "", so a fake can refuse it.
+    """
+    out: list[str] = []
+    cur, quoted = "", False
+    for ch in value:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+class FakeProvider:
+    """What the fakes keeping a :class:`Mailbox` share: their server (set by their fixture),
+    its URL, and deliveries counted per recipient."""
+
+    mailbox: Mailbox
+    server: LoopbackServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None, "start the fake with its fixture first"
+        return self.server.url
+
+    def count(self, email: str) -> int:
+        """How many messages ``email`` received."""
+        return self.mailbox.count(email)
 
 
 def parse_body(content_type: str, body: bytes) -> tuple[Any, dict[str, list[str]] | None,

@@ -30,7 +30,16 @@ from urllib.parse import unquote
 
 import pytest
 
-from .kit import Delivery, LoopbackServer, Mailbox, Reply, Request, parse_address
+from .kit import (
+    Delivery,
+    FakeProvider,
+    LoopbackServer,
+    Mailbox,
+    Reply,
+    Request,
+    parse_address,
+    split_addresses,
+)
 
 __all__ = ["FakeMailgun", "mailgun"]
 
@@ -47,7 +56,7 @@ def _msg(status: int, message: str) -> Reply:
     return Reply(status, {"message": message})
 
 
-class FakeMailgun:
+class FakeMailgun(FakeProvider):
     """Answers ``POST /v3/<domain>/messages`` as Mailgun documents it."""
 
     def __init__(self, api_key: str = API_KEY, domains: tuple[str, ...] = (DOMAIN,)) -> None:
@@ -57,12 +66,6 @@ class FakeMailgun:
         self.accepted: list[dict[str, list[str]]] = []
         self.ids: list[str] = []
         self._lock = threading.Lock()
-        self.server: LoopbackServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return self.server.url
 
     def __call__(self, req: Request) -> Reply:
         m = _PATH.fullmatch(req.path)
@@ -171,27 +174,10 @@ class FakeMailgun:
                 message_id=message_id, meta={**meta, "To": a},
             ))
 
-    def count(self, email: str) -> int:
-        return self.mailbox.count(email)
-
 
 def _addresses(values: list[str]) -> list[str]:
     """Every address in repeated fields, each of which may hold a comma-separated list."""
-    out: list[str] = []
-    for v in values:
-        cur, quoted = "", False
-        for ch in v:
-            if ch == '"':
-                quoted = not quoted
-            if ch == "," and not quoted:
-                if cur.strip():
-                    out.append(cur.strip())
-                cur = ""
-            else:
-                cur += ch
-        if cur.strip():
-            out.append(cur.strip())
-    return out
+    return [a for v in values for a in split_addresses(v) if a]
 
 
 @pytest.fixture

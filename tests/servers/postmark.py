@@ -24,7 +24,16 @@ from typing import Any
 
 import pytest
 
-from .kit import Delivery, LoopbackServer, Mailbox, Reply, Request, parse_address
+from .kit import (
+    Delivery,
+    FakeProvider,
+    LoopbackServer,
+    Mailbox,
+    Reply,
+    Request,
+    parse_address,
+    split_addresses,
+)
 
 __all__ = ["FakePostmark", "postmark"]
 
@@ -38,7 +47,7 @@ def _error(status: int, code: int, message: str) -> Reply:
     return Reply(status, {"ErrorCode": code, "Message": message})
 
 
-class FakePostmark:
+class FakePostmark(FakeProvider):
     """Answers ``POST /email/batch`` as Postmark documents it; keeps what it accepted."""
 
     def __init__(self, token: str = TOKEN, streams: tuple[str, ...] = ("outbound", "broadcast")):
@@ -49,12 +58,6 @@ class FakePostmark:
         self.mailbox = Mailbox()
         self.batches: list[list[dict[str, Any]]] = []
         self._lock = threading.Lock()
-        self.server: LoopbackServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return self.server.url
 
     def __call__(self, req: Request) -> Reply:
         if req.method != "POST" or req.path != "/email/batch":
@@ -82,7 +85,7 @@ class FakePostmark:
         problem = self._check(m)
         if problem:
             return {"ErrorCode": problem[0], "Message": problem[1]}
-        to = [parse_address(a) or "" for a in _split(m["To"])]
+        to = [parse_address(a) or "" for a in split_addresses(m["To"])]
         inactive = [a for a in to if a in self.inactive]
         if inactive:
             return {
@@ -117,7 +120,7 @@ class FakePostmark:
             return 300, f"Invalid 'From' address: '{m.get('From', '')}'."
         if not m.get("To"):
             return 300, "Zero recipients specified."
-        addresses = _split(m["To"])
+        addresses = split_addresses(m["To"])
         if len(addresses) > MAX_ADDRESSES:
             return 300, "Too many recipients: 'To' takes at most 50 addresses."
         for a in addresses:
@@ -125,7 +128,8 @@ class FakePostmark:
                 return 300, f"Invalid 'To' address: '{a}'."
         if not m.get("HtmlBody") and not m.get("TextBody"):
             return 300, "Provide either email TextBody or HtmlBody or both."
-        if m.get("ReplyTo") and any(parse_address(a) is None for a in _split(m["ReplyTo"])):
+        reply_to = split_addresses(m.get("ReplyTo") or "")
+        if any(parse_address(a) is None for a in reply_to):
             return 300, f"Invalid 'ReplyTo' address: '{m['ReplyTo']}'."
         tag = m.get("Tag")
         if tag is not None and (not isinstance(tag, str) or len(tag) > 1000):
@@ -145,25 +149,6 @@ class FakePostmark:
         if stream not in self.streams:
             return 1235, f"The message stream '{stream}' was not found on this server."
         return None
-
-    def count(self, email: str) -> int:
-        return self.mailbox.count(email)
-
-
-def _split(addresses: str) -> list[str]:
-    """A comma-separated address list; commas inside quoted names do not split."""
-    out, cur, quoted = [], "", False
-    for ch in addresses:
-        if ch == '"':
-            quoted = not quoted
-        if ch == "," and not quoted:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        out.append(cur.strip())
-    return out
 
 
 @pytest.fixture

@@ -33,7 +33,15 @@ from typing import Any
 
 import pytest
 
-from .kit import Delivery, LoopbackServer, Mailbox, Reply, Request, parse_address
+from .kit import (
+    Delivery,
+    FakeProvider,
+    LoopbackServer,
+    Mailbox,
+    Reply,
+    Request,
+    parse_address,
+)
 
 __all__ = ["FakeSendGrid", "sendgrid"]
 
@@ -61,7 +69,7 @@ def _errors(status: int, *errors: tuple[str, str | None, str]) -> Reply:
     ]})
 
 
-class FakeSendGrid:
+class FakeSendGrid(FakeProvider):
     """Answers ``POST /v3/mail/send`` as SendGrid documents it; keeps what it accepted."""
 
     def __init__(self, api_key: str = API_KEY) -> None:
@@ -73,12 +81,6 @@ class FakeSendGrid:
         """Every accepted request body, in order."""
         self.message_ids: list[str] = []
         self._lock = threading.Lock()
-        self.server: LoopbackServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return self.server.url
 
     def __call__(self, req: Request) -> Reply:
         if req.path != "/v3/mail/send":
@@ -234,9 +236,6 @@ class FakeSendGrid:
                           "from": body["from"], "reply_to": body.get("reply_to"),
                           "to": rcpt},
                 ))
-
-    def count(self, email: str) -> int:
-        return self.mailbox.count(email)
 
 
 def _substitute(text: str, subs: dict[str, str]) -> str:
