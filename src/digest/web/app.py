@@ -172,7 +172,9 @@ class WebApp:
             return f"webhook {m['provider'][:20]!r}"
         if self.archive.match(request.path, request.query):
             return "archive"
-        return request.path[:40]
+        # Only the first segment: enough to spot a proxy that adds a prefix, never a token.
+        first, slash, _ = request.path.lstrip("/").partition("/")
+        return f"/{first[:40]}{'/…' if slash else ''}"
 
     def dispatch(self, request: Request) -> Response:
         method, path = request.method, request.path
