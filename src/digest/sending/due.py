@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import EXIT_PARTIAL, DigestError
-from .job import Prepared, SendReport, ledger_path, recipients_path, run_send
+from .job import SendReport, ledger_path, prepare_loaded, recipients_path, run_send
 from .ledger import Ledger
 from .lock import JobLock, lock_path
 from .report import Reporter
@@ -60,7 +60,6 @@ def send_due(
 ) -> list[DueResult]:
     """Send each due issue in turn under one lock; returns one result per issue file."""
     from ..delivery.base import get_provider
-    from ..render import render_issue
     from ..sources import load_issue
 
     rep = reporter or Reporter()
@@ -102,10 +101,7 @@ def send_due(
                         )
                         rep.warning(result.message, event="overdue", issue=issue.slug)
                         continue
-                    rendered = render_issue(issue, settings)
-                    prepared = Prepared(
-                        rendered.slug, rendered.content, rendered.content_hash, issue.send_at, path
-                    )
+                    prepared = prepare_loaded(settings, issue)
                     if provider is None:
                         provider = get_provider(settings)
                     rep.info(f"{path}: {issue.slug} is due; sending.", event="due")

@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -50,6 +49,7 @@ from .report import Reporter
 if TYPE_CHECKING:
     from ..config import Settings
     from ..delivery.base import Provider, RecipientResult
+    from ..model import Issue
 
 __all__ = [
     "Prepared",
@@ -63,29 +63,26 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Prepared:
-    """An issue rendered once, with what the job needs to know about it."""
+    """An issue rendered once: its slug, the content with placeholders, and its hash."""
 
     issue_id: str
     content: Content
     content_hash: str
-    send_at: datetime | None = None
-    source: Path | None = None
 
 
 def prepare_issue(settings: Settings, path: Path | str) -> Prepared:
     """Load and render the issue file at ``path`` (once; never per recipient)."""
-    from ..render import render_issue
     from ..sources import load_issue
 
-    issue = load_issue(Path(path))
+    return prepare_loaded(settings, load_issue(Path(path)))
+
+
+def prepare_loaded(settings: Settings, issue: Issue) -> Prepared:
+    """Render an issue already loaded (``send-due`` reads ``send_at`` before rendering)."""
+    from ..render import render_issue
+
     rendered = render_issue(issue, settings)
-    return Prepared(
-        issue_id=rendered.slug,
-        content=rendered.content,
-        content_hash=rendered.content_hash,
-        send_at=issue.send_at,
-        source=Path(path),
-    )
+    return Prepared(rendered.slug, rendered.content, rendered.content_hash)
 
 
 def ledger_path(settings: Settings) -> Path:

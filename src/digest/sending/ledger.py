@@ -574,14 +574,6 @@ class Ledger:
         flush()
         return added, already
 
-    def unsuppress(self, emails: Iterable[str]) -> int:
-        with self._tx():
-            cur = self.db.executemany(
-                "DELETE FROM suppressions WHERE email_key = ?",
-                [(email_key(e),) for e in emails],
-            )
-        return cur.rowcount
-
     def is_suppressed(self, email: str) -> str | None:
         """The reason ``email`` is suppressed, or None."""
         row = self.db.execute(

@@ -63,10 +63,6 @@ class JobLock:
             os.close(self._fd)
             self._fd = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def __enter__(self) -> JobLock:
         self.acquire()
         return self

@@ -65,8 +65,8 @@ class Personaliser:
     ) -> None:
         self.issue_id = issue_id
         self.template = settings.links.unsubscribe_url
-        self.secret = secret if secret is not None else secret_from_settings(settings)
-        self._signer = Signer(self.secret) if self.secret is not None else None
+        secret = secret if secret is not None else secret_from_settings(settings)
+        self._signer = Signer(secret) if secret is not None else None
         self._slug = quote(issue_id, safe="")
         self._domain = _ascii_domain(sender_email.rpartition("@")[2])
         if self.template is not None:
@@ -77,16 +77,12 @@ class Personaliser:
                     f"[links] unsubscribe_url uses {{{sorted(unknown)[0]}}}; it may use only "
                     f"{', '.join('{' + n + '}' for n in URL_FIELDS)}."
                 )
-            if "token" in names and self.secret is None:
+            if "token" in names and secret is None:
                 raise ConfigError(
                     f"[links] unsubscribe_url needs a signed token, but {SECRET_ENV} is not set "
                     "in the environment. Set it to a long random value and keep it: changing "
                     "it breaks every unsubscribe link already sent."
                 )
-
-    @property
-    def has_unsubscribe(self) -> bool:
-        return bool(self.template)
 
     def token(self, email: str) -> str:
         if self._signer is None:

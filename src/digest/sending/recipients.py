@@ -29,7 +29,6 @@ __all__ = [
     "Row",
     "email_key",
     "normalise_address",
-    "read_addresses",
     "read_recipients",
 ]
 
@@ -185,7 +184,3 @@ def _parse(
             fields[col] = v
     return Row(line, email, name, fields)
 
-
-def read_addresses(path: Path | str) -> Iterator[Row | BadRow]:
-    """Rows of a suppression CSV: an ``email`` column, optionally ``reason``; same checks."""
-    return read_recipients(path)
