@@ -15,6 +15,7 @@ from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.brevo import FakeBrevo
 from servers.kit import LoopbackServer, RateWindow, Reply, Request, Waited, loopback
+from servers.support import make_settings
 
 __all__ = ["loopback"]
 
@@ -52,13 +53,8 @@ def people(n: int, start: int = 0) -> list[Recipient]:
 
 
 def provider(server: LoopbackServer, sleeps: list[float], **delivery: object) -> BrevoProvider:
-    settings = Settings.model_validate(
-        {
-            "delivery": {"max_retries": 3, "timeout": 0.5, **delivery},
-            "providers": {"brevo": {"base_url": server.url}},
-            "environ": {"BREVO_API_KEY": KEY},
-        }
-    )
+    settings = make_settings("brevo", {"base_url": server.url}, {"BREVO_API_KEY": KEY},
+                             **{"timeout": 0.5, **delivery})
     return BrevoProvider(settings, sleep=sleeps.append)
 
 

@@ -16,6 +16,7 @@ from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, loopback
 from servers.mailjet import FakeMailjet
+from servers.support import make_settings
 
 __all__ = ["loopback"]
 
@@ -47,13 +48,9 @@ def people(n: int) -> list[Recipient]:
 
 def provider(server: LoopbackServer, sleeps: list[float], *, sandbox: bool = False,
              **delivery: object) -> MailjetProvider:
-    settings = Settings.model_validate(
-        {
-            "delivery": {"max_retries": 3, "timeout": 0.5, **delivery},
-            "providers": {"mailjet": {"base_url": server.url, "sandbox": sandbox}},
-            "environ": {"MJ_APIKEY_PUBLIC": PUBLIC, "MJ_APIKEY_PRIVATE": PRIVATE},
-        }
-    )
+    keys = {"MJ_APIKEY_PUBLIC": PUBLIC, "MJ_APIKEY_PRIVATE": PRIVATE}
+    settings = make_settings("mailjet", {"base_url": server.url, "sandbox": sandbox}, keys,
+                             **{"timeout": 0.5, **delivery})
     return MailjetProvider(settings, sleep=sleeps.append)
 
 

@@ -14,6 +14,7 @@ from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, RateWindow, Waited, loopback
 from servers.resend import FakeResend, mailbox
+from servers.support import make_settings
 
 __all__ = ["loopback"]
 
@@ -46,13 +47,8 @@ def people(n: int, start: int = 0) -> list[Recipient]:
 
 
 def provider(server: LoopbackServer, sleeps: list[float], **delivery: object) -> ResendProvider:
-    settings = Settings.model_validate(
-        {
-            "delivery": {"max_retries": 3, "timeout": 0.5, **delivery},
-            "providers": {"resend": {"base_url": server.url}},
-            "environ": {"RESEND_API_KEY": KEY},
-        }
-    )
+    settings = make_settings("resend", {"base_url": server.url}, {"RESEND_API_KEY": KEY},
+                             **{"timeout": 0.5, **delivery})
     return ResendProvider(settings, sleep=sleeps.append)
 
 
