@@ -28,7 +28,7 @@ from digest.build import build_issue
 from digest.config import Settings, load_settings
 from digest.errors import ConfigError
 from digest.sending.ledger import Ledger, Outcome
-from digest.web import make_server, make_web_app
+from digest.web import PROVIDERS, make_server, make_web_app
 
 SECRET = "test-secret-0123456789abcdef"
 BASE_TOML = """
@@ -289,7 +289,8 @@ def test_digest_serve_command_serves_until_interrupted(tmp_path: Path) -> None:
     (tmp_path / "digest.toml").write_text(BASE_TOML, encoding="utf-8")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "issue-1.html").write_text("<p>one</p>", encoding="utf-8")
-    env = {**os.environ, "DIGEST_SECRET": SECRET, "PYTHONPATH": str(ROOT / "src")}
+    env = {k: v for k, v in os.environ.items() if "WEBHOOK" not in k}
+    env.update(DIGEST_SECRET=SECRET, PYTHONPATH=str(ROOT / "src"))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -314,6 +315,11 @@ def test_digest_serve_command_serves_until_interrupted(tmp_path: Path) -> None:
         match = re.search(r"Serving on (http://127\.0\.0\.1:\d+)", line)
         assert match, line
         url = match.group(1)
+        warnings = [proc.stderr.readline() for _ in PROVIDERS]
+        assert any(
+            "webhooks/mailgun will answer 401: set MAILGUN_WEBHOOK_SIGNING_KEY" in w
+            for w in warnings
+        ), warnings
         assert httpx.get(url + "/healthz").text == "ok\n"
         assert httpx.get(url + "/issues/issue-1").text == "<p>one</p>"
         proc.send_signal(signal.SIGINT)

@@ -27,6 +27,8 @@ from .webhooks import PROVIDERS
 
 __all__ = ["PROVIDERS", "WebApp", "make_server", "make_web_app", "serve_web"]
 
+log = logging.getLogger("digest.web")
+
 
 def serve_web(
     settings: Settings,
@@ -44,6 +46,12 @@ def serve_web(
         with make_server(app, host, port) as server:
             if ready is not None:
                 ready(f"http://{host}:{server.server_port}")
+            for provider in PROVIDERS.values():
+                missing = [n for n in provider.env if settings.secret(n) is None]
+                if missing:
+                    log.warning(
+                        "webhooks/%s will answer 401: set %s", provider.name, " and ".join(missing)
+                    )
             with contextlib.suppress(KeyboardInterrupt):
                 server.serve_forever()
     finally:
