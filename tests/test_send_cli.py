@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.send_support import SECRET, cli_env, issue_yaml, run_digest, write_config, write_csv
+from tests.send_support import (
+    SECRET,
+    cli_env,
+    digest_cmd,
+    issue_yaml,
+    run_digest,
+    write_config,
+    write_csv,
+)
 
 from digest.config import load_settings
 from digest.sending import send_due
@@ -215,3 +226,27 @@ def test_only_permanent_failures_say_retry_will_not_help(tmp_path, loopback):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed for good" in done.stdout and "digest status issue-7" in done.stdout
     assert "digest retry" not in done.stdout
+
+
+def test_sigterm_while_the_list_is_read_stops_cleanly_before_sending(tmp_path):
+    """A timer's SIGTERM during a long CSV load ends with the documented status, not a kill."""
+    folder = _folder(tmp_path)
+    live = folder / "live.csv"
+    os.mkfifo(live)
+    proc = subprocess.Popen(
+        digest_cmd("send", "issue-7.yaml", "--recipients", "live.csv", "--log-format", "text"),
+        cwd=folder, env=cli_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    with live.open("w", encoding="utf-8") as list_writer:  # opens once digest reads the list
+        list_writer.write("email,name\nann@example.org,Ann\n")
+        list_writer.flush()
+        proc.send_signal(signal.SIGTERM)
+        list_writer.write("bob@example.org,Bob\n")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert "SIGTERM" in out and "Traceback" not in err
+    assert not list(folder.rglob("*.eml")), "nothing is sent after the stop"
+
+    rerun = run_digest("send", "issue-7.yaml", "--recipients", "subs.csv", cwd=folder)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert len(list((folder / "outbox").rglob("*.eml"))) == 2

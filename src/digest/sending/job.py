@@ -14,10 +14,11 @@ One run of :func:`send_issue`:
    goes; ``delivery.concurrency`` worker threads, ``delivery.rate`` messages a second;
 6. writes each batch's results in one transaction.
 
-SIGINT or SIGTERM stops planning new batches; the batches in flight finish and are recorded,
-and the next run picks up the rest. After SIGKILL, the batches that were in flight stay
-``open`` and go again with the same key: at an idempotent provider nothing is duplicated,
-at others at most those batches (``concurrency × batch size`` messages) can arrive twice.
+SIGINT or SIGTERM (from the list load on) stops planning new batches; the batches in flight
+finish and are recorded, and the next run picks up the rest. After SIGKILL, the batches that
+were in flight stay ``open`` and go again with the same key: at an idempotent provider
+nothing is duplicated, at others at most those batches (``concurrency × batch size``
+messages) can arrive twice.
 """
 
 from __future__ import annotations
@@ -260,8 +261,8 @@ class _Run:
                     if stop.is_set() and not announced and signals and signals.name:
                         announced = True
                         self.reporter.warning(
-                            f"{signals.name}: stopping after the {len(in_flight)} batches in "
-                            "flight; run the same command again to resume.",
+                            f"{signals.name}: stopping; {len(in_flight)} batches in flight "
+                            "finish first. Run the same command again to resume.",
                             event="stopping",
                         )
                     while not exhausted and not stop.is_set() and len(in_flight) < concurrency:
@@ -353,16 +354,22 @@ def run_send(
     was_finished = _check_hash(ledger, prepared, force, rep)
     stopper = stop or threading.Event()
     run = _Run(settings, prepared, ledger, provider, rep, stopper)
-    if not retry_only:
-        assert recipients is not None
-        load_audience(settings, ledger, prepared.issue_id, recipients, rep, report)
-    report.requeued = ledger.requeue_retryable(prepared.issue_id, prepared.content_hash, run.size)
-    if report.requeued:
-        rep.info(f"{report.requeued} earlier retryable failures queued again.", event="requeued")
-    if was_finished and not report.added and not report.requeued:
-        report.already_finished = True
-        rep.info(f"{prepared.issue_id}: already finished; nothing to send.", event="finished")
+    # from here on a signal only sets ``stopper``: a long list load finishes its chunk and
+    # the run ends with the documented status instead of being killed mid-way
     with _Signals(stopper) as signals:
+        if not retry_only:
+            assert recipients is not None
+            load_audience(settings, ledger, prepared.issue_id, recipients, rep, report)
+        report.requeued = ledger.requeue_retryable(
+            prepared.issue_id, prepared.content_hash, run.size
+        )
+        if report.requeued:
+            rep.info(
+                f"{report.requeued} earlier retryable failures queued again.", event="requeued"
+            )
+        if was_finished and not report.added and not report.requeued:
+            report.already_finished = True
+            rep.info(f"{prepared.issue_id}: already finished; nothing to send.", event="finished")
         run.send(report, include_new=not retry_only, signals=signals)
     report.interrupted = stopper.is_set()
     report.finished = ledger.is_finished(prepared.issue_id)
