@@ -40,6 +40,8 @@ def content() -> Content:
             "List-Unsubscribe": "<https://example.org/u/@@digest.token@@>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
+        tags=("weekly",),
+        metadata={"newsletter": "example weekly"},
     )
 
 
@@ -91,7 +93,9 @@ def test_documented_signed_send_email_request_is_accepted(fake: FakeSES, start: 
     assert validate(load_model(), "SendEmailRequest", req.json) == []
     assert req.json["Destination"] == {"ToAddresses": ["Reader 0 <reader0@example.com>"]}
     assert req.json["ConfigurationSetName"] == "digest-events"
-    assert {"Name": "issue", "Value": "2026-47"} in req.json["EmailTags"]
+    assert req.json["EmailTags"] == [{"Name": "issue", "Value": "2026-47"},
+                                     {"Name": "newsletter", "Value": "example_weekly"},
+                                     {"Name": "weekly", "Value": "true"}]
     mime = email.message_from_bytes(base64.b64decode(req.json["Content"]["Raw"]["Data"]),
                                     policy=email.policy.default)
     assert mime["To"] == "Reader 0 <reader0@example.com>"

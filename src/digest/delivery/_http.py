@@ -54,6 +54,7 @@ __all__ = [
     "RateLimit",
     "RawJSON",
     "chunk_by_size",
+    "issue_tags",
     "json_bytes",
     "parse_retry_after",
     "read_rate_limit",
@@ -322,6 +323,25 @@ def chunk_by_size(
     if current:
         groups.append(current)
     return groups
+
+
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def issue_tags(content: Content) -> list[tuple[str, str]]:
+    """The issue id, metadata and tags as (name, value) pairs for name/value tag APIs.
+
+    Resend and SES take only ASCII letters, digits, ``_`` and ``-`` (up to 256 each): other
+    characters become ``_``. Each tag of the message is a name with the value ``true``.
+    """
+
+    def clean(text: str) -> str:
+        return _TAG_UNSAFE.sub("_", text)[:256] or "_"
+
+    pairs = [("issue", clean(content.issue_id))]
+    pairs += [(clean(k), clean(v)) for k, v in content.metadata.items()]
+    pairs += [(clean(t), "true") for t in content.tags]
+    return pairs
 
 
 class MergeTokens:

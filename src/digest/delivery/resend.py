@@ -27,13 +27,12 @@ import httpx
 
 from ..errors import PermanentDeliveryError, TransientDeliveryError
 from ..message import Address, Batch, Content, Recipient
-from ._http import Bodies, HTTPOptions, HTTPProvider, HTTPRequest, parse_retry_after
+from ._http import Bodies, HTTPOptions, HTTPProvider, HTTPRequest, issue_tags, parse_retry_after
 from .base import Options, RecipientResult
 
 __all__ = ["ResendOptions", "ResendProvider", "idempotency_key"]
 
 KEY_LIMIT = 256
-_TAG_RE = re.compile(r"[^A-Za-z0-9_-]")
 _NEEDS_QUOTES = re.compile(r'[()<>\[\]:;@\\,."]')
 
 
@@ -54,11 +53,6 @@ def idempotency_key(batch_key: str) -> str:
     if len(key) <= KEY_LIMIT and key.isascii() and key.isprintable():
         return key
     return "digest/sha256/" + hashlib.sha256(batch_key.encode("utf-8")).hexdigest()
-
-
-def tag_value(text: str) -> str:
-    """``text`` in the characters Resend allows in tag names and values."""
-    return _TAG_RE.sub("_", text)[:256] or "_"
 
 
 def display(address: Address) -> str:
@@ -149,10 +143,7 @@ def _shared_fields(content: Content) -> dict[str, Any]:
     shared: dict[str, Any] = {"from": display(content.sender)}
     if content.reply_to:
         shared["reply_to"] = [display(content.reply_to)]
-    tags = [{"name": "issue", "value": tag_value(content.issue_id)}]
-    tags += [{"name": tag_value(k), "value": tag_value(v)} for k, v in content.metadata.items()]
-    tags += [{"name": tag_value(t), "value": "true"} for t in content.tags]
-    shared["tags"] = tags
+    shared["tags"] = [{"name": k, "value": v} for k, v in issue_tags(content)]
     return shared
 
 

@@ -36,7 +36,7 @@ from pydantic import field_validator
 
 from ..errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from ..message import Address, Batch, Recipient, build_mime
-from ._http import HTTPOptions, HTTPProvider, HTTPRequest, json_bytes
+from ._http import HTTPOptions, HTTPProvider, HTTPRequest, issue_tags, json_bytes
 from .base import Options, RecipientResult
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["SESOptions", "SESProvider"]
 
 PATH = "/v2/email/outbound-emails"
-_TAG_RE = re.compile(r"[^A-Za-z0-9_-]")
 
 TRANSIENT_CODES = frozenset(
     {
@@ -143,10 +142,6 @@ def _header_form(address: Address) -> str:
     return email.utils.formataddr((address.name, address.email), charset="utf-8")
 
 
-def _tag(text: str) -> str:
-    return _TAG_RE.sub("_", text)[:256] or "_"
-
-
 class SESProvider(HTTPProvider):
     """SES v2 ``SendEmail`` with raw MIME, signed by botocore, sent by httpx."""
 
@@ -214,7 +209,7 @@ class SESProvider(HTTPProvider):
             "FromEmailAddress": _header_form(sender),
             "Destination": {"ToAddresses": [_header_form(to)]},
             "Content": {"Raw": {"Data": base64.b64encode(raw).decode("ascii")}},
-            "EmailTags": [{"Name": "issue", "Value": _tag(c.issue_id)}],
+            "EmailTags": [{"Name": k, "Value": v} for k, v in issue_tags(c)],
         }
         if self._configuration_set:
             payload["ConfigurationSetName"] = self._configuration_set
