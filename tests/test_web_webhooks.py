@@ -145,7 +145,9 @@ def test_postmark_event_for_an_unknown_message_is_200_and_changes_nothing(site: 
 
 def test_postmark_without_or_with_wrong_credentials_is_401(site: Site) -> None:
     payload = postmark_bounce("pm-ann-0001", "ann@example.org")
-    assert httpx.post(site.url + "/webhooks/postmark", json=payload).status_code == 401
+    unsigned = httpx.post(site.url + "/webhooks/postmark", json=payload)
+    assert unsigned.status_code == 401
+    assert unsigned.headers["www-authenticate"].startswith("Basic ")
     assert postmark(site, payload, ("postmark", "wrong")).status_code == 401
     assert postmark(site, payload, ("someone", "hook-password-42")).status_code == 401
     bad = httpx.post(

@@ -258,7 +258,10 @@ class WebApp:
             events = parse_webhook(provider, self.settings, request.headers, body)
         except Unauthorized as e:
             log.warning("webhook %s refused: %s", provider, e)
-            return Response.text(401, "Unauthorized.\n")
+            response = Response.text(401, "Unauthorized.\n")
+            if provider == "postmark":
+                response.headers.append(("WWW-Authenticate", 'Basic realm="digest webhooks"'))
+            return response
         except ValueError as e:
             log.warning("webhook %s: unreadable body: %s", provider, e)
             return Response.text(400, "The body is not JSON.\n")
