@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from tests.send_support import SECRET, issue_yaml, settings_for, write_config, write_csv
 
-from digest.errors import EXIT_CHANGED, EXIT_PARTIAL, IssueChangedError, LockHeldError
+from digest.errors import (
+    EXIT_CHANGED,
+    EXIT_PARTIAL,
+    IssueChangedError,
+    LockHeldError,
+    SendError,
+)
 from digest.sending import (
     JobLock,
     Ledger,
@@ -335,3 +341,28 @@ def test_the_dry_run_counts_and_reports_the_audience_exactly_as_the_send_does(tm
     assert planned.lines("warning") == sent.lines("warning")
     assert any("unsubs.csv:3" in w for w in planned.lines("warning"))
     assert plan.to_send == report.sent_now == len(fake.sent) == 1
+
+
+def test_a_ledger_that_cannot_be_written_mid_send_stops_with_a_message_and_resumes(tmp_path):
+    """An SQLite failure while recording results (a full disk, say) is a SendError naming the
+    ledger, not a traceback; the batch stays open and the next run finishes the send."""
+    config = write_config(tmp_path, sending={"ledger": "ledger.sqlite3"})
+    settings = settings_for(config)
+    issue = tmp_path / "issue-7.yaml"
+    issue.write_text(issue_yaml(), encoding="utf-8")
+    csv = write_csv(tmp_path / "subs.csv", ["ann@example.org", "bob@example.org"])
+    with Ledger(ledger_path(settings)) as ledger:
+        ledger.db.execute(
+            "CREATE TRIGGER full_disk BEFORE UPDATE OF state ON recipients "
+            "WHEN NEW.state = 'sent' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    with pytest.raises(SendError) as err:
+        send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert "ledger.sqlite3" in str(err.value) and "disk is full" in str(err.value)
+
+    with Ledger(ledger_path(settings)) as ledger:
+        ledger.db.execute("DROP TRIGGER full_disk")
+        assert len(ledger.open_batches("issue-7")) == 1
+    again = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert again.exit_code == 0 and again.counts["sent"] == 2
+    assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 2

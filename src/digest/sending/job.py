@@ -24,10 +24,12 @@ messages) can arrive twice.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -331,6 +333,19 @@ def _check_hash(ledger: Ledger, prepared: Prepared, force: bool, reporter: Repor
     return row.finished_at is not None
 
 
+@contextmanager
+def _ledger_errors(ledger: Ledger) -> Iterator[None]:
+    """An SQLite failure mid-send (a full disk, a damaged file) as a message, not a traceback."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise SendError(
+            f"{ledger.path}: the send ledger could not be written: {e}. Nothing recorded is "
+            "lost: sent batches are marked, and the batches in flight stay open and go again "
+            "with the same keys. Fix the cause (free disk space?) and run the same command again."
+        ) from None
+
+
 def run_send(
     settings: Settings,
     prepared: Prepared,
@@ -344,38 +359,41 @@ def run_send(
     stop: threading.Event | None = None,
 ) -> SendReport:
     """The job body, with the lock already held and the ledger and provider open."""
-    rep = reporter or Reporter()
-    report = SendReport(prepared.issue_id)
-    if retry_only and ledger.issue(prepared.issue_id) is None:
-        raise ConfigError(
-            f"Nothing to retry: {prepared.issue_id!r} has no send in {ledger.path}. "
-            "Send it first with `digest send`."
-        )
-    was_finished = _check_hash(ledger, prepared, force, rep)
-    stopper = stop or threading.Event()
-    run = _Run(settings, prepared, ledger, provider, rep, stopper)
-    # from here on a signal only sets ``stopper``: a long list load finishes its chunk and
-    # the run ends with the documented status instead of being killed mid-way
-    with _Signals(stopper) as signals:
-        if not retry_only:
-            assert recipients is not None
-            load_audience(settings, ledger, prepared.issue_id, recipients, rep, report)
-        report.requeued = ledger.requeue_retryable(
-            prepared.issue_id, prepared.content_hash, run.size
-        )
-        if report.requeued:
-            rep.info(
-                f"{report.requeued} earlier retryable failures queued again.", event="requeued"
+    with _ledger_errors(ledger):
+        rep = reporter or Reporter()
+        report = SendReport(prepared.issue_id)
+        if retry_only and ledger.issue(prepared.issue_id) is None:
+            raise ConfigError(
+                f"Nothing to retry: {prepared.issue_id!r} has no send in {ledger.path}. "
+                "Send it first with `digest send`."
             )
-        if was_finished and not report.added and not report.requeued:
-            report.already_finished = True
-            rep.info(f"{prepared.issue_id}: already finished; nothing to send.", event="finished")
-        run.send(report, include_new=not retry_only, signals=signals)
-    report.interrupted = stopper.is_set()
-    report.finished = ledger.is_finished(prepared.issue_id)
-    ledger.set_finished(prepared.issue_id, report.finished)
-    report.counts = ledger.counts(prepared.issue_id)
-    return report
+        was_finished = _check_hash(ledger, prepared, force, rep)
+        stopper = stop or threading.Event()
+        run = _Run(settings, prepared, ledger, provider, rep, stopper)
+        # from here on a signal only sets ``stopper``: a list load runs to its end and
+        # the run ends with the documented status instead of being killed mid-way
+        with _Signals(stopper) as signals:
+            if not retry_only:
+                assert recipients is not None
+                load_audience(settings, ledger, prepared.issue_id, recipients, rep, report)
+            report.requeued = ledger.requeue_retryable(
+                prepared.issue_id, prepared.content_hash, run.size
+            )
+            if report.requeued:
+                rep.info(
+                    f"{report.requeued} earlier retryable failures queued again.", event="requeued"
+                )
+            if was_finished and not report.added and not report.requeued:
+                report.already_finished = True
+                rep.info(
+                    f"{prepared.issue_id}: already finished; nothing to send.", event="finished"
+                )
+            run.send(report, include_new=not retry_only, signals=signals)
+        report.interrupted = stopper.is_set()
+        report.finished = ledger.is_finished(prepared.issue_id)
+        ledger.set_finished(prepared.issue_id, report.finished)
+        report.counts = ledger.counts(prepared.issue_id)
+        return report
 
 
 def send_issue(
