@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     )
     from .sources import issue_schema, listing_to_yaml, load_issue, parse_issue, read_listing
     from .sources.feed import FeedImport, import_feed, read_feed
+    from .web import make_web_app, serve_web
 
 __all__ = [
     "EXIT_CHANGED",
@@ -110,6 +111,7 @@ __all__ = [
     "load_issue",
     "load_settings",
     "make_reporter",
+    "make_web_app",
     "parse_issue",
     "plan_send",
     "prepare_issue",
@@ -120,6 +122,7 @@ __all__ = [
     "send_due",
     "send_issue",
     "send_test",
+    "serve_web",
     "suppress_addresses",
     "verify",
 ]
@@ -148,6 +151,8 @@ _LAZY = {
     "FeedImport": "sources.feed",
     "import_feed": "sources.feed",
     "read_feed": "sources.feed",
+    "make_web_app": "web",
+    "serve_web": "web",
     "Provider": "delivery.base",
     "RecipientResult": "delivery.base",
     "get_provider": "delivery.base",

@@ -17,7 +17,10 @@ config_option = click.option(
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=8025, show_default=True,
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8025,
+    show_default=True,
     help="Port to listen on (0: any free port).",
 )
 @click.option(
@@ -34,8 +37,7 @@ def serve(host: str, port: int, archive_dir: Path, config_path: Path | None) -> 
 
     Needs DIGEST_SECRET, the secret the send job signs unsubscribe links with. Stop with Ctrl-C.
     """
-    from digest import load_settings
-    from digest.web import serve_web
+    from digest import load_settings, serve_web
 
     def ready(url: str) -> None:
         click.echo(f"Serving on {url} (Ctrl-C to stop)", err=True)
