@@ -141,3 +141,14 @@ def test_every_option_of_every_provider_says_what_it_is_for(tmp_path: Path) -> N
                for o in row["options"] if not o["description"].strip()]
     assert missing == []
     assert all(row["options"] for name, row in rows.items() if name in base.BUILTIN)
+
+
+def test_json_says_which_providers_keep_our_message_id_and_refuse_whole_batches(
+    tmp_path: Path,
+) -> None:
+    """What differs between providers is visible before choosing one."""
+    rows = {name: row for name, row in as_json(tmp_path).items() if name in base.BUILTIN}
+    keeps = {name for name, row in rows.items() if row.get("keeps_message_id")}
+    assert keeps == {"file", "console", "smtp", "postmark"}
+    whole = {name for name, row in rows.items() if row.get("rejects_whole_batch")}
+    assert whole == {"sendgrid", "mailgun", "resend", "brevo"}

@@ -87,6 +87,9 @@ class Provider(ABC):
     """True when ``Batch.key`` makes a repeated call safe (no duplicate sends)."""
     rejects_whole_batch: ClassVar[bool] = False
     """True when one bad address makes the provider refuse the whole request."""
+    keeps_message_id: ClassVar[bool] = False
+    """True when the recipient gets digest's stable ``Message-ID`` (the provider lets us set
+    it and keeps it); else the provider writes its own."""
     split_statuses: ClassVar[frozenset[int]] = frozenset({400, 413, 422})
     """Refusals one recipient (or too much data) can cause: only these isolate culprits.
     Auth, a missing domain or an answer without a status never split a batch."""

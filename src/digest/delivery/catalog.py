@@ -53,6 +53,8 @@ class ProviderRow:
     description: str = ""
     max_batch: int | None = None
     idempotent: bool | None = None
+    rejects_whole_batch: bool | None = None
+    keeps_message_id: bool | None = None
     options: list[OptionRow] = field(default_factory=list)
     env: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -68,6 +70,8 @@ class ProviderRow:
             "description": self.description,
             "max_batch": self.max_batch,
             "idempotent": self.idempotent,
+            "rejects_whole_batch": self.rejects_whole_batch,
+            "keeps_message_id": self.keeps_message_id,
             "options": [
                 {k: v for k, v in o.items() if k not in ("configured", "is_configured")}
                 | ({"configured": o["configured"]} if o["is_configured"] else {})
@@ -140,6 +144,8 @@ def _describe(name: str, target: str, settings: Any) -> ProviderRow:
     row.description = str(getattr(cls, "description", "") or (cls.__doc__ or "").strip())
     row.max_batch = int(cls.max_batch)
     row.idempotent = bool(cls.idempotent)
+    row.rejects_whole_batch = bool(getattr(cls, "rejects_whole_batch", False))
+    row.keeps_message_id = bool(getattr(cls, "keeps_message_id", False))
     configured = settings.provider_options(name)
     for option, info in cls.options_model.model_fields.items():
         key = info.alias or option

@@ -70,6 +70,7 @@ class FileProvider(Provider):
     description = "Write each recipient's message as an .eml file into a folder."
     options_model: ClassVar[type[Options]] = FileOptions
     max_batch = 1000
+    keeps_message_id = True
     idempotent = True
 
     @property
@@ -140,6 +141,7 @@ class ConsoleProvider(Provider):
     description = "Print each message to standard output (a summary line, or in full)."
     options_model: ClassVar[type[Options]] = ConsoleOptions
     max_batch = 1000
+    keeps_message_id = True
 
     def __init__(
         self,

@@ -47,6 +47,7 @@ class PostmarkProvider(HTTPProvider):
     max_batch_bytes = 50 * 1000 * 1000
     idempotent = False
     rejects_whole_batch = False
+    keeps_message_id = True
     key_env = TOKEN_ENV
     key_header = ("X-Postmark-Server-Token", "{key}")
 
