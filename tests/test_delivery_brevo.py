@@ -15,7 +15,7 @@ from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.brevo import FakeBrevo
 from servers.kit import LoopbackServer, RateWindow, Reply, Request, Waited, loopback
-from servers.support import make_settings
+from servers.support import make_settings, people
 
 __all__ = ["loopback"]
 
@@ -43,13 +43,6 @@ def content(headers: Mapping[str, str] = SHARED_HEADERS, html: str = "") -> Cont
         headers=headers,
         tags=("weekly",),
     )
-
-
-def people(n: int, start: int = 0) -> list[Recipient]:
-    return [
-        Recipient(f"reader{i}@example.com", f"Reader {i}", {"token": f"t{i}"})
-        for i in range(start, start + n)
-    ]
 
 
 def provider(server: LoopbackServer, sleeps: list[float], **delivery: object) -> BrevoProvider:

@@ -16,7 +16,7 @@ from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, loopback
 from servers.mailjet import FakeMailjet
-from servers.support import make_settings
+from servers.support import make_settings, people
 
 __all__ = ["loopback"]
 
@@ -39,11 +39,6 @@ def content(sender: str = "news@example.org") -> Content:
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
     )
-
-
-def people(n: int) -> list[Recipient]:
-    return [Recipient(f"reader{i}@example.com", f"Reader {i}", {"token": f"t{i}"})
-            for i in range(n)]
 
 
 def provider(server: LoopbackServer, sleeps: list[float], *, sandbox: bool = False,

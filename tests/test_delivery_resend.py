@@ -14,7 +14,7 @@ from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, RateWindow, Waited, loopback
 from servers.resend import FakeResend, mailbox
-from servers.support import make_settings
+from servers.support import make_settings, people
 
 __all__ = ["loopback"]
 
@@ -37,13 +37,6 @@ def content() -> Content:
         },
         tags=("weekly",),
     )
-
-
-def people(n: int, start: int = 0) -> list[Recipient]:
-    return [
-        Recipient(f"reader{i}@example.com", f"Reader {i}", {"token": f"t{i}"})
-        for i in range(start, start + n)
-    ]
 
 
 def provider(server: LoopbackServer, sleeps: list[float], **delivery: object) -> ResendProvider:

@@ -19,6 +19,7 @@ from digest.errors import ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, loopback
 from servers.ses import AUTH_RE, FakeSES, load_model, validate
+from servers.support import people
 
 __all__ = ["loopback"]
 
@@ -43,11 +44,6 @@ def content() -> Content:
         tags=("weekly",),
         metadata={"newsletter": "example weekly"},
     )
-
-
-def people(n: int) -> list[Recipient]:
-    return [Recipient(f"reader{i}@example.com", f"Reader {i}", {"token": f"t{i}"})
-            for i in range(n)]
 
 
 def settings(server: LoopbackServer | None, *, env: dict[str, str] | None = None,

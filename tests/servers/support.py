@@ -8,7 +8,7 @@ from typing import Any
 from digest.config import Settings
 from digest.message import Address, Batch, Content, Recipient
 
-__all__ = ["Sleeps", "make_batch", "make_content", "make_settings", "recipients"]
+__all__ = ["Sleeps", "make_batch", "make_content", "make_settings", "people", "recipients"]
 
 HTML = (
     "<html><body><p>Hello @@digest.name|reader@@,</p>"
@@ -49,6 +49,14 @@ def recipients(n: int, *, domain: str = "example.com", start: int = 0) -> list[R
             fields={"unsubscribe_url": f"https://example.org/u/{i}?t=a&b"},
             message_id=f"<digest.{i}@example.org>",
         )
+        for i in range(start, start + n)
+    ]
+
+
+def people(n: int, start: int = 0) -> list[Recipient]:
+    """Readers with only a ``token`` field, for contents whose links end in it."""
+    return [
+        Recipient(f"reader{i}@example.com", f"Reader {i}", {"token": f"t{i}"})
         for i in range(start, start + n)
     ]
 
