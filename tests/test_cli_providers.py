@@ -152,3 +152,14 @@ def test_json_says_which_providers_keep_our_message_id_and_refuse_whole_batches(
     assert keeps == {"file", "console", "smtp", "postmark"}
     whole = {name for name, row in rows.items() if row.get("rejects_whole_batch")}
     assert whole == {"sendgrid", "mailgun", "resend", "brevo"}
+
+
+def test_text_says_whose_message_id_and_what_one_bad_address_does(tmp_path: Path) -> None:
+    out = run(tmp_path).output
+    blocks = {b.split("\n", 1)[0].split()[0]: b for b in out.strip().split("\n\n")}
+    assert "Message-ID: digest's stable one; one bad address: fails only that recipient" in (
+        blocks["postmark"]
+    )
+    assert "Message-ID: the provider's own; one bad address: refuses the whole call" in (
+        blocks["sendgrid"]
+    )

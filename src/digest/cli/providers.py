@@ -25,6 +25,13 @@ def _text(rows: list[ProviderRow]) -> str:
         if row.loaded:
             idem = "yes" if row.idempotent else "no (a retry after a lost answer may duplicate)"
             out.append(f"  batch: up to {row.max_batch} recipients a call; idempotent: {idem}")
+            msgid = "digest's stable one" if row.keeps_message_id else "the provider's own"
+            bad = (
+                "refuses the whole call (digest isolates the address)"
+                if row.rejects_whole_batch
+                else "fails only that recipient"
+            )
+            out.append(f"  Message-ID: {msgid}; one bad address: {bad}")
             if row.options:
                 out.append(f"  options [providers.{row.name}]:")
                 for o in row.options:
