@@ -13,6 +13,9 @@ Usage::
     python benchmarks/bench_memory.py                  # 10,000 and 200,000, both modes
     python benchmarks/bench_memory.py --sizes 10000 --modes dry-run
 
+For a send, ``msg/s`` is the messages written (``.eml`` files counted in the outbox) over
+the whole run, start-up and list load included: the end-to-end rate with the file backend.
+
 Plain numbers, no pass/fail: record them in the notes.
 """
 
@@ -79,7 +82,8 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["dry-run", "send"],
                         choices=["dry-run", "send"])
     opts = parser.parse_args()
-    print(f"{'recipients':>10}  {'mode':<8}  {'peak RSS MiB':>12}  {'seconds':>8}  exit")
+    head = ("recipients", "mode", "peak RSS MiB", "seconds", "msg/s")
+    print("{:>10}  {:<8}  {:>12}  {:>8}  {:>7}  exit".format(*head))
     for n in opts.sizes:
         for mode in opts.modes:
             with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
@@ -88,7 +92,9 @@ def main() -> None:
                 (folder / "digest.toml").write_text(CONFIG, encoding="utf-8")
                 make_csv(folder / "subs.csv", n)
                 rss, seconds, code = measure(folder, mode)
-            print(f"{n:>10}  {mode:<8}  {rss:>12.1f}  {seconds:>8.1f}  {code}", flush=True)
+                sent = sum(1 for _ in (folder / "outbox").rglob("*.eml"))
+            rate = f"{sent / seconds:>7.0f}" if mode == "send" else f"{'-':>7}"
+            print(f"{n:>10}  {mode:<8}  {rss:>12.1f}  {seconds:>8.1f}  {rate}  {code}", flush=True)
 
 
 if __name__ == "__main__":
