@@ -29,6 +29,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -256,48 +257,36 @@ class Ledger:
     def add_recipients(
         self, issue_id: str, rows: Iterable[tuple[str, str, dict[str, str], int | None]]
     ) -> tuple[int, int]:
-        """Insert ``(email, name, fields, line)`` rows; returns (new, duplicates).
+        """Insert ``(email, name, fields, line)`` rows; returns (new, duplicates)."""
+
+        def values() -> Iterator[tuple[Any, ...]]:
+            for email, name, fields, line in rows:
+                now = _now()
+                text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+                yield issue_id, email_key(email), email, name, text, line, now, now
+
+        return self._insert_new(
+            "INSERT OR IGNORE INTO recipients (issue_id, email_key, email, name, fields, line, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            values(),
+        )
+
+    def _insert_new(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> tuple[int, int]:
+        """Run an ``INSERT OR IGNORE`` over ``rows``; returns (inserted, ignored).
 
         Rows go in chunks of a few thousand, each chunk one transaction, so a huge list
         neither sits in memory nor holds the write lock for long.
         """
-        added = dupes = 0
-        chunk: list[tuple[Any, ...]] = []
-
-        def flush() -> None:
-            nonlocal added, dupes
-            if not chunk:
-                return
+        inserted = ignored = 0
+        it = iter(rows)
+        while chunk := list(islice(it, _CHUNK)):
             with self._tx():
                 before = self.db.total_changes
-                self.db.executemany(
-                    "INSERT OR IGNORE INTO recipients (issue_id, email_key, email, name, "
-                    "fields, line, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    chunk,
-                )
+                self.db.executemany(sql, chunk)
                 n = self.db.total_changes - before
-            added += n
-            dupes += len(chunk) - n
-            chunk.clear()
-
-        for email, name, fields, line in rows:
-            now = _now()
-            chunk.append(
-                (
-                    issue_id,
-                    email_key(email),
-                    email,
-                    name,
-                    json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
-                    line,
-                    now,
-                    now,
-                )
-            )
-            if len(chunk) >= _CHUNK:
-                flush()
-        flush()
-        return added, dupes
+            inserted += n
+            ignored += len(chunk) - n
+        return inserted, ignored
 
     def apply_suppressions(self, issue_id: str) -> int:
         """Mark pending, not-yet-batched recipients on the suppression list as suppressed."""
@@ -543,36 +532,21 @@ class Ledger:
         self, addresses: Iterable[tuple[str, str]], *, source: str = ""
     ) -> tuple[int, int]:
         """Add ``(email, reason)`` pairs; returns (added, already there)."""
-        added = already = 0
-        chunk: list[tuple[str, str, str, str, str]] = []
 
-        def flush() -> None:
-            nonlocal added, already
-            if not chunk:
-                return
-            with self._tx():
-                before = self.db.total_changes
-                self.db.executemany(
-                    "INSERT OR IGNORE INTO suppressions (email_key, email, reason, source, "
-                    "created_at) VALUES (?, ?, ?, ?, ?)",
-                    chunk,
-                )
-                n = self.db.total_changes - before
-            added += n
-            already += len(chunk) - n
-            chunk.clear()
+        def rows() -> Iterator[tuple[str, str, str, str, str]]:
+            for email, reason in addresses:
+                if reason not in SUPPRESSION_REASONS:
+                    raise ConfigError(
+                        f"Unknown suppression reason {reason!r}; use one of: "
+                        f"{', '.join(SUPPRESSION_REASONS)}."
+                    )
+                yield email_key(email), email, reason, source, _now()
 
-        for email, reason in addresses:
-            if reason not in SUPPRESSION_REASONS:
-                raise ConfigError(
-                    f"Unknown suppression reason {reason!r}; use one of: "
-                    f"{', '.join(SUPPRESSION_REASONS)}."
-                )
-            chunk.append((email_key(email), email, reason, source, _now()))
-            if len(chunk) >= _CHUNK:
-                flush()
-        flush()
-        return added, already
+        return self._insert_new(
+            "INSERT OR IGNORE INTO suppressions (email_key, email, reason, source, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows(),
+        )
 
     def is_suppressed(self, email: str) -> str | None:
         """The reason ``email`` is suppressed, or None."""
