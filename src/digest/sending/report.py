@@ -59,21 +59,27 @@ class TextReporter(Reporter):
         self._line(message if kind == "info" else f"{kind}: {message}")
 
     def progress_start(self, issue_id: str, total: int) -> None:
-        self.total, self.started = total, time.monotonic()
-        self.done = self.sent = self.failed = 0
+        self._restart(total)
         self._line(f"sending {issue_id}: {total} messages")
 
     def progress(self, sent: int, failed: int) -> None:
+        rate, eta = self._advance(sent, failed)
+        self._line(
+            f"progress {self.done}/{self.total} sent={self.sent} failed={self.failed} "
+            f"rate={rate:.1f}/s eta={eta or 0.0:.0f}s"
+        )
+
+    def _restart(self, total: int) -> None:
+        self.total, self.started = total, time.monotonic()
+        self.done = self.sent = self.failed = 0
+
+    def _advance(self, sent: int, failed: int) -> tuple[float, float | None]:
+        """Count a batch's results; returns (messages a second so far, seconds left or None)."""
         self.sent += sent
         self.failed += failed
         self.done += sent + failed
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate else 0.0
-        self._line(
-            f"progress {self.done}/{self.total} sent={self.sent} failed={self.failed} "
-            f"rate={rate:.1f}/s eta={eta:.0f}s"
-        )
+        rate = self.done / max(time.monotonic() - self.started, 1e-6)
+        return rate, ((self.total - self.done) / rate if rate else None)
 
 
 class JsonReporter(TextReporter):
@@ -88,16 +94,11 @@ class JsonReporter(TextReporter):
         self._emit({"level": kind, "event": data.pop("event", "log"), "message": message, **data})
 
     def progress_start(self, issue_id: str, total: int) -> None:
-        self.total, self.started = total, time.monotonic()
-        self.done = self.sent = self.failed = 0
+        self._restart(total)
         self._emit({"level": "info", "event": "start", "issue": issue_id, "total": total})
 
     def progress(self, sent: int, failed: int) -> None:
-        self.sent += sent
-        self.failed += failed
-        self.done += sent + failed
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = self.done / elapsed
+        rate, eta = self._advance(sent, failed)
         self._emit(
             {
                 "level": "info",
@@ -107,7 +108,7 @@ class JsonReporter(TextReporter):
                 "sent": self.sent,
                 "failed": self.failed,
                 "rate": round(rate, 2),
-                "eta_seconds": round((self.total - self.done) / rate, 1) if rate else None,
+                "eta_seconds": None if eta is None else round(eta, 1),
             }
         )
 
