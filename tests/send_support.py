@@ -102,3 +102,17 @@ def run_digest(
         text=True,
         timeout=timeout,
     )
+
+
+def start_digest(
+    *args: str | Path, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``digest`` in the background, its output captured, for tests that signal or kill it."""
+    return subprocess.Popen(
+        digest_cmd(*args),
+        cwd=cwd,
+        env=dict(env or cli_env()),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )

@@ -6,16 +6,15 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.send_support import (
     SECRET,
     cli_env,
-    digest_cmd,
     issue_yaml,
     run_digest,
+    start_digest,
     write_config,
     write_csv,
 )
@@ -233,9 +232,8 @@ def test_sigterm_while_the_list_is_read_stops_cleanly_before_sending(tmp_path):
     folder = _folder(tmp_path)
     live = folder / "live.csv"
     os.mkfifo(live)
-    proc = subprocess.Popen(
-        digest_cmd("send", "issue-7.yaml", "--recipients", "live.csv", "--log-format", "text"),
-        cwd=folder, env=cli_env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = start_digest(
+        "send", "issue-7.yaml", "--recipients", "live.csv", "--log-format", "text", cwd=folder
     )
     with live.open("w", encoding="utf-8") as list_writer:  # opens once digest reads the list
         list_writer.write("email,name\nann@example.org,Ann\n")

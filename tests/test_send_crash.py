@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.send_support import cli_env, digest_cmd, issue_yaml, run_digest, write_config
+from tests.send_support import cli_env, issue_yaml, run_digest, start_digest, write_config
 
 from digest.errors import EXIT_LOCKED, EXIT_PARTIAL
 from servers.kit import Reply, Request, loopback
@@ -138,10 +138,7 @@ def test_sigkill_mid_send_then_resume_idempotent_provider_sends_each_once(
     server = loopback(gate)
     issue, emails, env = _setup(tmp_path, "resend", server.url, n=450)
 
-    proc = subprocess.Popen(
-        digest_cmd("send", issue, "--log-format", "json"), cwd=tmp_path, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+    proc = start_digest("send", issue, "--log-format", "json", cwd=tmp_path, env=env)
     _kill_when_held(proc, gate)
     received = len(fake.sent)
     assert 0 < received < len(emails)
@@ -168,10 +165,7 @@ def test_sigkill_mid_send_non_idempotent_provider_duplicates_at_most_the_batch_i
     server = loopback(gate)
     issue, emails, env = _setup(tmp_path, "postmark", server.url, n=1200)
 
-    proc = subprocess.Popen(
-        digest_cmd("send", issue, "--log-format", "json"), cwd=tmp_path, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+    proc = start_digest("send", issue, "--log-format", "json", cwd=tmp_path, env=env)
     _kill_when_held(proc, gate)
     received = len(fake.mailbox)
     assert 0 < received < len(emails)
@@ -196,10 +190,7 @@ def test_two_overlapping_send_due_runs_deliver_each_message_once(tmp_path, loopb
     server = loopback(gate)
     _, emails, env = _setup(tmp_path, "postmark", server.url, n=40)
 
-    first = subprocess.Popen(
-        digest_cmd("send-due", "--log-format", "json"), cwd=tmp_path, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+    first = start_digest("send-due", "--log-format", "json", cwd=tmp_path, env=env)
     assert gate.held.wait(60), "the first run never reached the provider"
     second = run_digest("send-due", "--log-format", "json", cwd=tmp_path, env=env)
     assert first.poll() is None, "the runs really overlapped"
@@ -262,10 +253,7 @@ def test_sigterm_stops_after_the_batch_in_flight_and_a_rerun_finishes(tmp_path, 
     server = loopback(gate)
     issue, emails, env = _setup(tmp_path, "resend", server.url, n=450)
 
-    proc = subprocess.Popen(
-        digest_cmd("send", issue, "--log-format", "json"), cwd=tmp_path, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+    proc = start_digest("send", issue, "--log-format", "json", cwd=tmp_path, env=env)
     assert gate.held.wait(60)
     proc.send_signal(signal.SIGTERM)
     gate.release()
