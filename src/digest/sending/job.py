@@ -236,6 +236,7 @@ class _Run:
     def send(
         self, report: SendReport, include_new: bool, signals: _Signals | None = None
     ) -> None:
+        """Keep ``concurrency`` batches in flight until none is left or ``stop`` is set."""
         total = self.ledger.pending_in_open_batches(self.issue_id)
         if include_new:
             total += self.ledger.pending_unbatched(self.issue_id)
@@ -254,11 +255,10 @@ class _Run:
         in_flight = {}
         failure: BaseException | None = None
         planned = self.batches(include_new)
+        announced = False
         self.reporter.progress_start(self.issue_id, total)
         try:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="digest-send") as pool:
-                exhausted = False
-                announced = False
                 while True:
                     if stop.is_set() and not announced and signals and signals.name:
                         announced = True
@@ -267,36 +267,20 @@ class _Run:
                             "finish first. Run the same command again to resume.",
                             event="stopping",
                         )
-                    while not exhausted and not stop.is_set() and len(in_flight) < concurrency:
-                        row = next(planned, None)
-                        if row is None:
-                            exhausted = True
+                    while not stop.is_set() and len(in_flight) < concurrency:
+                        started = self._start_next(planned, pool, work)
+                        if started is None:
                             break
-                        batch, members = self.batch_for(row)
-                        if not members:
-                            self.ledger.record_results(row, [])
-                            continue
-                        self.ledger.begin_attempt(row)
-                        in_flight[pool.submit(work, batch)] = (row, members)
+                        fut, entry = started
+                        in_flight[fut] = entry
                     if not in_flight:
                         break
                     done, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
                     for fut in done:
-                        row, members = in_flight.pop(fut)
-                        try:
-                            results = fut.result()
-                        except Exception as e:  # a bug or an unmapped error: stop, keep open
-                            failure = failure or e
+                        error = self._record(fut, *in_flight.pop(fut), report)
+                        if error is not None:  # a bug or an unmapped error: stop, keep open
+                            failure = failure or error
                             stop.set()
-                            continue
-                        if results is None:
-                            continue
-                        outcomes = _outcomes(members, results)
-                        self.ledger.record_results(row, outcomes)
-                        ok = sum(1 for o in outcomes if o.ok)
-                        report.sent_now += ok
-                        report.failed_now += len(outcomes) - ok
-                        self.reporter.progress(ok, len(outcomes) - ok)
         finally:
             self.reporter.progress_end()
         if failure is not None:
@@ -306,6 +290,44 @@ class _Run:
                 f"Sending stopped on an unexpected error: {type(failure).__name__}: {failure}. "
                 "The batches in flight stay open and go again, with the same keys, next run."
             ) from failure
+
+    def _start_next(
+        self,
+        planned: Iterator[BatchRow],
+        pool: ThreadPoolExecutor,
+        work: Callable[[Batch], list[RecipientResult] | None],
+    ) -> tuple[Future[list[RecipientResult] | None], tuple[BatchRow, list[MemberRow]]] | None:
+        """Count an attempt for the next batch and hand it to a worker; None when none is left."""
+        for row in planned:
+            batch, members = self.batch_for(row)
+            if not members:  # every member was settled in the meantime (a requeue, a race)
+                self.ledger.record_results(row, [])
+                continue
+            self.ledger.begin_attempt(row)
+            return pool.submit(work, batch), (row, members)
+        return None
+
+    def _record(
+        self,
+        fut: Future[list[RecipientResult] | None],
+        row: BatchRow,
+        members: list[MemberRow],
+        report: SendReport,
+    ) -> Exception | None:
+        """Write a finished batch's results in one transaction; return what it raised, if so."""
+        try:
+            results = fut.result()
+        except Exception as e:
+            return e
+        if results is None:  # stopped before the call: the batch stays open
+            return None
+        outcomes = _outcomes(members, results)
+        self.ledger.record_results(row, outcomes)
+        ok = sum(1 for o in outcomes if o.ok)
+        report.sent_now += ok
+        report.failed_now += len(outcomes) - ok
+        self.reporter.progress(ok, len(outcomes) - ok)
+        return None
 
 
 def _check_hash(ledger: Ledger, prepared: Prepared, force: bool, reporter: Reporter) -> bool:
