@@ -248,3 +248,19 @@ def test_sigterm_while_the_list_is_read_stops_cleanly_before_sending(tmp_path):
     rerun = run_digest("send", "issue-7.yaml", "--recipients", "subs.csv", cwd=folder)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert len(list((folder / "outbox").rglob("*.eml"))) == 2
+
+
+def test_a_stop_that_lands_when_nothing_is_left_to_send_still_exits_0(tmp_path):
+    """Status 0 means everything was sent: a SIGTERM after the last batch does not change it."""
+    folder = _folder(tmp_path)
+    assert run_digest("send", "issue-7.yaml", cwd=folder).returncode == 0
+    (folder / "subs.csv").rename(folder / "sent.csv")
+    os.mkfifo(folder / "subs.csv")
+    proc = start_digest("send", "issue-7.yaml", "--log-format", "text", cwd=folder)
+    with (folder / "subs.csv").open("w", encoding="utf-8") as list_writer:
+        list_writer.write((folder / "sent.csv").read_text(encoding="utf-8"))
+        list_writer.flush()
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    assert "Interrupted" not in out and len(list(folder.rglob("*.eml"))) == 2

@@ -118,8 +118,9 @@ class SendReport(AudienceCounts):
 
     @property
     def exit_code(self) -> int:
-        """0 when nothing is left to send and nothing failed; else 1 (partial)."""
-        if self.interrupted or not self.finished or self.counts.get("failed", 0):
+        """0 when nothing is left to send and nothing failed (even if a signal came after the
+        last batch); else 1 (partial)."""
+        if not self.finished or self.counts.get("failed", 0):
             return EXIT_PARTIAL
         return 0
 
