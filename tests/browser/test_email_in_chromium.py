@@ -37,7 +37,8 @@ class Sample:
 
 @pytest.fixture(scope="module", params=SAMPLES or [None], ids=lambda p: p.stem if p else "none")
 def sample(request: pytest.FixtureRequest) -> Sample:
-    """A sample issue rendered in-process with default settings (no digest.toml)."""
+    """A sample issue rendered in-process with the repository's digest.toml, as a reader
+    gets it (per-recipient placeholders at their defaults)."""
     path: Path | None = request.param
     if path is None:
         pytest.fail("no sample issue found in sample_issues/*.yaml")
@@ -45,9 +46,9 @@ def sample(request: pytest.FixtureRequest) -> Sample:
     from digest.render import render_issue
     from digest.sources import load_issue
 
-    rendered = render_issue(load_issue(path), load_settings(None, environ={}))
+    rendered = render_issue(load_issue(path), load_settings(REPO / "digest.toml", environ={}))
     headlines = tuple(" ".join(a.headline.split()) for a in rendered.issue.articles)
-    return Sample(name=path.stem, html=rendered.html, headlines=headlines)
+    return Sample(name=path.stem, html=rendered.preview_html(), headlines=headlines)
 
 
 def open_email(page: Page, sample: Sample, width: int, scheme: str = "light") -> None:

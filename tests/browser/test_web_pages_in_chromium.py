@@ -1,0 +1,69 @@
+"""`digest serve`'s pages as a reader's browser shows them: the unsubscribe question, the
+confirmation after the button, and the error for a forged link, in real headless Chromium
+at a phone's width and a desktop's, light and dark, scanned by axe-core."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page
+from tests.test_web_app import SECRET, Site, serve_site
+
+from digest.sending.tokens import make_token
+
+from .checks import axe_violations, describe, scroll_width, serious
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with serve_site(tmp_path_factory.mktemp("site")) as s:
+        yield s
+
+
+def _check(page: Page, axe_source: str, width: int) -> None:
+    assert scroll_width(page) <= width
+    found = serious(axe_violations(page, axe_source))
+    assert not found, describe(found)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [320, 1024])
+def test_unsubscribe_question_and_confirmation_are_accessible(
+    site: Site, browser_page: Page, axe_source: str, width: int, scheme: str
+) -> None:
+    page = browser_page
+    page.set_viewport_size({"width": width, "height": 800})
+    page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+    token = make_token(f"reader-{width}-{scheme}@example.org", SECRET)
+    page.goto(f"{site.url}/unsubscribe/{token}")
+    assert page.get_by_text(f"reader-{width}-{scheme}@example.org").count() >= 1
+    _check(page, axe_source, width)
+    with site.ledger() as ledger:
+        assert ledger.is_suppressed(f"reader-{width}-{scheme}@example.org") is None
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.wait_for_load_state()
+    _check(page, axe_source, width)
+    with site.ledger() as ledger:
+        assert ledger.is_suppressed(f"reader-{width}-{scheme}@example.org") == "unsubscribed"
+
+
+def test_forged_link_page_is_accessible_and_reveals_no_address(
+    site: Site, browser_page: Page, axe_source: str
+) -> None:
+    page = browser_page
+    page.set_viewport_size({"width": 320, "height": 800})
+    forged = make_token("victim@example.org", "another-secret-of-enough-length")
+    response = page.goto(f"{site.url}/unsubscribe/{forged}")
+    assert response is not None and response.status == 400
+    assert "victim@example.org" not in page.content()
+    _check(page, axe_source, 320)
+
+
+def test_pages_need_no_network_beyond_the_site(site: Site, browser_page: Page) -> None:
+    requested: list[str] = []
+    browser_page.on("request", lambda r: requested.append(r.url))
+    browser_page.goto(f"{site.url}/unsubscribe/{make_token('x@example.org', SECRET)}")
+    assert requested and all(u.startswith(site.url) for u in requested)
