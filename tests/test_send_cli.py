@@ -264,3 +264,18 @@ def test_a_stop_that_lands_when_nothing_is_left_to_send_still_exits_0(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err
     assert "Interrupted" not in out and len(list(folder.rglob("*.eml"))) == 2
+
+
+def test_a_list_with_no_valid_recipient_does_not_finish_the_issue(tmp_path):
+    """An all-bad list sends nothing: not a success, and the timer sends once it is fixed."""
+    now = datetime.now(UTC)
+    folder = _due_folder(tmp_path, {"weekly": (now - timedelta(hours=1)).isoformat()})
+    (folder / "subs.csv").write_text("email,name\nann@,Ann\nbob at example.org,Bob\n")
+    done = run_digest("send-due", "--log-format", "text", cwd=folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "no valid recipients" in done.stdout.lower()
+
+    write_csv(folder / "subs.csv", ["ann@example.org", "bob@example.org"])
+    fixed = run_digest("send-due", cwd=folder)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert len(list((folder / "outbox").rglob("*.eml"))) == 2

@@ -81,6 +81,9 @@ def _hint(report: SendReport) -> str:
             f"{permanent} failed for good (refused by the provider); retrying will not help: "
             f"see `digest status {issue}` for the reasons."
         )
+    if not parts and not any(c.get(state, 0) for state in ("pending", "sent", "suppressed")):
+        parts.append("No valid recipients in the list: nothing was sent. Fix the list (the "
+                     "warnings above name each bad row) and run again.")
     return " ".join(parts) or (
         f"Not finished: {c.get('pending', 0)} still pending; run the same command again "
         f"(`digest status {issue}` shows where it stands)."

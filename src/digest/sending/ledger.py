@@ -334,15 +334,17 @@ class Ledger:
         )
 
     def is_finished(self, issue_id: str) -> bool:
-        """True when the issue has a ledger and nothing is left to send or retry."""
-        if self.issue(issue_id) is None:
-            return False
-        row = self.db.execute(
-            "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND (state = 'pending' "
-            "OR (state = 'failed' AND retryable = 1))",
+        """True when the issue has recipients and nothing is left to send or retry.
+
+        An issue with no recipient at all (an empty or wholly broken list) is not finished:
+        ``send-due`` must try again once the list is fixed.
+        """
+        total, left = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(state = 'pending' OR (state = 'failed' "
+            "AND retryable = 1)), 0) FROM recipients WHERE issue_id = ?",
             (issue_id,),
         ).fetchone()
-        return bool(row[0] == 0)
+        return bool(total and not left)
 
     # -- batches -------------------------------------------------------------------------
 
