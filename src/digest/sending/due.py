@@ -3,9 +3,8 @@
 Looks at every ``*.yaml`` / ``*.yml`` file in ``[sending] issues_dir`` (default ``issues/``;
 never ``sample_issues/``). An issue is due when its ``send_at`` has passed and its send is
 not finished (nothing pending, no retryable failure, at least one recipient). An issue
-overdue by more than
-``[sending] max_overdue_hours`` (default 24) is skipped with a warning instead of mailing a
-stale issue; send it by hand with ``digest send`` if it should still go.
+overdue by more than ``[sending] max_overdue_hours`` (default 24) is skipped with a warning
+instead of mailing a stale issue; send it by hand with ``digest send`` if it should still go.
 
 The whole run holds the job lock, so a second ``send-due`` that starts while the first is
 still sending exits at once with status 4 and sends nothing; the next timer tick picks up
