@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,14 @@ def test_message_ids_differ_by_issue_and_recipient_and_use_an_ascii_domain():
     assert a.isascii() and a.endswith("@xn--exmple-cua.org>")
     assert a != message_id_for("issue-8", "ann@example.org", "news@exämple.org")
     assert a != message_id_for("issue-7", "bob@example.org", "news@exämple.org")
+
+
+def test_lock_follows_the_ledger_so_configs_sharing_a_ledger_share_a_lock(tmp_path: Path) -> None:
+    from digest.config import Settings
+    from digest.sending import lock_path
+
+    a = Settings.model_validate({"sending": {"ledger": str(tmp_path / "l.sqlite3")}})
+    b = Settings.model_validate(
+        {"sending": {"ledger": str(tmp_path / "l.sqlite3"), "issues_dir": "elsewhere"}}
+    )
+    assert lock_path(a) == lock_path(b) == tmp_path / "l.sqlite3.lock"

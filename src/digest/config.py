@@ -158,7 +158,6 @@ class SendingSettings(_Section):
     ledger: Path = Path("digest-ledger.sqlite3")
     issues_dir: Path = Path("issues")
     max_overdue_hours: float = Field(24.0, ge=0)
-    lock: Path | None = None
 
 
 class Settings(_Section):

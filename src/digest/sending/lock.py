@@ -19,9 +19,8 @@ __all__ = ["JobLock", "lock_path"]
 
 
 def lock_path(settings: Settings) -> Path:
-    """``[sending] lock``, or the ledger's path plus ``.lock``."""
-    if settings.sending.lock is not None:
-        return settings.path(settings.sending.lock)
+    """The ledger's path plus ``.lock``: one lock per ledger, so two configs sharing a ledger
+    can never send its open batches at the same time."""
     ledger = settings.path(settings.sending.ledger)
     return ledger.with_name(ledger.name + ".lock")
 
