@@ -178,3 +178,15 @@ def test_an_unsubscribe_arriving_mid_send_is_honoured_by_later_batches(tmp_path:
     assert second is not None
     assert [m.email for m in ledger.members(second)] == ["d@x.org"]
     assert ledger.counts(ISSUE)["suppressed"] == 1
+
+
+def test_knows_only_message_ids_a_send_recorded(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    _add(ledger, ["a@x.org"])
+    batch = ledger.plan_batch(ISSUE, HASH, 10)
+    assert batch is not None
+    assert not ledger.knows_message("pm-1")
+    (a,) = ledger.members(batch)
+    ledger.record_results(batch, [Outcome(a.id, True, "pm-1", None, False)])
+    assert ledger.knows_message("pm-1")
+    assert not ledger.knows_message("pm-2")

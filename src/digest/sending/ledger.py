@@ -562,6 +562,13 @@ class Ledger:
 
     # -- provider events -----------------------------------------------------------------
 
+    def knows_message(self, message_id: str) -> bool:
+        """True when some send in this ledger got ``message_id`` from its provider."""
+        row = self.db.execute(
+            "SELECT 1 FROM recipients WHERE message_id = ? LIMIT 1", (message_id,)
+        ).fetchone()
+        return row is not None
+
     def record_event(
         self, state: str, *, message_id: str | None = None, email: str | None = None
     ) -> int:

@@ -274,7 +274,7 @@ class WebApp:
         recorded = 0
         with Ledger(self.ledger_path) as ledger:
             for event in events:
-                if not _known_message(ledger, event.message_id):
+                if not ledger.knows_message(event.message_id):
                     continue
                 ledger.record_event(event.state, message_id=event.message_id, email=event.email)
                 recorded += 1
@@ -295,14 +295,6 @@ class WebApp:
             ("Cache-Control", "public, max-age=300"),
         ]
         return Response(200, path.read_bytes(), headers)
-
-
-def _known_message(ledger: Ledger, message_id: str) -> bool:
-    """True when some send in the ledger got this provider message id."""
-    row = ledger.db.execute(
-        "SELECT 1 FROM recipients WHERE message_id = ? LIMIT 1", (message_id,)
-    ).fetchone()
-    return row is not None
 
 
 def make_web_app(settings: Settings, archive_dir: Path | str = Path("out")) -> WebApp:
