@@ -7,12 +7,7 @@ from pathlib import Path
 
 import click
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Settings file (default: ./digest.toml if present, else built-in defaults).",
-)
+from .options import config_option, date_option, number_option, output_option
 
 
 @click.command()
@@ -41,19 +36,9 @@ def build(issue: Path, out_dir: Path, config_path: Path | None) -> None:
 
 @click.command(name="import-text")
 @click.argument("listing", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the issue file here (default: standard output).",
-)
-@click.option("--number", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option(
-    "--date",
-    "issue_date",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Issue date (default: today).",
-)
+@output_option
+@number_option
+@date_option
 @click.option(
     "--base-url",
     default="https://example.org/articles/",

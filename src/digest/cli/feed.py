@@ -7,15 +7,12 @@ from pathlib import Path
 
 import click
 
+from .options import date_option, number_option, output_option
+
 
 @click.command(name="import-feed")
 @click.argument("source")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the issue file here (default: standard output).",
-)
+@output_option
 @click.option(
     "--since",
     metavar="DATE",
@@ -32,13 +29,8 @@ import click
     show_default=True,
     help="At most this many items, newest first.",
 )
-@click.option("--number", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option(
-    "--date",
-    "issue_date",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Issue date (default: today).",
-)
+@number_option
+@date_option
 @click.option(
     "--section-from-category",
     is_flag=True,

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .options import config_option
+
 if TYPE_CHECKING:
     from digest.delivery.catalog import ProviderRow
 
@@ -62,12 +64,7 @@ def _text(rows: list[ProviderRow]) -> str:
 
 
 @click.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Settings file (default: ./digest.toml if present, else built-in defaults).",
-)
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def providers(config_path: Path | None, as_json: bool) -> None:
     """List delivery providers: options, batch limits, and the environment each needs."""

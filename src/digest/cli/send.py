@@ -12,15 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .options import config_option
+
 if TYPE_CHECKING:
     from digest import Reporter, SendPlan, SendReport, Settings
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Settings file (default: ./digest.toml if present, else built-in defaults).",
-)
 log_format_option = click.option(
     "--log-format",
     type=click.Choice(["auto", "text", "json"]),
@@ -82,8 +78,10 @@ def _hint(report: SendReport) -> str:
             f"see `digest status {issue}` for the reasons."
         )
     if not parts and not any(c.get(state, 0) for state in ("pending", "sent", "suppressed")):
-        parts.append("No valid recipients in the list: nothing was sent. Fix the list (the "
-                     "warnings above name each bad row) and run again.")
+        parts.append(
+            "No valid recipients in the list: nothing was sent. Fix the list (the "
+            "warnings above name each bad row) and run again."
+        )
     return " ".join(parts) or (
         f"Not finished: {c.get('pending', 0)} still pending; run the same command again "
         f"(`digest status {issue}` shows where it stands)."

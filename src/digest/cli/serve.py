@@ -6,12 +6,7 @@ from pathlib import Path
 
 import click
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Settings file (default: ./digest.toml if present, else built-in defaults).",
-)
+from .options import config_option
 
 
 @click.command()
