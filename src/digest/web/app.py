@@ -259,7 +259,7 @@ class WebApp:
         except Unauthorized as e:
             log.warning("webhook %s refused: %s", provider, e)
             response = Response.text(401, "Unauthorized.\n")
-            if provider == "postmark":
+            if PROVIDERS[provider].basic_auth:
                 response.headers.append(("WWW-Authenticate", 'Basic realm="digest webhooks"'))
             return response
         except ValueError as e:
