@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -255,8 +256,8 @@ class FakeSns:
         }
 
 
-@pytest.fixture
-def fake_sns() -> Iterator[FakeSns]:
+@contextmanager
+def running_fake_sns(valid_days: int = 30) -> Iterator[FakeSns]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.eu-west-1.amazonaws.com")])
     now = dt.datetime.now(dt.UTC)
@@ -266,8 +267,8 @@ def fake_sns() -> Iterator[FakeSns]:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
+        .not_valid_before(now - dt.timedelta(days=60))
+        .not_valid_after(now + dt.timedelta(days=valid_days))
         .sign(key, hashes.SHA256())
     )
     pem = cert.public_bytes(serialization.Encoding.PEM)
@@ -294,6 +295,12 @@ def fake_sns() -> Iterator[FakeSns]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def fake_sns() -> Iterator[FakeSns]:
+    with running_fake_sns() as sns:
+        yield sns
 
 
 @pytest.fixture
@@ -409,6 +416,30 @@ def test_ses_subscription_for_the_configured_topic_is_confirmed(
     assert "/?Action=ConfirmSubscription&Token=2336412f" in fake_sns.hits
 
 
+def test_ses_subscribe_url_off_sns_is_not_visited(ses_site: Site, fake_sns: FakeSns) -> None:
+    confirmation = {
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+        "Token": "2336412f",
+        "TopicArn": TOPIC,
+        "Message": f"You have chosen to subscribe to the topic {TOPIC}.",
+        "SubscribeURL": fake_sns.url.replace("127.0.0.1", "localhost") + "/?Token=2336412f",
+        "Timestamp": "2026-11-24T13:20:00.000Z",
+    }
+    assert sns_post(ses_site, fake_sns.sign(confirmation)).status_code == 401
+    assert not any("Token" in hit for hit in fake_sns.hits)
+
+
+def test_ses_expired_signing_certificate_is_refused(tmp_path: Path) -> None:
+    with running_fake_sns(valid_days=-1) as sns:
+        env = {"DIGEST_SES_TOPIC_ARN": TOPIC, "DIGEST_SNS_LOOPBACK_ORIGIN": sns.url}
+        signed = sns.sign(
+            ses_notification(ses_bounce("0102019a8f1c2d3e-ann-000000", "ann@example.org"))
+        )
+        with pytest.raises(Unauthorized, match="expired"):
+            parse_webhook("ses", settings_with(tmp_path, env), {}, json.dumps(signed).encode())
+
+
 def test_ses_subscription_for_another_topic_is_refused_and_not_confirmed(
     ses_site: Site, fake_sns: FakeSns
 ) -> None:
@@ -456,11 +487,14 @@ def test_ses_loopback_certificate_is_refused_without_the_test_origin(
     settings = settings_with(tmp_path, {"DIGEST_SES_TOPIC_ARN": TOPIC})
     with pytest.raises(Unauthorized):
         parse_webhook("ses", settings, {}, json.dumps(signed).encode())
+    # 0.0.0.0 reaches the stand-in on this machine but is no loopback address: refused.
+    anywhere = fake_sns.url.replace("127.0.0.1", "0.0.0.0")
     remote = settings_with(
-        tmp_path, {"DIGEST_SES_TOPIC_ARN": TOPIC, "DIGEST_SNS_LOOPBACK_ORIGIN": "http://10.1.2.3"}
+        tmp_path, {"DIGEST_SES_TOPIC_ARN": TOPIC, "DIGEST_SNS_LOOPBACK_ORIGIN": anywhere}
     )
+    moved = {**signed, "SigningCertURL": signed["SigningCertURL"].replace(fake_sns.url, anywhere)}
     with pytest.raises(Unauthorized):
-        parse_webhook("ses", remote, {}, json.dumps(signed).encode())
+        parse_webhook("ses", remote, {}, json.dumps(moved).encode())
     unset = settings_with(tmp_path, {"DIGEST_SNS_LOOPBACK_ORIGIN": fake_sns.url})
     with pytest.raises(Unauthorized):
         parse_webhook("ses", unset, {}, json.dumps(signed).encode())

@@ -34,6 +34,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -329,7 +330,6 @@ def _sendgrid(
 # -- Amazon SES via SNS ------------------------------------------------------------------------
 
 _SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _SNS_SIGNED = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
     "SubscriptionConfirmation": (
@@ -348,11 +348,18 @@ def _sns_url(settings: Settings, url: Any) -> str:
     if parts.scheme == "https" and _SNS_HOST.fullmatch(parts.netloc):
         return str(url)
     origin = urlsplit(settings.env(SNS_LOOPBACK_ENV) or "")
-    if origin.hostname in _LOOPBACK and (parts.scheme, parts.netloc) == (
+    if _loopback(origin.hostname) and (parts.scheme, parts.netloc) == (
         origin.scheme, origin.netloc
     ):
         return str(url)
     raise Unauthorized("the certificate or subscribe URL is not on sns.<region>.amazonaws.com")
+
+
+def _loopback(host: str | None) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _sns_key(url: str) -> rsa.RSAPublicKey:
