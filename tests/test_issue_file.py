@@ -120,3 +120,36 @@ def test_published_schema_file_matches_the_model() -> None:
     from tests.paths import ROOT
 
     assert (ROOT / "issue.schema.json").read_text(encoding="utf-8") == issue_schema()
+
+
+def test_impossible_date_is_an_error_on_its_line_not_a_crash() -> None:
+    text = GOOD.replace("date: 2026-11-27", "date: 2026-02-30")
+    with pytest.raises(IssueFileError, match=r"x.yaml:2: date: .*day value is outside"):
+        parse_issue(text, "x.yaml")
+    text = GOOD.replace("+01:00", "+25:00")
+    with pytest.raises(IssueFileError, match=r"x.yaml:3: send_at: "):
+        parse_issue(text, "x.yaml")
+
+
+def test_a_key_given_twice_is_an_error_not_silently_the_last() -> None:
+    text = GOOD.replace(
+        "    url: https://example.org/2\n",
+        "    url: https://example.org/2\n    url: https://example.org/other\n",
+    )
+    with pytest.raises(IssueFileError, match=r"x.yaml:12: article 2 → url: is given twice"):
+        parse_issue(text, "x.yaml")
+
+
+def test_quoted_number_still_gives_the_default_slug() -> None:
+    issue = parse_issue(GOOD.replace("number: 3", 'number: "3"'))
+    assert issue.number == 3 and issue.slug == "issue-3"
+
+
+@pytest.mark.parametrize("target", ["javascript:alert(1)", "/relative", "ftp://x.org/f"])
+def test_markdown_link_with_a_refused_target_is_an_error(target: str) -> None:
+    text = GOOD.replace("summary: Two.", f"summary: 'See [this]({target}).'")
+    with pytest.raises(IssueFileError, match=r"x.yaml:10: article 2 → summary: links must start"):
+        parse_issue(text, "x.yaml")
+    intro = GOOD.replace("number: 3\n", f"number: 3\nintro: 'Hi.\n\n  Read [this]({target}).'\n")
+    with pytest.raises(IssueFileError, match=r"intro: links must start"):
+        parse_issue(intro, "x.yaml")

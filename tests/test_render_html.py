@@ -155,7 +155,7 @@ def test_editor_markup_is_shown_not_obeyed(sample_settings: Settings) -> None:
         articles=[
             {
                 "headline": "<script>alert('x')</script> & co",
-                "summary": "A <em>tag</em> and [a link](javascript:alert(1)) and [ok](https://ok.example)",
+                "summary": "A <em>tag</em> and [ok](https://ok.example)",
                 "url": "https://example.org/a?x=1&y=2",
                 "kicker": "<i>k</i>",
             }
@@ -279,3 +279,15 @@ def test_no_config_at_all_still_renders_with_compliance_warnings(
     assert "Plain headline" in r.html
     assert any("unsubscribe" in w for w in r.warnings)
     assert any("postal address" in w for w in r.warnings)
+
+
+def test_markdown_renderer_itself_never_links_a_refused_scheme() -> None:
+    """Defence in depth: the model refuses such links, and the renderer would not link them."""
+    from digest.render.markdown import md_html, md_inline_html
+
+    for render in (md_html, md_inline_html):
+        html = render(
+            "[a](javascript:alert(1)) [b](data:text/html,x) [c](/rel) [d](https://ok.org)"
+        )
+        assert 'href="javascript:' not in html and 'href="data:' not in html
+        assert 'href="/rel"' not in html and 'href="https://ok.org"' in html

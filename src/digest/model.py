@@ -49,10 +49,27 @@ def _web_url(value: str) -> str:
     return check_url(value, ("http", "https"))
 
 
+def _markdown_links(text: str) -> str:
+    """Every Markdown link must pass :func:`check_url`; otherwise it would reach readers as
+    raw ``[text](target)`` (the renderer refuses to link it)."""
+    if "](" not in text and "]:" not in text:
+        return text
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark")
+    md.validateLink = lambda url: True  # type: ignore[method-assign]
+    for token in md.parseInline(text) if "\n\n" not in text else md.parse(text):
+        for child in token.children or []:
+            if child.type == "link_open":
+                check_url(str(child.attrs.get("href", "")))
+    return text
+
+
 Line = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_one_line)
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Markdown = Annotated[Text, AfterValidator(_markdown_links)]
 Url = Annotated[str, AfterValidator(check_url)]
 WebUrl = Annotated[str, AfterValidator(_web_url)]
 
@@ -80,7 +97,7 @@ class Article(_Model):
     """One picked article: a headline and summary linking to the full piece."""
 
     headline: Line = Field(description="The article's headline, on one line.")
-    summary: Text = Field(description="One or two sentences; light Markdown allowed.")
+    summary: Markdown = Field(description="One or two sentences; light Markdown allowed.")
     url: Url = Field(description="Link to the article (http, https or mailto).")
     kicker: Line | None = Field(None, description="Short label shown above the headline.")
     section: Line | None = Field(None, description="Section heading this article goes under.")
@@ -123,20 +140,15 @@ class Issue(_Model):
     preheader: Line | None = Field(
         None, description="Preview text shown after the subject in inboxes (40–100 chars)."
     )
-    intro: Text | None = Field(None, description="Editor's note; light Markdown allowed.")
+    intro: Markdown | None = Field(None, description="Editor's note; light Markdown allowed.")
     lang: str | None = Field(None, description="Language tag, e.g. en, de, ar.")
     dir: Literal["ltr", "rtl", "auto"] | None = Field(None, description="Text direction.")
     articles: list[Article] = Field(min_length=1, description="The picks, in order.")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _default_slug(cls, data: object) -> object:
-        if isinstance(data, dict) and not data.get("slug") and isinstance(data.get("number"), int):
-            return {**data, "slug": f"issue-{data['number']}"}
-        return data
-
     @model_validator(mode="after")
     def _one_lead(self) -> Issue:
+        if not self.slug:
+            object.__setattr__(self, "slug", f"issue-{self.number}")
         leads = [i for i, a in enumerate(self.articles) if a.lead]
         if len(leads) > 1:
             numbers = ", ".join(str(i + 1) for i in leads)

@@ -69,11 +69,45 @@ def _message(err: Any) -> str:
     return msg.removeprefix("Value error, ")
 
 
+class _IssueLoader(yaml.SafeLoader):
+    """SafeLoader that leaves dates and times as text for the model to parse.
+
+    PyYAML's own timestamp parsing raises a bare ``ValueError`` for an impossible date such
+    as 2026-02-30, with no line; pydantic reports it like every other mistake.
+    """
+
+    yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML reads this class attribute
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+def _duplicate_keys(node: yaml.Node, path: _Path = ()) -> list[tuple[int | None, str, str]]:
+    """A key given twice in one mapping: YAML would silently keep the last one."""
+    problems: list[tuple[int | None, str, str]] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            k = str(key.value)
+            if k in seen:
+                problems.append((key.start_mark.line + 1, _field((*path, k)), "is given twice"))
+            seen.add(k)
+            problems += _duplicate_keys(value, (*path, k))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems += _duplicate_keys(item, (*path, i))
+    return problems
+
+
 def parse_issue(text: str, source: str = "<issue>") -> Issue:
     """Validate issue-file text; ``source`` names it in errors."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _IssueLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
@@ -82,6 +116,9 @@ def parse_issue(text: str, source: str = "<issue>") -> Issue:
         raise IssueFileError(source, [(None, "", f"not valid YAML: {e}")]) from None
     if not isinstance(data, dict) or node is None:
         raise IssueFileError(source, [(1, "", "an issue file is a YAML mapping (key: value)")])
+    duplicates = _duplicate_keys(node)
+    if duplicates:
+        raise IssueFileError(source, duplicates)
     lines: dict[_Path, int] = {}
     _lines(node, (), lines)
     try:
