@@ -279,3 +279,32 @@ def test_a_list_with_no_valid_recipient_does_not_finish_the_issue(tmp_path):
     fixed = run_digest("send-due", cwd=folder)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert len(list((folder / "outbox").rglob("*.eml"))) == 2
+
+
+def test_send_due_refuses_a_new_issue_reusing_a_sent_issues_slug(tmp_path):
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    folder = _due_folder(tmp_path, {"first": (now - timedelta(hours=2)).isoformat()})
+    settings = load_settings(folder / "digest.toml", environ={"DIGEST_SECRET": SECRET})
+    assert [r.action for r in send_due(settings, now=now)] == ["sent"]
+    (folder / "issues" / "first.yaml").unlink()
+    (folder / "issues" / "second.yaml").write_text(
+        issue_yaml(number=1, send_at=(now - timedelta(hours=1)).isoformat(), headline="Other"),
+        encoding="utf-8",
+    )
+    results = {r.path.stem: r for r in send_due(settings, now=now)}
+    assert results["second"].action == "error" and results["second"].exit_code == 3
+    assert "was already sent" in results["second"].message
+    assert len(list((folder / "outbox").rglob("*.eml"))) == 2
+
+
+def test_send_due_refuses_two_files_with_one_slug(tmp_path):
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    folder = _due_folder(tmp_path, {"a": (now - timedelta(hours=2)).isoformat()})
+    (folder / "issues" / "b.yaml").write_text(
+        issue_yaml(number=1, send_at=(now - timedelta(hours=1)).isoformat(), headline="B"),
+        encoding="utf-8",
+    )
+    settings = load_settings(folder / "digest.toml", environ={"DIGEST_SECRET": SECRET})
+    results = {r.path.stem: r for r in send_due(settings, now=now)}
+    assert results["a"].action == "sent"
+    assert results["b"].action == "error" and "also" in results["b"].message

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import EXIT_PARTIAL, DigestError
+from ..errors import EXIT_PARTIAL, DigestError, InputError
 from .job import SendReport, ledger_path, prepare_loaded, recipients_path, run_send
 from .ledger import Ledger
 from .lock import JobLock, lock_path
@@ -73,6 +73,7 @@ def send_due(
         return results
     with JobLock(lock_path(settings)), Ledger(ledger_path(settings)) as ledger:
         provider = None
+        seen: dict[str, Path] = {}
         try:
             for path in files:
                 result = DueResult(path, "error")
@@ -86,8 +87,21 @@ def send_due(
                     if issue.send_at > moment:
                         result.action = "not-yet"
                         continue
+                    if issue.slug in seen:
+                        raise InputError(
+                            f"{path}: its slug {issue.slug!r} is also {seen[issue.slug]}'s; "
+                            "give each issue its own number (or slug)."
+                        )
+                    seen[issue.slug] = path
                     row = ledger.issue(issue.slug)
                     if row is not None and row.finished_at is not None:
+                        subject = issue.subject_for(issue.newsletter or settings.newsletter.name)
+                        if row.subject != subject:
+                            raise InputError(
+                                f"{path}: an issue with the slug {issue.slug!r} was already sent "
+                                f"(subject {row.subject!r}); this one is another issue. Give it "
+                                "its own number (or slug)."
+                            )
                         result.action = "finished"
                         continue
                     if moment - issue.send_at > limit:
