@@ -461,7 +461,7 @@ def test_cli_imports_a_served_feed_and_digest_build_renders_it(
 
 
 def test_cli_prints_to_stdout_with_warnings_on_stderr() -> None:
-    result = CliRunner().invoke(cli, ["import-feed", str(RSS2), "--limit", "3"])
+    result = CliRunner().invoke(cli, ["import-feed", str(RSS2), "--number", "5", "--limit", "3"])
     assert result.exit_code == 0, result.output
     doc = yaml.safe_load(result.stdout)
     assert len(doc["articles"]) == 3
@@ -481,13 +481,13 @@ def test_cli_prints_to_stdout_with_warnings_on_stderr() -> None:
 def test_cli_bad_arguments_exit_3_with_a_message_not_a_traceback(
     args: list[str], message: str
 ) -> None:
-    result = CliRunner().invoke(cli, ["import-feed", str(RSS2), *args])
+    result = CliRunner().invoke(cli, ["import-feed", str(RSS2), "--number", "5", *args])
     assert result.exit_code == 3
     assert "error: " in result.stderr and message in result.stderr
     assert "Traceback" not in result.output
 
 
 def test_cli_unreachable_feed_exits_3(site: LoopbackServer) -> None:
-    result = CliRunner().invoke(cli, ["import-feed", site.url + "/gone.xml"])
+    result = CliRunner().invoke(cli, ["import-feed", site.url + "/gone.xml", "--number", "5"])
     assert result.exit_code == 3
     assert "answered 404" in result.stderr

@@ -70,7 +70,7 @@ def test_import_text_writes_an_issue_file_that_validates(tmp_path: Path) -> None
 
 
 def test_import_text_prints_to_stdout_by_default() -> None:
-    result = CliRunner().invoke(cli, ["import-text", str(SEED_LISTING)])
+    result = CliRunner().invoke(cli, ["import-text", str(SEED_LISTING), "--number", "4"])
     assert result.exit_code == 0
     assert "Free Mumia Abu-Jamal!" in result.stdout
     assert "kicker: Mumia Abu Jamal" in result.stdout
@@ -97,5 +97,24 @@ def test_three_line_headline_block_is_refused_with_its_line() -> None:
 
 
 def test_missing_listing_file_is_a_clear_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["import-text", str(tmp_path / "nope.txt")])
+    result = CliRunner().invoke(cli, ["import-text", str(tmp_path / "nope.txt"), "--number", "4"])
     assert result.exit_code != 0
+
+
+def test_output_into_a_new_folder_is_created_and_an_existing_file_is_kept(tmp_path: Path) -> None:
+    out = tmp_path / "issues" / "issue-4.yaml"
+    args = ["import-text", str(SEED_LISTING), "--number", "4", "-o", str(out)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    out.write_text("# curated by hand\n", encoding="utf-8")
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 3
+    assert "already exists" in again.output and "--force" in again.output
+    assert out.read_text(encoding="utf-8") == "# curated by hand\n"
+    assert CliRunner().invoke(cli, [*args, "--force"]).exit_code == 0
+    assert "Free Mumia Abu-Jamal!" in out.read_text(encoding="utf-8")
+
+
+def test_number_is_required_because_it_names_the_issue() -> None:
+    result = CliRunner().invoke(cli, ["import-text", str(SEED_LISTING)])
+    assert result.exit_code == 2
+    assert "--number" in result.output

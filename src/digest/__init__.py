@@ -57,7 +57,14 @@ if TYPE_CHECKING:
         suppress_addresses,
         verify,
     )
-    from .sources import issue_schema, listing_to_yaml, load_issue, parse_issue, read_listing
+    from .sources import (
+        issue_schema,
+        listing_to_yaml,
+        load_issue,
+        parse_issue,
+        read_listing,
+        write_issue_file,
+    )
     from .sources.feed import FeedImport, import_feed, read_feed
     from .web import make_web_app, serve_web
 
@@ -125,6 +132,7 @@ __all__ = [
     "serve_web",
     "suppress_addresses",
     "verify",
+    "write_issue_file",
 ]
 
 _LAZY = {
@@ -148,6 +156,7 @@ _LAZY = {
     "load_issue": "sources",
     "parse_issue": "sources",
     "read_listing": "sources",
+    "write_issue_file": "sources",
     "FeedImport": "sources.feed",
     "import_feed": "sources.feed",
     "read_feed": "sources.feed",

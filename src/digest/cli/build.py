@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import config_option, date_option, number_option, output_option
+from .options import config_option, date_option, force_option, number_option, output_option
 
 
 @click.command()
@@ -38,6 +38,7 @@ def build(issue: Path, out_dir: Path, config_path: Path | None) -> None:
 @click.argument("listing", type=click.Path(dir_okay=False, path_type=Path))
 @output_option
 @number_option
+@force_option
 @date_option
 @click.option(
     "--base-url",
@@ -46,17 +47,22 @@ def build(issue: Path, out_dir: Path, config_path: Path | None) -> None:
     help="Links are guessed as BASE-URL + the headline's slug; check them.",
 )
 def import_text(
-    listing: Path, output: Path | None, number: int, issue_date: object, base_url: str
+    listing: Path,
+    output: Path | None,
+    number: int,
+    force: bool,
+    issue_date: object,
+    base_url: str,
 ) -> None:
     """Turn a plain LISTING (headline, blank line, summary) into an issue file."""
     from datetime import datetime
 
-    from digest import listing_to_yaml, read_listing
+    from digest import listing_to_yaml, read_listing, write_issue_file
 
     when = issue_date.date() if isinstance(issue_date, datetime) else date.today()
     text = listing_to_yaml(read_listing(listing), number=number, date=when, base_url=base_url)
     if output:
-        output.write_text(text, encoding="utf-8")
+        write_issue_file(output, text, overwrite=force)
         click.echo(f"Wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import date_option, number_option, output_option
+from .options import date_option, force_option, number_option, output_option
 
 
 @click.command(name="import-feed")
@@ -30,6 +30,7 @@ from .options import date_option, number_option, output_option
     help="At most this many items, newest first.",
 )
 @number_option
+@force_option
 @date_option
 @click.option(
     "--section-from-category",
@@ -43,12 +44,14 @@ def import_feed(
     days: int | None,
     limit: int,
     number: int,
+    force: bool,
     issue_date: object,
     section_from_category: bool,
 ) -> None:
     """Turn the recent items of the RSS or Atom feed at SOURCE (a URL or a file) into an
     issue file: newest first, items without a title or an http(s) link skipped."""
     from digest import import_feed as run
+    from digest import write_issue_file
 
     when = issue_date.date() if isinstance(issue_date, datetime) else date.today()
     result = run(
@@ -63,7 +66,7 @@ def import_feed(
     for warning in result.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     if output:
-        output.write_text(result.text, encoding="utf-8")
+        write_issue_file(output, result.text, overwrite=force)
         click.echo(f"Wrote {output}: {len(result.items)} items from {result.feed.source}", err=True)
     else:
         click.echo(result.text, nl=False)

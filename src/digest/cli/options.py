@@ -21,8 +21,13 @@ output_option = click.option(
 )
 
 number_option = click.option(
-    "--number", type=click.IntRange(min=1), default=1, show_default=True, help="Issue number."
+    "--number",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Issue number (it names the issue: issue-NUMBER).",
 )
+
+force_option = click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 
 date_option = click.option(
     "--date",

@@ -288,12 +288,10 @@ def read_rate_limit(headers: httpx.Headers, *, now: float | None = None) -> Rate
     if structured:
         items = {k: float(v) for k, v in _IETF_ITEM.findall(structured)}
         if items:
-            found.append(RateLimit(items.get("r"), max(items["t"], 0.0) if "t" in items
-                                   else None))
+            found.append(RateLimit(items.get("r"), max(items["t"], 0.0) if "t" in items else None))
     if not found:
         return None
-    return min(found, key=lambda r: (r.remaining is None, r.remaining or 0.0,
-                                     -(r.reset or 0.0)))
+    return min(found, key=lambda r: (r.remaining is None, r.remaining or 0.0, -(r.reset or 0.0)))
 
 
 def chunk_by_size(
@@ -602,13 +600,19 @@ class HTTPProvider(Provider):
                 quota = self.rate_limit(response)
                 wait = quota.reset if quota is not None else None
             raise TransientDeliveryError(
-                f"rate limited: {message}", provider=self.name, status=status,
-                body=body_text, retry_after=wait,
+                f"rate limited: {message}",
+                provider=self.name,
+                status=status,
+                body=body_text,
+                retry_after=wait,
             )
         if status >= 500 or status == 408:
             raise TransientDeliveryError(
-                f"server error: {message}", provider=self.name, status=status,
-                body=body_text, retry_after=parse_retry_after(response.headers.get("retry-after")),
+                f"server error: {message}",
+                provider=self.name,
+                status=status,
+                body=body_text,
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
         raise PermanentDeliveryError(message, provider=self.name, status=status, body=body_text)
 

@@ -167,8 +167,10 @@ class Provider(ABC):
         if len(batch.recipients) <= n:
             return [batch]
         rs = batch.recipients
-        return [Batch(batch.content, rs[i : i + n], f"{batch.key}.{i // n}")
-                for i in range(0, len(rs), n)]
+        return [
+            Batch(batch.content, rs[i : i + n], f"{batch.key}.{i // n}")
+            for i in range(0, len(rs), n)
+        ]
 
     def blame(self, batch: Batch, error: PermanentDeliveryError) -> set[int] | None:
         """Which recipients (indexes into ``batch.recipients``) caused a refusal.
@@ -206,10 +208,15 @@ class Provider(ABC):
             else:
                 first[k] = i
         if repeats:
-            log.warning("%s: %d repeated address(es) in batch %s sent once",
-                        self.name, len(repeats), batch.key)
-            batch = Batch(batch.content,
-                          [r for i, r in enumerate(everyone) if i not in repeats], batch.key)
+            log.warning(
+                "%s: %d repeated address(es) in batch %s sent once",
+                self.name,
+                len(repeats),
+                batch.key,
+            )
+            batch = Batch(
+                batch.content, [r for i, r in enumerate(everyone) if i not in repeats], batch.key
+            )
         sent: list[RecipientResult] = []
         for chunk in self.chunks(batch):
             sent.extend(self._deliver_chunk(chunk))
@@ -236,8 +243,11 @@ class Provider(ABC):
                     return _fail_all(batch, self.scrub(str(e)), retryable=True)
                 self._sleep(self._backoff(attempt, e.retry_after))
             except PermanentDeliveryError as e:
-                if (not self.rejects_whole_batch or len(batch.recipients) < 2
-                        or e.status not in self.split_statuses):
+                if (
+                    not self.rejects_whole_batch
+                    or len(batch.recipients) < 2
+                    or e.status not in self.split_statuses
+                ):
                     return _fail_all(batch, self.scrub(str(e)), retryable=False)
                 return self._isolate(batch, e)
 
@@ -248,16 +258,21 @@ class Provider(ABC):
         text = self.scrub(str(error))
         if culprits is None:
             mid = len(rs) // 2
-            return [res for i, part in enumerate((rs[:mid], rs[mid:]))
-                    for res in self._deliver_chunk(Batch(batch.content, part,
-                                                         f"{batch.key}.{i}"))]
+            return [
+                res
+                for i, part in enumerate((rs[:mid], rs[mid:]))
+                for res in self._deliver_chunk(Batch(batch.content, part, f"{batch.key}.{i}"))
+            ]
         if not culprits:
             return _fail_all(batch, text, retryable=False)
         rest = [r for j, r in enumerate(rs) if j not in culprits]
-        done = iter(self._deliver_chunk(Batch(batch.content, rest, f"{batch.key}.r"))
-                    if rest else [])
-        return [RecipientResult(r.email, False, error=text) if j in culprits
-                else next(done) for j, r in enumerate(rs)]
+        done = iter(
+            self._deliver_chunk(Batch(batch.content, rest, f"{batch.key}.r")) if rest else []
+        )
+        return [
+            RecipientResult(r.email, False, error=text) if j in culprits else next(done)
+            for j, r in enumerate(rs)
+        ]
 
 
 def _fail_all(batch: Batch, error: str, *, retryable: bool) -> list[RecipientResult]:

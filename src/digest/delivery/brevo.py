@@ -66,9 +66,9 @@ def idempotency_key(batch_key: str, headers: Sequence[tuple[str, str]] = ()) -> 
 
 
 def _party(address: Address) -> dict[str, str]:
-    return {"email": address.email, "name": address.name} if address.name else {
-        "email": address.email
-    }
+    return (
+        {"email": address.email, "name": address.name} if address.name else {"email": address.email}
+    )
 
 
 class BrevoProvider(HTTPProvider):
@@ -119,7 +119,9 @@ class BrevoProvider(HTTPProvider):
         if len(groups) > 1:
             self.log.debug(
                 "%s: %d recipients need %d calls (their headers differ)",
-                self.name, len(batch.recipients), len(groups),
+                self.name,
+                len(batch.recipients),
+                len(groups),
             )
         results: dict[int, RecipientResult] = {}
         for header_items, indexes in groups:
@@ -152,8 +154,7 @@ class BrevoProvider(HTTPProvider):
             "textContent": bodies.text.fill(first.values()),
             "headers": {**headers, "idempotencyKey": key},
             "tags": [c.issue_id, *c.tags],
-            "messageVersions": [_version(c, r, bodies, subject_varies)
-                                for r in batch.recipients],
+            "messageVersions": [_version(c, r, bodies, subject_varies) for r in batch.recipients],
         }
         if c.reply_to:
             body["replyTo"] = _party(c.reply_to)
@@ -163,7 +164,9 @@ class BrevoProvider(HTTPProvider):
         if response.status_code == 400:
             if self.error_code(response) != "duplicate_parameter" or not key:
                 raise PermanentDeliveryError(
-                    self.scrub(self.error_message(response)), provider=self.name, status=400,
+                    self.scrub(self.error_message(response)),
+                    provider=self.name,
+                    status=400,
                     body=self.scrub(response.text[:2000]),
                 )
             # The key was used within 30 minutes: the first call was processed.
@@ -188,7 +191,6 @@ class BrevoProvider(HTTPProvider):
         ]
 
 
-
 def _by_headers(batch: Batch) -> list[tuple[tuple[tuple[str, str], ...], list[int]]]:
     """Recipients grouped by their filled headers, in order of first appearance."""
     groups: dict[tuple[tuple[str, str], ...], list[int]] = {}
@@ -199,8 +201,9 @@ def _by_headers(batch: Batch) -> list[tuple[tuple[tuple[str, str], ...], list[in
     return list(groups.items())
 
 
-def _version(content: Content, recipient: Recipient, bodies: Bodies,
-             subject_varies: bool) -> dict[str, Any]:
+def _version(
+    content: Content, recipient: Recipient, bodies: Bodies, subject_varies: bool
+) -> dict[str, Any]:
     """One recipient's version: its address, plus whatever differs from the top level."""
     version: dict[str, Any] = {"to": [_party(recipient.address)]}
     if subject_varies:

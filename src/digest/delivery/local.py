@@ -169,8 +169,7 @@ class ConsoleProvider(Provider):
                 out.write("\n")
             else:
                 out.write(
-                    f"To: {message.to}  Subject: {message.subject}  "
-                    f"({len(message.data):,} bytes)\n"
+                    f"To: {message.to}  Subject: {message.subject}  ({len(message.data):,} bytes)\n"
                 )
             results.append(RecipientResult(recipient.email, True, message_id=message.message_id))
         out.flush()

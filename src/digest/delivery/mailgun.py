@@ -90,8 +90,7 @@ class MailgunProvider(HTTPProvider):
         for i, r in enumerate(batch.recipients):
             variables[r.email] = {"digest_n": str(i), **tokens.values(r)}
         form["recipient-variables"] = json.dumps(variables, ensure_ascii=False)
-        return HTTPRequest("POST", f"/v3/{quote(self.options.domain, safe='')}/messages",
-                           data=form)
+        return HTTPRequest("POST", f"/v3/{quote(self.options.domain, safe='')}/messages", data=form)
 
     def blame(self, batch: Batch, error: PermanentDeliveryError) -> set[int] | None:
         """Mailgun does not say which address is bad, but it does say when none is."""
@@ -101,8 +100,13 @@ class MailgunProvider(HTTPProvider):
             return None
         if not isinstance(message, str):
             return None
-        everyone = ("from parameter", "need at least one of", "send options", "header name",
-                    "recipient-variables")
+        everyone = (
+            "from parameter",
+            "need at least one of",
+            "send options",
+            "header name",
+            "recipient-variables",
+        )
         return set() if message.lower().startswith(everyone) else None
 
     def parse_response(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
@@ -112,6 +116,7 @@ class MailgunProvider(HTTPProvider):
             body = None
         message_id = body.get("id") if isinstance(body, dict) else None
         if not message_id:
-            self.log.warning("mailgun accepted a batch without giving its id (status %s)",
-                             response.status_code)
+            self.log.warning(
+                "mailgun accepted a batch without giving its id (status %s)", response.status_code
+            )
         return [RecipientResult(r.email, True, message_id=message_id) for r in batch.recipients]

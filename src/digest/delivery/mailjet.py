@@ -52,9 +52,9 @@ class MailjetOptions(HTTPOptions):
 
 
 def _party(address: Address) -> dict[str, str]:
-    return {"Email": address.email, "Name": address.name} if address.name else {
-        "Email": address.email
-    }
+    return (
+        {"Email": address.email, "Name": address.name} if address.name else {"Email": address.email}
+    )
 
 
 class MailjetProvider(HTTPProvider):
@@ -97,20 +97,23 @@ class MailjetProvider(HTTPProvider):
         if not isinstance(messages, list):
             # A 400 for the whole call (bad JSON, too many messages...): nothing was sent.
             raise PermanentDeliveryError(
-                self.scrub(self.error_message(response)), provider=self.name,
-                status=response.status_code, body=self.scrub(response.text[:2000]),
+                self.scrub(self.error_message(response)),
+                provider=self.name,
+                status=response.status_code,
+                body=self.scrub(response.text[:2000]),
             )
         if len(messages) != len(batch.recipients):
             raise PermanentDeliveryError(
                 f"answered with {len(messages)} results for {len(batch.recipients)} messages",
-                provider=self.name, status=response.status_code,
+                provider=self.name,
+                status=response.status_code,
             )
         return [_result(r, m) for r, m in zip(batch.recipients, messages, strict=True)]
 
 
-
-def _message(content: Content, recipient: Recipient, batch_key: str,
-             bodies: Bodies) -> dict[str, Any]:
+def _message(
+    content: Content, recipient: Recipient, batch_key: str, bodies: Bodies
+) -> dict[str, Any]:
     values = recipient.values()
     message: dict[str, Any] = {
         "From": _party(content.sender),

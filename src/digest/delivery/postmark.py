@@ -64,11 +64,15 @@ class PostmarkProvider(HTTPProvider):
         }
         if c.reply_to:
             shared["ReplyTo"] = c.reply_to.formatted()
-        return HTTPRequest("POST", "/email/batch", json=[self._message(batch, r, bodies, shared)
-                                                          for r in batch.recipients])
+        return HTTPRequest(
+            "POST",
+            "/email/batch",
+            json=[self._message(batch, r, bodies, shared) for r in batch.recipients],
+        )
 
-    def _message(self, batch: Batch, r: Recipient, bodies: Bodies,
-                 shared: dict[str, Any]) -> dict[str, Any]:
+    def _message(
+        self, batch: Batch, r: Recipient, bodies: Bodies, shared: dict[str, Any]
+    ) -> dict[str, Any]:
         c = batch.content
         o = self.options
         values = r.values()
@@ -79,9 +83,7 @@ class PostmarkProvider(HTTPProvider):
             "HtmlBody": bodies.html.fill(values),
             "TextBody": bodies.text.fill(values),
         }
-        headers = [
-            {"Name": k, "Value": v} for k, v in c.headers_for(r).items() if v.strip("<>, ")
-        ]
+        headers = [{"Name": k, "Value": v} for k, v in c.headers_for(r).items() if v.strip("<>, ")]
         if o.message_id_header and r.message_id:
             headers.append({"Name": "Message-ID", "Value": r.message_id})
         if headers:
@@ -100,7 +102,8 @@ class PostmarkProvider(HTTPProvider):
         if not isinstance(answers, list) or len(answers) != len(batch.recipients):
             raise PermanentDeliveryError(
                 "the batch answer is not one result per message",
-                provider=self.name, status=response.status_code,
+                provider=self.name,
+                status=response.status_code,
                 body=self.scrub(response.text[:2000]),
             )
         results = []
@@ -110,10 +113,14 @@ class PostmarkProvider(HTTPProvider):
                 results.append(RecipientResult(r.email, True, message_id=a.get("MessageID")))
             else:
                 text = a.get("Message", "") if isinstance(a, dict) else str(a)
-                results.append(RecipientResult(
-                    r.email, False, error=f"postmark: {text} (ErrorCode {code})",
-                    retryable=code in _RETRYABLE_CODES,
-                ))
+                results.append(
+                    RecipientResult(
+                        r.email,
+                        False,
+                        error=f"postmark: {text} (ErrorCode {code})",
+                        retryable=code in _RETRYABLE_CODES,
+                    )
+                )
         return results
 
     def error_message(self, response: httpx.Response) -> str:

@@ -127,7 +127,9 @@ class ResendProvider(HTTPProvider):
             wait = parse_retry_after(response.headers.get("retry-after"))
             raise TransientDeliveryError(
                 f"the same batch is still being sent: {message}",
-                provider=self.name, status=409, body=self.scrub(response.text[:2000]),
+                provider=self.name,
+                status=409,
+                body=self.scrub(response.text[:2000]),
                 retry_after=wait if wait else 1.0,
             )
         error = (
@@ -135,7 +137,6 @@ class ResendProvider(HTTPProvider):
             "for a different message; if the issue changed, start a new send"
         )
         return [RecipientResult(r.email, False, error=error) for r in batch.recipients]
-
 
 
 def _shared_fields(content: Content) -> dict[str, Any]:
@@ -147,8 +148,9 @@ def _shared_fields(content: Content) -> dict[str, Any]:
     return shared
 
 
-def _email(content: Content, recipient: Recipient, shared: dict[str, Any],
-           bodies: Bodies) -> dict[str, Any]:
+def _email(
+    content: Content, recipient: Recipient, shared: dict[str, Any], bodies: Bodies
+) -> dict[str, Any]:
     values = recipient.values()
     email: dict[str, Any] = {
         **shared,

@@ -58,8 +58,7 @@ class SendGridProvider(HTTPProvider):
         text = tokens.rewrite(c.text, escape=False)
         html = tokens.rewrite(c.html, escape=True)
         body: dict[str, Any] = {
-            "personalizations": [self._personalization(batch, r, tokens)
-                                 for r in batch.recipients],
+            "personalizations": [self._personalization(batch, r, tokens) for r in batch.recipients],
             "from": _address(c.sender.email, c.sender.name),
             "subject": c.subject_for(Recipient(email="")),
             "content": [
@@ -92,8 +91,11 @@ class SendGridProvider(HTTPProvider):
         """The personalization without its substitutions, plus each value twice (escaped
         for HTML and raw for text) with room for the tags."""
         c = batch.content
-        p = {"to": [_address(recipient.email, recipient.name)], "subject": c.subject_for(recipient),
-             "headers": c.headers_for(recipient)}
+        p = {
+            "to": [_address(recipient.email, recipient.name)],
+            "subject": c.subject_for(recipient),
+            "headers": c.headers_for(recipient),
+        }
         values = sum(len(v.encode()) for v in recipient.values().values())
         return len(json_bytes(p)) + int(values * 2.4) + 40 * len(c.merge_fields) + 1
 

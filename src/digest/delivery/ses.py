@@ -222,8 +222,9 @@ class SESProvider(HTTPProvider):
         )
         self._signer_class(self._credentials, "ses", self.region).add_auth(signed)
         headers = {str(k): str(v) for k, v in signed.headers.items()}
-        return HTTPRequest("POST", PATH, content=body, headers=headers,
-                           accept=frozenset({400, 403, 404}))
+        return HTTPRequest(
+            "POST", PATH, content=body, headers=headers, accept=frozenset({400, 403, 404})
+        )
 
     def parse_response(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
         (recipient,) = batch.recipients

@@ -106,9 +106,7 @@ class SMTPProvider(Provider):
     max_batch = 100
     keeps_message_id = True
 
-    def __init__(
-        self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(settings, sleep=sleep)
         opts = self.options
         assert isinstance(opts, SMTPOptions)
@@ -119,8 +117,11 @@ class SMTPProvider(Provider):
         if self._password is not None:
             password = self._password.reveal()
             user = opts.username or ""
-            self.hide(password, base64.b64encode(password.encode()).decode(),
-                      base64.b64encode(f"\0{user}\0{password}".encode()).decode())
+            self.hide(
+                password,
+                base64.b64encode(password.encode()).decode(),
+                base64.b64encode(f"\0{user}\0{password}".encode()).decode(),
+            )
         if opts.username and self._password is None:
             raise ConfigError(
                 "[providers.smtp] username is set but SMTP_PASSWORD is not: "
@@ -129,7 +130,7 @@ class SMTPProvider(Provider):
         if opts.username and opts.security == "none" and not _is_loopback(opts.host):
             raise ConfigError(
                 f"[providers.smtp] would send the password for {opts.username!r} to "
-                f"{opts.host} unencrypted: set security = \"starttls\" or \"tls\"."
+                f'{opts.host} unencrypted: set security = "starttls" or "tls".'
             )
         self._dkim_key: bytes | None = self._load_dkim_key() if opts.dkim_selector else None
         self._lock = threading.Lock()
@@ -198,12 +199,17 @@ class SMTPProvider(Provider):
         try:
             if opts.security == "tls":
                 conn = smtplib.SMTP_SSL(
-                    opts.host, self.port, local_hostname=opts.local_hostname,
-                    timeout=self.timeout, context=context,
+                    opts.host,
+                    self.port,
+                    local_hostname=opts.local_hostname,
+                    timeout=self.timeout,
+                    context=context,
                 )
             else:
                 conn = smtplib.SMTP(
-                    opts.host, self.port, local_hostname=opts.local_hostname,
+                    opts.host,
+                    self.port,
+                    local_hostname=opts.local_hostname,
                     timeout=self.timeout,
                 )
             conn.ehlo()
@@ -211,8 +217,8 @@ class SMTPProvider(Provider):
                 if not conn.has_extn("starttls"):
                     raise PermanentDeliveryError(
                         f"{where} does not offer STARTTLS; set [providers.smtp] security to "
-                        "\"tls\" (implicit TLS, usually port 465) or, on a trusted network, "
-                        "\"none\"",
+                        '"tls" (implicit TLS, usually port 465) or, on a trusted network, '
+                        '"none"',
                         provider=self.name,
                     )
                 conn.starttls(context=context)
@@ -251,7 +257,7 @@ class SMTPProvider(Provider):
             _drop(conn)
             raise PermanentDeliveryError(
                 f"TLS with {where} failed ({e.reason or e}); check security and port "
-                "(\"tls\" is usually port 465, \"starttls\" port 587)",
+                '("tls" is usually port 465, "starttls" port 587)',
                 provider=self.name,
             ) from None
         except (OSError, smtplib.SMTPServerDisconnected) as e:
@@ -365,9 +371,7 @@ class SMTPProvider(Provider):
                 return RecipientResult(to, False, error=self.scrub(str(e))), _alive(conn)
         raise AssertionError("unreachable")
 
-    def _refused(
-        self, to: str, code: int, answer: bytes | str, what: str
-    ) -> RecipientResult:
+    def _refused(self, to: str, code: int, answer: bytes | str, what: str) -> RecipientResult:
         retryable = not 500 <= code < 600
         error = f"{self.opts.host} {what}: {code} {self.scrub(_text(answer))}"
         log.debug("smtp: %s for %s", error, to)
@@ -414,4 +418,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-

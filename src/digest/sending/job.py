@@ -64,6 +64,7 @@ __all__ = [
     "send_issue",
 ]
 
+
 @dataclass(frozen=True)
 class Prepared:
     """An issue rendered once: its slug, the content with placeholders, and its hash."""
@@ -234,9 +235,7 @@ class _Run:
                 return
             yield row
 
-    def send(
-        self, report: SendReport, include_new: bool, signals: _Signals | None = None
-    ) -> None:
+    def send(self, report: SendReport, include_new: bool, signals: _Signals | None = None) -> None:
         """Keep ``concurrency`` batches in flight until none is left or ``stop`` is set."""
         total = self.ledger.pending_in_open_batches(self.issue_id)
         if include_new:

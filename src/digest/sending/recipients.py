@@ -149,7 +149,7 @@ def _swallowed(start: int, end: int, row: Row, email_at: int) -> BadRow | None:
                 return BadRow(
                     start,
                     row.email,
-                    f"the row runs over lines {start} to {end}: a quote (\") opened in it is "
+                    f'the row runs over lines {start} to {end}: a quote (") opened in it is '
                     "never closed, so the rows after it were read as part of one cell, not "
                     "as recipients; close the quote and send again",
                 )
@@ -183,4 +183,3 @@ def _parse(
         if isinstance(v, str) and v != "":
             fields[col] = v
     return Row(line, email, name, fields)
-

@@ -1,6 +1,6 @@
 """Where issues come from: issue files (YAML) and plain listings of articles."""
 
-from .issue_file import issue_schema, load_issue, parse_issue
+from .issue_file import issue_schema, load_issue, parse_issue, write_issue_file
 from .listing import listing_to_yaml, parse_listing, read_listing
 
 __all__ = [
@@ -10,4 +10,5 @@ __all__ = [
     "parse_issue",
     "parse_listing",
     "read_listing",
+    "write_issue_file",
 ]

@@ -457,8 +457,9 @@ def parse_feed(
         summary = shorten(_READ_MORE.sub("…", summary))
         if not summary:
             summary = headline
-            warnings.append(f"{where} ({headline!r}): no summary in the feed; the headline "
-                            "stands in for one")
+            warnings.append(
+                f"{where} ({headline!r}): no summary in the feed; the headline stands in for one"
+            )
         tags = entry.get("tags") or []
         category = _collapse(str(tags[0].get("label") or tags[0].get("term") or "")) if tags else ""
         items.append(
@@ -479,9 +480,7 @@ def parse_feed(
     return Feed(source, title, language, tuple(items), tuple(warnings))
 
 
-def read_feed(
-    source: str, *, timeout: float = TIMEOUT, max_bytes: int = MAX_FEED_BYTES
-) -> Feed:
+def read_feed(source: str, *, timeout: float = TIMEOUT, max_bytes: int = MAX_FEED_BYTES) -> Feed:
     """The feed at ``source``: an http(s) URL, or the path of a local file."""
     if _is_url(source):
         data, headers = fetch_feed(source, timeout=timeout, max_bytes=max_bytes)

@@ -13,10 +13,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ..errors import IssueFileError
+from ..errors import InputError, IssueFileError
 from ..model import Issue
 
-__all__ = ["issue_schema", "load_issue", "parse_issue"]
+__all__ = ["issue_schema", "load_issue", "parse_issue", "write_issue_file"]
 
 _Path = tuple[str | int, ...]
 
@@ -141,6 +141,19 @@ def load_issue(path: Path | str) -> Issue:
     except (OSError, UnicodeDecodeError) as e:
         raise IssueFileError(p, [(None, "", f"cannot read it: {e}")]) from None
     return parse_issue(text, str(p))
+
+
+def write_issue_file(path: Path | str, text: str, *, overwrite: bool = False) -> Path:
+    """Write a new issue file; never silently replace one an editor may have curated."""
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise InputError(f"{p} already exists; choose another name or pass --force to replace it")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"{p}: cannot write it: {e.strerror or e}") from None
+    return p
 
 
 def issue_schema() -> str:

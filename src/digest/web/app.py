@@ -206,15 +206,23 @@ class WebApp:
     def error_page(self) -> Response:
         """The 500 page; plain text if even the template fails."""
         try:
-            return self.page(500, "web/error.html.j2", title="Something went wrong",
-                             message="The server could not answer. Please try again later.")
+            return self.page(
+                500,
+                "web/error.html.j2",
+                title="Something went wrong",
+                message="The server could not answer. Please try again later.",
+            )
         except Exception:
             log.exception("the error page failed too")
             return Response.text(500, "Something went wrong. Please try again later.\n")
 
     def not_found(self) -> Response:
-        return self.page(404, "web/error.html.j2", title="Page not found",
-                         message="There is nothing at this address.")
+        return self.page(
+            404,
+            "web/error.html.j2",
+            title="Page not found",
+            message="There is nothing at this address.",
+        )
 
     def bad_link(self) -> Response:
         return self.page(

@@ -33,9 +33,9 @@ class _Handler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         app = self.server.get_app()  # type: ignore[attr-defined]
-        route = app.route(Request.from_environ(self.get_environ())) if isinstance(
-            app, WebApp
-        ) else "-"
+        route = (
+            app.route(Request.from_environ(self.get_environ())) if isinstance(app, WebApp) else "-"
+        )
         log.info("%s %s %s %s", self.address_string(), self.command, route, code)
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -243,9 +243,7 @@ def _mailgun(
 # -- Resend (Svix) -----------------------------------------------------------------------------
 
 
-def _resend(
-    settings: Settings, headers: Mapping[str, str], body: bytes, now: float
-) -> list[Event]:
+def _resend(settings: Settings, headers: Mapping[str, str], body: bytes, now: float) -> list[Event]:
     secret = _secret(settings, RESEND_ENV).reveal()
     msg_id = headers.get("svix-id", "")
     timestamp = headers.get("svix-timestamp", "")
@@ -286,10 +284,14 @@ def _resend(
         Event(state, message_id, None)
     ]
 
+
 # -- SendGrid (ECDSA) --------------------------------------------------------------------------
 
-_SENDGRID_DROPPED = {"Bounced Address": "bounced", "Invalid": "bounced",
-                     "Spam Reporting Address": "complained"}
+_SENDGRID_DROPPED = {
+    "Bounced Address": "bounced",
+    "Invalid": "bounced",
+    "Spam Reporting Address": "complained",
+}
 
 
 def _sendgrid(
@@ -333,7 +335,13 @@ _SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
 _SNS_SIGNED = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
     "SubscriptionConfirmation": (
-        "Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
     ),
 }
 _SNS_SIGNED["UnsubscribeConfirmation"] = _SNS_SIGNED["SubscriptionConfirmation"]
@@ -349,7 +357,8 @@ def _sns_url(settings: Settings, url: Any) -> str:
         return str(url)
     origin = urlsplit(settings.env(SNS_LOOPBACK_ENV) or "")
     if _loopback(origin.hostname) and (parts.scheme, parts.netloc) == (
-        origin.scheme, origin.netloc
+        origin.scheme,
+        origin.netloc,
     ):
         return str(url)
     raise Unauthorized("the certificate or subscribe URL is not on sns.<region>.amazonaws.com")
@@ -420,8 +429,9 @@ def _confirm(url: str) -> None:
         httpx.get(url, timeout=10).raise_for_status()
     except httpx.HTTPError as e:
         status = e.response.status_code if isinstance(e, httpx.HTTPStatusError) else type(e)
-        log.warning("confirming the SNS subscription failed (%s); confirm it in the AWS console",
-                    status)
+        log.warning(
+            "confirming the SNS subscription failed (%s); confirm it in the AWS console", status
+        )
         return
     log.info("SNS subscription confirmed")
 
