@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from tests.paths import ROOT, SAMPLE_ISSUE
 
@@ -66,7 +67,7 @@ def test_bad_config_value_names_the_key(tmp_path: Path, write) -> None:  # type:
         cli, ["build", str(SAMPLE_ISSUE), "--out", str(tmp_path), "--config", str(cfg)]
     )
     assert result.exit_code == 3
-    assert "brand.accent: Value error, must be a hex colour" in result.output
+    assert "brand.accent: must be a hex colour" in result.output
     assert "delivery.rate" in result.output
 
 
@@ -92,7 +93,27 @@ def test_config_links_must_be_absolute_web_urls(tmp_path: Path, write) -> None: 
         cli, ["build", str(SAMPLE_ISSUE), "--out", str(tmp_path), "--config", str(cfg)]
     )
     assert result.exit_code == 3
-    assert (
-        "newsletter.logo: Value error, must be an absolute http:// or https:// URL" in result.output
-    )
+    assert "newsletter.logo: must be an absolute http:// or https:// URL" in result.output
     assert "links.unsubscribe_url" in result.output
+
+
+@pytest.mark.parametrize(
+    ("links", "message"),
+    [
+        ('utm = { source = "{foo}" }', "links.utm: uses {foo}; it may use only {slug}"),
+        (
+            'unsubscribe_url = "https://e.org/u/{date}/{token}"',
+            "links.unsubscribe_url: uses {date}; it may use only {token}, {slug}, {email}",
+        ),
+        ('view_online_url = "https://e.org/{token}"', "links.view_online_url: uses {token}"),
+    ],
+)
+def test_url_templates_may_use_only_the_fields_digest_fills(
+    tmp_path: Path, write, links: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    cfg = write("digest.toml", f"[links]\n{links}\n")
+    result = CliRunner().invoke(
+        cli, ["build", str(SAMPLE_ISSUE), "--out", str(tmp_path), "--config", str(cfg)]
+    )
+    assert result.exit_code == 3
+    assert message in result.output and "Traceback" not in result.output

@@ -7,6 +7,7 @@ come only from there, wrapped in :class:`Secret` so they never print.
 from __future__ import annotations
 
 import os
+import string
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -71,6 +72,25 @@ def _web_url(value: str | None) -> str | None:
     return value
 
 
+ISSUE_FIELDS = ("slug", "number", "date")
+UNSUBSCRIBE_FIELDS = ("token", "slug", "email")
+
+
+def _template_fields(value: str, allowed: tuple[str, ...]) -> str:
+    """A URL template may use only the ``{fields}`` digest fills in for it."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as e:
+        raise ValueError(
+            f"{value!r} is not a valid template ({e}); write literal braces as {{{{ }}}}"
+        ) from None
+    unknown = sorted(n for n in names if n not in allowed)
+    if unknown:
+        choices = ", ".join("{" + a + "}" for a in allowed)
+        raise ValueError(f"uses {{{unknown[0]}}}; it may use only {choices}")
+    return value
+
+
 class NewsletterSettings(_Section):
     name: str = "digest"
     from_: str = Field("digest <newsletter@example.org>", alias="from")
@@ -126,10 +146,22 @@ class LinkSettings(_Section):
     view_online_url: str | None = None
     utm: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("unsubscribe_url", "view_online_url")
+    @field_validator("unsubscribe_url")
     @classmethod
-    def _urls(cls, v: str | None) -> str | None:
-        return _web_url(v)
+    def _unsubscribe(cls, v: str | None) -> str | None:
+        return None if v is None else _template_fields(v, UNSUBSCRIBE_FIELDS) and _web_url(v)
+
+    @field_validator("view_online_url")
+    @classmethod
+    def _view_online(cls, v: str | None) -> str | None:
+        return None if v is None else _template_fields(v, ISSUE_FIELDS) and _web_url(v)
+
+    @field_validator("utm")
+    @classmethod
+    def _utm(cls, v: dict[str, str]) -> dict[str, str]:
+        for value in v.values():
+            _template_fields(value, ISSUE_FIELDS)
+        return v
 
 
 class TemplateSettings(_Section):
@@ -226,6 +258,9 @@ def load_settings(
     try:
         settings = Settings.model_validate({**data, "source": source, "environ": env})
     except ValidationError as e:
-        problems = "; ".join(f"{_loc(err['loc'])}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(
+            f"{_loc(err['loc'])}: {str(err['msg']).removeprefix('Value error, ')}"
+            for err in e.errors()
+        )
         raise ConfigError(f"{p}: {problems}") from None
     return settings
