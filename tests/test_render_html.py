@@ -146,7 +146,9 @@ def test_footer_has_postal_address_unsubscribe_and_view_online(sample_rendered: 
     assert "PO Box 1234, New York" in html
     assert ">Unsubscribe</a>" in html and "@@digest.unsubscribe_url|" in html
     assert 'href="https://example.org/issues/issue-12"' in html
-    assert 'href="https://example.org/unsubscribe/preview"' in sample_rendered.preview_html()
+    preview = sample_rendered.preview_html()
+    assert 'href="mailto:unsubscribe@example.org?subject=unsubscribe"' in preview
+    assert "unsubscribe/preview" not in preview, "a made-up token would reach an error page"
 
 
 def test_editor_markup_is_shown_not_obeyed(sample_settings: Settings) -> None:

@@ -56,9 +56,9 @@ def test_kickers_appear_above_their_headlines(sample_rendered: Rendered) -> None
 
 
 def test_footer_has_unsubscribe_and_postal_address(sample_rendered: Rendered) -> None:
-    assert "Unsubscribe with one click:\n@@digest.unsubscribe_url|" in sample_rendered.text
+    assert "Unsubscribe:\n@@digest.unsubscribe_url|" in sample_rendered.text
     preview = sample_rendered.preview_text()
-    assert "Unsubscribe with one click:\nhttps://example.org/unsubscribe/preview\n" in preview
+    assert "Unsubscribe:\nmailto:unsubscribe@example.org?subject=unsubscribe\n" in preview
     assert "PO Box 1234" in preview
 
 

@@ -76,9 +76,13 @@ def test_recipient_gets_a_signed_link_and_csv_cannot_override_it():
     assert r.message_id == message_id_for("issue-7", "ANN+X@example.org", "news@example.org")
 
 
-def test_unknown_field_in_the_unsubscribe_template_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"\{user\}"):
-        Personaliser(_settings("https://example.org/u/{user}"), "i", "news@example.org")
+def test_unknown_field_in_the_unsubscribe_template_is_a_config_error(tmp_path):
+    from digest.config import load_settings
+
+    config = tmp_path / "digest.toml"
+    config.write_text('[links]\nunsubscribe_url = "https://example.org/u/{user}"\n')
+    with pytest.raises(ConfigError, match=r"uses \{user\}; it may use only \{token\}"):
+        load_settings(config, environ={})
 
 
 def test_token_link_without_a_secret_is_a_config_error():

@@ -34,7 +34,7 @@ __all__ = [
     "placeholder",
 ]
 
-PLACEHOLDER_RE = re.compile(r"@@digest\.([a-z_][a-z0-9_]*)(?:\|([^@\r\n]*))?@@")
+PLACEHOLDER_RE = re.compile(r"@@digest\.([a-z_][a-z0-9_]*)(?:\|((?:(?!@@)[^\r\n])*))?@@")
 UNDISCLOSED = "undisclosed-recipients:;"
 
 

@@ -136,9 +136,13 @@ class _Links:
 
     @property
     def unsubscribe(self) -> str | None:
-        """What the footer links to: the per-recipient URL, else the mailto."""
+        """What the footer links to: the per-recipient URL, else the mailto.
+
+        Where no recipient fills it (the built preview, the web archive), the mailto stands
+        in when there is one: a link with a made-up token would only reach an error page.
+        """
         if self.unsubscribe_preview:
-            return placeholder("unsubscribe_url", self.unsubscribe_preview)
+            return placeholder("unsubscribe_url", self.mailto or self.unsubscribe_preview)
         return self.mailto
 
     def headers(self) -> dict[str, str]:
