@@ -45,7 +45,7 @@ def _duration(seconds: float) -> str:
     return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s" if m else f"{s}s"
 
 
-def _summary(report: SendReport, reporter: Reporter) -> None:
+def _summary(report: SendReport, reporter: Reporter, source: Path) -> None:
     c = report.counts
     text = (
         f"{report.issue_id}: sent {report.sent_now} and failed {report.failed_now} this run; "
@@ -57,12 +57,12 @@ def _summary(report: SendReport, reporter: Reporter) -> None:
     data.update(exit_code=report.exit_code, interrupted=report.interrupted)
     if report.exit_code:
         reporter.warning(text, **data)
-        reporter.warning(_hint(report), event="hint")
+        reporter.warning(_hint(report, source), event="hint")
     else:
         reporter.info(text, **data)
 
 
-def _hint(report: SendReport) -> str:
+def _hint(report: SendReport, source: Path) -> str:
     """What to do next, saying only what will help (retry cannot help a permanent failure)."""
     if report.interrupted:
         return "Interrupted: run the same command again to resume."
@@ -71,7 +71,7 @@ def _hint(report: SendReport) -> str:
     permanent = c.get("failed", 0) - retryable
     parts = []
     if retryable:
-        parts.append(f"{retryable} failed for now: `digest retry {issue}` sends them again.")
+        parts.append(f"{retryable} failed for now: `digest retry {source}` sends them again.")
     if permanent:
         parts.append(
             f"{permanent} failed for good (refused by the provider); retrying will not help: "
@@ -178,7 +178,7 @@ def send(
         _print_plan(plan, log_format == "json")
         return 0
     report = send_issue(settings, prepared, recipients=recipients, force=force, reporter=reporter)
-    _summary(report, reporter)
+    _summary(report, reporter, issue)
     return report.exit_code
 
 
@@ -199,7 +199,7 @@ def send_due(
     results = run_due(settings, recipients=recipients, reporter=reporter, force=force)
     for r in results:
         if r.report is not None:
-            _summary(r.report, reporter)
+            _summary(r.report, reporter, r.path)
         else:
             label = r.issue_id or r.path.name
             reporter.info(f"{label}: {r.action}", event="due_result", action=r.action)
@@ -286,7 +286,7 @@ def retry(issue: Path, force: bool, config_path: Path | None, log_format: str) -
     prepared = prepare_issue(settings, issue)
     reporter = make_reporter(log_format)
     report = send_issue(settings, prepared, retry_only=True, force=force, reporter=reporter)
-    _summary(report, reporter)
+    _summary(report, reporter, issue)
     return report.exit_code
 
 

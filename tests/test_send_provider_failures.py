@@ -1,5 +1,6 @@
-"""A send refused by the provider leaves its reason in the ledger and the job's output, but
-never the API key, even when the provider's answer repeats the key back."""
+"""A send the provider refuses or fails, end to end through the CLI: the reason is kept and
+shown, the API key never is (even when the provider repeats it back), and the hint names a
+command that works."""
 
 from __future__ import annotations
 
@@ -51,3 +52,39 @@ def test_refused_send_keeps_the_key_out_of_ledger_logs_and_files(tmp_path: Path)
     assert any(p.name.endswith(".sqlite3") for p in written)
     for path in written:
         assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_hint_after_a_retryable_failure_names_a_command_that_works(tmp_path: Path) -> None:
+    outage = {"on": True}
+
+    def app(req: Request) -> Reply:
+        if outage["on"]:
+            return Reply(503, {"ErrorCode": 100, "Message": "Maintenance"})
+        messages = req.json if isinstance(req.json, list) else []
+        return Reply(
+            200,
+            [
+                {"ErrorCode": 0, "Message": "OK", "MessageID": f"id-{i}", "To": m.get("To")}
+                for i, m in enumerate(messages)
+            ],
+        )
+
+    with serve(app) as server:
+        config = write_config(
+            tmp_path,
+            provider="postmark",
+            options={"base_url": server.url},
+            delivery={"max_retries": 0},
+        )
+        (tmp_path / "issue.yaml").write_text(issue_yaml(), encoding="utf-8")
+        csv = write_csv(tmp_path / "list.csv", ["ann@example.org"])
+        env = cli_env(POSTMARK_SERVER_TOKEN=TOKEN)
+        failed = run_digest(
+            "send", "issue.yaml", "--recipients", csv, "--config", config, cwd=tmp_path, env=env
+        )
+        assert failed.returncode == 1
+        output = failed.stdout + failed.stderr
+        assert "`digest retry issue.yaml` sends them again" in output
+        outage["on"] = False
+        retried = run_digest("retry", "issue.yaml", "--config", config, cwd=tmp_path, env=env)
+        assert retried.returncode == 0, retried.stdout + retried.stderr
