@@ -102,6 +102,18 @@ def test_test_send_goes_only_to_the_given_addresses(tmp_path):
     assert not (folder / "ledger.sqlite3").exists()
 
 
+def test_test_send_never_replaces_a_real_recipients_message(tmp_path):
+    folder = _folder(tmp_path)
+    assert run_digest("send", "issue-7.yaml", cwd=folder).returncode == 0
+    real = {p: p.read_bytes() for p in (folder / "outbox").rglob("*.eml")}
+    address = sorted(real)[0].stem
+    done = run_digest("send", "issue-7.yaml", "--to", address, cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert all(p.read_bytes() == data for p, data in real.items())
+    tests = [p for p in (folder / "outbox").rglob("*.eml") if p not in real]
+    assert len(tests) == 1 and "Subject: [TEST] " in tests[0].read_text()
+
+
 def test_suppress_adds_addresses_and_reports_bad_ones(tmp_path):
     folder = _folder(tmp_path)
     (folder / "unsubs.csv").write_text(

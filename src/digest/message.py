@@ -204,20 +204,6 @@ class Content:
         values = recipient.values()
         return {k: check_header(f"header {k}", f.fill(values)) for k, f in self._headers.items()}
 
-    def with_subject(self, subject: str) -> Content:
-        """A copy with another subject (test sends prefix ``[TEST]``)."""
-        return Content(
-            issue_id=self.issue_id,
-            subject=subject,
-            html=self.html,
-            text=self.text,
-            sender=self.sender,
-            reply_to=self.reply_to,
-            headers=self.headers,
-            tags=self.tags,
-            metadata=self.metadata,
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Batch:

@@ -42,7 +42,13 @@ def send_test(
             raise ConfigError(f"--to {address!r} is not a valid address: {e}.") from None
     if not checked:
         raise ConfigError("Give at least one --to address for a test send.")
-    content = prepared.content.with_subject(TEST_PREFIX + prepared.content.subject)
+    # Its own issue id too: the file backend files messages by issue, and a test copy must
+    # not replace the message a real recipient was sent.
+    content = replace(
+        prepared.content,
+        issue_id=f"{prepared.issue_id}-test",
+        subject=TEST_PREFIX + prepared.content.subject,
+    )
     personaliser = Personaliser(settings, prepared.issue_id, content.sender.email)
     own = provider is None
     if provider is None:
