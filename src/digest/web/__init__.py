@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Settings
+from ..errors import ConfigError
 from .app import WebApp, make_web_app
 from .server import make_server
 from .webhooks import PROVIDERS
@@ -43,15 +44,23 @@ def serve_web(
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     app = make_web_app(settings, archive_dir)
     try:
-        with make_server(app, host, port) as server:
+        try:
+            server = make_server(app, host, port)
+        except OSError as e:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {e.strerror or e}; pick another --port/--host"
+            ) from None
+        with server:
             if ready is not None:
                 ready(f"http://{host}:{server.server_port}")
-            for provider in PROVIDERS.values():
-                missing = [n for n in provider.env if settings.secret(n) is None]
-                if missing:
-                    log.warning(
-                        "webhooks/%s will answer 401: set %s", provider.name, " and ".join(missing)
-                    )
+            ready_providers = [
+                p.name for p in PROVIDERS.values() if all(settings.secret(n) for n in p.env)
+            ]
+            log.info(
+                "webhooks ready for: %s (the others answer 401 until their variables are set; "
+                "see `digest serve --help`)",
+                ", ".join(ready_providers) or "none",
+            )
             with contextlib.suppress(KeyboardInterrupt):
                 server.serve_forever()
     finally:
