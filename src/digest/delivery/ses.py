@@ -14,8 +14,8 @@ Facts from botocore's service model for ``sesv2`` (2019-09-27) and the SES v2 AP
   ``SendingPausedException``, ``AccountSuspendedException`` (400), ``NotFoundException`` (404);
   signing and key problems come back as 403.
 * SES replaces ``Message-ID`` and sets ``Date`` itself, and personal content needs one raw
-  message per recipient, so each recipient gets a message from ``build_mime`` and a call of
-  its own (``max_batch = 1``: a retry can never resend to someone already accepted).
+  message per recipient, so each recipient gets a message filled from the per-issue MIME
+  template and a call of its own (``max_batch = 1``: a retry never resends to anyone else).
 
 botocore is an optional extra (``pip install 'digest[ses]'``), imported only when an SES
 provider is made; only its signer is used, and requests go through the shared httpx client.
@@ -35,8 +35,9 @@ import httpx
 from pydantic import field_validator
 
 from ..errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from ..message import Address, Batch, Recipient, build_mime
+from ..message import Address, Batch, Recipient
 from ._http import HTTPOptions, HTTPProvider, HTTPRequest, issue_tags, json_bytes
+from ._mime import render_message
 from .base import Options, RecipientResult
 
 if TYPE_CHECKING:
@@ -203,8 +204,7 @@ class SESProvider(HTTPProvider):
                 provider=self.name,
             )
         recipient = Recipient(to.email, original.name, original.fields, original.message_id)
-        mime = build_mime(c, recipient)
-        raw = mime.as_bytes(policy=mime.policy.clone(linesep="\r\n"))
+        raw = render_message(c, recipient).data
         payload: dict[str, Any] = {
             "FromEmailAddress": _header_form(sender),
             "Destination": {"ToAddresses": [_header_form(to)]},
