@@ -117,3 +117,12 @@ def test_url_templates_may_use_only_the_fields_digest_fills(
     )
     assert result.exit_code == 3
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_font_stack_that_could_break_out_of_css_is_refused(tmp_path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    cfg = write("digest.toml", '[brand]\nfont_family = "x;}</style><script>alert(1)</script>"\n')
+    result = CliRunner().invoke(
+        cli, ["build", str(SAMPLE_ISSUE), "--out", str(tmp_path), "--config", str(cfg)]
+    )
+    assert result.exit_code == 3
+    assert "brand.font_family: a CSS font stack cannot contain" in result.output

@@ -175,3 +175,9 @@ def test_an_email_in_the_link_template_may_hold_a_slash(tmp_path: Path) -> None:
         assert httpx.post(site.url + path, data=ONE_CLICK).status_code == 200
         with site.ledger() as ledger:
             assert ledger.is_suppressed("odd/name@example.org") == "unsubscribed"
+
+
+def test_page_css_keeps_the_font_stack_unescaped(site: Site) -> None:
+    html = httpx.get(f"{site.url}/unsubscribe/{make_token('ann@example.org', SECRET)}").text
+    assert "font-family: -apple-system, 'Segoe UI'" in html
+    assert "&#39;Segoe UI" not in html

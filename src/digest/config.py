@@ -120,6 +120,14 @@ class BrandSettings(_Section):
     dark_accent: str = "#ff8a80"
     font_family: str = "-apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 
+    @field_validator("font_family")
+    @classmethod
+    def _font_stack(cls, v: str) -> str:
+        """A font stack goes into CSS as is: refuse what could end the declaration or the tag."""
+        if any(c in v for c in "<>{};\\"):
+            raise ValueError("a CSS font stack cannot contain < > { } ; or \\")
+        return v
+
     @field_validator(
         "accent",
         "text",

@@ -39,8 +39,8 @@ class JobLock:
         except OSError as e:
             raise ConfigError(
                 f"{self.path}: cannot create the job's lock file: {e.strerror}. Its folder "
-                f"{self.path.parent} must be a folder you can write to (see [sending] ledger "
-                "and lock in digest.toml)."
+                f"{self.path.parent} must be a folder you can write to (it is the folder of "
+                "[sending] ledger in digest.toml)."
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
