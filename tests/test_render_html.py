@@ -293,3 +293,15 @@ def test_markdown_renderer_itself_never_links_a_refused_scheme() -> None:
         )
         assert 'href="javascript:' not in html and 'href="data:' not in html
         assert 'href="/rel"' not in html and 'href="https://ok.org"' in html
+
+
+def test_missing_user_template_folder_is_a_config_error(
+    tmp_path: Path, sample_settings: Settings
+) -> None:
+    from digest.errors import ConfigError
+
+    settings = sample_settings.model_copy(
+        update={"templates": sample_settings.templates.model_copy(update={"dir": tmp_path / "no"})}
+    )
+    with pytest.raises(ConfigError, match=r"\[templates\] dir = .*no folder"):
+        render_issue(_issue(), settings)

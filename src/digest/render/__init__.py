@@ -223,6 +223,10 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
         "merge": lambda field_name, default="": Markup(placeholder(field_name, default)),
     }
     user_dir = settings.path(settings.templates.dir) if settings.templates.dir else None
+    if user_dir is not None and not user_dir.is_dir():
+        raise ConfigError(
+            f"[templates] dir = {str(settings.templates.dir)!r}: no folder {user_dir}"
+        )
     env = template_environment(user_dir)
     html = _render_html(env, context)
     content = Content(
