@@ -66,13 +66,22 @@ def _text(rows: list[ProviderRow]) -> str:
 @click.command()
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def providers(config_path: Path | None, as_json: bool) -> None:
+def providers(config_path: Path | None, as_json: bool) -> int:
     """List delivery providers: options, batch limits, and the environment each needs."""
-    from digest import describe_providers, load_settings
+    from digest import EXIT_CONFIG, describe_providers, load_settings
 
-    rows = describe_providers(load_settings(config_path))
+    settings = load_settings(config_path)
+    rows = describe_providers(settings)
     if as_json:
         data = [r.to_json() for r in rows]
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         click.echo(_text(rows), nl=False)
+    if not any(r.in_use for r in rows):
+        click.secho(
+            f"error: [delivery] provider = {settings.delivery.provider!r} is none of these",
+            fg="red",
+            err=True,
+        )
+        return EXIT_CONFIG
+    return 0
