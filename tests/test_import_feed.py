@@ -491,3 +491,17 @@ def test_cli_unreachable_feed_exits_3(site: LoopbackServer) -> None:
     result = CliRunner().invoke(cli, ["import-feed", site.url + "/gone.xml", "--number", "5"])
     assert result.exit_code == 3
     assert "answered 404" in result.stderr
+
+
+def test_when_no_item_is_usable_the_error_says_why_each_was_skipped(tmp_path: Path) -> None:
+    feed = tmp_path / "only-bad.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        "<item><title>Bad link</title><link>javascript:alert(1)</link></item>"
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as e:
+        import_feed(str(feed), number=1)
+    assert "no usable items" in str(e.value)
+    assert "javascript:" in str(e.value) or "Bad link" in str(e.value)

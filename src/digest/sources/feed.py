@@ -629,6 +629,7 @@ def import_feed(
         raise InputError(
             f"{feed.source}: no usable items{after} (of {len(feed.items)} with a title and a link)"
             + ("; try a longer --days or an earlier --since" if cutoff else "")
+            + "".join(f"\n  {w}" for w in warnings[:10])
         )
     text = feed_to_yaml(
         chosen,
