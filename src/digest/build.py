@@ -20,10 +20,6 @@ class BuildResult:
     text_path: Path
     eml_path: Path
 
-    @property
-    def html_bytes(self) -> int:
-        return self.html_path.stat().st_size
-
 
 def build_issue(issue_path: Path | str, out_dir: Path | str, settings: Settings) -> BuildResult:
     """Render an issue file once and write its three files into ``out_dir``."""

@@ -377,10 +377,6 @@ class MergeTokens:
             self._keys[slot] = key
         return key
 
-    @property
-    def keys(self) -> list[str]:
-        return list(self._keys.values())
-
     def values(self, recipient: Recipient) -> dict[str, str]:
         """Key → this recipient's value (escaped for HTML keys; the default when empty)."""
         given = recipient.values()
