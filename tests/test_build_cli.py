@@ -126,3 +126,12 @@ def test_font_stack_that_could_break_out_of_css_is_refused(tmp_path: Path, write
     )
     assert result.exit_code == 3
     assert "brand.font_family: a CSS font stack cannot contain" in result.output
+
+
+def test_every_listed_command_loads_and_has_help() -> None:
+    from digest.cli import COMMANDS
+
+    for name in COMMANDS:
+        result = CliRunner().invoke(cli, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Usage: " in result.output and name in result.output
