@@ -79,7 +79,8 @@ def load_audience(
     counts.suppressed = ledger.apply_suppressions(issue_id)
     reporter.info(
         f"{recipients}: {counts.rows_read} rows, {counts.added} new recipients, "
-        f"{counts.duplicates} duplicates, {counts.bad_rows} bad rows.",
+        f"{counts.duplicates} already listed (duplicates, or loaded by an earlier run), "
+        f"{counts.bad_rows} bad rows.",
         event="loaded",
         rows=counts.rows_read,
         added=counts.added,
