@@ -276,3 +276,23 @@ def test_the_leak_check_can_fail(environ: dict[str, str]) -> None:
     auth_plain = base64.b64encode(f"\0{SMTP_USER}\0{value}".encode()).decode()
     assert any(form in f"AUTH PLAIN {auth_plain}" for form in forms("SMTP_PASSWORD", value))
     assert any(form in repr({"password": value}) for form in forms("SMTP_PASSWORD", value))
+
+
+def test_newsletter_list_id_defaults_from_name_and_from_domain() -> None:
+    from digest.config import NewsletterSettings
+
+    n = NewsletterSettings.model_validate(
+        {"name": "Socialist Revolution Weekly", "from": "SR <news@Example.ORG>"}
+    )
+    assert n.list_id == "socialist-revolution-weekly.example.org"
+    assert NewsletterSettings.model_validate({"id": "w.example.org"}).list_id == "w.example.org"
+
+
+def test_newsletter_id_must_be_a_dotted_list_id() -> None:
+    import pydantic
+
+    from digest.config import NewsletterSettings
+
+    for bad in ("nodots", "Upper.Case.org", "a..b", "sp ace.org", "-x.org"):
+        with pytest.raises(pydantic.ValidationError):
+            NewsletterSettings.model_validate({"id": bad})

@@ -91,7 +91,16 @@ def _template_fields(value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+_LIST_ID_LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+
+
 class NewsletterSettings(_Section):
+    id: str | None = None
+    """A stable id for this newsletter (RFC 2919 ``List-Id``), e.g. ``weekly.example.org``.
+
+    Unsubscribe tokens are bound to it; never change it once links are out. Default: the
+    name as a slug, then the From address's domain.
+    """
     name: str = "digest"
     from_: str = Field("digest <newsletter@example.org>", alias="from")
     reply_to: str | None = None
@@ -106,6 +115,37 @@ class NewsletterSettings(_Section):
     @classmethod
     def _urls(cls, v: str | None) -> str | None:
         return _web_url(v)
+
+    @field_validator("id")
+    @classmethod
+    def _list_id(cls, v: str | None) -> str | None:
+        import re
+
+        if v is None:
+            return None
+        if len(v) > 200 or not re.fullmatch(rf"{_LIST_ID_LABEL}(?:\.{_LIST_ID_LABEL})+", v):
+            raise ValueError(
+                f"{v!r} is not a list id: use lower-case letters, digits and hyphens in two "
+                "or more dot-separated parts, like weekly.example.org"
+            )
+        return v
+
+    @property
+    def list_id(self) -> str:
+        """``id`` as set, else derived from the name and the From domain (stable as they are)."""
+        if self.id:
+            return self.id
+        import re
+        from email.utils import parseaddr
+
+        slug = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")[:60].strip("-")
+        domain = parseaddr(self.from_)[1].rpartition("@")[2].lower()
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            domain = ""
+        labels = [x for x in domain.split(".") if re.fullmatch(_LIST_ID_LABEL, x)]
+        return ".".join([slug or "newsletter", *(labels or ["invalid"])])
 
 
 class BrandSettings(_Section):

@@ -13,12 +13,28 @@
     ├── DeliveryError                a provider refused or failed (provider, status, body)
     │   ├── TransientDeliveryError   worth retrying: 429, 5xx, timeouts, resets
     │   └── PermanentDeliveryError   not worth retrying: bad key, malformed request
-    └── SendError                    the send job cannot go on
-        ├── LockHeldError            another job holds the lock                      (exit 4)
-        └── IssueChangedError        the issue changed since its send started        (exit 5)
+    ├── SendError                    the send job cannot go on
+    │   ├── LockHeldError            another job holds the lock                      (exit 4)
+    │   ├── IssueChangedError        the issue changed since its send started        (exit 5)
+    │   └── CheckFailedError         the pre-send check found errors                 (exit 6)
+    └── LedgerError                  the send ledger cannot be used: read-only,
+                                     locked, full, corrupt, empty                    (exit 7)
 
 Every class carries ``exit_code``: the CLI maps an uncaught ``DigestError`` to its message
 and that status, never to a traceback.
+
+The one exit-status table of every command::
+
+    0    done (warnings only, or nothing to do)
+    1    partial: someone is left to send (failed, will retry) or a route/command failed
+    2    usage: the command line is wrong (click's own status)
+    3    config or input: digest.toml, the environment or a file given is wrong
+    4    locked: another job holds the ledger's lock
+    5    changed: the issue was edited after its send started
+    6    check: the pre-send check found errors
+    7    ledger: the send ledger cannot be read or written
+    8    unknown: some recipients' outcome is unknown (a lost answer): see `retry --unknown`
+    130  interrupted (Ctrl-C / SIGTERM) before the run finished
 """
 
 from __future__ import annotations
@@ -26,6 +42,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "CheckFailedError",
     "ConfigError",
     "DeliveryError",
     "DigestError",
@@ -33,6 +50,7 @@ __all__ = [
     "InputError",
     "IssueChangedError",
     "IssueFileError",
+    "LedgerError",
     "ListingError",
     "LockHeldError",
     "PermanentDeliveryError",
@@ -47,6 +65,10 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_LOCKED = 4
 EXIT_CHANGED = 5
+EXIT_CHECK = 6
+EXIT_LEDGER = 7
+EXIT_UNKNOWN = 8
+EXIT_INTERRUPTED = 130
 
 
 class DigestError(Exception):
@@ -146,3 +168,18 @@ class IssueChangedError(SendError):
     """The issue was edited after its send started; resume only with ``--force``."""
 
     exit_code = EXIT_CHANGED
+
+
+class CheckFailedError(SendError):
+    """The pre-send check found errors; the message lists them and how to fix each."""
+
+    exit_code = EXIT_CHECK
+
+
+class LedgerError(DigestError):
+    """The send ledger cannot be used: read-only, locked, full, corrupt or emptied.
+
+    Nothing was sent because of it; the message names the file and what to do.
+    """
+
+    exit_code = EXIT_LEDGER

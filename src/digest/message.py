@@ -31,6 +31,7 @@ __all__ = [
     "Recipient",
     "build_mime",
     "check_header",
+    "digest_id_of",
     "placeholder",
 ]
 
@@ -130,6 +131,11 @@ class Address:
         return str(_StdAddress(display_name=self.name, username=local, domain=domain))
 
 
+def digest_id_of(message_id: str) -> str:
+    """``<digest.abc…@example.org>`` → ``digest.abc…``: the id providers carry for us."""
+    return message_id.strip().strip("<>").rpartition("@")[0] or message_id.strip("<>")
+
+
 @dataclass(frozen=True, slots=True)
 class Recipient:
     """One person a message goes to, with the values for the merge placeholders."""
@@ -146,6 +152,15 @@ class Recipient:
     def values(self) -> dict[str, str]:
         """Merge values: the recipient's fields plus ``email`` and ``name``."""
         return {"email": self.email, "name": self.name, **self.fields}
+
+    @property
+    def digest_id(self) -> str | None:
+        """digest's own id of this recipient's message (the Message-ID's local part).
+
+        Providers echo it back (metadata, custom args, ``CustomID``, tags), so that
+        reconciliation and webhook events can find the ledger row without the provider's id.
+        """
+        return digest_id_of(self.message_id) if self.message_id else None
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, LedgerError
 from .recipients import email_key
 
 __all__ = [
     "EVENT_STATES",
+    "MIGRATIONS",
     "STATES",
     "SUPPRESSION_REASONS",
     "BatchRow",
@@ -103,7 +104,27 @@ CREATE TABLE IF NOT EXISTS suppressions (
 );
 """
 
+MIGRATIONS: tuple[tuple[str, str], ...] = (("0001-initial", _SCHEMA),)
+"""Forward migrations, applied in order, each once, each in its own transaction.
+
+A migration is named, not numbered, so work on separate features can each add one; the
+ledger's schema version (``PRAGMA user_version``) is the count applied. Append only: never
+edit or reorder a migration that has shipped.
+"""
+
 _CHUNK = 2000
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into complete SQL statements (inside one transaction)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+    if buf.strip():
+        yield buf.strip()
 
 
 def _now() -> str:
@@ -176,7 +197,7 @@ class Ledger:
                 self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
-                self.db.executescript(_SCHEMA)
+                self._migrate()
             # a read-only open is lazy: read once so a broken file fails here, not later
             self.db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as e:
@@ -191,6 +212,42 @@ class Ledger:
                 f"{e.strerror}. Check [sending] ledger in digest.toml."
             ) from None
         self.db.execute("PRAGMA busy_timeout=30000")
+
+    def _migrate(self) -> None:
+        """Bring the file up to this release's schema; refuse one from a newer release."""
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {r[0] for r in self.db.execute("SELECT name FROM schema_migrations")}
+        known = {name for name, _ in MIGRATIONS}
+        if done - known:
+            raise LedgerError(
+                f"{self.path}: this ledger was written by a newer digest (it has the "
+                f"migration {sorted(done - known)[-1]!r}); upgrade digest to use it."
+            )
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(sql):
+                    self.db.execute(statement)
+                self.db.execute(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                    (name, _now()),
+                )
+                self.db.execute(f"PRAGMA user_version = {len(done) + 1}")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+            done.add(name)
+
+    @property
+    def schema_version(self) -> int:
+        """How many migrations this file has had (``PRAGMA user_version``)."""
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         self.db.close()
