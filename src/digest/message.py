@@ -132,8 +132,12 @@ class Address:
 
 
 def digest_id_of(message_id: str) -> str:
-    """``<digest.abc…@example.org>`` → ``digest.abc…``: the id providers carry for us."""
-    return message_id.strip().strip("<>").rpartition("@")[0] or message_id.strip("<>")
+    """``<digest.0123…@example.org>`` → ``0123…``: the id providers carry for us.
+
+    Hex only, so it fits every provider's metadata field (Resend tags allow no dots).
+    """
+    local = message_id.strip().strip("<>").rpartition("@")[0] or message_id.strip("<>")
+    return local.removeprefix("digest.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +159,7 @@ class Recipient:
 
     @property
     def digest_id(self) -> str | None:
-        """digest's own id of this recipient's message (the Message-ID's local part).
+        """digest's own id of this recipient's message (from the Message-ID's local part).
 
         Providers echo it back (metadata, custom args, ``CustomID``, tags), so that
         reconciliation and webhook events can find the ledger row without the provider's id.
