@@ -190,3 +190,14 @@ def test_knows_only_message_ids_a_send_recorded(tmp_path: Path) -> None:
     ledger.record_results(batch, [Outcome(a.id, True, "pm-1", None, False)])
     assert ledger.knows_message("pm-1")
     assert not ledger.knows_message("pm-2")
+
+
+def test_remove_suppression_takes_off_only_the_reason_asked(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    ledger.suppress([("Ann@Example.org", "unsubscribed")], source="web")
+    ledger.suppress([("bob@example.org", "complained")], source="provider event")
+    assert not ledger.remove_suppression("bob@example.org", reason="unsubscribed")
+    assert ledger.is_suppressed("bob@example.org") == "complained"
+    assert ledger.remove_suppression("ann@example.org", reason="unsubscribed")
+    assert ledger.is_suppressed("ann@example.org") is None
+    assert not ledger.remove_suppression("ann@example.org")

@@ -614,6 +614,21 @@ class Ledger:
         ).fetchone()
         return str(row[0]) if row else None
 
+    def remove_suppression(self, email: str, *, reason: str | None = None) -> bool:
+        """Take ``email`` off the suppression list (only if suppressed for ``reason``, if given).
+
+        For mistakes (``digest suppress --remove``) and the unsubscribe page's undo, where the
+        token proves the inbox. True when a row was removed.
+        """
+        sql = "DELETE FROM suppressions WHERE email_key = ?"
+        params: tuple[str, ...] = (email_key(email),)
+        if reason is not None:
+            sql += " AND reason = ?"
+            params = (*params, reason)
+        with self._tx():
+            cur = self.db.execute(sql, params)
+        return cur.rowcount > 0
+
     def suppression_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0])
 
