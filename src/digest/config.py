@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -23,6 +30,7 @@ __all__ = [
     "AudienceSettings",
     "BrandSettings",
     "DeliverySettings",
+    "IssuesSettings",
     "LinkSettings",
     "NewsletterSettings",
     "Secret",
@@ -236,8 +244,20 @@ class AudienceSettings(_Section):
 
 class SendingSettings(_Section):
     ledger: Path = Path("digest-ledger.sqlite3")
-    issues_dir: Path = Path("issues")
+    issues_dir: Path | None = None
+    """The old name of ``[issues] dir``; still read."""
     max_overdue_hours: float = Field(24.0, ge=0)
+
+
+class IssuesSettings(_Section):
+    """The editor's desk: where issue files live and how often one comes out."""
+
+    dir: Path | None = None
+    """The issues folder (default ``issues``; ``[sending] issues_dir`` is the old name)."""
+    cadence_days: int = Field(7, ge=1, le=366)
+    """Days between issues: ``digest new`` dates the next one this much later."""
+    summary_max: int = Field(400, ge=40)
+    """``digest check`` warns about a summary longer than this many characters."""
 
 
 class Settings(_Section):
@@ -251,6 +271,7 @@ class Settings(_Section):
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     audience: AudienceSettings = Field(default_factory=AudienceSettings)
     sending: SendingSettings = Field(default_factory=SendingSettings)
+    issues: IssuesSettings = Field(default_factory=IssuesSettings)
 
     source: Path | None = Field(None, exclude=True)
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
@@ -274,6 +295,21 @@ class Settings(_Section):
     def path(self, p: Path) -> Path:
         """A path from the config, relative to the config file's folder."""
         return p if p.is_absolute() else self.base_dir / p
+
+    @model_validator(mode="after")
+    def _one_issues_dir(self) -> Settings:
+        old, new = self.sending.issues_dir, self.issues.dir
+        if old is not None and new is not None and old != new:
+            raise ValueError(
+                f"[issues] dir = {str(new)!r} and its old name [sending] issues_dir = "
+                f"{str(old)!r} disagree; keep only [issues] dir"
+            )
+        return self
+
+    @property
+    def issues_dir(self) -> Path:
+        """The issues folder: ``[issues] dir``, else the old ``[sending] issues_dir``."""
+        return self.path(self.issues.dir or self.sending.issues_dir or Path("issues"))
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

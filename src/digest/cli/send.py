@@ -190,7 +190,7 @@ def send(
 def send_due(
     recipients: Path | None, force: bool, config_path: Path | None, log_format: str
 ) -> int:
-    """Send every issue in [sending] issues_dir whose send_at has passed (for cron)."""
+    """Send every issue in [issues] dir whose send_at has passed (for cron)."""
     from digest import due_exit_code, make_reporter
     from digest import send_due as run_due
 

@@ -118,7 +118,8 @@ def _tracker(utm: Mapping[str, str], values: Mapping[str, object]) -> Any:
 def _preheader(issue: Issue) -> str:
     if issue.preheader:
         return issue.preheader
-    source = issue.intro or issue.lead.summary
+    lead = issue.lead
+    source = issue.intro or (lead.summary if lead else None) or (lead.headline if lead else "")
     flat = " ".join(md_text(source, lambda _u: 0).replace(" [0]", "").split())
     if len(flat) <= PREHEADER_RANGE[1]:
         return flat
@@ -179,9 +180,11 @@ def _links(settings: Settings, fmt: Mapping[str, object]) -> _Links:
     return _Links(view_online, preview, mailto)
 
 
-def _warnings(settings: Settings, links: _Links, preheader: str, html: str) -> list[str]:
+def _warnings(
+    settings: Settings, issue: Issue, links: _Links, preheader: str, html: str
+) -> list[str]:
     """What the editor should fix before sending; the build report prints these."""
-    warnings: list[str] = []
+    warnings: list[str] = [f"Draft: {p}." for p in issue.draft_problems]
     if not links.unsubscribe:
         warnings.append("No unsubscribe link: set [links] unsubscribe_url (bulk senders must).")
     if not settings.newsletter.postal_address:
@@ -214,7 +217,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
         "subject": subject,
         "preheader": preheader,
         "lead": issue.lead,
-        "sections": issue.sections,
+        "sections": issue.groups,
         "lang": issue.lang or nl.lang,
         "dir": issue.dir or nl.dir,
         "date_human": f"{issue.date.day} {issue.date:%B} {issue.date.year}",
@@ -245,7 +248,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
         slug=issue.slug,
         preheader=preheader,
         content=content,
-        warnings=tuple(_warnings(settings, links, preheader, html)),
+        warnings=tuple(_warnings(settings, issue, links, preheader, html)),
     )
 
 

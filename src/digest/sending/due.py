@@ -1,6 +1,6 @@
 """``digest send-due``: send every scheduled issue whose time has come, for cron and timers.
 
-Looks at every ``*.yaml`` / ``*.yml`` file in ``[sending] issues_dir`` (default ``issues/``;
+Looks at every ``*.yaml`` / ``*.yml`` file in ``[issues] dir`` (default ``issues/``;
 never ``sample_issues/``). An issue is due when its ``send_at`` has passed and its send is
 not finished (nothing pending, no retryable failure, at least one recipient). An issue
 overdue by more than ``[sending] max_overdue_hours`` (default 24) is skipped with a warning
@@ -44,7 +44,7 @@ class DueResult:
 
 
 def due_files(settings: Settings) -> list[Path]:
-    folder = settings.path(settings.sending.issues_dir)
+    folder = settings.issues_dir
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
@@ -67,7 +67,7 @@ def send_due(
     limit = timedelta(hours=settings.sending.max_overdue_hours)
     results: list[DueResult] = []
     files = due_files(settings)
-    folder = settings.path(settings.sending.issues_dir)
+    folder = settings.issues_dir
     if not files:
         rep.info(f"{folder}: no issue files; nothing to do.", event="due_none")
         return results
