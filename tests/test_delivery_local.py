@@ -74,8 +74,10 @@ def test_placeholders_are_filled_for_each_recipient(tmp_path: Path) -> None:
     assert "Hello Ann," in parts(ann)["text/plain"]
     assert "Hello reader," in parts(bob)["text/plain"]
     assert 'href="https://example.org/u/bob"' in parts(bob)["text/html"]
-    assert "@@digest." not in (tmp_path / "outbox").joinpath(
-        content.issue_id, "bob@example.com.eml").read_text()
+    assert (
+        "@@digest."
+        not in (tmp_path / "outbox").joinpath(content.issue_id, "bob@example.com.eml").read_text()
+    )
 
 
 def test_a_repeat_overwrites_instead_of_duplicating(tmp_path: Path) -> None:
@@ -113,8 +115,15 @@ def test_unwritable_outbox_fails_the_batch_for_good_with_the_folder_named(
 
 @pytest.mark.parametrize(
     "address",
-    ["Alice@Example.org", "a/b@example.org", "..@example.org", "con", "a b@example.org",
-     "zoë@exämple.org", "x" * 300 + "@example.org"],
+    [
+        "Alice@Example.org",
+        "a/b@example.org",
+        "..@example.org",
+        "con",
+        "a b@example.org",
+        "zoë@exämple.org",
+        "x" * 300 + "@example.org",
+    ],
 )
 def test_file_names_are_safe_stable_and_distinct(address: str) -> None:
     name = safe_file_name(address)

@@ -119,9 +119,7 @@ def test_suppress_adds_addresses_and_reports_bad_ones(tmp_path):
     (folder / "unsubs.csv").write_text(
         "email,reason\nann@example.org,bounced\nnope,\n", encoding="utf-8"
     )
-    done = run_digest(
-        "suppress", "BOB@example.org", "x@", "--from-csv", "unsubs.csv", cwd=folder
-    )
+    done = run_digest("suppress", "BOB@example.org", "x@", "--from-csv", "unsubs.csv", cwd=folder)
     assert done.returncode == 3
     assert "argument 2" in done.stderr and "unsubs.csv:3" in done.stderr
     db = sqlite3.connect(folder / "ledger.sqlite3")

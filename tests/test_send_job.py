@@ -230,9 +230,9 @@ def test_a_test_send_prefixes_the_subject_and_never_touches_the_ledger(tmp_path,
     settings, issue = _resend_setup(tmp_path, server)
     with Ledger(ledger_path(settings)) as ledger:
         ledger.suppress([("editor@example.org", "unsubscribed")])
-    before = sqlite3.connect(ledger_path(settings)).execute(
-        "SELECT COUNT(*) FROM recipients"
-    ).fetchone()
+    before = (
+        sqlite3.connect(ledger_path(settings)).execute("SELECT COUNT(*) FROM recipients").fetchone()
+    )
     results = send_test(settings, prepare_issue(settings, issue), ["editor@example.org"])
     assert [r.ok for r in results] == [True]
     (sent,) = fake.sent

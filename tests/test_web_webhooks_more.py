@@ -115,8 +115,14 @@ def test_sendgrid_bounce_marks_only_that_recipient_of_the_shared_message_id(
     body, headers = sg_signed(
         [
             sg_event("delivered", "bob@example.org", response="250 OK"),
-            sg_event("bounce", "ann@example.org", type="bounce", status="5.1.1",
-                     reason="550 5.1.1 user unknown", bounce_classification="Invalid Address"),
+            sg_event(
+                "bounce",
+                "ann@example.org",
+                type="bounce",
+                status="5.1.1",
+                reason="550 5.1.1 user unknown",
+                bounce_classification="Invalid Address",
+            ),
         ]
     )
     response = sendgrid(sendgrid_site, body, headers)
@@ -168,8 +174,10 @@ def test_sendgrid_unsigned_tampered_or_foreign_key_is_401(sendgrid_site: Site) -
     other = ec.generate_private_key(ec.SECP256R1())
     foreign = dict(headers)
     foreign["X-Twilio-Email-Event-Webhook-Signature"] = base64.b64encode(
-        other.sign(headers["X-Twilio-Email-Event-Webhook-Timestamp"].encode() + body,
-                   ec.ECDSA(hashes.SHA256()))
+        other.sign(
+            headers["X-Twilio-Email-Event-Webhook-Timestamp"].encode() + body,
+            ec.ECDSA(hashes.SHA256()),
+        )
     ).decode()
     restamped = {**headers, "X-Twilio-Email-Event-Webhook-Timestamp": "1600000000"}
     garbled = {**headers, "X-Twilio-Email-Event-Webhook-Signature": "not base64!"}
@@ -241,8 +249,7 @@ class FakeSns:
         keys = (
             ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
             if message["Type"] == "Notification"
-            else ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn",
-                  "Type"]
+            else ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
         )
         text = "".join(f"{k}\n{message[k]}\n" for k in keys if k in message)
         digest = hashes.SHA1() if version == "1" else hashes.SHA256()
@@ -336,8 +343,12 @@ def ses_bounce(message_id: str, email: str, bounce_type: str = "Permanent") -> d
             "bounceType": bounce_type,
             "bounceSubType": "General",
             "bouncedRecipients": [
-                {"emailAddress": email, "action": "failed", "status": "5.1.1",
-                 "diagnosticCode": "smtp; 550 5.1.1 user unknown"}
+                {
+                    "emailAddress": email,
+                    "action": "failed",
+                    "status": "5.1.1",
+                    "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+                }
             ],
             "timestamp": "2026-11-24T13:28:09.000Z",
             "feedbackId": "0102019a8f1c-bounce",
@@ -352,8 +363,10 @@ def ses_bounce(message_id: str, email: str, bounce_type: str = "Permanent") -> d
 
 
 def sns_post(site: Site, message: dict[str, str]) -> httpx.Response:
-    headers = {"Content-Type": "text/plain; charset=UTF-8",
-               "x-amz-sns-message-type": message["Type"]}
+    headers = {
+        "Content-Type": "text/plain; charset=UTF-8",
+        "x-amz-sns-message-type": message["Type"],
+    }
     return httpx.post(site.url + "/webhooks/ses", content=json.dumps(message), headers=headers)
 
 
@@ -469,7 +482,10 @@ def test_ses_tampered_unsigned_or_foreign_certificate_is_401(
     tampered = {**signed, "Message": signed["Message"].replace("ann@", "bob@")}
     unsigned = {k: v for k, v in signed.items() if k != "Signature"}
     old_version = {**signed, "SignatureVersion": "2"}
-    elsewhere = {**signed, "SigningCertURL": "https://sns.eu-west-1.amazonaws.com.evil.example/c.pem"}
+    elsewhere = {
+        **signed,
+        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com.evil.example/c.pem",
+    }
     other_port = {**signed, "SigningCertURL": "http://127.0.0.1:1/SimpleNotificationService.pem"}
     for message in (tampered, unsigned, old_version, elsewhere, other_port):
         assert sns_post(ses_site, message).status_code == 401
@@ -535,8 +551,15 @@ def mailjet(site: Site, payload: Any, auth: tuple[str, str] | None = AUTH) -> ht
 
 
 def test_mailjet_hard_bounce_and_spam_are_recorded(mailjet_site: Site) -> None:
-    bounce = mailjet_event("bounce", "ann@example.org", 288230376151711744, blocked=False,
-                           hard_bounce=True, error_related_to="recipient", error="user unknown")
+    bounce = mailjet_event(
+        "bounce",
+        "ann@example.org",
+        288230376151711744,
+        blocked=False,
+        hard_bounce=True,
+        error_related_to="recipient",
+        error="user unknown",
+    )
     assert mailjet(mailjet_site, bounce).json() == {"events": 1, "recorded": 1}
     spam = mailjet_event("spam", "bob@example.org", 288230376151711745, source="JMRPP")
     assert mailjet(mailjet_site, [spam]).json() == {"events": 1, "recorded": 1}
@@ -545,10 +568,21 @@ def test_mailjet_hard_bounce_and_spam_are_recorded(mailjet_site: Site) -> None:
 
 
 def test_mailjet_soft_bounce_blocked_and_unknown_message_change_nothing(mailjet_site: Site) -> None:
-    soft = mailjet_event("bounce", "ann@example.org", 288230376151711744, hard_bounce=False,
-                         error_related_to="mailbox", error="quota exceeded")
-    blocked = mailjet_event("blocked", "ann@example.org", 288230376151711744,
-                            error_related_to="recipient", error="user unknown")
+    soft = mailjet_event(
+        "bounce",
+        "ann@example.org",
+        288230376151711744,
+        hard_bounce=False,
+        error_related_to="mailbox",
+        error="quota exceeded",
+    )
+    blocked = mailjet_event(
+        "blocked",
+        "ann@example.org",
+        288230376151711744,
+        error_related_to="recipient",
+        error="user unknown",
+    )
     assert mailjet(mailjet_site, [soft, blocked]).json() == {"events": 0, "recorded": 0}
     stranger = mailjet_event("spam", "zed@example.org", 1)
     assert mailjet(mailjet_site, stranger).json() == {"events": 1, "recorded": 0}

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .config import Settings, load_settings
     from .delivery.base import Provider, RecipientResult, get_provider
     from .delivery.catalog import describe_providers
+    from .desk.new import InitResult, init_newsletter, new_issue
     from .message import Address, Batch, Content, Recipient, build_mime
     from .model import Article, Image, Issue, Section
     from .render import Rendered, render_issue
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
         write_issue_file,
     )
     from .sources.feed import FeedImport, import_feed, read_feed
+    from .sources.locate import resolve_issue
     from .web import make_web_app, serve_web
 
 __all__ = [
@@ -95,6 +97,7 @@ __all__ = [
     "FeedImport",
     "HeaderError",
     "Image",
+    "InitResult",
     "InputError",
     "Issue",
     "IssueChangedError",
@@ -124,6 +127,7 @@ __all__ = [
     "get_provider",
     "import_feed",
     "import_suppressions",
+    "init_newsletter",
     "issue_schema",
     "ledger_path",
     "listing_to_yaml",
@@ -131,6 +135,7 @@ __all__ = [
     "load_settings",
     "make_reporter",
     "make_web_app",
+    "new_issue",
     "parse_issue",
     "plan_send",
     "prepare_issue",
@@ -138,6 +143,7 @@ __all__ = [
     "read_listing",
     "recipients_path",
     "render_issue",
+    "resolve_issue",
     "send_due",
     "send_issue",
     "send_test",
@@ -172,6 +178,10 @@ _LAZY = {
     "FeedImport": "sources.feed",
     "import_feed": "sources.feed",
     "read_feed": "sources.feed",
+    "InitResult": "desk.new",
+    "init_newsletter": "desk.new",
+    "new_issue": "desk.new",
+    "resolve_issue": "sources.locate",
     "make_web_app": "web",
     "serve_web": "web",
     "Provider": "delivery.base",
