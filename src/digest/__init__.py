@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .config import Settings, load_settings
     from .delivery.base import Provider, RecipientResult, get_provider
     from .delivery.catalog import describe_providers
+    from .desk.add import AddResult, add_articles
     from .desk.new import InitResult, init_newsletter, new_issue
     from .message import Address, Batch, Content, Recipient, build_mime
     from .model import Article, Image, Issue, Section
@@ -85,6 +86,7 @@ __all__ = [
     "EXIT_LOCKED",
     "EXIT_PARTIAL",
     "EXIT_UNKNOWN",
+    "AddResult",
     "Address",
     "Article",
     "Batch",
@@ -120,6 +122,7 @@ __all__ = [
     "Settings",
     "TemplateError",
     "TransientDeliveryError",
+    "add_articles",
     "build_issue",
     "build_mime",
     "describe_providers",
@@ -178,6 +181,8 @@ _LAZY = {
     "FeedImport": "sources.feed",
     "import_feed": "sources.feed",
     "read_feed": "sources.feed",
+    "AddResult": "desk.add",
+    "add_articles": "desk.add",
     "InitResult": "desk.new",
     "init_newsletter": "desk.new",
     "new_issue": "desk.new",

@@ -108,6 +108,7 @@ class Article(_Model):
     kicker: Line | None = Field(None, description="Short label shown above the headline.")
     section: Line | None = Field(None, description="Section heading this article goes under.")
     author: Line | None = None
+    site: Line | None = Field(None, description="The site or publication it appeared in.")
     image: Image | None = None
     lead: bool = Field(False, description="The lead story: shown first and largest.")
 

@@ -44,3 +44,46 @@ def new(issue_date: datetime | None, config_path: Path | None) -> None:
     settings = load_settings(config_path)
     path = new_issue(settings, when=issue_date.date() if issue_date else None)
     click.echo(f"Wrote {path}")
+
+
+issue_option = click.option(
+    "--issue",
+    "issue_ref",
+    metavar="FILE",
+    help="The issue: a file, a slug or a number (default: the newest in the issues folder).",
+)
+allow_private_option = click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Also fetch private and loopback addresses (an intranet; tests).",
+)
+
+
+@click.command()
+@click.argument("urls", nargs=-1, required=True, metavar="URL...")
+@click.option("--section", metavar="NAME", help="Put the new articles under this section.")
+@click.option("--lead", is_flag=True, help="Make the (last) new article the lead story.")
+@issue_option
+@allow_private_option
+@config_option
+def add(
+    urls: tuple[str, ...],
+    section: str | None,
+    lead: bool,
+    issue_ref: str | None,
+    allow_private: bool,
+    config_path: Path | None,
+) -> None:
+    """Fetch each URL and append it to the issue: headline, summary, image, author and
+    site from the page. Nothing is written unless every page could be read."""
+    from digest import add_articles, load_settings, resolve_issue
+
+    settings = load_settings(config_path)
+    path = resolve_issue(settings, issue_ref)
+    result = add_articles(
+        settings, path, list(urls), section=section, lead=lead, allow_private=allow_private
+    )
+    for article in result.added:
+        click.echo(f"Added {article['headline']!r} ({article['url']}) to {path}")
+    for warning in result.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)

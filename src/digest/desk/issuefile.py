@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,7 @@ class IssueText:
         """Every article link in the file, as written."""
         return {a.url for a in self.issue().articles if a.url}
 
-    def append_articles(self, articles: list[Mapping[str, Any]]) -> None:
+    def append_articles(self, articles: Sequence[Mapping[str, Any]]) -> None:
         """Write ``articles`` after the last one, in the file's own indentation."""
         if not articles:
             return
