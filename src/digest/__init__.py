@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .delivery.base import Provider, RecipientResult, get_provider
     from .delivery.catalog import describe_providers
     from .desk.add import AddResult, add_articles
+    from .desk.gather import FeedIntoIssue, import_feed_into, previous_issue_date
     from .desk.new import InitResult, init_newsletter, new_issue
     from .message import Address, Batch, Content, Recipient, build_mime
     from .model import Article, Image, Issue, Section
@@ -97,6 +98,7 @@ __all__ = [
     "DeliveryError",
     "DigestError",
     "FeedImport",
+    "FeedIntoIssue",
     "HeaderError",
     "Image",
     "InitResult",
@@ -129,6 +131,7 @@ __all__ = [
     "due_exit_code",
     "get_provider",
     "import_feed",
+    "import_feed_into",
     "import_suppressions",
     "init_newsletter",
     "issue_schema",
@@ -142,6 +145,7 @@ __all__ = [
     "parse_issue",
     "plan_send",
     "prepare_issue",
+    "previous_issue_date",
     "read_feed",
     "read_listing",
     "recipients_path",
@@ -183,6 +187,9 @@ _LAZY = {
     "read_feed": "sources.feed",
     "AddResult": "desk.add",
     "add_articles": "desk.add",
+    "FeedIntoIssue": "desk.gather",
+    "import_feed_into": "desk.gather",
+    "previous_issue_date": "desk.gather",
     "InitResult": "desk.new",
     "init_newsletter": "desk.new",
     "new_issue": "desk.new",
