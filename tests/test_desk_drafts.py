@@ -105,23 +105,23 @@ def _folder(tmp_path: Path) -> Settings:
 def test_resolver_takes_a_path_a_slug_a_number_or_nothing(tmp_path: Path) -> None:
     settings = _folder(tmp_path)
     issues = tmp_path / "issues"
-    assert resolve_issue(settings, None) == issues / "2026-12-04-004.yaml"
-    assert resolve_issue(settings, "3") == issues / "2026-11-27-003.yaml"
-    assert resolve_issue(settings, "issue-3") == issues / "2026-11-27-003.yaml"
-    assert resolve_issue(settings, "advent") == issues / "2026-12-04-004.yaml"
-    assert resolve_issue(settings, "2026-11-27-003") == issues / "2026-11-27-003.yaml"
+    assert resolve_issue(None, settings) == issues / "2026-12-04-004.yaml"
+    assert resolve_issue("3", settings) == issues / "2026-11-27-003.yaml"
+    assert resolve_issue("issue-3", settings) == issues / "2026-11-27-003.yaml"
+    assert resolve_issue("advent", settings) == issues / "2026-12-04-004.yaml"
+    assert resolve_issue("2026-11-27-003", settings) == issues / "2026-11-27-003.yaml"
     given = issues / "2026-11-27-003.yaml"
-    assert resolve_issue(settings, str(given)) == given
+    assert resolve_issue(str(given), settings) == given
 
 
 def test_resolver_names_what_the_folder_holds_when_nothing_matches(tmp_path: Path) -> None:
     settings = _folder(tmp_path)
-    with pytest.raises(InputError, match=r"no file for issue number 9 .*2026-11-27-003.yaml"):
-        resolve_issue(settings, "9")
+    with pytest.raises(InputError, match=r"No issue .9.*files there: 2026-11-27-003.yaml"):
+        resolve_issue("9", settings)
     with pytest.raises(InputError, match="no such issue file"):
-        resolve_issue(settings, "missing.yaml")
+        resolve_issue("missing.yaml", settings)
 
 
 def test_resolver_with_an_empty_folder_says_to_start_one(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="digest new"):
-        resolve_issue(_config(tmp_path, ""), None)
+        resolve_issue(None, _config(tmp_path, ""))

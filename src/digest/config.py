@@ -244,8 +244,8 @@ class AudienceSettings(_Section):
 
 class SendingSettings(_Section):
     ledger: Path = Path("digest-ledger.sqlite3")
-    issues_dir: Path | None = None
-    """The old name of ``[issues] dir``; still read."""
+    issues_dir: Path = Path("issues")
+    """The old name of ``[issues] dir``; still read, and always equal to it."""
     max_overdue_hours: float = Field(24.0, ge=0)
 
 
@@ -298,8 +298,14 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _one_issues_dir(self) -> Settings:
+        """``[issues] dir`` and its old name ``[sending] issues_dir`` always agree."""
+        old_set = "issues_dir" in self.sending.model_fields_set
         old, new = self.sending.issues_dir, self.issues.dir
-        if old is not None and new is not None and old != new:
+        if new is None:
+            self.issues.dir = old
+        elif not old_set:
+            self.sending.issues_dir = new
+        elif old != new:
             raise ValueError(
                 f"[issues] dir = {str(new)!r} and its old name [sending] issues_dir = "
                 f"{str(old)!r} disagree; keep only [issues] dir"
@@ -308,8 +314,8 @@ class Settings(_Section):
 
     @property
     def issues_dir(self) -> Path:
-        """The issues folder: ``[issues] dir``, else the old ``[sending] issues_dir``."""
-        return self.path(self.issues.dir or self.sending.issues_dir or Path("issues"))
+        """The issues folder: ``[issues] dir`` (or its old name ``[sending] issues_dir``)."""
+        return self.path(self.issues.dir or Path("issues"))
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

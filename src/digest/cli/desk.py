@@ -79,7 +79,7 @@ def add(
     from digest import add_articles, load_settings, resolve_issue
 
     settings = load_settings(config_path)
-    path = resolve_issue(settings, issue_ref)
+    path = resolve_issue(issue_ref, settings)
     result = add_articles(
         settings, path, list(urls), section=section, lead=lead, allow_private=allow_private
     )

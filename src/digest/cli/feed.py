@@ -75,7 +75,7 @@ def import_feed(
         from digest import import_feed_into, resolve_issue
 
         settings = load_settings(config_path)
-        path = resolve_issue(settings, issue_ref)
+        path = resolve_issue(issue_ref, settings)
         into = import_feed_into(
             settings,
             path,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..sources.feed import feed_article, feed_since, read_feed, select_items
-from ..sources.locate import issue_files
+from ..sources.locate import issue_infos
 from .fetch import canonical_url
 from .issuefile import read_issue_text
 
@@ -34,7 +34,7 @@ class FeedIntoIssue:
 
 def previous_issue_date(settings: Settings, current: Path | None) -> datetime:
     """Midnight UTC of the issue before ``current`` in the issues folder (else the newest)."""
-    files = issue_files(settings.issues_dir)
+    files = issue_infos(settings.issues_dir)
     if current is not None:
         here = current.resolve()
         at = next((i for i, f in enumerate(files) if f.path.resolve() == here), len(files))

@@ -1,7 +1,10 @@
-"""Finding an issue file: a path, a slug or an issue number, else the newest in the folder.
+"""Finding an issue file from what a person types: a path, a slug or an issue number.
 
-Every command that takes ``--issue FILE`` (``add``, ``check``, ``preview``, ``send``,
-``status``, ``retry``) resolves it here, so they all accept the same three forms.
+Every command that takes an issue (``add``, ``check``, ``preview``, ``send``, ``status``,
+``retry``) goes through :func:`resolve_issue`, so ``digest check issue-13``, ``digest
+retry 13`` and ``digest status issues/2026-12-04-013.yaml`` all name the same file. Given
+nothing, it is the newest file in ``[issues] dir`` (by date, then number). Files may be
+named by date; only their ``slug`` (default ``issue-NUMBER``), ``number`` and stem count.
 """
 
 from __future__ import annotations
@@ -18,14 +21,21 @@ from ..errors import InputError
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["IssueFileInfo", "issue_files", "newest_issue_file", "resolve_issue"]
+__all__ = [
+    "ISSUE_SUFFIXES",
+    "IssueFileInfo",
+    "issue_files",
+    "issue_infos",
+    "newest_issue_file",
+    "resolve_issue",
+]
 
-SUFFIXES = (".yaml", ".yml")
+ISSUE_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True, slots=True)
 class IssueFileInfo:
-    """What a quick read of an issue file says about it (no validation)."""
+    """What a quick read of an issue file says about it (nothing validated)."""
 
     path: Path
     number: int | None
@@ -55,50 +65,58 @@ def _peek(path: Path) -> IssueFileInfo:
     return IssueFileInfo(path, number, when_text, slug)
 
 
-def issue_files(folder: Path) -> list[IssueFileInfo]:
-    """The issue files in ``folder``, oldest first (by date, then number, then name)."""
+def issue_files(folder: Path) -> list[Path]:
+    """The issue files of ``folder``, sorted by name (none if it is not a folder)."""
     if not folder.is_dir():
         return []
-    found = [_peek(p) for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file()]
-    return sorted(found, key=lambda info: info.sort_key)
+    return sorted(p for p in folder.iterdir() if p.suffix in ISSUE_SUFFIXES and p.is_file())
+
+
+def issue_infos(folder: Path) -> list[IssueFileInfo]:
+    """The issue files in ``folder``, oldest first (by date, then number, then name)."""
+    return sorted((_peek(p) for p in issue_files(folder)), key=lambda info: info.sort_key)
 
 
 def newest_issue_file(folder: Path) -> Path | None:
-    files = issue_files(folder)
-    return files[-1].path if files else None
+    infos = issue_infos(folder)
+    return infos[-1].path if infos else None
 
 
-def resolve_issue(settings: Settings, given: str | Path | None) -> Path:
-    """The issue file ``given`` names: a path, a slug (``issue-13``) or a number (``13``).
-
-    With nothing given, the newest file in ``[issues] dir``. An InputError says what the
-    folder holds when nothing matches.
-    """
+def resolve_issue(arg: str | Path | None, settings: Settings) -> Path:
+    """The issue file ``arg`` names: an existing path, else a slug (``issue-13``), a number
+    (``13``) or a file stem looked up in ``[issues] dir``; with nothing given, the newest
+    file there. InputError (exit 3) when none or several files match, naming the folder."""
     folder = settings.issues_dir
-    if given is None or str(given) == "":
+    if arg is None or not str(arg).strip():
         newest = newest_issue_file(folder)
         if newest is None:
             raise InputError(
-                f"{folder}: no issue files yet. Start one with `digest new`, or name a file."
+                f"{folder}: no issue files yet. Start one with `digest new`, or give a file."
             )
         return newest
-    text = str(given)
-    path = Path(text)
-    if path.is_file():
-        return path
-    if path.suffix in SUFFIXES or "/" in text:
-        raise InputError(f"{path}: no such issue file")
-    files = issue_files(folder)
-    if text.isdigit():
-        matches = [f.path for f in files if f.number == int(text)]
-        what = f"issue number {text}"
-    else:
-        matches = [f.path for f in files if text in (f.slug, f.path.stem)]
-        what = f"an issue {text!r}"
-    if len(matches) > 1:
-        names = ", ".join(str(m) for m in matches)
-        raise InputError(f"{folder}: {what} is in more than one file ({names}); name the file.")
-    if not matches:
-        known = ", ".join(f.path.name for f in files) or "no issue files"
-        raise InputError(f"{folder}: no file for {what} (the folder has {known}).")
-    return matches[0]
+    given = Path(arg)
+    if given.is_file():
+        return given
+    text = str(arg).strip()
+    number = int(text) if text.isdigit() else None
+    matches = [
+        info.path
+        for info in issue_infos(folder)
+        if text in (info.slug, info.path.stem) or (number is not None and info.number == number)
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        listed = ", ".join(str(p) for p in matches)
+        raise InputError(
+            f"{text!r} matches {len(matches)} issue files in {folder}: {listed}. "
+            "Give the file's path, or give each issue its own number."
+        )
+    if given.suffix in ISSUE_SUFFIXES or "/" in text:
+        raise InputError(f"{given}: no such issue file.")
+    known = ", ".join(p.name for p in issue_files(folder)) or "none"
+    raise InputError(
+        f"No issue {text!r}: no such file, and no issue file in {folder} ([issues] dir, "
+        f"formerly [sending] issues_dir) has that slug or number (files there: {known}). "
+        "Give the issue file's path, its slug (issue-13) or its number (13)."
+    )
