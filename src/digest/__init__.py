@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .delivery.base import Provider, RecipientResult, get_provider
     from .delivery.catalog import describe_providers
     from .desk.add import AddResult, add_articles
+    from .desk.check import CheckReport, check_issue, gate_send
     from .desk.gather import FeedIntoIssue, import_feed_into, previous_issue_date
     from .desk.new import InitResult, init_newsletter, new_issue
     from .message import Address, Batch, Content, Recipient, build_mime
@@ -93,6 +94,7 @@ __all__ = [
     "Batch",
     "BuildResult",
     "CheckFailedError",
+    "CheckReport",
     "ConfigError",
     "Content",
     "DeliveryError",
@@ -127,8 +129,10 @@ __all__ = [
     "add_articles",
     "build_issue",
     "build_mime",
+    "check_issue",
     "describe_providers",
     "due_exit_code",
+    "gate_send",
     "get_provider",
     "import_feed",
     "import_feed_into",
@@ -187,6 +191,9 @@ _LAZY = {
     "read_feed": "sources.feed",
     "AddResult": "desk.add",
     "add_articles": "desk.add",
+    "CheckReport": "desk.check",
+    "check_issue": "desk.check",
+    "gate_send": "desk.check",
     "FeedIntoIssue": "desk.gather",
     "import_feed_into": "desk.gather",
     "previous_issue_date": "desk.gather",

@@ -87,3 +87,33 @@ def add(
         click.echo(f"Added {article['headline']!r} ({article['url']}) to {path}")
     for warning in result.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
+
+
+@click.command()
+@click.argument("issue_ref", metavar="[ISSUE]", required=False)
+@click.option("--offline", is_flag=True, help="Skip the online link check.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON lines: one per finding, then a summary."
+)
+@allow_private_option
+@config_option
+def check(
+    issue_ref: str | None,
+    offline: bool,
+    as_json: bool,
+    allow_private: bool,
+    config_path: Path | None,
+) -> int:
+    """The pre-send check of ISSUE (a file, a slug or a number; default the newest):
+    errors (exit 6) and warnings (exit 0), grouped by article."""
+    from digest import check_issue, load_settings, resolve_issue
+
+    settings = load_settings(config_path)
+    path = resolve_issue(issue_ref, settings)
+    report = check_issue(settings, path, offline=offline, allow_private=allow_private)
+    if as_json:
+        for line in report.json_lines():
+            click.echo(line)
+    else:
+        click.echo(report.text())
+    return report.exit_code

@@ -13,6 +13,7 @@ whatever is left. Each message therefore goes out once, however the runs overlap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,8 +58,13 @@ def send_due(
     now: datetime | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
+    gate: Callable[[Path], None] | None = None,
 ) -> list[DueResult]:
-    """Send each due issue in turn under one lock; returns one result per issue file."""
+    """Send each due issue in turn under one lock; returns one result per issue file.
+
+    ``gate`` (the pre-send check) runs on each due issue before it is sent; a DigestError
+    it raises marks that issue an error and the run goes on to the next.
+    """
     from ..delivery.base import get_provider
     from ..sources import load_issue
 
@@ -115,6 +121,8 @@ def send_due(
                         )
                         rep.warning(result.message, event="overdue", issue=issue.slug)
                         continue
+                    if gate is not None:
+                        gate(path)
                     prepared = prepare_loaded(settings, issue)
                     if provider is None:
                         provider = get_provider(settings)

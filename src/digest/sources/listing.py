@@ -72,9 +72,7 @@ def parse_listing(text: str, source: str = "<listing>") -> list[ListedArticle]:
             url, head = head[-1], head[:-1]
         if len(body) > 1 and _URL_LINE.fullmatch(body[-1]):
             if url is not None:
-                raise ListingError(
-                    f"{source}:{hline}: two links for {head[-1]!r}; keep one"
-                )
+                raise ListingError(f"{source}:{hline}: two links for {head[-1]!r}; keep one")
             url, body = body[-1], body[:-1]
         kicker: str | None = None
         if len(head) == 2 and len(head[0]) <= KICKER_MAX:
