@@ -144,7 +144,9 @@ def test_sigkill_mid_send_then_resume_idempotent_provider_sends_each_once(
     server = loopback(gate)
     issue, emails, env = _setup(tmp_path, "resend", server.url, n=450)
 
-    proc = start_digest("send", issue, "--skip-check", "--log-format", "json", cwd=tmp_path, env=env)
+    proc = start_digest(
+        "send", issue, "--skip-check", "--log-format", "json", cwd=tmp_path, env=env
+    )
     _kill_when_held(proc, gate)
     received = len(fake.sent)
     assert 0 < received < len(emails)
@@ -171,7 +173,9 @@ def test_sigkill_mid_send_non_idempotent_provider_duplicates_at_most_the_batch_i
     server = loopback(gate)
     issue, emails, env = _setup(tmp_path, "postmark", server.url, n=1200)
 
-    proc = start_digest("send", issue, "--skip-check", "--log-format", "json", cwd=tmp_path, env=env)
+    proc = start_digest(
+        "send", issue, "--skip-check", "--log-format", "json", cwd=tmp_path, env=env
+    )
     _kill_when_held(proc, gate)
     received = len(fake.mailbox)
     assert 0 < received < len(emails)
@@ -259,7 +263,9 @@ def test_sigterm_stops_after_the_batch_in_flight_and_a_rerun_finishes(tmp_path, 
     server = loopback(gate)
     issue, emails, env = _setup(tmp_path, "resend", server.url, n=450)
 
-    proc = start_digest("send", issue, "--skip-check", "--log-format", "json", cwd=tmp_path, env=env)
+    proc = start_digest(
+        "send", issue, "--skip-check", "--log-format", "json", cwd=tmp_path, env=env
+    )
     assert gate.held.wait(60)
     proc.send_signal(signal.SIGTERM)
     gate.release()
