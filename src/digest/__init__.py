@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .desk.check import CheckReport, check_issue, gate_send
     from .desk.gather import FeedIntoIssue, import_feed_into, previous_issue_date
     from .desk.new import InitResult, init_newsletter, new_issue
+    from .desk.preview import serve_preview
     from .message import Address, Batch, Content, Recipient, build_mime
     from .model import Article, Image, Issue, Section
     from .render import Rendered, render_issue
@@ -158,6 +159,7 @@ __all__ = [
     "send_due",
     "send_issue",
     "send_test",
+    "serve_preview",
     "serve_web",
     "suppress_addresses",
     "verify",
@@ -197,6 +199,7 @@ _LAZY = {
     "FeedIntoIssue": "desk.gather",
     "import_feed_into": "desk.gather",
     "previous_issue_date": "desk.gather",
+    "serve_preview": "desk.preview",
     "InitResult": "desk.new",
     "init_newsletter": "desk.new",
     "new_issue": "desk.new",

@@ -117,3 +117,21 @@ def check(
     else:
         click.echo(report.text())
     return report.exit_code
+
+
+@click.command()
+@click.argument("issue_ref", metavar="[ISSUE]", required=False)
+@click.option("--port", type=click.IntRange(0, 65535), default=8026, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
+@config_option
+def preview(
+    issue_ref: str | None, port: int, host: str, open_browser: bool, config_path: Path | None
+) -> None:
+    """Serve a live preview of ISSUE (default: the newest): desktop, phone, dark mode and
+    plaintext side by side, with the check's findings; updates as you edit."""
+    from digest import load_settings, resolve_issue, serve_preview
+
+    settings = load_settings(config_path)
+    path = resolve_issue(issue_ref, settings)
+    serve_preview(path, config_path, host=host, port=port, open_browser=open_browser)

@@ -260,7 +260,7 @@ def content_findings(
                 Finding(
                     "error",
                     "no-link",
-                    f"The article {a.headline!r} has no link.",
+                    "The article has no link.",
                     "add its url (or `digest add URL` it again and delete this one).",
                     n,
                 )
