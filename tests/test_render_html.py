@@ -112,7 +112,7 @@ def test_dark_mode_rules_keep_important_and_outlook_selectors(sample_rendered: R
     assert '<meta name="supported-color-schemes" content="light dark">' in html
     dark = re.search(r"@media \(prefers-color-scheme: dark\) \{(.*?)\n      \}", html, re.S)
     assert dark and "!important" in dark.group(1)
-    assert "[data-ogsc] .dg-kicker" in html and "[data-ogsb]" in html
+    assert "[data-ogsc] .dg-body p.dg-kicker" in html and "[data-ogsb]" in html
 
 
 def test_no_google_fonts_and_no_remote_css(sample_rendered: Rendered) -> None:
