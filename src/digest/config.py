@@ -74,6 +74,7 @@ def _web_url(value: str | None) -> str | None:
 
 
 ISSUE_FIELDS = ("slug", "number", "date")
+SUBJECT_FIELDS = ("headline", "newsletter", "number", "date")
 UNSUBSCRIBE_FIELDS = ("token", "slug", "email")
 
 
@@ -103,6 +104,8 @@ class NewsletterSettings(_Section):
     name as a slug, then the From address's domain.
     """
     name: str = "digest"
+    subject: str = "{headline}"
+    """Default subject of an issue without ``subject:``; phones show 40–60 characters."""
     from_: str = Field("digest <newsletter@example.org>", alias="from")
     reply_to: str | None = None
     postal_address: str | None = None
@@ -116,6 +119,13 @@ class NewsletterSettings(_Section):
     @classmethod
     def _urls(cls, v: str | None) -> str | None:
         return _web_url(v)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, v: str) -> str:
+        if "\n" in v or "\r" in v:
+            raise ValueError("must be on one line")
+        return _template_fields(v, SUBJECT_FIELDS)
 
     @field_validator("id")
     @classmethod
