@@ -22,7 +22,7 @@ from ..render.environment import template_environment
 from ..sending.ledger import Ledger
 from ..sending.tokens import SECRET_ENV, secret_from_settings, verify
 from .routes import DEFAULT_ARCHIVE_PATH, DEFAULT_UNSUBSCRIBE_PATH, PathTemplate
-from .webhooks import PROVIDERS, Event, Unauthorized, parse_webhook
+from .webhooks import handle_webhook, max_body, preflight
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -86,12 +86,15 @@ class Request:
         path = raw.decode("utf-8", "replace") or "/"
         return cls(str(environ["REQUEST_METHOD"]).upper(), path, query, headers, environ)
 
-    def body(self) -> bytes:
+    def length(self) -> int:
         try:
-            length = int(self.environ.get("CONTENT_LENGTH") or 0)
+            return max(int(self.environ.get("CONTENT_LENGTH") or 0), 0)
         except ValueError:
-            length = 0
-        if length > MAX_BODY:
+            return 0
+
+    def body(self, limit: int = MAX_BODY) -> bytes:
+        length = self.length()
+        if length > limit:
             raise _BodyTooLarge
         return bytes(self.environ["wsgi.input"].read(length)) if length > 0 else b""
 
@@ -259,34 +262,12 @@ class WebApp:
     # -- webhooks --------------------------------------------------------------------------
 
     def webhook(self, request: Request, provider: str) -> Response:
-        if provider not in PROVIDERS:
-            return Response.text(404, "Unknown provider.\n")
-        body = request.body()
-        try:
-            events = parse_webhook(provider, self.settings, request.headers, body)
-        except Unauthorized as e:
-            log.warning("webhook %s refused: %s", provider, e)
-            response = Response.text(401, "Unauthorized.\n")
-            if PROVIDERS[provider].basic_auth:
-                response.headers.append(("WWW-Authenticate", 'Basic realm="digest webhooks"'))
-            return response
-        except ValueError as e:
-            log.warning("webhook %s: unreadable body: %s", provider, e)
-            return Response.text(400, "The body is not JSON.\n")
-        recorded = self.record(events) if events else 0
-        log.info("webhook %s: %d event(s), %d recorded", provider, len(events), recorded)
-        return Response.json(200, {"events": len(events), "recorded": recorded})
-
-    def record(self, events: list[Event]) -> int:
-        """Record events for messages the ledger knows; ignore the rest (not our messages)."""
-        recorded = 0
-        with Ledger(self.ledger_path) as ledger:
-            for event in events:
-                if not ledger.knows_message(event.message_id):
-                    continue
-                ledger.record_event(event.state, message_id=event.message_id, email=event.email)
-                recorded += 1
-        return recorded
+        """Headers first (credentials, size), then the body: see :mod:`.webhooks`."""
+        answer = preflight(self.settings, provider, request.headers, request.length())
+        if answer is None:
+            body = request.body(max_body(provider))
+            answer = handle_webhook(self.settings, provider, request.headers, body)
+        return Response(answer.status, answer.body, list(answer.headers))
 
     # -- archive ---------------------------------------------------------------------------
 
