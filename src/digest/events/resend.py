@@ -7,8 +7,9 @@ the ``svix-id`` across its retries, so it is the request's one-time id, kept in 
 
 Resend echoes ``to`` as sent, display name included; the address is parsed out of it. A
 bounce is permanent only when ``bounce.type`` says ``Permanent``: older payloads (and "inbox
-was full") have no type and count as soft bounces. digest's own id comes back in the
-``digest_id`` tag.
+was full") have no type and count as soft bounces. A ``contact.*`` event with
+``unsubscribed: true`` (Resend's own unsubscribe for audiences) is an unsubscribe of that
+address. digest's own id comes back in the ``digest_id`` tag.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ EVENTS: dict[str, tuple[EventKind, RejectReason | None]] = {
     "email.failed": (EventKind.REJECTED, RejectReason.OTHER),
     "email.suppressed": (EventKind.REJECTED, RejectReason.BOUNCED),
     "email.received": (EventKind.UNKNOWN, None),
+    "contact.created": (EventKind.UNKNOWN, None),  # unsubscribed below
+    "contact.updated": (EventKind.UNKNOWN, None),
+    "contact.deleted": (EventKind.UNKNOWN, None),
+    "domain.created": (EventKind.UNKNOWN, None),
+    "domain.updated": (EventKind.UNKNOWN, None),
+    "domain.deleted": (EventKind.UNKNOWN, None),
 }
 
 
@@ -60,6 +67,8 @@ class _Data(Loose):
     to: list[Short] | Short | None = None
     bounce: _Bounce | None = None
     tags: dict[Short, Short] | list[_Tag] | None = None
+    email: Short | None = None
+    unsubscribed: bool | None = None
 
 
 class ResendEvent(Loose):
@@ -101,13 +110,15 @@ def _digest_id(tags: dict[str, str] | list[_Tag] | None) -> str | None:
     return next((t.value for t in tags or [] if t.name == "digest_id"), None)
 
 
-def events_from(event: ResendEvent, svix_id: str) -> list[TrackingEvent]:
+def events_from(event: ResendEvent) -> list[TrackingEvent]:
     kind, reject = EVENTS.get(event.type, (EventKind.UNKNOWN, None))
     data = event.data or _Data()
     bounce = data.bounce
     if event.type == "email.bounced" and bounce and bounce.type == "Permanent":
         kind = EventKind.HARD_BOUNCE
-    to = [data.to] if isinstance(data.to, str) else data.to or []
+    if event.type in ("contact.created", "contact.updated") and data.unsubscribed:
+        kind = EventKind.UNSUBSCRIBE  # an audience contact unsubscribed (broadcasts)
+    to = [data.to] if isinstance(data.to, str) else data.to or [data.email] if data.email else []
     addresses = [bare_address(a) for a in to] or [None]
     return [
         TrackingEvent(
@@ -118,11 +129,11 @@ def events_from(event: ResendEvent, svix_id: str) -> list[TrackingEvent]:
             digest_id=_digest_id(data.tags),
             address=address,
             timestamp=from_iso(event.created_at),
-            event_id=f"{svix_id}/{n}",
+            event_id=None,  # svix-id names the delivery; created_at and type name the event
             reason=(bounce.message or "") if bounce else "",
             reject=reject,
         )
-        for n, address in enumerate(addresses)
+        for address in addresses
     ]
 
 
@@ -130,7 +141,7 @@ def parse(settings: Settings, headers: Mapping[str, str], body: bytes, now: floa
     _verify(settings, headers, body, now)
     event = validate(ResendEvent, load_json(body), "Resend event")
     svix_id = headers["svix-id"]
-    return Parsed(events_from(event, svix_id), nonce=svix_id)
+    return Parsed(events_from(event), nonce=svix_id)
 
 
 PROVIDER = WebhookProvider(
