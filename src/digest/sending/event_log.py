@@ -101,7 +101,8 @@ def match(ledger: Ledger, event: TrackingEvent) -> list[_Row]:
     if not event.message_ids:
         return _rows(
             ledger,
-            _SELECT + "WHERE email_key = ? AND sent_at IS NOT NULL ORDER BY sent_at DESC LIMIT 1",
+            _SELECT + "WHERE email_key = ? AND sent_at IS NOT NULL "
+            "ORDER BY sent_at DESC, id DESC LIMIT 1",
             (key,),
         )
     return []
@@ -125,9 +126,10 @@ def _soft_streak(ledger: Ledger, key: str, issue_id: str, limit: int) -> int:
         "AND e.issue_id = r.issue_id AND e.kind = 'soft_bounce'), "
         "EXISTS(SELECT 1 FROM events e WHERE e.email_key = r.email_key "
         f"AND e.issue_id = r.issue_id AND e.kind IN ({marks})) "
-        "FROM recipients r WHERE r.email_key = ? AND r.sent_at IS NOT NULL AND r.sent_at <= "
-        "(SELECT sent_at FROM recipients WHERE email_key = ? AND issue_id = ?) "
-        "ORDER BY r.sent_at DESC LIMIT ?",
+        "FROM recipients r WHERE r.email_key = ? AND r.sent_at IS NOT NULL "
+        "AND (r.sent_at, r.id) <= "
+        "(SELECT sent_at, id FROM recipients WHERE email_key = ? AND issue_id = ?) "
+        "ORDER BY r.sent_at DESC, r.id DESC LIMIT ?",
         (*_ENGAGED, key, key, issue_id, limit),
     ).fetchall()
     streak = 0
