@@ -146,10 +146,10 @@ def test_a_huge_string_where_an_address_belongs_is_400(
 def test_a_body_over_the_providers_cap_is_413_before_it_is_read(
     wire_site: tuple[Site, Wire], provider: str
 ) -> None:
-    from digest.web.webhooks import max_body
+    from digest.web.webhooks import body_cap
 
-    _site, wire = wire_site
-    body = b" " * (max_body(provider) + 1)
+    site, wire = wire_site
+    body = b" " * (body_cap(site.settings, provider) + 1)
     headers = wire.raw_headers(provider, b"")  # the proof is never looked at
     response = wire.raw(provider, body, headers)
     assert response.status_code == 413

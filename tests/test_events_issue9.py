@@ -228,7 +228,7 @@ def test_a_replayed_request_is_acknowledged_and_changes_nothing_even_after_a_res
     with running_fake_sns() as sns:
         with serve_site(tmp_path, BASE_TOML, env(sns.url)) as site:
             wire = Wire(site.url, sns)
-            issue, target, _ = seed(site, provider)
+            _issue, target, _ = seed(site, provider)
             body, headers = wire.body_and_headers(provider, s.build(target))
             assert wire.raw(provider, body, headers).json()["suppressed"] == 1
             with site.ledger() as ledger:
@@ -263,7 +263,7 @@ def test_engagement_is_kept_per_recipient_and_issue_and_old_events_are_purged(
     toml = BASE_TOML + "[events]\nretention_days = 30\n"
     with running_fake_sns() as sns, serve_site(tmp_path, toml, env(sns.url)) as site:
         wire = Wire(site.url, sns)
-        issue, target, other = seed(site, "postmark")
+        issue, target, _other = seed(site, "postmark")
         for name in ("Delivery", "Open", "Click"):
             assert wire.post("postmark", sample(POSTMARK, name).build(target)).is_success
         from digest.sending.event_log import event_counts

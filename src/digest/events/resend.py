@@ -118,10 +118,7 @@ def events_from(event: ResendEvent) -> list[TrackingEvent]:
         kind = EventKind.HARD_BOUNCE
     if event.type in ("contact.created", "contact.updated") and data.unsubscribed:
         kind = EventKind.UNSUBSCRIBE  # an audience contact unsubscribed (broadcasts)
-    if isinstance(data.to, str):
-        to = [data.to]
-    else:
-        to = data.to or ([data.email] if data.email else [])
+    to = [data.to] if isinstance(data.to, str) else data.to or ([data.email] if data.email else [])
     addresses = [bare_address(a) for a in to] or [None]
     return [
         TrackingEvent(

@@ -1,9 +1,10 @@
 """Answering a provider's webhook request, free of any web framework.
 
-A route does three things: :func:`preflight` with the headers (unknown provider, header
-credentials, declared size) before reading anything; read at most :func:`max_body` bytes;
-then :func:`handle_webhook` with the body, which checks the proof, reads the events
-(:mod:`digest.events`) and records them (:mod:`digest.sending.event_log`). Each returns a
+A route does four things: :func:`preflight` with the headers (unknown provider, header
+credentials) before reading anything; read at most :func:`body_cap` bytes; :func:`read_webhook`
+with the body (checks the proof, reads the events: :mod:`digest.events`); and
+:func:`record_webhook` on a ledger (:mod:`digest.sending.event_log`). :func:`handle_webhook`
+does the last two in one call. Each step that ends the request gives a
 :class:`WebhookAnswer` to send as it is.
 
 A replayed request (a one-time id seen before) is answered 200 with ``"replay": true`` and
@@ -21,11 +22,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
-from ..events import PROVIDERS, BadPayload, EventKind, Unauthorized, parse_webhook
+from ..events import PROVIDERS, BadPayload, EventKind, Parsed, Unauthorized, parse_webhook
 from ..sending.event_log import record_request
 from ..sending.ledger import Ledger
 
-__all__ = ["PROVIDERS", "WebhookAnswer", "handle_webhook", "max_body", "preflight"]
+__all__ = [
+    "PROVIDERS",
+    "WebhookAnswer",
+    "body_cap",
+    "handle_webhook",
+    "preflight",
+    "read_webhook",
+    "record_webhook",
+]
 
 log = logging.getLogger("digest.web")
 
@@ -47,10 +56,17 @@ class WebhookAnswer:
         return cls(200, json.dumps(value).encode(), (("Content-Type", "application/json"),))
 
 
-def max_body(provider: str) -> int:
-    """The largest body to read for ``provider`` (0 for one digest does not know)."""
-    hook = PROVIDERS.get(provider)
-    return hook.max_body if hook else 0
+def body_cap(settings: Settings, provider: str) -> int:
+    """The most body bytes to read for ``provider`` once :func:`preflight` has passed.
+
+    A provider checked on its headers (basic auth) may send up to its own maximum (a Postmark
+    bounce with the whole message); the others are read before any proof is checked, so the
+    server-wide ``[serve] max_webhook_body`` bounds them too.
+    """
+    hook = PROVIDERS[provider]
+    if hook.basic_auth:
+        return hook.max_body
+    return min(hook.max_body, settings.serve.max_webhook_body)
 
 
 def _unauthorized(provider: str, reason: Exception) -> WebhookAnswer:
@@ -62,10 +78,7 @@ def _unauthorized(provider: str, reason: Exception) -> WebhookAnswer:
 
 
 def preflight(
-    settings: Settings,
-    provider: str,
-    headers: Mapping[str, str],
-    content_length: int | None = None,
+    settings: Settings, provider: str, headers: Mapping[str, str]
 ) -> WebhookAnswer | None:
     """An answer for what the headers alone settle, or None: then read the body.
 
@@ -79,26 +92,15 @@ def preflight(
         hook.check_headers(settings, headers)
     except Unauthorized as e:
         return _unauthorized(provider, e)
-    if content_length is not None and content_length > hook.max_body:
-        log.warning("webhook %s: body of %d bytes refused", provider, content_length)
-        return WebhookAnswer.text(413, "Request body too large.\n")
     return None
 
 
-def handle_webhook(
-    settings: Settings,
-    provider: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    now: float | None = None,
-) -> WebhookAnswer:
-    """Check, read and record one webhook request; never raises for the request's faults."""
-    early = preflight(settings, provider, headers, len(body))
-    if early is not None:
-        return early
-    when = time.time() if now is None else now
+def read_webhook(
+    settings: Settings, provider: str, headers: Mapping[str, str], body: bytes, now: float
+) -> Parsed | WebhookAnswer:
+    """The request's events, or the 401/400 answer when its proof or its body is bad."""
     try:
-        parsed = parse_webhook(provider, settings, headers, body, when)
+        parsed = parse_webhook(provider, settings, headers, body, now)
     except Unauthorized as e:
         return _unauthorized(provider, e)
     except BadPayload as e:
@@ -111,20 +113,24 @@ def handle_webhook(
                 provider,
                 event.raw_type[:80],
             )
-    with Ledger(settings.path(settings.sending.ledger)) as ledger:
-        done = record_request(
-            ledger,
-            provider,
-            parsed.events,
-            nonce=parsed.nonce,
-            soft_bounce_limit=settings.events.soft_bounce_limit,
-            retention_days=settings.events.retention_days,
-            now=when,
-        )
+    return parsed
+
+
+def record_webhook(
+    ledger: Ledger, settings: Settings, provider: str, parsed: Parsed, now: float
+) -> WebhookAnswer:
+    """Record the events in ``ledger``; the 200 answer says what was done."""
+    done = record_request(
+        ledger,
+        provider,
+        parsed.events,
+        nonce=parsed.nonce,
+        soft_bounce_limit=settings.events.soft_bounce_limit,
+        retention_days=settings.events.retention_days,
+        now=now,
+    )
     if done.replay:
-        log.warning(
-            "webhook %s: a replayed request (its one-time id was seen before) ignored", provider
-        )
+        log.warning("webhook %s: a replayed request (one-time id seen before) ignored", provider)
     else:
         log.info(
             "webhook %s: %d event(s), %d matched, %d recorded, %d suppressed",
@@ -142,3 +148,25 @@ def handle_webhook(
     if done.replay:
         answer["replay"] = True
     return WebhookAnswer.json(answer)
+
+
+def handle_webhook(
+    settings: Settings,
+    provider: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float | None = None,
+) -> WebhookAnswer:
+    """Check, read and record one request, opening the ledger itself; never raises for the
+    request's own faults (a ledger that cannot be written does raise)."""
+    when = time.time() if now is None else now
+    early = preflight(settings, provider, headers)
+    if early is None and len(body) > body_cap(settings, provider):
+        early = WebhookAnswer.text(413, "Request body too large.\n")
+    if early is not None:
+        return early
+    parsed = read_webhook(settings, provider, headers, body, when)
+    if isinstance(parsed, WebhookAnswer):
+        return parsed
+    with Ledger(settings.path(settings.sending.ledger)) as ledger:
+        return record_webhook(ledger, settings, provider, parsed, when)
