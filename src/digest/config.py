@@ -23,6 +23,7 @@ __all__ = [
     "AudienceSettings",
     "BrandSettings",
     "DeliverySettings",
+    "EventSettings",
     "LinkSettings",
     "NewsletterSettings",
     "Secret",
@@ -251,6 +252,17 @@ class SendingSettings(_Section):
     max_overdue_hours: float = Field(24.0, ge=0)
 
 
+class EventSettings(_Section):
+    """Provider events (``digest serve`` webhooks)."""
+
+    soft_bounce_limit: int = Field(
+        3, ge=1, le=100, description="soft bounces in a row, across issues, that suppress"
+    )
+    retention_days: float = Field(
+        180.0, gt=0, description="days a recorded event is kept before it is purged"
+    )
+
+
 class ServeSettings(_Section):
     """``[serve]``: how ``digest serve`` listens, and the limits it holds every request to."""
 
@@ -293,6 +305,7 @@ class Settings(_Section):
     audience: AudienceSettings = Field(default_factory=AudienceSettings)
     sending: SendingSettings = Field(default_factory=SendingSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
 
     source: Path | None = Field(None, exclude=True)
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)

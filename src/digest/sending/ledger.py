@@ -7,6 +7,8 @@ Tables::
                   retryable, attempts, timestamps, and the batch it was last sent in
     batches       one row per provider call: number, state (open/done), the key last sent
     suppressions  addresses no send may reach: unsubscribed, bounced, complained
+    events        provider events matched to a recipient of an issue (see event_log)
+    webhook_nonces  one-time ids of webhook requests already acted on (replays)
 
 Recipient states: ``pending`` (not sent yet), ``sent``, ``failed`` (with ``retryable``),
 ``suppressed`` (skipped: on the suppression list), and later ``bounced`` / ``complained``
@@ -104,7 +106,38 @@ CREATE TABLE IF NOT EXISTS suppressions (
 );
 """
 
-MIGRATIONS: tuple[tuple[str, str], ...] = (("0001-initial", _SCHEMA),)
+_EVENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id           INTEGER PRIMARY KEY,
+    fingerprint  TEXT NOT NULL UNIQUE,
+    provider     TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    raw_type     TEXT NOT NULL,
+    issue_id     TEXT NOT NULL,
+    email_key    TEXT NOT NULL,
+    email        TEXT NOT NULL,
+    message_id   TEXT,
+    event_id     TEXT,
+    reason       TEXT NOT NULL DEFAULT '',
+    occurred_at  TEXT,
+    received_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_recipient ON events (email_key, issue_id, kind);
+CREATE INDEX IF NOT EXISTS events_issue ON events (issue_id, kind);
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+CREATE TABLE IF NOT EXISTS webhook_nonces (
+    provider  TEXT NOT NULL,
+    nonce     TEXT NOT NULL,
+    seen_at   TEXT NOT NULL,
+    PRIMARY KEY (provider, nonce)
+);
+CREATE INDEX IF NOT EXISTS webhook_nonces_seen ON webhook_nonces (seen_at);
+"""
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("0001-initial", _SCHEMA),
+    ("0003-events", _EVENTS_SCHEMA),
+)
 """Forward migrations, applied in order, each once, each in its own transaction.
 
 A migration is named, not numbered, so work on separate features can each add one; the
@@ -663,7 +696,8 @@ class Ledger:
         """A bounce or complaint reported by the provider: mark the send and suppress.
 
         Finds the recipient rows by provider message id, or else by address; returns how
-        many rows changed. The address joins the suppression list either way.
+        many rows changed. Only addresses of rows found join the suppression list: an event
+        that matches no send changes nothing.
         """
         if state not in EVENT_STATES:
             raise ValueError(f"state must be one of {EVENT_STATES}, not {state!r}")
@@ -686,7 +720,7 @@ class Ledger:
                 "UPDATE recipients SET state = ?, updated_at = ? WHERE id = ?",
                 [(state, now, r[0]) for r in rows],
             )
-            targets = {r[1] for r in rows} or ({email} if email else set())
+            targets = {r[1] for r in rows}
             self.db.executemany(
                 "INSERT OR IGNORE INTO suppressions (email_key, email, reason, source, "
                 "created_at) VALUES (?, ?, ?, 'provider event', ?)",
