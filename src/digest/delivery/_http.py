@@ -145,12 +145,14 @@ def json_pieces(value: Any) -> list[bytes]:
     as a marker string, then cut at the markers.
     """
     raws: list[RawJSON] = []
-    mark = f"\0{uuid.uuid4().hex}:"
+    nonce: list[str] = []
 
     def raw_marker(o: object) -> str:
         if isinstance(o, RawJSON):
+            if not nonce:  # made on the first RawJSON only: a value without any needs none
+                nonce.append(f"\0{uuid.uuid4().hex}:")
             raws.append(o)
-            return f"{mark}{len(raws) - 1}\0"
+            return f"{nonce[0]}{len(raws) - 1}\0"
         raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
     out = json.dumps(
@@ -160,7 +162,7 @@ def json_pieces(value: Any) -> list[bytes]:
         return [out]
     # Each marker is encoded as "\u0000<nonce>:<n>\u0000"; the random nonce never occurs
     # in encoded text by chance.
-    marker = re.compile(rb'"\\u0000' + mark[1:].encode() + rb'(\d+)\\u0000"')
+    marker = re.compile(rb'"\\u0000' + nonce[0][1:].encode() + rb'(\d+)\\u0000"')
     cut = marker.split(out)
     pieces: list[bytes] = []
     for i, piece in enumerate(cut):
@@ -595,6 +597,8 @@ class HTTPProvider(Provider):
         if self.max_batch_bytes is None:
             return super().chunks(batch)
         limit = int(self.max_batch_bytes * self.bytes_margin)
+        if self._fits_whole(batch, limit):
+            return [batch]
         groups = chunk_by_size(
             batch.recipients,
             lambda r: self.recipient_bytes(batch, r),
@@ -605,6 +609,29 @@ class HTTPProvider(Provider):
         if len(groups) == 1:
             return [batch]
         return [Batch(batch.content, g, f"{batch.key}.{i}") for i, g in enumerate(groups)]
+
+    def _fits_whole(self, batch: Batch, limit: int) -> bool:
+        """True when an upper bound of the batch's estimated bytes is within ``limit``.
+
+        Then the estimate per recipient (which fills every part) would cut nothing, and is
+        skipped. The bound: each estimate is the one of a blank recipient, grown by at most
+        6 bytes (a JSON ``\\uXXXX`` escape) per character of the recipient's values, address,
+        name and Message-ID, for each placeholder they fill plus two, times a margin above
+        the estimates' own. It costs a sum of lengths.
+        """
+        rs = batch.recipients
+        if len(rs) > self.max_batch:
+            return False
+        c = batch.content
+        texts = (c.html, c.text, c.subject, *c.headers.values())
+        fills = sum(len(PLACEHOLDER_RE.findall(t)) for t in texts)
+        blank = self.recipient_bytes(batch, Recipient(email=""))
+        chars = sum(
+            len(r.email) + len(r.name) + len(r.message_id or "") + sum(map(len, r.fields.values()))
+            for r in rs
+        )
+        bound = self.shared_bytes(batch) + len(rs) * (blank + 2) + 6.6 * (fills + 2) * chars
+        return bound <= limit
 
     def request(self, req: HTTPRequest) -> httpx.Response:
         """Send one request; a 2xx (or accepted) answer comes back, anything else raises."""
