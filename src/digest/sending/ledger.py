@@ -147,6 +147,9 @@ edit or reorder a migration that has shipped.
 
 _CHUNK = 2000
 
+_encode_fields = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""Merge fields as stored: compact JSON (one encoder made once, not one per row)."""
+
 
 def _statements(script: str) -> Iterator[str]:
     """Split a migration script into complete SQL statements (inside one transaction)."""
@@ -366,9 +369,11 @@ class Ledger:
         """Insert ``(email, name, fields, line)`` rows; returns (new, duplicates)."""
 
         def values() -> Iterator[tuple[Any, ...]]:
-            for email, name, fields, line in rows:
-                now = _now()
-                text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+            now = _now()
+            for n, (email, name, fields, line) in enumerate(rows, 1):
+                if n % _CHUNK == 0:  # a timestamp per chunk, not a clock read per row
+                    now = _now()
+                text = _encode_fields(fields) if fields else "{}"
                 yield issue_id, email_key(email), email, name, text, line, now, now
 
         return self._insert_new(
@@ -513,9 +518,11 @@ class Ledger:
             "VALUES (?, ?, ?, 'open', ?, ?, ?)",
             (issue_id, number, key, len(ids), now, now),
         )
-        self.db.executemany(
-            "UPDATE recipients SET batch = ?, updated_at = ? WHERE id = ?",
-            [(number, now, i) for i in ids],
+        # one set-based statement for the whole batch, not one per recipient
+        self.db.execute(
+            "UPDATE recipients SET batch = ?, updated_at = ? "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (number, now, _encode_fields(list(ids))),
         )
         return BatchRow(issue_id, number, key, "open", len(ids), 0)
 
@@ -540,17 +547,34 @@ class Ledger:
     def record_results(self, batch: BatchRow, outcomes: Sequence[Outcome]) -> None:
         """Write every member's outcome and close the batch, in one transaction."""
         now = _now()
+        # Recipients that share an outcome (a provider's one id for the whole call, one
+        # error for all) are written by one set-based statement per group.
+        sent: dict[str | None, list[int]] = {}
+        failed: dict[tuple[str, int], list[int]] = {}
+        for o in outcomes:
+            if o.ok:
+                sent.setdefault(o.message_id, []).append(o.id)
+            else:
+                failed.setdefault((o.error or "failed", int(o.retryable)), []).append(o.id)
         with self._tx():
+            many = [(m, now, now, i) for m, ids in sent.items() if len(ids) == 1 for i in ids]
             self.db.executemany(
                 "UPDATE recipients SET state = 'sent', message_id = ?, error = NULL, "
                 "retryable = 0, attempts = attempts + 1, sent_at = ?, updated_at = ? "
                 "WHERE id = ? AND state = 'pending'",
-                [(o.message_id, now, now, o.id) for o in outcomes if o.ok],
+                many,
+            )
+            self.db.executemany(
+                "UPDATE recipients SET state = 'sent', message_id = ?, error = NULL, "
+                "retryable = 0, attempts = attempts + 1, sent_at = ?, updated_at = ? "
+                "WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+                [(m, now, now, _encode_fields(ids)) for m, ids in sent.items() if len(ids) > 1],
             )
             self.db.executemany(
                 "UPDATE recipients SET state = 'failed', error = ?, retryable = ?, "
-                "attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'pending'",
-                [(o.error or "failed", int(o.retryable), now, o.id) for o in outcomes if not o.ok],
+                "attempts = attempts + 1, updated_at = ? "
+                "WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+                [(e, r, now, _encode_fields(ids)) for (e, r), ids in failed.items()],
             )
             self.db.execute(
                 "UPDATE batches SET state = 'done', updated_at = ? "
