@@ -197,7 +197,21 @@ class LinkSettings(_Section):
     @field_validator("unsubscribe_url")
     @classmethod
     def _unsubscribe(cls, v: str | None) -> str | None:
-        return None if v is None else _template_fields(v, UNSUBSCRIBE_FIELDS) and _web_url(v)
+        """One-click unsubscribe (RFC 8058) needs https, and a link that names its reader."""
+        if v is None:
+            return None
+        _template_fields(v, UNSUBSCRIBE_FIELDS)
+        _web_url(v)
+        if urlsplit(v).scheme != "https":
+            raise ValueError(
+                f"{v!r} must be an https:// URL: one-click unsubscribe (RFC 8058) needs https"
+            )
+        if "{token}" not in v:
+            raise ValueError(
+                f"{v!r} has no {{token}}: without it every message gets the same link, which "
+                'cannot tell who wants to leave; write e.g. "https://example.org/u/{token}"'
+            )
+        return v
 
     @field_validator("view_online_url")
     @classmethod
