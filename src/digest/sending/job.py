@@ -431,20 +431,28 @@ def send_issue(
 ) -> SendReport:
     """Send ``prepared`` to its list (or, with ``retry_only``, to retryable failures only).
 
-    Takes the job lock unless ``lock`` is False (the caller holds it). Raises LockHeldError,
+    Everything is checked (:func:`~digest.sending.preflight.preflight`, the provider's
+    credentials) before the lock or the ledger is touched. Takes the job lock unless
+    ``lock`` is False (the caller holds it). Raises CheckFailedError, LockHeldError,
     IssueChangedError, ConfigError or RecipientsError; a partial send is a report, not an
     exception.
     """
-    csv_path = None if retry_only else recipients_path(settings, recipients)
-    job_lock = JobLock(lock_path(settings))
-    if lock:
-        job_lock.acquire()
-    try:
-        own_provider = provider is None
-        if provider is None:
-            from ..delivery.base import get_provider
+    from .preflight import preflight
 
-            provider = get_provider(settings)
+    csv_path = None if retry_only else recipients_path(settings, recipients)
+    name = provider.name if provider is not None else settings.delivery.provider
+    warnings = preflight(settings, prepared, name, csv_path)
+    own_provider = provider is None
+    if provider is None:
+        from ..delivery.base import get_provider
+
+        provider = get_provider(settings)
+    for finding in warnings:
+        (reporter or Reporter()).warning(str(finding), event="compliance", code=finding.code)
+    job_lock = JobLock(lock_path(settings))
+    try:
+        if lock:
+            job_lock.acquire()
         try:
             with Ledger(ledger_path(settings)) as ledger:
                 return run_send(
@@ -458,7 +466,7 @@ def send_issue(
                     reporter=reporter,
                 )
         finally:
-            if own_provider:
-                provider.close()
+            job_lock.release()
     finally:
-        job_lock.release()
+        if own_provider:
+            provider.close()
