@@ -200,9 +200,8 @@ def send_due(
     for r in results:
         if r.report is not None:
             _summary(r.report, reporter, r.path)
-        else:
-            label = r.issue_id or r.path.name
-            reporter.info(f"{label}: {r.action}", event="due_result", action=r.action)
+        elif r.action in ("not-yet", "unscheduled", "finished"):
+            reporter.info(r.message, event="due_result", action=r.action, issue=r.issue_id)
     return due_exit_code(results)
 
 

@@ -43,6 +43,7 @@ from ..errors import (
     SendError,
 )
 from ..message import Batch, Content, Recipient
+from ..text import plural
 from .audience import AudienceCounts, load_audience
 from .ledger import BatchRow, Ledger, MemberRow, Outcome
 from .lock import JobLock, lock_path
@@ -331,8 +332,14 @@ class _Run:
 
 
 def _check_hash(ledger: Ledger, prepared: Prepared, force: bool, reporter: Reporter) -> bool:
-    """Record the issue; refuse an edited issue that has started sending. True if finished."""
+    """Record the issue; refuse an edited issue that has started sending. True if finished.
+
+    An issue edited after its send finished is left as it is (finished, old hash): the run
+    goes on to load the list, and :func:`_changed_after_finish` decides what to say.
+    """
     row = ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
+    if row.content_hash != prepared.content_hash and row.finished_at is not None and not force:
+        return True
     if row.content_hash != prepared.content_hash:
         counts = ledger.counts(prepared.issue_id)
         started = bool(ledger.open_batches(prepared.issue_id)) or any(
@@ -353,6 +360,24 @@ def _check_hash(ledger: Ledger, prepared: Prepared, force: bool, reporter: Repor
         ledger.set_finished(prepared.issue_id, False)
         return False
     return row.finished_at is not None
+
+
+def _changed_after_finish(ledger: Ledger, prepared: Prepared) -> None:
+    """An issue edited after its send finished: fine while nobody is left to send to (the
+    run ends as "already finished", as ``send-due`` says); refused (exit 5) when recipients
+    added to the list since would get the edited version."""
+    row = ledger.issue(prepared.issue_id)
+    if row is None or row.content_hash == prepared.content_hash:
+        return
+    waiting = ledger.counts(prepared.issue_id)["pending"]
+    if waiting:
+        ledger.set_finished(prepared.issue_id, False)
+        raise IssueChangedError(
+            f"Issue {prepared.issue_id!r} changed after its send finished, and "
+            f"{plural(waiting, 'recipient')} added to the list since would get the edited "
+            "version while everyone else got the old one. To send it to them, run again "
+            "with --force."
+        )
 
 
 @contextmanager
@@ -405,10 +430,18 @@ def run_send(
                 rep.info(
                     f"{report.requeued} earlier retryable failures queued again.", event="requeued"
                 )
+            _changed_after_finish(ledger, prepared)
             if was_finished and not report.added and not report.requeued:
                 report.already_finished = True
+                edited = ledger.issue(prepared.issue_id)
+                since = (
+                    " (the issue was edited after its send finished; nobody is left to send to)"
+                    if edited is not None and edited.content_hash != prepared.content_hash
+                    else ""
+                )
                 rep.info(
-                    f"{prepared.issue_id}: already finished; nothing to send.", event="finished"
+                    f"{prepared.issue_id}: already finished; nothing to send{since}.",
+                    event="finished",
                 )
             run.send(report, include_new=not retry_only, signals=signals)
         report.interrupted = stopper.is_set()

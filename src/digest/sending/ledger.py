@@ -296,10 +296,12 @@ class Ledger:
             )
 
     def set_finished(self, issue_id: str, finished: bool) -> None:
+        """Mark the issue finished (keeping the first finish time) or not finished."""
         with self._tx():
             self.db.execute(
-                "UPDATE issues SET finished_at = ?, updated_at = ? WHERE issue_id = ?",
-                (_now() if finished else None, _now(), issue_id),
+                "UPDATE issues SET finished_at = ?, updated_at = ? "
+                "WHERE issue_id = ? AND (finished_at IS NULL) = ?",
+                (_now() if finished else None, _now(), issue_id, finished),
             )
 
     def issues(self) -> list[IssueRow]:
