@@ -41,3 +41,21 @@ def test_two_files_with_one_number_are_named_both(tmp_path):
 def test_an_unknown_issue_says_where_it_looked(tmp_path):
     with pytest.raises(InputError, match=r"issues_dir"):
         resolve_issue("issue-99", _settings(tmp_path))
+
+
+def test_every_issue_command_takes_a_slug_or_number_for_a_dated_file(tmp_path):
+    from tests.send_support import run_digest, write_csv
+
+    _settings(tmp_path)
+    write_csv(tmp_path / "subs.csv", ["ann@example.org"])
+    built = run_digest("build", "13", "--out", "out", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert (tmp_path / "out" / "issue-13.html").is_file()
+    sent = run_digest("send", "issue-13", "--recipients", "subs.csv", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    retried = run_digest("retry", "issue-13", cwd=tmp_path)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    status = run_digest("status", "13", cwd=tmp_path)
+    assert status.returncode == 0 and status.stdout.startswith("issue-13: finished")
+    unknown = run_digest("retry", "issue-99", cwd=tmp_path)
+    assert unknown.returncode == 3 and "issues_dir" in unknown.stderr

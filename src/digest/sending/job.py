@@ -27,7 +27,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -402,10 +402,15 @@ def run_send(
     recipients: Path | None,
     force: bool = False,
     retry_only: bool = False,
+    requeue: Sequence[str] | None = None,
     reporter: Reporter | None = None,
     stop: threading.Event | None = None,
 ) -> SendReport:
-    """The job body, with the lock already held and the ledger and provider open."""
+    """The job body, with the lock already held and the ledger and provider open.
+
+    ``requeue``: failures to send again whatever their kind, all of them when empty
+    (``digest retry --failed`` / ``--address``).
+    """
     with _ledger_errors(ledger):
         rep = reporter or Reporter()
         report = SendReport(prepared.issue_id)
@@ -423,6 +428,9 @@ def run_send(
             if not retry_only:
                 assert recipients is not None
                 load_audience(settings, ledger, prepared.issue_id, recipients, rep, report)
+            if requeue is not None:
+                chosen = ledger.make_retryable(prepared.issue_id, requeue)
+                rep.info(f"{plural(chosen, 'failed recipient')} chosen to go again.")
             report.requeued = ledger.requeue_retryable(
                 prepared.issue_id, prepared.content_hash, run.size
             )
@@ -458,6 +466,7 @@ def send_issue(
     recipients: Path | str | None = None,
     force: bool = False,
     retry_only: bool = False,
+    requeue: Sequence[str] | None = None,
     reporter: Reporter | None = None,
     provider: Provider | None = None,
     lock: bool = True,
@@ -496,6 +505,7 @@ def send_issue(
                     recipients=csv_path,
                     force=force,
                     retry_only=retry_only,
+                    requeue=requeue,
                     reporter=reporter,
                 )
         finally:

@@ -7,6 +7,8 @@ Tables::
                   retryable, attempts, timestamps, and the batch it was last sent in
     batches       one row per provider call: number, state (open/done), the key last sent
     suppressions  addresses no send may reach: unsubscribed, bounced, complained
+    requeues      failures a person chose to send again (``retry --failed``): what they
+                  failed with, kept when they go again
 
 Recipient states: ``pending`` (not sent yet), ``sent``, ``failed`` (with ``retryable``),
 ``suppressed`` (skipped: on the suppression list), and later ``bounced`` / ``complained``
@@ -33,7 +35,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, LedgerError
+from ..errors import ConfigError, InputError, LedgerError
 from .recipients import email_key
 
 __all__ = [
@@ -104,7 +106,23 @@ CREATE TABLE IF NOT EXISTS suppressions (
 );
 """
 
-MIGRATIONS: tuple[tuple[str, str], ...] = (("0001-initial", _SCHEMA),)
+_REQUEUES = """
+CREATE TABLE IF NOT EXISTS requeues (
+    issue_id     TEXT NOT NULL,
+    email_key    TEXT NOT NULL,
+    error        TEXT,
+    retryable    INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL,
+    batch        INTEGER,
+    requeued_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requeues_issue ON requeues (issue_id, email_key);
+"""
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("0001-initial", _SCHEMA),
+    ("0002-sendux-requeues", _REQUEUES),
+)
 """Forward migrations, applied in order, each once, each in its own transaction.
 
 A migration is named, not numbered, so work on separate features can each add one; the
@@ -569,6 +587,51 @@ class Ledger:
                 self._record_batch(issue_id, content_hash, ids)
                 moved += len(ids)
         return moved
+
+    def make_retryable(self, issue_id: str, addresses: Sequence[str] = ()) -> int:
+        """Let chosen failures go again (``digest retry --failed`` / ``--address``).
+
+        Every failed recipient of the issue, or only ``addresses`` (InputError, changing
+        nothing, if one of them did not fail in this send), becomes a retryable failure
+        outside its old batch, so it goes in a new batch with a new key. What it failed with
+        is kept in ``requeues``. Returns how many.
+        """
+        where = "issue_id = ? AND state = 'failed'"
+        params: list[Any] = [issue_id]
+        if addresses:
+            keys = sorted({email_key(a.strip()) for a in addresses})
+            found = dict(
+                self.db.execute(
+                    f"SELECT email_key, state FROM recipients WHERE issue_id = ? "
+                    f"AND email_key IN ({','.join('?' * len(keys))})",
+                    (issue_id, *keys),
+                ).fetchall()
+            )
+            wrong = [
+                f"{k} ({found[k]})" if k in found else f"{k} (not in this send)"
+                for k in keys
+                if found.get(k) != "failed"
+            ]
+            if wrong:
+                raise InputError(
+                    f"Only failed recipients can be sent again; these did not fail in "
+                    f"{issue_id}: {', '.join(wrong)}. Nothing was changed."
+                )
+            where += f" AND email_key IN ({','.join('?' * len(keys))})"
+            params += keys
+        now = _now()
+        with self._tx():
+            self.db.execute(
+                "INSERT INTO requeues (issue_id, email_key, error, retryable, attempts, batch, "
+                f"requeued_at) SELECT issue_id, email_key, error, retryable, attempts, batch, ? "
+                f"FROM recipients WHERE {where}",
+                (now, *params),
+            )
+            cur = self.db.execute(
+                f"UPDATE recipients SET retryable = 1, batch = NULL, updated_at = ? WHERE {where}",
+                (now, *params),
+            )
+        return cur.rowcount
 
     def pending_unbatched(self, issue_id: str) -> int:
         row = self.db.execute(

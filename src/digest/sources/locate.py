@@ -18,7 +18,7 @@ from ..errors import InputError
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["ISSUE_SUFFIXES", "issue_files", "resolve_issue"]
+__all__ = ["ISSUE_SUFFIXES", "issue_files", "issue_slug", "resolve_issue"]
 
 ISSUE_SUFFIXES = (".yaml", ".yml")
 
@@ -76,3 +76,17 @@ def resolve_issue(arg: str | Path, settings: Settings) -> Path:
         "([sending] issues_dir) has that slug or number. Give the issue file's path, "
         "its slug (issue-13) or its number (13)."
     )
+
+
+def issue_slug(arg: str | Path, settings: Settings) -> str:
+    """The slug ``arg`` names, for commands that need only the ledger's record (``status``):
+    the slug of the file it resolves to, else ``arg`` itself (``13`` read as ``issue-13``),
+    so an issue whose file is gone can still be looked up."""
+    try:
+        path = resolve_issue(arg, settings)
+    except InputError:
+        text = str(arg).strip()
+        return f"issue-{text}" if text.isdigit() else text
+    from . import load_issue
+
+    return load_issue(path).slug
