@@ -85,6 +85,8 @@ class Provider(ABC):
     """Most request bytes one call may carry, if the provider sets a limit."""
     idempotent: ClassVar[bool] = False
     """True when ``Batch.key`` makes a repeated call safe (no duplicate sends)."""
+    per_message: ClassVar[bool] = False
+    """True when each message is handed over on its own (SMTP): a rate paces them one by one."""
     rejects_whole_batch: ClassVar[bool] = False
     """True when one bad address makes the provider refuse the whole request."""
     keeps_message_id: ClassVar[bool] = False

@@ -47,6 +47,7 @@ from ..text import plural
 from .audience import AudienceCounts, load_audience
 from .ledger import BatchRow, Ledger, MemberRow, Outcome
 from .lock import JobLock, lock_path
+from .pace import paced_batch_size
 from .personalise import Personaliser
 from .report import Reporter
 
@@ -219,7 +220,9 @@ class _Run:
         self.stop = stop
         self.issue_id = prepared.issue_id
         self.personaliser = Personaliser(settings, prepared.issue_id, prepared.content.sender.email)
-        self.size = max(1, provider.batch_size())
+        self.size = paced_batch_size(
+            provider.batch_size(), settings.delivery.rate, per_message=provider.per_message
+        )
 
     def batch_for(self, row: BatchRow) -> tuple[Batch, list[MemberRow]]:
         members = self.ledger.members(row)

@@ -20,6 +20,7 @@ from .audience import AudienceCounts, load_audience
 from .compliance import compliance_findings
 from .job import Prepared, ledger_path
 from .ledger import Ledger
+from .pace import eta_seconds, paced_batch_size
 from .report import Reporter
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ def plan_send(
             size = provider.batch_size()
     except ConfigError as e:
         warnings.append(f"The provider is not ready to send: {e}")
+    size = paced_batch_size(size, settings.delivery.rate, per_message=provider_cls.per_message)
     plan = SendPlan(
         issue_id=prepared.issue_id,
         subject=content.subject,
@@ -146,6 +148,5 @@ def plan_send(
             ).fetchone()[0]
         plan.to_send = scratch.pending_unbatched(prepared.issue_id) - plan.already_done
     plan.batches = math.ceil(plan.to_send / plan.batch_size)
-    if plan.rate > 0:
-        plan.eta_seconds = plan.to_send / plan.rate
+    plan.eta_seconds = eta_seconds(plan.to_send, plan.batch_size, plan.rate)
     return plan

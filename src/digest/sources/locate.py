@@ -47,13 +47,18 @@ def _names(path: Path) -> tuple[str | None, int | None]:
 
 
 def resolve_issue(arg: str | Path, settings: Settings) -> Path:
-    """The issue file ``arg`` names: an existing path, else a slug (``issue-13``) or a number
-    (``13``) looked up in ``[sending] issues_dir``. InputError (exit 3) when none or several
-    files match, naming where it looked."""
+    """The issue file ``arg`` names: an existing path, or that path plus ``.yaml``, else a
+    slug (``issue-13``) or a number (``13``) looked up in ``[sending] issues_dir``.
+
+    InputError (exit 3) when none or several files match, naming where it looked.
+    """
     given = Path(arg)
     if given.is_file():
         return given
     text = str(arg).strip()
+    for suffix in ISSUE_SUFFIXES:
+        if given.suffix not in ISSUE_SUFFIXES and (here := Path(text + suffix)).is_file():
+            return here
     folder = settings.path(settings.sending.issues_dir)
     number = int(text) if text.isdigit() else None
     matches = []
