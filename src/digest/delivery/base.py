@@ -104,10 +104,11 @@ class Provider(ABC):
         try:
             self.options = self.options_model.model_validate(settings.provider_options(self.name))
         except ValidationError as e:
-            problems = "; ".join(
-                f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
-            )
-            raise ConfigError(f"[providers.{self.name}] in the config: {problems}") from None
+            from ..config_problems import section_problems
+
+            where = ("providers", self.name)
+            problems = section_problems(settings.source, where, e.errors(), self.options_model)
+            raise ConfigError(problems) from None
 
     def secret(self, name: str) -> str:
         """The revealed value of a required secret; remembered so errors never show it."""
