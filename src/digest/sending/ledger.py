@@ -9,6 +9,8 @@ Tables::
     suppressions  addresses no send may reach: unsubscribed, bounced, complained
     events        provider events matched to a recipient of an issue (see event_log)
     webhook_nonces  one-time ids of webhook requests already acted on (replays)
+    requeues      failures a person chose to send again (``retry --failed``): what they
+                  failed with, kept when they go again
 
 Recipient states: ``pending`` (not sent yet), ``sent``, ``failed`` (with ``retryable``),
 ``suppressed`` (skipped: on the suppression list), and later ``bounced`` / ``complained``
@@ -35,7 +37,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, LedgerError
+from ..errors import ConfigError, InputError, LedgerError
 from .recipients import email_key
 
 __all__ = [
@@ -134,9 +136,23 @@ CREATE TABLE IF NOT EXISTS webhook_nonces (
 CREATE INDEX IF NOT EXISTS webhook_nonces_seen ON webhook_nonces (seen_at);
 """
 
+_REQUEUES = """
+CREATE TABLE IF NOT EXISTS requeues (
+    issue_id     TEXT NOT NULL,
+    email_key    TEXT NOT NULL,
+    error        TEXT,
+    retryable    INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL,
+    batch        INTEGER,
+    requeued_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requeues_issue ON requeues (issue_id, email_key);
+"""
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001-initial", _SCHEMA),
     ("0003-events", _EVENTS_SCHEMA),
+    ("0002-sendux-requeues", _REQUEUES),
 )
 """Forward migrations, applied in order, each once, each in its own transaction.
 
@@ -348,10 +364,12 @@ class Ledger:
             )
 
     def set_finished(self, issue_id: str, finished: bool) -> None:
+        """Mark the issue finished (keeping the first finish time) or not finished."""
         with self._tx():
             self.db.execute(
-                "UPDATE issues SET finished_at = ?, updated_at = ? WHERE issue_id = ?",
-                (_now() if finished else None, _now(), issue_id),
+                "UPDATE issues SET finished_at = ?, updated_at = ? "
+                "WHERE issue_id = ? AND (finished_at IS NULL) = ?",
+                (_now() if finished else None, _now(), issue_id, finished),
             )
 
     def issues(self) -> list[IssueRow]:
@@ -640,6 +658,51 @@ class Ledger:
                 self._record_batch(issue_id, content_hash, ids)
                 moved += len(ids)
         return moved
+
+    def make_retryable(self, issue_id: str, addresses: Sequence[str] = ()) -> int:
+        """Let chosen failures go again (``digest retry --failed`` / ``--address``).
+
+        Every failed recipient of the issue, or only ``addresses`` (InputError, changing
+        nothing, if one of them did not fail in this send), becomes a retryable failure
+        outside its old batch, so it goes in a new batch with a new key. What it failed with
+        is kept in ``requeues``. Returns how many.
+        """
+        where = "issue_id = ? AND state = 'failed'"
+        params: list[Any] = [issue_id]
+        if addresses:
+            keys = sorted({email_key(a.strip()) for a in addresses})
+            found = dict(
+                self.db.execute(
+                    f"SELECT email_key, state FROM recipients WHERE issue_id = ? "
+                    f"AND email_key IN ({','.join('?' * len(keys))})",
+                    (issue_id, *keys),
+                ).fetchall()
+            )
+            wrong = [
+                f"{k} ({found[k]})" if k in found else f"{k} (not in this send)"
+                for k in keys
+                if found.get(k) != "failed"
+            ]
+            if wrong:
+                raise InputError(
+                    f"Only failed recipients can be sent again; these did not fail in "
+                    f"{issue_id}: {', '.join(wrong)}. Nothing was changed."
+                )
+            where += f" AND email_key IN ({','.join('?' * len(keys))})"
+            params += keys
+        now = _now()
+        with self._tx():
+            self.db.execute(
+                "INSERT INTO requeues (issue_id, email_key, error, retryable, attempts, batch, "
+                f"requeued_at) SELECT issue_id, email_key, error, retryable, attempts, batch, ? "
+                f"FROM recipients WHERE {where}",
+                (now, *params),
+            )
+            cur = self.db.execute(
+                f"UPDATE recipients SET retryable = 1, batch = NULL, updated_at = ? WHERE {where}",
+                (now, *params),
+            )
+        return cur.rowcount
 
     def pending_unbatched(self, issue_id: str) -> int:
         row = self.db.execute(
