@@ -24,20 +24,17 @@ def empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run(tmp_path: Path, *args: str, env: Mapping[str, str | None] | None = None) -> Result:
     """Run ``digest providers`` with only the given environment extras."""
-    environ: dict[str, str | None] = {
-        "DIGEST_CONFIG": None,
-        "SMTP_PASSWORD": None,
-        "DKIM_PRIVATE_KEY": None,
-    }
+    environ: dict[str, str | None] = {"DIGEST_CONFIG": None, "SMTP_PASSWORD": None,
+                                      "DKIM_PRIVATE_KEY": None}
     environ.update(env or {})
     result = CliRunner().invoke(cli, ["providers", *args], env=environ, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result
 
 
-def as_json(
-    tmp_path: Path, *args: str, env: Mapping[str, str | None] | None = None
-) -> dict[str, Any]:
+def as_json(tmp_path: Path, *args: str, env: Mapping[str, str | None] | None = None) -> (
+    dict[str, Any]
+):
     rows = json.loads(run(tmp_path, "--json", *args, env=env).output)
     return {row["name"]: row for row in rows}
 
@@ -63,29 +60,23 @@ def test_json_lists_every_registered_provider(tmp_path: Path) -> None:
     assert options["security"]["default"] == "starttls"
     assert options["host"]["default"] == "localhost"
     assert {e["name"]: e["set"] for e in smtp["environment"]} == {
-        "SMTP_PASSWORD": False,
-        "DKIM_PRIVATE_KEY": False,
+        "SMTP_PASSWORD": False, "DKIM_PRIVATE_KEY": False,
     }
     assert rows["file"]["options"][0] == {
-        "name": "dir",
-        "type": "Path",
-        "default": "outbox",
-        "required": False,
+        "name": "dir", "type": "Path", "default": "outbox", "required": False,
         "description": "folder for the .eml files, relative to the config file",
     }
 
 
 def test_configured_provider_and_values_are_marked(tmp_path: Path) -> None:
     config = tmp_path / "site.toml"
-    config.write_text(
-        textwrap.dedent("""
+    config.write_text(textwrap.dedent("""
         [delivery]
         provider = "smtp"
         [providers.smtp]
         host = "mail.example.org"
         port = 2525
-    """)
-    )
+    """))
     rows = as_json(tmp_path, "--config", str(config))
     assert rows["smtp"]["in_use"] and not rows["file"]["in_use"]
     options = {o["name"]: o for o in rows["smtp"]["options"]}
@@ -123,7 +114,9 @@ def test_provider_needing_a_missing_package_names_what_to_install(
     assert "smtp" in out
 
 
-def test_missing_dkimpy_is_a_note_on_smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_dkimpy_is_a_note_on_smtp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "dkim", None)
     rows = as_json(tmp_path)
     assert rows["smtp"]["available"] is True
@@ -144,13 +137,8 @@ def test_help_lists_the_command(tmp_path: Path) -> None:
 def test_every_option_of_every_provider_says_what_it_is_for(tmp_path: Path) -> None:
     """A user reading ``digest providers`` learns each setting without opening the code."""
     rows = as_json(tmp_path)
-    missing = [
-        f"{name}.{o['name']}"
-        for name, row in rows.items()
-        if row["available"]
-        for o in row["options"]
-        if not o["description"].strip()
-    ]
+    missing = [f"{name}.{o['name']}" for name, row in rows.items() if row["available"]
+               for o in row["options"] if not o["description"].strip()]
     assert missing == []
     assert all(row["options"] for name, row in rows.items() if name in base.BUILTIN)
 
@@ -169,19 +157,18 @@ def test_json_says_which_providers_keep_our_message_id_and_refuse_whole_batches(
 def test_text_says_whose_message_id_and_what_one_bad_address_does(tmp_path: Path) -> None:
     out = run(tmp_path).output
     blocks = {b.split("\n", 1)[0].split()[0]: b for b in out.strip().split("\n\n")}
-    assert (
-        "Message-ID: digest's stable one; one bad address: fails only that recipient"
-        in (blocks["postmark"])
+    assert "Message-ID: digest's stable one; one bad address: fails only that recipient" in (
+        blocks["postmark"]
     )
-    assert (
-        "Message-ID: the provider's own; one bad address: refuses the whole call"
-        in (blocks["sendgrid"])
+    assert "Message-ID: the provider's own; one bad address: refuses the whole call" in (
+        blocks["sendgrid"]
     )
 
 
 def test_a_mistyped_configured_provider_is_flagged(tmp_path: Path) -> None:
     config = tmp_path / "digest.toml"
     config.write_text('[delivery]\nprovider = "fiel"\n', encoding="utf-8")
-    result = CliRunner().invoke(cli, ["providers", "--config", str(config)], standalone_mode=False)
-    assert result.return_value == 3
-    assert "provider = 'fiel' is none of these" in result.output
+    result = CliRunner().invoke(cli, ["providers", "--config", str(config)])
+    assert result.exit_code == 3
+    assert "digest.toml:2: [delivery] provider: no provider is called 'fiel'" in result.output
+    assert "did you mean 'file'?" in result.output

@@ -46,9 +46,8 @@ def content(headers: Mapping[str, str] = SHARED_HEADERS, html: str = "") -> Cont
 
 
 def provider(server: LoopbackServer, sleeps: list[float], **delivery: object) -> BrevoProvider:
-    settings = make_settings(
-        "brevo", {"base_url": server.url}, {"BREVO_API_KEY": KEY}, **{"timeout": 0.5, **delivery}
-    )
+    settings = make_settings("brevo", {"base_url": server.url}, {"BREVO_API_KEY": KEY},
+                             **{"timeout": 0.5, **delivery})
     return BrevoProvider(settings, sleep=sleeps.append)
 
 
@@ -89,13 +88,8 @@ def test_documented_message_versions_request_is_accepted(fake: FakeBrevo, start:
 
 def test_parts_without_placeholders_are_sent_once_not_per_version(fake: FakeBrevo, start: Start):
     server = start(fake)
-    plain = Content(
-        issue_id="i",
-        subject="Same for all",
-        html="<p>same</p>",
-        text="same",
-        sender=Address("news@example.org"),
-    )
+    plain = Content(issue_id="i", subject="Same for all", html="<p>same</p>", text="same",
+                    sender=Address("news@example.org"))
     with provider(server, []) as p:
         results = p.deliver(Batch(plain, people(2), "plain"))
     assert all(r.ok for r in results)
@@ -148,7 +142,9 @@ def test_more_than_1000_recipients_go_in_calls_of_at_most_1000(fake: FakeBrevo, 
     assert len(fake.sent) == 2500 and fake.deliveries("reader2499@example.com") == 1
 
 
-def test_large_personal_bodies_are_split_to_stay_under_the_byte_cap(fake: FakeBrevo, start: Start):
+def test_large_personal_bodies_are_split_to_stay_under_the_byte_cap(
+    fake: FakeBrevo, start: Start
+):
     server = start(fake)
     big = "<p>@@digest.name@@</p>" + "<p>" + "x" * 20_000 + "</p>"
     readers = people(900)
@@ -160,7 +156,9 @@ def test_large_personal_bodies_are_split_to_stay_under_the_byte_cap(fake: FakeBr
     assert sum(len(r.json["messageVersions"]) for r in server.requests) == 900
 
 
-def test_lost_answer_retry_is_refused_as_duplicate_and_counted_once(fake: FakeBrevo, start: Start):
+def test_lost_answer_retry_is_refused_as_duplicate_and_counted_once(
+    fake: FakeBrevo, start: Start
+):
     server = start(fake)
     server.faults.drop(1, process=True)
     readers = people(4)
@@ -186,16 +184,10 @@ def test_a_restarted_send_within_30_minutes_does_not_resend(fake: FakeBrevo, sta
 
 def test_429_waits_for_the_sib_rate_limit_reset(fake: FakeBrevo, start: Start):
     server = start(fake)
-    server.faults.throttle(
-        1,
-        retry_after=None,
-        headers={
-            "x-sib-ratelimit-limit": "100",
-            "x-sib-ratelimit-remaining": "0",
-            "x-sib-ratelimit-reset": "12",
-        },
-        body={"code": "too_many_requests", "message": "The expected rate limit is exceeded."},
-    )
+    server.faults.throttle(1, retry_after=None, headers={
+        "x-sib-ratelimit-limit": "100", "x-sib-ratelimit-remaining": "0",
+        "x-sib-ratelimit-reset": "12",
+    }, body={"code": "too_many_requests", "message": "The expected rate limit is exceeded."})
     sleeps: list[float] = []
     with provider(server, sleeps) as p:
         results = p.deliver(Batch(content(), people(2), "k-429"))
@@ -270,9 +262,7 @@ def test_one_bad_address_is_isolated_by_splitting(fake: FakeBrevo, start: Start)
     assert [r.ok for r in results] == [True, False, True, True]
     assert "email is not valid" in (results[1].error or "")
     assert sorted(s.to[0] for s in fake.sent) == [
-        "reader0@example.com",
-        "reader2@example.com",
-        "reader3@example.com",
+        "reader0@example.com", "reader2@example.com", "reader3@example.com"
     ]
 
 
@@ -281,7 +271,9 @@ def test_a_missing_api_key_is_a_config_error_naming_the_variable():
         get_provider(Settings.model_validate({"environ": {}}), "brevo")
 
 
-def test_the_key_never_reaches_logs_errors_or_reprs(start: Start, caplog: pytest.LogCaptureFixture):
+def test_the_key_never_reaches_logs_errors_or_reprs(
+    start: Start, caplog: pytest.LogCaptureFixture
+):
     caplog.set_level(logging.DEBUG)
     server = start(FakeBrevo(api_key="xkeysib-other"))
     server.faults.fail(10, status=500, body={"code": "x", "message": f"bad key {KEY}"})
@@ -294,7 +286,9 @@ def test_the_key_never_reaches_logs_errors_or_reprs(start: Start, caplog: pytest
 
 def test_a_refusal_echoing_the_secret_is_scrubbed_from_the_exception(start: Start):
     server = start(FakeBrevo(api_key=KEY))
-    server.faults.fail(1, status=400, body={"code": "invalid_parameter", "message": f"bad {KEY}"})
+    server.faults.fail(
+        1, status=400, body={"code": "invalid_parameter", "message": f"bad {KEY}"}
+    )
     with provider(server, []) as p, pytest.raises(PermanentDeliveryError) as caught:
         p.send_batch(Batch(content(), people(1), "k-exc"))
     error = caught.value

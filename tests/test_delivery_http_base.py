@@ -53,16 +53,13 @@ class EchoProvider(HTTPProvider):
         return {"X-Token": self.secret("ECHO_TOKEN")}
 
     def build_request(self, batch: Batch) -> HTTPRequest:
-        return HTTPRequest(
-            "POST", "/send", json={"to": [r.email for r in batch.recipients], "key": batch.key}
-        )
+        return HTTPRequest("POST", "/send", json={"to": [r.email for r in batch.recipients],
+                                                   "key": batch.key})
 
     def parse_response(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
         ids = response.json()["ids"]
-        return [
-            RecipientResult(r.email, True, message_id=i)
-            for r, i in zip(batch.recipients, ids, strict=False)
-        ]
+        return [RecipientResult(r.email, True, message_id=i)
+                for r, i in zip(batch.recipients, ids, strict=False)]
 
 
 class EchoApp:
@@ -89,9 +86,8 @@ def echo(loopback: Callable[[Any], LoopbackServer]) -> tuple[EchoApp, LoopbackSe
     return app, loopback(app)
 
 
-def make(
-    server: LoopbackServer | str, sleeps: Sleeps | None = None, **delivery: Any
-) -> EchoProvider:
+def make(server: LoopbackServer | str, sleeps: Sleeps | None = None, **delivery: Any
+         ) -> EchoProvider:
     url = server if isinstance(server, str) else server.url
     settings = make_settings("echo", {"base_url": url}, {"ECHO_TOKEN": TOKEN}, **delivery)
     return EchoProvider(settings, sleep=sleeps if sleeps is not None else Sleeps())
@@ -113,9 +109,8 @@ def test_rate_limit_headers_are_read_in_every_family_providers_use() -> None:
     now = 1_700_000_000.0
 
     def read(**h: str) -> tuple[float | None, float | None] | None:
-        found = read_rate_limit(
-            httpx.Headers({k.replace("_", "-"): v for k, v in h.items()}), now=now
-        )
+        found = read_rate_limit(httpx.Headers({k.replace("_", "-"): v for k, v in h.items()}),
+                                now=now)
         return None if found is None else (found.remaining, found.reset)
 
     assert read(x_ratelimit_remaining="0", x_ratelimit_reset=str(int(now) + 30)) == (0, 30)
@@ -150,9 +145,8 @@ def test_a_body_encoded_once_fills_to_the_same_bytes_as_encoding_it_per_recipien
 
 
 def test_chunks_keep_within_bytes_and_count_and_an_oversize_item_goes_alone() -> None:
-    groups = chunk_by_size(
-        [3, 3, 3, 9, 1, 1, 1, 1], lambda n: n, max_bytes=7, max_items=3, overhead=1
-    )
+    groups = chunk_by_size([3, 3, 3, 9, 1, 1, 1, 1], lambda n: n, max_bytes=7, max_items=3,
+                           overhead=1)
     assert groups == [[3, 3], [3], [9], [1, 1, 1], [1]]
     assert chunk_by_size([], len, max_bytes=5) == []
 
@@ -163,16 +157,10 @@ def test_merge_tokens_give_html_and_text_their_own_keys_and_defaults() -> None:
     text = t.rewrite("@@digest.name|friend@@", escape=False)
     assert html == "<p>%h_name% %h_name_2%</p>" and text == "%t_name%"
     r = Recipient(email="a@example.org", name="<A&B>")
-    assert t.values(r) == {
-        "h_name": "&lt;A&amp;B&gt;",
-        "h_name_2": "&lt;A&amp;B&gt;",
-        "t_name": "<A&B>",
-    }
+    assert t.values(r) == {"h_name": "&lt;A&amp;B&gt;", "h_name_2": "&lt;A&amp;B&gt;",
+                           "t_name": "<A&B>"}
     assert t.values(Recipient(email="b@example.org")) == {
-        "h_name": "friend",
-        "h_name_2": "",
-        "t_name": "friend",
-    }
+        "h_name": "friend", "h_name_2": "", "t_name": "friend"}
 
 
 def test_a_success_with_no_quota_left_makes_the_next_call_wait(
@@ -185,9 +173,8 @@ def test_a_success_with_no_quota_left_makes_the_next_call_wait(
 
     def limited(req: Request) -> Reply:
         reply = original(req)
-        return Reply(
-            reply.status, reply.body, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "8"}
-        )
+        return Reply(reply.status, reply.body, {"X-RateLimit-Remaining": "0",
+                                                "X-RateLimit-Reset": "8"})
 
     server.app = limited
     p.deliver(make_batch(recipients(1)))
@@ -202,9 +189,8 @@ def test_a_429_without_retry_after_uses_the_rate_limit_reset(
 ) -> None:
     _app, server = echo
     sleeps = Sleeps()
-    server.faults.throttle(
-        1, retry_after=None, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "6"}
-    )
+    server.faults.throttle(1, retry_after=None, headers={"X-RateLimit-Remaining": "0",
+                                                         "X-RateLimit-Reset": "6"})
     assert all(r.ok for r in make(server, sleeps).deliver(make_batch(recipients(2))))
     assert sleeps == [6.0]
 
@@ -239,8 +225,7 @@ def test_a_refused_connection_is_retried_then_left_retryable() -> None:
         port = s.getsockname()[1]
     sleeps = Sleeps()
     results = make(f"http://127.0.0.1:{port}", sleeps, max_retries=2).deliver(
-        make_batch(recipients(2))
-    )
+        make_batch(recipients(2)))
     assert len(sleeps) == 2
     assert all(not r.ok and r.retryable for r in results)
     assert "connection failed" in (results[0].error or "")
@@ -261,10 +246,7 @@ def test_batches_over_max_batch_are_cut_with_stable_keys(
     results = make(server).deliver(make_batch(recipients(25), key="issue-7.b3"))
     assert [r.message_id for r in results] == [f"id-reader{i}@example.com" for i in range(25)]
     assert [q.json["key"] for q in server.requests] == [
-        "issue-7.b3.0",
-        "issue-7.b3.1",
-        "issue-7.b3.2",
-    ]
+        "issue-7.b3.0", "issue-7.b3.1", "issue-7.b3.2"]
 
 
 def test_one_provider_shared_by_threads_uses_one_pooled_client(
@@ -353,11 +335,8 @@ def test_the_kit_parses_json_urlencoded_and_multipart_bodies(
     server = loopback(lambda req: Reply(204))
     httpx.post(server.url + "/j", json={"a": [1, "é"]})
     httpx.post(server.url + "/f", data={"to": ["x@example.org", "y@example.org"], "s": "é"})
-    httpx.post(
-        server.url + "/m",
-        data={"to": ["x@example.org"]},
-        files={"attachment": ("a.txt", b"\x00\x01")},
-    )
+    httpx.post(server.url + "/m", data={"to": ["x@example.org"]},
+               files={"attachment": ("a.txt", b"\x00\x01")})
     j, f, m = server.requests
     assert j.json == {"a": [1, "é"]}
     assert f.form == {"to": ["x@example.org", "y@example.org"], "s": ["é"]}

@@ -23,15 +23,11 @@ pytest_plugins = ["tests.servers.kit", "tests.servers.mailgun"]
 DOMAIN = "mg.example.org"
 
 
-def provider(
-    fake: FakeMailgun,
-    sleeps: Sleeps | None = None,
-    key: str | None = None,
-    options: dict[str, Any] | None = None,
-    **delivery: object,
-) -> MailgunProvider:
+def provider(fake: FakeMailgun, sleeps: Sleeps | None = None, key: str | None = None,
+             options: dict[str, Any] | None = None, **delivery: object) -> MailgunProvider:
     opts = {"domain": DOMAIN, "base_url": fake.url, **(options or {})}
-    settings = make_settings("mailgun", opts, {"MAILGUN_API_KEY": key or fake.api_key}, **delivery)
+    settings = make_settings("mailgun", opts, {"MAILGUN_API_KEY": key or fake.api_key},
+                             **delivery)
     return MailgunProvider(settings, sleep=sleeps if sleeps is not None else Sleeps())
 
 
@@ -61,9 +57,8 @@ def test_one_form_call_gives_each_recipient_a_message_of_their_own(mailgun: Fake
 
 
 def test_html_values_are_escaped_and_text_values_are_not(mailgun: FakeMailgun) -> None:
-    r = Recipient(
-        email="amp@example.com", name="Ann <b>&</b>", fields={"unsubscribe_url": "https://u/1"}
-    )
+    r = Recipient(email="amp@example.com", name="Ann <b>&</b>",
+                  fields={"unsubscribe_url": "https://u/1"})
     with provider(mailgun) as p:
         p.deliver(make_batch([r]))
     [d] = mailgun.mailbox.to(r.email)
@@ -84,11 +79,8 @@ def test_region_picks_the_endpoint_and_base_url_overrides_it(mailgun: FakeMailgu
     env = {"MAILGUN_API_KEY": "k"}
     us = MailgunProvider(make_settings("mailgun", {"domain": DOMAIN}, env))
     eu = MailgunProvider(make_settings("mailgun", {"domain": DOMAIN, "region": "eu"}, env))
-    proxy = MailgunProvider(
-        make_settings(
-            "mailgun", {"domain": DOMAIN, "region": "eu", "base_url": "http://127.0.0.1:9/"}, env
-        )
-    )
+    proxy = MailgunProvider(make_settings(
+        "mailgun", {"domain": DOMAIN, "region": "eu", "base_url": "http://127.0.0.1:9/"}, env))
     assert us.base_url() == "https://api.mailgun.net"
     assert eu.base_url() == "https://api.eu.mailgun.net"
     assert proxy.base_url() == "http://127.0.0.1:9"
@@ -218,12 +210,8 @@ def test_the_fake_shows_everyone_to_everyone_without_recipient_variables(
     r = httpx.post(
         f"{mailgun.url}/v3/{DOMAIN}/messages",
         auth=("api", mailgun.api_key),
-        data={
-            "from": "a@example.org",
-            "to": ["b@example.org", "c@example.org"],
-            "subject": "s",
-            "text": "t",
-        },
+        data={"from": "a@example.org", "to": ["b@example.org", "c@example.org"],
+              "subject": "s", "text": "t"},
     )
     assert r.status_code == 200 and r.json()["message"] == "Queued. Thank you."
     assert [d.meta["To"] for d in mailgun.mailbox.deliveries] == [
@@ -236,7 +224,8 @@ def test_the_fake_refuses_what_the_docs_refuse(mailgun: FakeMailgun) -> None:
     url = f"{mailgun.url}/v3/{DOMAIN}/messages"
     auth = ("api", mailgun.api_key)
     base = {"from": "a@example.org", "subject": "s", "text": "t"}
-    r = httpx.post(url, auth=auth, data={**base, "to": [f"r{i}@example.org" for i in range(1001)]})
+    r = httpx.post(url, auth=auth,
+                   data={**base, "to": [f"r{i}@example.org" for i in range(1001)]})
     assert (r.status_code, r.json()["message"]) == (400, "Too many recipients; max is 1000")
     r = httpx.post(url, auth=auth, data={**base, "to": "b@example.org", "v:big": "x" * 17000})
     assert r.status_code == 400 and "16 kB" in r.json()["message"]

@@ -41,16 +41,11 @@ def content(sender: str = "news@example.org") -> Content:
     )
 
 
-def provider(
-    server: LoopbackServer, sleeps: list[float], *, sandbox: bool = False, **delivery: object
-) -> MailjetProvider:
+def provider(server: LoopbackServer, sleeps: list[float], *, sandbox: bool = False,
+             **delivery: object) -> MailjetProvider:
     keys = {"MJ_APIKEY_PUBLIC": PUBLIC, "MJ_APIKEY_PRIVATE": PRIVATE}
-    settings = make_settings(
-        "mailjet",
-        {"base_url": server.url, "sandbox": sandbox},
-        keys,
-        **{"timeout": 0.5, **delivery},
-    )
+    settings = make_settings("mailjet", {"base_url": server.url, "sandbox": sandbox}, keys,
+                             **{"timeout": 0.5, **delivery})
     return MailjetProvider(settings, sleep=sleeps.append)
 
 
@@ -133,15 +128,9 @@ def test_429_waits_as_long_as_retry_after_says(fake: FakeMailjet, start: Start):
 
 def test_server_errors_are_retried_then_given_up(fake: FakeMailjet, start: Start):
     server = start(fake)
-    server.faults.fail(
-        10,
-        status=500,
-        body={
-            "ErrorIdentifier": "D4DF574C-0C5F-45C7-BA52-7AA8E533C3DE",
-            "StatusCode": 500,
-            "ErrorMessage": "Internal Server Error",
-        },
-    )
+    server.faults.fail(10, status=500, body={
+        "ErrorIdentifier": "D4DF574C-0C5F-45C7-BA52-7AA8E533C3DE", "StatusCode": 500,
+        "ErrorMessage": "Internal Server Error"})
     sleeps: list[float] = []
     with provider(server, sleeps, max_retries=2) as p:
         results = p.deliver(Batch(content(), people(2), "k-500"))
@@ -202,7 +191,9 @@ def test_missing_keys_are_a_config_error_naming_the_variable():
         get_provider(settings, "mailjet")
 
 
-def test_the_keys_never_reach_logs_errors_or_reprs(start: Start, caplog: pytest.LogCaptureFixture):
+def test_the_keys_never_reach_logs_errors_or_reprs(
+    start: Start, caplog: pytest.LogCaptureFixture
+):
     caplog.set_level(logging.DEBUG)
     server = start(FakeMailjet(public=PUBLIC, private="other"))
     server.faults.fail(10, status=503, body={"ErrorMessage": f"echo {PRIVATE}"})

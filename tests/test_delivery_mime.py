@@ -16,12 +16,12 @@ from digest.errors import HeaderError
 from digest.message import Address, Content, Recipient, build_mime
 
 DATE = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
-CRLF_POLICY = email.policy.default.clone(max_line_length=78, linesep="\r\n")
+CRLF_POLICY = email.policy.default.clone(max_line_length=76, linesep="\r\n")
 
 HTML = (
     "<!doctype html>\n<html><body>\n<p>Hello @@digest.name|reader@@,</p>\n"
     "<p>Static line with “quotes” — and a trailing space </p>\n"
-    '<p>Yours: @@digest.email@@ · <a href="@@digest.unsubscribe_url@@">unsubscribe</a></p>'
+    "<p>Yours: @@digest.email@@ · <a href=\"@@digest.unsubscribe_url@@\">unsubscribe</a></p>"
     "\n</body></html>\n"
 )
 TEXT = (
@@ -49,7 +49,9 @@ def content(**overrides: Any) -> Content:
     return Content(**values)
 
 
-def person(name: str = "Alex Reader", email_: str = "alex@example.com", **fields: str) -> Recipient:
+def person(name: str = "Alex Reader", email_: str = "alex@example.com", **fields: str) -> (
+    Recipient
+):
     values = {"unsubscribe_url": "https://example.org/u/abc123?t=1&x=2"}
     values.update(fields)
     return Recipient(email_, name, values, message_id="<digest.1.abc@example.org>")
@@ -103,7 +105,7 @@ def assert_same(c: Content, r: Recipient) -> bytes:
     assert b"\n" not in fast.data.replace(b"\r\n", b"")
     head, _, body = fast.data.partition(b"\r\n\r\n")
     assert all(len(line) <= 998 for line in head.split(b"\r\n"))
-    assert all(len(line) <= 78 for line in body.split(b"\r\n"))
+    assert all(len(line) <= 76 for line in body.split(b"\r\n"))
     return fast.data
 
 
@@ -137,17 +139,8 @@ def test_recipient_names_read_back_as_build_mime(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name",
-    [
-        "Alex Reader",
-        "Doe, John",
-        "Zoë Ångström",
-        "مريم الحسن",
-        "דוד כהן",
-        "山田太郎",
-        "Ada 🚀 Lovelace",
-        "Ĳsbrand Ŵolfgang Ÿves-Ørjan Þórðarson",
-    ],
+    "name", ["Alex Reader", "Doe, John", "Zoë Ångström", "مريم الحسن", "דוד כהן", "山田太郎",
+             "Ada 🚀 Lovelace", "Ĳsbrand Ŵolfgang Ÿves-Ørjan Þórðarson"],
 )
 def test_common_names_read_back_exactly(name: str) -> None:
     """Ordinary names in any script (up to one encoded word, 45 UTF-8 bytes) read back
@@ -174,10 +167,10 @@ def test_subjects_read_back_exactly_as_build_mime(subject: str, name: str) -> No
 
 def test_rtl_bodies_and_html_specials_in_values_read_back_as_build_mime() -> None:
     c = content(
-        html='<html dir="rtl"><body>\n<p>مرحبا @@digest.name@@</p>\n<p>שלום</p>\n</body></html>',
+        html="<html dir=\"rtl\"><body>\n<p>مرحبا @@digest.name@@</p>\n<p>שלום</p>\n</body></html>",
         text="مرحبا @@digest.name@@\nשלום עולם\n",
     )
-    data = assert_same(c, person('<b>Tom & "Jerry"</b>'))
+    data = assert_same(c, person("<b>Tom & \"Jerry\"</b>"))
     html = next(p for p in parse(data).walk() if p.get_content_type() == "text/html")
     assert "&lt;b&gt;Tom &amp; &quot;Jerry&quot;&lt;/b&gt;" in html.get_content()
 
@@ -205,18 +198,13 @@ def test_line_edge_cases_read_back_as_build_mime(text: str, value: str) -> None:
 def test_minified_html_with_placeholders_mid_line_reads_back_as_build_mime() -> None:
     """Rendered HTML comes as a few very long lines; values land in their middle."""
     cell = '<td style="padding:0 24px">Café — “{n}” =&gt; ok</td>'
-    html = (
-        "<table><tr>"
-        + "".join(cell.format(n=n) for n in range(400))
-        + (
-            "<td>Hi @@digest.name|there@@</td>"
-            + "".join(cell.format(n=n) for n in range(400))
-            + '<td><a href="@@digest.unsubscribe_url@@">x</a> @@digest.email@@</td></tr></table>'
-        )
+    html = "<table><tr>" + "".join(cell.format(n=n) for n in range(400)) + (
+        "<td>Hi @@digest.name|there@@</td>" + "".join(cell.format(n=n) for n in range(400))
+        + '<td><a href="@@digest.unsubscribe_url@@">x</a> @@digest.email@@</td></tr></table>'
     )
     assert "\n" not in html and len(html) > 30_000
     c = content(html=html)
-    for name in ("Alex", 'مريم <&> "Zoë"', "", " " * 90, "=" * 200):
+    for name in ("Alex", "مريم <&> \"Zoë\"", "", " " * 90, "=" * 200):
         assert_same(c, person(name))
 
 

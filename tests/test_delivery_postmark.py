@@ -19,14 +19,11 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.servers.kit", "tests.servers.postmark"]
 
 
-def provider(
-    fake: FakePostmark, sleeps: Sleeps | None = None, token: str | None = None, **delivery: object
-) -> PostmarkProvider:
+def provider(fake: FakePostmark, sleeps: Sleeps | None = None, token: str | None = None,
+             **delivery: object) -> PostmarkProvider:
     settings = make_settings(
-        "postmark",
-        {"base_url": fake.url},
-        {"POSTMARK_SERVER_TOKEN": token or fake.token},
-        **delivery,
+        "postmark", {"base_url": fake.url},
+        {"POSTMARK_SERVER_TOKEN": token or fake.token}, **delivery,
     )
     return PostmarkProvider(settings, sleep=sleeps if sleeps is not None else Sleeps())
 
@@ -54,22 +51,16 @@ def test_each_recipient_gets_a_message_filled_for_them(postmark: FakePostmark) -
 
 
 def test_message_stream_option_reaches_postmark(postmark: FakePostmark) -> None:
-    settings = make_settings(
-        "postmark",
-        {"base_url": postmark.url, "message_stream": "outbound"},
-        {"POSTMARK_SERVER_TOKEN": postmark.token},
-    )
+    settings = make_settings("postmark", {"base_url": postmark.url, "message_stream": "outbound"},
+                             {"POSTMARK_SERVER_TOKEN": postmark.token})
     with PostmarkProvider(settings, sleep=Sleeps()) as p:
         p.deliver(make_batch(recipients(1)))
     assert postmark.mailbox.deliveries[0].meta["MessageStream"] == "outbound"
 
 
 def test_unknown_stream_fails_every_message_with_postmarks_words(postmark: FakePostmark) -> None:
-    settings = make_settings(
-        "postmark",
-        {"base_url": postmark.url, "message_stream": "nope"},
-        {"POSTMARK_SERVER_TOKEN": postmark.token},
-    )
+    settings = make_settings("postmark", {"base_url": postmark.url, "message_stream": "nope"},
+                             {"POSTMARK_SERVER_TOKEN": postmark.token})
     with PostmarkProvider(settings, sleep=Sleeps()) as p:
         results = p.deliver(make_batch(recipients(2)))
     assert not any(r.ok for r in results)
@@ -93,9 +84,8 @@ def test_batches_are_cut_to_the_byte_limit(postmark: FakePostmark) -> None:
 
     big = make_content(html="<p>" + "x" * 20_000 + " @@digest.name@@</p>")
     rs = recipients(20)
-    settings = make_settings(
-        "postmark", {"base_url": postmark.url}, {"POSTMARK_SERVER_TOKEN": postmark.token}
-    )
+    settings = make_settings("postmark", {"base_url": postmark.url},
+                             {"POSTMARK_SERVER_TOKEN": postmark.token})
     with Small(settings, sleep=Sleeps()) as p:
         results = p.deliver(make_batch(rs, big))
     assert all(r.ok for r in results)
@@ -232,9 +222,8 @@ def test_a_missing_token_names_the_variable_to_set(postmark: FakePostmark) -> No
 
 
 def test_a_bad_base_url_is_a_config_error() -> None:
-    settings = make_settings(
-        "postmark", {"base_url": "api.postmarkapp.com"}, {"POSTMARK_SERVER_TOKEN": "x"}
-    )
+    settings = make_settings("postmark", {"base_url": "api.postmarkapp.com"},
+                             {"POSTMARK_SERVER_TOKEN": "x"})
     with pytest.raises(ConfigError, match="base_url"):
         PostmarkProvider(settings)
 

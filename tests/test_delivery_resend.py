@@ -40,9 +40,8 @@ def content() -> Content:
 
 
 def provider(server: LoopbackServer, sleeps: list[float], **delivery: object) -> ResendProvider:
-    settings = make_settings(
-        "resend", {"base_url": server.url}, {"RESEND_API_KEY": KEY}, **{"timeout": 0.5, **delivery}
-    )
+    settings = make_settings("resend", {"base_url": server.url}, {"RESEND_API_KEY": KEY},
+                             **{"timeout": 0.5, **delivery})
     return ResendProvider(settings, sleep=sleeps.append)
 
 
@@ -110,7 +109,9 @@ def test_lost_answer_is_retried_with_the_same_key_and_delivered_once(
     assert len(sleeps) == 1
 
 
-def test_stalled_answer_times_out_and_the_retry_does_not_duplicate(fake: FakeResend, start: Start):
+def test_stalled_answer_times_out_and_the_retry_does_not_duplicate(
+    fake: FakeResend, start: Start
+):
     server = start(fake)
     server.faults.stall(1, seconds=2.0, process=True)
     readers = people(2)
@@ -137,8 +138,7 @@ def test_dropped_connection_before_processing_is_retried(fake: FakeResend, start
 def test_429_waits_as_long_as_retry_after_says(fake: FakeResend, start: Start):
     server = start(fake)
     server.faults.throttle(
-        1,
-        retry_after="7",
+        1, retry_after="7",
         body={"statusCode": 429, "name": "rate_limit_exceeded", "message": "Too many requests."},
     )
     sleeps: list[float] = []
@@ -164,15 +164,8 @@ def test_a_success_reporting_no_quota_left_makes_the_next_call_wait(start: Start
 
 def test_server_errors_are_retried_then_given_up_as_retryable(fake: FakeResend, start: Start):
     server = start(fake)
-    server.faults.fail(
-        10,
-        status=500,
-        body={
-            "statusCode": 500,
-            "name": "application_error",
-            "message": "An unexpected error occurred.",
-        },
-    )
+    server.faults.fail(10, status=500, body={"statusCode": 500, "name": "application_error",
+                                             "message": "An unexpected error occurred."})
     sleeps: list[float] = []
     with provider(server, sleeps, max_retries=3) as p:
         results = p.deliver(Batch(content(), people(3), "k-500"))
@@ -214,9 +207,7 @@ def test_one_bad_address_is_isolated_by_splitting_the_batch(fake: FakeResend, st
     assert "Invalid `to` field" in (results[2].error or "")
     assert not results[2].retryable
     assert [mailbox(s.to[0]) for s in fake.sent] == [
-        "reader0@example.com",
-        "reader1@example.com",
-        "reader3@example.com",
+        "reader0@example.com", "reader1@example.com", "reader3@example.com"
     ]
     keys = [r.header("idempotency-key") for r in server.requests]
     assert len(set(keys)) == len(keys)
@@ -224,15 +215,10 @@ def test_one_bad_address_is_isolated_by_splitting_the_batch(fake: FakeResend, st
 
 def test_a_key_still_in_flight_is_retried_not_failed(fake: FakeResend, start: Start):
     server = start(fake)
-    server.faults.fail(
-        1,
-        status=409,
-        body={
-            "statusCode": 409,
-            "name": "concurrent_idempotent_requests",
-            "message": "Same idempotency key used while original request is still in progress.",
-        },
-    )
+    server.faults.fail(1, status=409, body={
+        "statusCode": 409, "name": "concurrent_idempotent_requests",
+        "message": "Same idempotency key used while original request is still in progress.",
+    })
     sleeps: list[float] = []
     with provider(server, sleeps) as p:
         results = p.deliver(Batch(content(), people(2), "k-409"))
@@ -265,7 +251,9 @@ def test_a_missing_api_key_is_a_config_error_naming_the_variable():
         get_provider(settings, "resend")
 
 
-def test_the_key_never_reaches_logs_errors_or_reprs(start: Start, caplog: pytest.LogCaptureFixture):
+def test_the_key_never_reaches_logs_errors_or_reprs(
+    start: Start, caplog: pytest.LogCaptureFixture
+):
     caplog.set_level(logging.DEBUG)
     server = start(FakeResend(api_key="re_other"))
     server.faults.fail(10, status=500, body={"message": f"echoed {KEY}"})

@@ -21,12 +21,10 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.servers.kit", "tests.servers.sendgrid"]
 
 
-def provider(
-    fake: FakeSendGrid, sleeps: Sleeps | None = None, key: str | None = None, **delivery: object
-) -> SendGridProvider:
-    settings = make_settings(
-        "sendgrid", {"base_url": fake.url}, {"SENDGRID_API_KEY": key or fake.api_key}, **delivery
-    )
+def provider(fake: FakeSendGrid, sleeps: Sleeps | None = None, key: str | None = None,
+             **delivery: object) -> SendGridProvider:
+    settings = make_settings("sendgrid", {"base_url": fake.url},
+                             {"SENDGRID_API_KEY": key or fake.api_key}, **delivery)
     return SendGridProvider(settings, sleep=sleeps if sleeps is not None else Sleeps())
 
 
@@ -66,9 +64,8 @@ def test_defaults_fill_in_for_missing_fields(sendgrid: FakeSendGrid) -> None:
 
 
 def test_html_values_are_escaped_and_text_values_are_not(sendgrid: FakeSendGrid) -> None:
-    r = Recipient(
-        email="amp@example.com", name='Tom & "Jerry" <x>', fields={"unsubscribe_url": "https://u/2"}
-    )
+    r = Recipient(email="amp@example.com", name='Tom & "Jerry" <x>',
+                  fields={"unsubscribe_url": "https://u/2"})
     with provider(sendgrid) as p:
         p.deliver(make_batch([r]))
     [d] = sendgrid.mailbox.to(r.email)
@@ -189,13 +186,9 @@ def test_429_waits_until_the_rate_limit_reset(sendgrid: FakeSendGrid) -> None:
     sleeps = Sleeps()
     reset = int(time.time()) + 12
     sendgrid.server.faults.throttle(  # type: ignore[union-attr]
-        1,
-        retry_after=None,
-        headers={
-            "X-RateLimit-Limit": "600",
-            "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": str(reset),
-        },
+        1, retry_after=None,
+        headers={"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
+                 "X-RateLimit-Reset": str(reset)},
         body={"errors": [{"field": None, "message": "too many requests"}]},
     )
     rs = recipients(2)
@@ -265,26 +258,16 @@ def test_a_missing_key_names_the_variable_to_set(sendgrid: FakeSendGrid) -> None
 def test_the_fake_refuses_what_the_docs_refuse(sendgrid: FakeSendGrid) -> None:
     """The fake itself: html before text, and over 1,000 personalizations, are refused."""
     auth = {"Authorization": f"Bearer {sendgrid.api_key}"}
-    base = {
-        "from": {"email": "a@example.org"},
-        "subject": "s",
-        "personalizations": [{"to": [{"email": "b@example.org"}]}],
-    }
-    wrong_order = {
-        **base,
-        "content": [
-            {"type": "text/html", "value": "<p>x</p>"},
-            {"type": "text/plain", "value": "x"},
-        ],
-    }
+    base = {"from": {"email": "a@example.org"}, "subject": "s",
+            "personalizations": [{"to": [{"email": "b@example.org"}]}]}
+    wrong_order = {**base, "content": [{"type": "text/html", "value": "<p>x</p>"},
+                                       {"type": "text/plain", "value": "x"}]}
     r = httpx.post(f"{sendgrid.url}/v3/mail/send", json=wrong_order, headers=auth)
     assert r.status_code == 400
     assert r.json()["errors"][0]["field"] == "content"
-    too_many = {
-        **base,
-        "content": [{"type": "text/plain", "value": "x"}],
-        "personalizations": [{"to": [{"email": f"r{i}@example.org"}]} for i in range(1001)],
-    }
+    too_many = {**base, "content": [{"type": "text/plain", "value": "x"}],
+                "personalizations": [{"to": [{"email": f"r{i}@example.org"}]}
+                                     for i in range(1001)]}
     r = httpx.post(f"{sendgrid.url}/v3/mail/send", json=too_many, headers=auth)
     assert r.status_code == 400
     assert "limited to 1000 personalizations" in r.json()["errors"][0]["message"]

@@ -46,26 +46,19 @@ def content() -> Content:
     )
 
 
-def settings(
-    server: LoopbackServer | None,
-    *,
-    env: dict[str, str] | None = None,
-    options: dict[str, object] | None = None,
-    **delivery: object,
-) -> Settings:
+def settings(server: LoopbackServer | None, *, env: dict[str, str] | None = None,
+             options: dict[str, object] | None = None, **delivery: object) -> Settings:
     opts: dict[str, object] = {"region": "us-east-1"}
     if server is not None:
         opts["base_url"] = server.url
     opts.update(options or {})
     environ = {"AWS_ACCESS_KEY_ID": AKID, "AWS_SECRET_ACCESS_KEY": SECRET}
     environ.update(env or {})
-    return Settings.model_validate(
-        {
-            "delivery": {"max_retries": 3, "timeout": 0.5, **delivery},
-            "providers": {"ses": opts},
-            "environ": environ,
-        }
-    )
+    return Settings.model_validate({
+        "delivery": {"max_retries": 3, "timeout": 0.5, **delivery},
+        "providers": {"ses": opts},
+        "environ": environ,
+    })
 
 
 def provider(server: LoopbackServer, sleeps: list[float], **kw: object) -> SESProvider:
@@ -96,14 +89,11 @@ def test_documented_signed_send_email_request_is_accepted(fake: FakeSES, start: 
     assert validate(load_model(), "SendEmailRequest", req.json) == []
     assert req.json["Destination"] == {"ToAddresses": ["Reader 0 <reader0@example.com>"]}
     assert req.json["ConfigurationSetName"] == "digest-events"
-    assert req.json["EmailTags"] == [
-        {"Name": "issue", "Value": "2026-47"},
-        {"Name": "newsletter", "Value": "example_weekly"},
-        {"Name": "weekly", "Value": "true"},
-    ]
-    mime = email.message_from_bytes(
-        base64.b64decode(req.json["Content"]["Raw"]["Data"]), policy=email.policy.default
-    )
+    assert req.json["EmailTags"] == [{"Name": "issue", "Value": "2026-47"},
+                                     {"Name": "newsletter", "Value": "example_weekly"},
+                                     {"Name": "weekly", "Value": "true"}]
+    mime = email.message_from_bytes(base64.b64decode(req.json["Content"]["Raw"]["Data"]),
+                                    policy=email.policy.default)
     assert mime["To"] == "Reader 0 <reader0@example.com>"
     assert mime["Subject"] == "This week, Reader 0"
     assert mime["List-Unsubscribe"] == "<https://example.org/u/t0>"
@@ -137,7 +127,9 @@ def test_each_recipient_gets_a_call_and_a_message_of_its_own(fake: FakeSES, star
     assert all(fake.deliveries(r.email) == 1 for r in readers)
 
 
-def test_international_addresses_are_written_the_way_ses_takes_them(fake: FakeSES, start: Start):
+def test_international_addresses_are_written_the_way_ses_takes_them(
+    fake: FakeSES, start: Start
+):
     """SES has no SMTPUTF8: Punycode domains, encoded-word names, ASCII local parts only."""
     server = start(fake)
     readers = [
@@ -186,18 +178,10 @@ def test_an_unknown_access_key_is_refused(fake: FakeSES, start: Start):
 
 def test_throttling_codes_are_retried(fake: FakeSES, start: Start):
     server = start(fake)
-    server.faults.fail(
-        1,
-        status=400,
-        body={"message": "Maximum sending rate exceeded."},
-        headers={"x-amzn-ErrorType": "Throttling"},
-    )
-    server.faults.throttle(
-        1,
-        retry_after="2",
-        body={"message": "Too many requests."},
-        headers={"x-amzn-ErrorType": "TooManyRequestsException"},
-    )
+    server.faults.fail(1, status=400, body={"message": "Maximum sending rate exceeded."},
+                       headers={"x-amzn-ErrorType": "Throttling"})
+    server.faults.throttle(1, retry_after="2", body={"message": "Too many requests."},
+                           headers={"x-amzn-ErrorType": "TooManyRequestsException"})
     sleeps: list[float] = []
     with provider(server, sleeps) as p:
         results = p.deliver(Batch(content(), people(1), "throttled"))
@@ -219,12 +203,8 @@ def test_a_rejected_recipient_fails_alone_and_the_rest_go_out(start: Start):
 
 def test_server_errors_are_retried_then_given_up(fake: FakeSES, start: Start):
     server = start(fake)
-    server.faults.fail(
-        10,
-        status=500,
-        body={"message": "Internal failure."},
-        headers={"x-amzn-ErrorType": "InternalFailure"},
-    )
+    server.faults.fail(10, status=500, body={"message": "Internal failure."},
+                       headers={"x-amzn-ErrorType": "InternalFailure"})
     sleeps: list[float] = []
     with provider(server, sleeps, max_retries=2) as p:
         results = p.deliver(Batch(content(), people(1), "5xx"))
@@ -254,39 +234,21 @@ def test_an_unknown_configuration_set_fails_with_ses_words(fake: FakeSES, start:
 
 
 def test_region_comes_from_the_options_or_aws_region_and_sets_the_endpoint():
-    from_env = SESProvider(
-        Settings.model_validate(
-            {
-                "environ": {
-                    "AWS_ACCESS_KEY_ID": AKID,
-                    "AWS_SECRET_ACCESS_KEY": SECRET,
-                    "AWS_REGION": "eu-west-1",
-                }
-            }
-        )
-    )
+    from_env = SESProvider(Settings.model_validate({"environ": {
+        "AWS_ACCESS_KEY_ID": AKID, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": "eu-west-1"}}))
     assert from_env.base_url() == "https://email.eu-west-1.amazonaws.com"
-    from_options = SESProvider(
-        settings(None, options={"region": "ap-southeast-2"}, env={"AWS_REGION": "eu-west-1"})
-    )
+    from_options = SESProvider(settings(None, options={"region": "ap-southeast-2"},
+                                        env={"AWS_REGION": "eu-west-1"}))
     assert from_options.base_url() == "https://email.ap-southeast-2.amazonaws.com"
 
 
 def test_missing_region_or_credentials_are_config_errors():
     with pytest.raises(ConfigError, match="AWS_REGION"):
-        get_provider(
-            Settings.model_validate(
-                {"environ": {"AWS_ACCESS_KEY_ID": AKID, "AWS_SECRET_ACCESS_KEY": SECRET}}
-            ),
-            "ses",
-        )
+        get_provider(Settings.model_validate({"environ": {
+            "AWS_ACCESS_KEY_ID": AKID, "AWS_SECRET_ACCESS_KEY": SECRET}}), "ses")
     with pytest.raises(ConfigError, match="AWS_SECRET_ACCESS_KEY"):
-        get_provider(
-            Settings.model_validate(
-                {"environ": {"AWS_ACCESS_KEY_ID": AKID, "AWS_REGION": "eu-west-1"}}
-            ),
-            "ses",
-        )
+        get_provider(Settings.model_validate({"environ": {
+            "AWS_ACCESS_KEY_ID": AKID, "AWS_REGION": "eu-west-1"}}), "ses")
     with pytest.raises(ConfigError, match="region"):
         get_provider(settings(None, options={"region": "Mars"}), "ses")
 
@@ -314,9 +276,7 @@ def test_the_secrets_never_reach_logs_errors_or_reprs(
 def test_a_refusal_echoing_the_secret_is_scrubbed_from_the_exception(start: Start):
     server = start(FakeSES(access_key=AKID, secret_key=SECRET))
     server.faults.fail(
-        1,
-        status=403,
-        body={"message": f"bad {SECRET}"},
+        1, status=403, body={"message": f"bad {SECRET}"},
         headers={"x-amzn-ErrorType": "AccessDeniedException"},
     )
     with provider(server, []) as p, pytest.raises(PermanentDeliveryError) as caught:

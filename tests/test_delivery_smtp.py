@@ -23,9 +23,9 @@ from digest.message import Recipient, build_mime
 PASSWORD = "correct horse battery staple"
 
 
-def provider(
-    server: SMTPServer, environ: dict[str, str] | None = None, **options: object
-) -> SMTPProvider:
+def provider(server: SMTPServer, environ: dict[str, str] | None = None, **options: object) -> (
+    SMTPProvider
+):
     settings = make_settings("smtp", server.options(**options), environ or {})
     return SMTPProvider(settings, sleep=Sleeps())
 
@@ -69,15 +69,8 @@ def test_each_recipient_gets_their_own_message_matching_build_mime(plain: SMTPSe
     for person, received in zip(people, plain.messages, strict=True):
         got, want = parse(received.data), build_mime(content, person)
         assert bodies(got) == bodies(want)
-        for name in (
-            "From",
-            "To",
-            "Reply-To",
-            "Subject",
-            "Message-ID",
-            "List-Unsubscribe",
-            "List-Unsubscribe-Post",
-        ):
+        for name in ("From", "To", "Reply-To", "Subject", "Message-ID", "List-Unsubscribe",
+                     "List-Unsubscribe-Post"):
             assert str(got[name]) == str(want[name]), name
     assert plain.connections == 1
 
@@ -86,12 +79,10 @@ def test_each_recipient_gets_their_own_message_matching_build_mime(plain: SMTPSe
 def test_starttls_and_login_carry_the_message_over_tls(
     cert: tuple[Path, Path], mechanism: str
 ) -> None:
-    with SMTPServer(
-        security="starttls", cert=cert, users={"newsletter": PASSWORD}, auth_mechanisms=(mechanism,)
-    ) as server:
-        p = provider(
-            server, {"SMTP_PASSWORD": PASSWORD}, username="newsletter", ca_file=str(cert[0])
-        )
+    with SMTPServer(security="starttls", cert=cert, users={"newsletter": PASSWORD},
+                    auth_mechanisms=(mechanism,)) as server:
+        p = provider(server, {"SMTP_PASSWORD": PASSWORD}, username="newsletter",
+                     ca_file=str(cert[0]))
         with p:
             results = p.send_batch(make_batch(recipients(2)))
     assert all(r.ok for r in results)
@@ -100,10 +91,9 @@ def test_starttls_and_login_carry_the_message_over_tls(
 
 
 def test_implicit_tls_sends(cert: tuple[Path, Path]) -> None:
-    with (
-        SMTPServer(security="tls", cert=cert) as server,
-        provider(server, ca_file=str(cert[0])) as p,
-    ):
+    with SMTPServer(security="tls", cert=cert) as server, provider(
+        server, ca_file=str(cert[0])
+    ) as p:
         results = p.send_batch(make_batch(recipients(1)))
     assert results[0].ok
     assert server.messages[0].peer_tls
@@ -141,11 +131,8 @@ def test_refused_recipient_fails_alone_and_for_good(plain: SMTPServer) -> None:
 
 @pytest.mark.parametrize(
     "fault",
-    [
-        "rcpt 451 4.7.1 Greylisted, try again",
-        "rcpt 421 4.3.2 Shutting down",
-        "data 451 4.3.0 Queue full",
-    ],
+    ["rcpt 451 4.7.1 Greylisted, try again", "rcpt 421 4.3.2 Shutting down",
+     "data 451 4.3.0 Queue full"],
 )
 def test_deferral_fails_that_recipient_retryably_and_the_rest_go_on(
     plain: SMTPServer, fault: str
@@ -175,8 +162,7 @@ def test_wrong_password_fails_fast_and_for_good_without_the_password(
     wrong = "Tr0ub4dor&3-wrong"
     with SMTPServer(security="starttls", cert=cert, users={"newsletter": PASSWORD}) as server:
         settings = make_settings(
-            "smtp",
-            server.options(username="newsletter", ca_file=str(cert[0])),
+            "smtp", server.options(username="newsletter", ca_file=str(cert[0])),
             {"SMTP_PASSWORD": wrong},
         )
         sleeps = Sleeps()
@@ -254,9 +240,8 @@ def test_unreachable_server_is_transient_and_retried_by_deliver() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = make_settings(
-        "smtp", {"host": "127.0.0.1", "port": port, "security": "none"}, {}, max_retries=2
-    )
+    settings = make_settings("smtp", {"host": "127.0.0.1", "port": port, "security": "none"},
+                             {}, max_retries=2)
     sleeps = Sleeps()
     with SMTPProvider(settings, sleep=sleeps) as p:
         with pytest.raises(TransientDeliveryError, match="cannot reach"):
@@ -283,8 +268,7 @@ def test_username_without_password_is_a_config_error(plain: SMTPServer) -> None:
 
 def test_password_over_plain_text_to_a_remote_host_is_refused() -> None:
     settings = make_settings(
-        "smtp",
-        {"host": "mail.example.org", "security": "none", "username": "u"},
+        "smtp", {"host": "mail.example.org", "security": "none", "username": "u"},
         {"SMTP_PASSWORD": PASSWORD},
     )
     with pytest.raises(ConfigError, match="unencrypted"):
@@ -331,15 +315,8 @@ def test_dkim_signature_verifies_and_covers_one_click_unsubscribe(
     for received in plain.messages:
         assert verify(received.data, txt)
         covered = signed_headers(received.data)
-        assert {
-            "from",
-            "to",
-            "subject",
-            "date",
-            "message-id",
-            "list-unsubscribe",
-            "list-unsubscribe-post",
-        } <= covered
+        assert {"from", "to", "subject", "date", "message-id", "list-unsubscribe",
+                "list-unsubscribe-post"} <= covered
 
 
 def test_dkim_breaks_when_list_unsubscribe_is_changed(
@@ -347,14 +324,12 @@ def test_dkim_breaks_when_list_unsubscribe_is_changed(
 ) -> None:
     """The signature really covers the unsubscribe header: editing it fails verification."""
     key_file, txt = dkim_key
-    with provider(
-        plain, dkim_selector="news2026", dkim_domain="example.org", dkim_key_file=str(key_file)
-    ) as p:
+    with provider(plain, dkim_selector="news2026", dkim_domain="example.org",
+                  dkim_key_file=str(key_file)) as p:
         assert p.send_batch(make_batch(recipients(1)))[0].ok
     data = plain.messages[0].data
-    tampered = re.sub(
-        rb"List-Unsubscribe: <[^>]+>", b"List-Unsubscribe: <https://evil.example/>", data
-    )
+    tampered = re.sub(rb"List-Unsubscribe: <[^>]+>", b"List-Unsubscribe: <https://evil.example/>",
+                      data)
     assert tampered != data
     assert verify(data, txt) and not verify(tampered, txt)
 

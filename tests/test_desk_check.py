@@ -19,6 +19,8 @@ from digest.desk.rules import contrast_ratio
 
 pytest_plugins = ["tests.servers.kit"]
 
+SECRET = "a-test-secret-long-enough-to-sign-links-0123456789"
+
 Start = Callable[[Any], LoopbackServer]
 
 CONFIG = """\
@@ -55,7 +57,7 @@ def _check(tmp_path: Path, issue: str = GOOD, config: str = CONFIG, **kw: Any) -
     (tmp_path / "digest.toml").write_text(config, encoding="utf-8")
     path = tmp_path / "issue.yaml"
     path.write_text(issue, encoding="utf-8")
-    settings = load_settings(tmp_path / "digest.toml", environ={})
+    settings = load_settings(tmp_path / "digest.toml", environ={"DIGEST_SECRET": SECRET})
     kw.setdefault("offline", True)
     return check_issue(settings, path, **kw)
 

@@ -37,7 +37,7 @@ def test_an_issue_with_no_articles_is_a_draft_that_renders() -> None:
     assert issue.is_draft and issue.draft_problems == ["it has no articles yet"]
     assert issue.lead is None
     rendered = render_issue(issue, Settings())
-    assert rendered.subject == "digest #5"
+    assert rendered.subject == "(no articles yet)"
     assert "Draft: it has no articles yet." in rendered.warnings
 
 

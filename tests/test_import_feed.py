@@ -162,7 +162,8 @@ def test_items_come_newest_first_and_limit_keeps_the_newest() -> None:
     feed = read_feed(str(RSS2))
     chosen, _ = select_items(feed)
     dates = [i.published for i in chosen]
-    assert dates == sorted(dates, key=lambda d: d or datetime.min.replace(tzinfo=UTC), reverse=True)
+    assert dates == sorted(dates, key=lambda d: d or datetime.min.replace(tzinfo=UTC),
+                           reverse=True)
     assert chosen[0].headline == "Tom & Jerry Reunited at the Öfinger Hall"
     two, _ = select_items(feed, limit=2)
     assert [i.position for i in two] == [4, 1]
@@ -192,9 +193,8 @@ def test_since_and_days_cut_older_items() -> None:
         (None, 0, "--days must be 1 or more"),
     ],
 )
-def test_bad_date_arguments_are_input_errors(
-    since: str | None, days: int | None, message: str
-) -> None:
+def test_bad_date_arguments_are_input_errors(since: str | None, days: int | None,
+                                             message: str) -> None:
     with pytest.raises(InputError, match=message):
         feed_since(since, days)
 
@@ -326,11 +326,8 @@ class FeedSite:
         if req.path == "/feed.xml":
             return Reply(200, self.feed, rss)
         if req.path == "/blog":
-            return Reply(
-                200,
-                b"<!doctype html><html><body><h1>Blog</h1></body></html>",
-                {"Content-Type": "text/html; charset=utf-8"},
-            )
+            return Reply(200, b"<!doctype html><html><body><h1>Blog</h1></body></html>",
+                         {"Content-Type": "text/html; charset=utf-8"})
         if req.path == "/huge.xml":
             return Reply(200, self.feed + b" " * 300_000, rss)
         if req.path == "/bomb.xml":
@@ -443,17 +440,8 @@ def test_cli_imports_a_served_feed_and_digest_build_renders_it(
     result = CliRunner().invoke(
         cli,
         [
-            "import-feed",
-            site.url + "/old-feed",
-            "-o",
-            str(out),
-            "--days",
-            "7",
-            "--number",
-            "13",
-            "--date",
-            "2026-11-27",
-            "--section-from-category",
+            "import-feed", site.url + "/old-feed", "-o", str(out), "--days", "7",
+            "--number", "13", "--date", "2026-11-27", "--section-from-category",
         ],
     )
     assert result.exit_code == 0, result.output

@@ -91,9 +91,7 @@ def smtp_wrong_password(environ: dict[str, str], tmp_path: Path) -> list[str]:
     with SMTPServer(security="starttls", cert=cert, users={SMTP_USER: "the-real-one"}) as server:
         server.echo_password = True
         settings = make_settings(
-            "smtp",
-            server.options(username=SMTP_USER, ca_file=str(cert[0])),
-            environ,
+            "smtp", server.options(username=SMTP_USER, ca_file=str(cert[0])), environ,
             max_retries=0,
         )
         texts: list[str] = []
@@ -143,9 +141,8 @@ def smtp_dkim_key_from_env(environ: dict[str, str], tmp_path: Path) -> list[str]
     assert all("DKIM-Signature:" in t for t in texts[2:])
     broken = dict(environ, DKIM_PRIVATE_KEY=environ["DKIM_PRIVATE_KEY"][:-200])
     try:
-        SMTPProvider(
-            make_settings("smtp", {"dkim_selector": "s1", "dkim_domain": "example.org"}, broken)
-        )
+        SMTPProvider(make_settings("smtp", {"dkim_selector": "s1", "dkim_domain": "example.org"},
+                                   broken))
     except DigestError as e:
         texts += [str(e), repr(e)]
     else:
@@ -165,10 +162,8 @@ def smtp_password_in_config_file(environ: dict[str, str], tmp_path: Path) -> lis
 
 def file_and_console_send(environ: dict[str, str], tmp_path: Path) -> list[str]:
     settings = Settings.model_validate(
-        {
-            "providers": {"file": {"dir": str(tmp_path / "outbox")}, "console": {"full": True}},
-            "environ": environ,
-        }
+        {"providers": {"file": {"dir": str(tmp_path / "outbox")}, "console": {"full": True}},
+         "environ": environ}
     )
     FileProvider(settings).send_batch(make_batch(recipients(2)))
     texts = [p.read_text() for p in (tmp_path / "outbox").rglob("*.eml")]
@@ -194,16 +189,10 @@ def settings_reprs(environ: dict[str, str], tmp_path: Path) -> list[str]:
     config = tmp_path / "digest.toml"
     config.write_text('[delivery]\nprovider = "smtp"\n[providers.smtp]\nhost = "127.0.0.1"\n')
     texts = []
-    for settings in (
-        Settings.model_validate({"environ": environ}),
-        load_settings(config, environ=environ),
-    ):
-        texts += [
-            repr(settings),
-            str(settings),
-            settings.model_dump_json(),
-            repr(settings.model_dump()),
-        ]
+    for settings in (Settings.model_validate({"environ": environ}),
+                     load_settings(config, environ=environ)):
+        texts += [repr(settings), str(settings), settings.model_dump_json(),
+                  repr(settings.model_dump())]
         for name in environ:
             secret = settings.secret(name)
             assert secret is not None and secret.reveal() == environ[name]
@@ -261,7 +250,8 @@ def test_no_secret_leaks(
     texts = scenario(environ, tmp_path)
     captured = capfd.readouterr()
     records = [r for r in all_logs.records if r.name not in TEST_SERVER_LOGGERS]
-    logged = [f"{r.name} {r.getMessage()} {r.exc_text or ''} {r.stack_info or ''}" for r in records]
+    logged = [f"{r.name} {r.getMessage()} {r.exc_text or ''} {r.stack_info or ''}"
+              for r in records]
     haystack = {
         "returned": "\n".join(texts),
         "stdout": captured.out,

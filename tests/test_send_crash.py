@@ -101,14 +101,8 @@ def _setup(
         folder,
         provider=provider,
         options=options,
-        delivery={
-            "max_retries": 5,
-            "backoff": 0.01,
-            "max_backoff": 0.05,
-            "timeout": 30,
-            "concurrency": 1,
-            **delivery,
-        },
+        delivery={"max_retries": 5, "backoff": 0.01, "max_backoff": 0.05, "timeout": 30,
+                  "concurrency": 1, **delivery},
         sending={"ledger": "ledger.sqlite3", "issues_dir": "issues"},
         audience={"recipients": "subs.csv"},
     )

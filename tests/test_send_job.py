@@ -204,8 +204,9 @@ def test_dry_run_plans_batches_and_eta_and_sends_nothing(tmp_path, resend):
         ledger.suppress([("r2@example.org", "complained")])
     plan = plan_send(settings, prepare_issue(settings, issue), recipients=csv)
     assert (plan.rows_read, plan.bad_rows, plan.duplicates, plan.suppressed) == (232, 1, 1, 1)
-    assert plan.to_send == 229 and plan.batch_size == 100 and plan.batches == 3
-    assert plan.eta_seconds == pytest.approx(22.9)
+    # at 10 messages a second a call carries at most 10; 22 full batches wait 1 s each
+    assert plan.to_send == 229 and plan.batch_size == 10 and plan.batches == 23
+    assert plan.eta_seconds == pytest.approx(22.0)
     assert plan.idempotent and plan.duplicate_bound == 0
     assert fake.sent == [] and server.requests == []
     with Ledger(ledger_path(settings)) as ledger:
@@ -230,9 +231,9 @@ def test_a_test_send_prefixes_the_subject_and_never_touches_the_ledger(tmp_path,
     settings, issue = _resend_setup(tmp_path, server)
     with Ledger(ledger_path(settings)) as ledger:
         ledger.suppress([("editor@example.org", "unsubscribed")])
-    before = (
-        sqlite3.connect(ledger_path(settings)).execute("SELECT COUNT(*) FROM recipients").fetchone()
-    )
+    before = sqlite3.connect(ledger_path(settings)).execute(
+        "SELECT COUNT(*) FROM recipients"
+    ).fetchone()
     results = send_test(settings, prepare_issue(settings, issue), ["editor@example.org"])
     assert [r.ok for r in results] == [True]
     (sent,) = fake.sent

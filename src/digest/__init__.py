@@ -66,8 +66,11 @@ if TYPE_CHECKING:
         send_issue,
         send_test,
         suppress_addresses,
+        unsuppress_addresses,
         verify,
     )
+    from .sending.compliance import Finding, compliance_findings
+    from .sending.lock import lock_holder, lock_path
     from .sources import (
         issue_schema,
         listing_to_yaml,
@@ -77,7 +80,7 @@ if TYPE_CHECKING:
         write_issue_file,
     )
     from .sources.feed import FeedImport, import_feed, read_feed
-    from .sources.locate import resolve_issue
+    from .sources.locate import issue_slug, resolve_issue
     from .web import make_web_app, serve_web
 
 __all__ = [
@@ -102,6 +105,7 @@ __all__ = [
     "DigestError",
     "FeedImport",
     "FeedIntoIssue",
+    "Finding",
     "HeaderError",
     "Image",
     "InitResult",
@@ -131,6 +135,7 @@ __all__ = [
     "build_issue",
     "build_mime",
     "check_issue",
+    "compliance_findings",
     "describe_providers",
     "due_exit_code",
     "gate_send",
@@ -140,10 +145,13 @@ __all__ = [
     "import_suppressions",
     "init_newsletter",
     "issue_schema",
+    "issue_slug",
     "ledger_path",
     "listing_to_yaml",
     "load_issue",
     "load_settings",
+    "lock_holder",
+    "lock_path",
     "make_reporter",
     "make_web_app",
     "new_issue",
@@ -162,6 +170,7 @@ __all__ = [
     "serve_preview",
     "serve_web",
     "suppress_addresses",
+    "unsuppress_addresses",
     "verify",
     "write_issue_file",
 ]
@@ -204,6 +213,11 @@ _LAZY = {
     "init_newsletter": "desk.new",
     "new_issue": "desk.new",
     "resolve_issue": "sources.locate",
+    "issue_slug": "sources.locate",
+    "lock_holder": "sending.lock",
+    "lock_path": "sending.lock",
+    "Finding": "sending.compliance",
+    "compliance_findings": "sending.compliance",
     "make_web_app": "web",
     "serve_web": "web",
     "Provider": "delivery.base",
@@ -221,6 +235,7 @@ _LAZY = {
     "send_issue": "sending",
     "send_test": "sending",
     "suppress_addresses": "sending",
+    "unsuppress_addresses": "sending",
     "verify": "sending",
     "Reporter": "sending",
     "SendPlan": "sending",

@@ -18,7 +18,9 @@ from playwright.sync_api import BrowserContext, Page, Route, sync_playwright
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("DIGEST_CHROMIUM", "/usr/bin/chromium"))
-AXE_JS = Path(os.environ.get("DIGEST_AXE_JS", REPO / ".cache/npm/node_modules/axe-core/axe.min.js"))
+AXE_JS = Path(
+    os.environ.get("DIGEST_AXE_JS", REPO / ".cache/npm/node_modules/axe-core/axe.min.js")
+)
 LAUNCH_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -29,7 +31,8 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     # Names never resolve except loopback, so even a request that bypasses routing fails.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE [::1]",
+    "--host-resolver-rules="
+    "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE [::1]",
 ]
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOCAL_SCHEMES = frozenset({"about", "blob", "data", "file"})

@@ -26,24 +26,9 @@ __all__ = ["FakeBrevo", "Sent"]
 
 EMAIL_RE = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 VERSION_FIELDS = {"to", "params", "bcc", "cc", "replyTo", "subject", "htmlContent", "textContent"}
-TOP_FIELDS = {
-    "sender",
-    "to",
-    "bcc",
-    "cc",
-    "htmlContent",
-    "textContent",
-    "subject",
-    "replyTo",
-    "attachment",
-    "headers",
-    "templateId",
-    "params",
-    "messageVersions",
-    "tags",
-    "scheduledAt",
-    "batchId",
-}
+TOP_FIELDS = {"sender", "to", "bcc", "cc", "htmlContent", "textContent", "subject", "replyTo",
+              "attachment", "headers", "templateId", "params", "messageVersions", "tags",
+              "scheduledAt", "batchId"}
 
 
 @dataclass
@@ -84,16 +69,10 @@ class FakeBrevo:
         if self.quota is None:
             return self._send(req)
         allowed, left, reset = self.quota.take()
-        headers = {
-            "x-sib-ratelimit-limit": str(self.quota.limit),
-            "x-sib-ratelimit-remaining": str(left),
-            "x-sib-ratelimit-reset": str(reset),
-        }
-        reply = (
-            self._send(req)
-            if allowed
-            else _error(429, "too_many_requests", "The expected rate limit is exceeded.")
-        )
+        headers = {"x-sib-ratelimit-limit": str(self.quota.limit),
+                   "x-sib-ratelimit-remaining": str(left), "x-sib-ratelimit-reset": str(reset)}
+        reply = self._send(req) if allowed else _error(
+            429, "too_many_requests", "The expected rate limit is exceeded.")
         return Reply(reply.status, reply.body, {**reply.headers, **headers})
 
     def _send(self, req: Request) -> Reply:
@@ -108,11 +87,8 @@ class FakeBrevo:
         with self._lock:
             if key is not None:
                 if key in self._keys:
-                    return _error(
-                        400,
-                        "duplicate_parameter",
-                        "Duplicate request: the idempotencyKey was already used",
-                    )
+                    return _error(400, "duplicate_parameter",
+                                  "Duplicate request: the idempotencyKey was already used")
                 self._keys.add(key)
             return Reply(201, self._accept(body, headers))
 
@@ -122,18 +98,16 @@ class FakeBrevo:
         for v in versions if versions else [body]:
             message_id = f"<{uuid.uuid4().hex}@smtp-relay.mailin.fr>"
             ids.append(message_id)
-            self.sent.append(
-                Sent(
-                    message_id=message_id,
-                    to=[t["email"] for t in v["to"]],
-                    sender=body["sender"]["email"],
-                    subject=v.get("subject") or body.get("subject") or "",
-                    html=v.get("htmlContent") or body.get("htmlContent"),
-                    text=v.get("textContent") or body.get("textContent"),
-                    headers=headers,
-                    tags=list(body.get("tags") or []),
-                )
-            )
+            self.sent.append(Sent(
+                message_id=message_id,
+                to=[t["email"] for t in v["to"]],
+                sender=body["sender"]["email"],
+                subject=v.get("subject") or body.get("subject") or "",
+                html=v.get("htmlContent") or body.get("htmlContent"),
+                text=v.get("textContent") or body.get("textContent"),
+                headers=headers,
+                tags=list(body.get("tags") or []),
+            ))
         return {"messageIds": ids} if versions else {"messageId": ids[0]}
 
 

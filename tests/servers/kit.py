@@ -221,9 +221,8 @@ class FakeProvider:
         return self.mailbox.count(email)
 
 
-def parse_body(
-    content_type: str, body: bytes
-) -> tuple[Any, dict[str, list[str]] | None, dict[str, list[bytes]]]:
+def parse_body(content_type: str, body: bytes) -> tuple[Any, dict[str, list[str]] | None,
+                                                        dict[str, list[bytes]]]:
     """(json, form, files) from a body, by its Content-Type."""
     ctype = content_type.split(";")[0].strip().lower()
     if ctype == "application/json" or ctype.endswith("+json"):
@@ -332,28 +331,16 @@ class Faults:
         self._held_cond = threading.Condition(self._lock)
         self._closing = threading.Event()
 
-    def throttle(
-        self,
-        n: int = 1,
-        *,
-        retry_after: str | None = "1",
-        headers: Mapping[str, str] | None = None,
-        body: Any = b"",
-    ) -> None:
+    def throttle(self, n: int = 1, *, retry_after: str | None = "1",
+                 headers: Mapping[str, str] | None = None, body: Any = b"") -> None:
         """Answer 429 to the next ``n`` requests."""
         h = dict(headers or {})
         if retry_after is not None:
             h["Retry-After"] = retry_after
         self._add(_Rule("throttle", n, status=429, headers=h, body=body))
 
-    def fail(
-        self,
-        n: int = 1,
-        *,
-        status: int = 500,
-        body: Any = b"",
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
+    def fail(self, n: int = 1, *, status: int = 500, body: Any = b"",
+             headers: Mapping[str, str] | None = None) -> None:
         """Answer ``status`` to the next ``n`` requests."""
         self._add(_Rule("fail", n, status=status, body=body, headers=dict(headers or {})))
 
@@ -463,12 +450,8 @@ class LoopbackServer:
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         httpd.daemon_threads = True
         self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="loopback-server",
-            daemon=True,
-        )
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="loopback-server", daemon=True)
         self._thread.start()
         return self
 

@@ -79,16 +79,14 @@ class FakeMailgun(FakeProvider):
         if req.method != "POST":
             return Reply(405, "Method Not Allowed")
         if req.form is None:
-            return _msg(
-                400,
-                "Bad Request: the body must be multipart/form-data or "
-                "application/x-www-form-urlencoded",
-            )
+            return _msg(400, "Bad Request: the body must be multipart/form-data or "
+                        "application/x-www-form-urlencoded")
         form = req.form
         problem = self._check(form, len(req.body))
         if problem:
             return problem
-        message_id = f"<{datetime.now(UTC):%Y%m%d%H%M%S}.{secrets.token_hex(6)}@{domain}>"
+        message_id = (f"<{datetime.now(UTC):%Y%m%d%H%M%S}.{secrets.token_hex(6)}"
+                      f"@{domain}>")
         with self._lock:
             self.accepted.append(form)
             self.ids.append(message_id)
@@ -109,27 +107,25 @@ class FakeMailgun(FakeProvider):
         if not form.get("from"):
             return _msg(400, "from parameter is missing")
         if parse_address(form["from"][0]) is None:
-            return _msg(400, "from parameter is not a valid address. please check documentation")
+            return _msg(400, "from parameter is not a valid address. please check "
+                        "documentation")
         if not form.get("to"):
             return _msg(400, "to parameter is missing")
         rcpts = [a for kind in ("to", "cc", "bcc") for a in _addresses(form.get(kind, []))]
         for a in rcpts:
             if parse_address(a) is None:
-                return _msg(400, "to parameter is not a valid address. please check documentation")
+                return _msg(400, "to parameter is not a valid address. please check "
+                            "documentation")
         if len(rcpts) > MAX_RECIPIENTS:
             return _msg(400, "Too many recipients; max is 1000")
-        if not (form.get("text", [""])[0] or form.get("html", [""])[0]) and "template" not in form:
+        if not (form.get("text", [""])[0] or form.get("html", [""])[0]) and \
+                "template" not in form:
             return _msg(400, "Need at least one of 'text' or 'html' parameters specified")
-        options = sum(
-            len(k) + sum(len(v.encode()) for v in vs)
-            for k, vs in form.items()
-            if k[:2] in ("o:", "h:", "v:")
-        )
+        options = sum(len(k) + sum(len(v.encode()) for v in vs)
+                      for k, vs in form.items() if k[:2] in ("o:", "h:", "v:"))
         if options > MAX_OPTIONS:
-            return _msg(
-                400,
-                "Send options (parameters starting with o:, h:, or v:) are limited to 16 kB total",
-            )
+            return _msg(400, "Send options (parameters starting with o:, h:, or v:) are "
+                        "limited to 16 kB total")
         for k in form:
             if k.startswith("h:") and not k[2:].isascii():
                 return _msg(400, f"Header name must be pure ASCII: {k[2:]}")
@@ -156,17 +152,11 @@ class FakeMailgun(FakeProvider):
         }
         if "recipient-variables" not in form:
             for a in to:
-                self.mailbox.add(
-                    Delivery(
-                        to=parse_address(a) or a,
-                        subject=first.get("subject", ""),
-                        html=first.get("html", ""),
-                        text=first.get("text", ""),
-                        headers=headers,
-                        message_id=message_id,
-                        meta={**meta, "To": ", ".join(to)},
-                    )
-                )
+                self.mailbox.add(Delivery(
+                    to=parse_address(a) or a, subject=first.get("subject", ""),
+                    html=first.get("html", ""), text=first.get("text", ""), headers=headers,
+                    message_id=message_id, meta={**meta, "To": ", ".join(to)},
+                ))
             return
         variables = json.loads(first["recipient-variables"])
         by_addr = {k.lower(): v for k, v in variables.items()}
@@ -177,17 +167,12 @@ class FakeMailgun(FakeProvider):
             def fill(text: str, values: dict[str, str] = values) -> str:
                 return _VAR.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
-            self.mailbox.add(
-                Delivery(
-                    to=addr,
-                    subject=fill(first.get("subject", "")),
-                    html=fill(first.get("html", "")),
-                    text=fill(first.get("text", "")),
-                    headers={k: fill(v) for k, v in headers.items()},
-                    message_id=message_id,
-                    meta={**meta, "To": a},
-                )
-            )
+            self.mailbox.add(Delivery(
+                to=addr, subject=fill(first.get("subject", "")),
+                html=fill(first.get("html", "")), text=fill(first.get("text", "")),
+                headers={k: fill(v) for k, v in headers.items()},
+                message_id=message_id, meta={**meta, "To": a},
+            ))
 
 
 def _addresses(values: list[str]) -> list[str]:

@@ -28,32 +28,11 @@ __all__ = ["FakeMailjet", "Sent"]
 EMAIL_RE = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 FORBIDDEN_HEADERS = {"from", "sender", "to", "cc", "bcc", "reply-to", "subject"}
 MESSAGE_FIELDS = {
-    "From",
-    "Sender",
-    "To",
-    "Cc",
-    "Bcc",
-    "ReplyTo",
-    "Subject",
-    "TextPart",
-    "HTMLPart",
-    "TemplateID",
-    "TemplateLanguage",
-    "TemplateErrorReporting",
-    "TemplateErrorDeliver",
-    "Attachments",
-    "InlinedAttachments",
-    "Priority",
-    "CustomCampaign",
-    "DeduplicateCampaign",
-    "TrackOpens",
-    "TrackClicks",
-    "CustomID",
-    "EventPayload",
-    "MonitoringCategory",
-    "URLTags",
-    "Headers",
-    "Variables",
+    "From", "Sender", "To", "Cc", "Bcc", "ReplyTo", "Subject", "TextPart", "HTMLPart",
+    "TemplateID", "TemplateLanguage", "TemplateErrorReporting", "TemplateErrorDeliver",
+    "Attachments", "InlinedAttachments", "Priority", "CustomCampaign", "DeduplicateCampaign",
+    "TrackOpens", "TrackClicks", "CustomID", "EventPayload", "MonitoringCategory", "URLTags",
+    "Headers", "Variables",
 }
 _ids = itertools.count(1152921500000000000)
 
@@ -91,18 +70,13 @@ class FakeMailjet:
         if req.method != "POST" or req.path != "/v3.1/send":
             return _global(404, "mj-0000", "Object not found")
         if not self._authorized(req.header("authorization") or ""):
-            return _global(
-                401,
-                "mj-0015",
-                "API key authentication/authorization failure. You "
-                "may be unauthorized to access the API or your API key may be "
-                "expired. Visit API keys management section to check your keys.",
-            )
+            return _global(401, "mj-0015", "API key authentication/authorization failure. You "
+                           "may be unauthorized to access the API or your API key may be "
+                           "expired. Visit API keys management section to check your keys.")
         body = req.json
         if not isinstance(body, dict):
-            return _global(
-                400, "mj-0002", "Malformed JSON, please review the syntax and properties types."
-            )
+            return _global(400, "mj-0002",
+                           "Malformed JSON, please review the syntax and properties types.")
         messages = body.get("Messages")
         if not isinstance(messages, list):
             return _global(400, "mj-0003", "Missing mandatory property: Messages")
@@ -130,29 +104,22 @@ class FakeMailjet:
 
     def _errors(self, m: Any) -> list[dict[str, Any]]:
         if not isinstance(m, dict):
-            return [_e(400, "mj-0004", 'Type mismatch. Expected type "object".', [])]
+            return [_e(400, "mj-0004", "Type mismatch. Expected type \"object\".", [])]
         errors = []
         unknown = sorted(set(m) - MESSAGE_FIELDS)
         for name in unknown:
-            errors.append(_e(400, "mj-0004", f'Unknown property "{name}".', [name]))
+            errors.append(_e(400, "mj-0004", f"Unknown property \"{name}\".", [name]))
         sender = m.get("From")
         if not isinstance(sender, dict) or not sender.get("Email"):
             errors.append(_e(400, "mj-0003", "Missing mandatory property.", ["From"]))
         elif str(sender["Email"]).lower() not in self.senders:
-            errors.append(
-                _e(
-                    403,
-                    "send-0008",
-                    f'"{sender["Email"]}" is not an authorized sender email address '
-                    "for your account.",
-                    ["From"],
-                )
-            )
+            errors.append(_e(403, "send-0008",
+                             f"\"{sender['Email']}\" is not an authorized sender email address "
+                             "for your account.", ["From"]))
         to = m.get("To")
         if not isinstance(to, list):
-            errors.append(
-                _e(400, "mj-0003", "The To is mandatory but missing from the input", ["To"])
-            )
+            errors.append(_e(400, "mj-0003", "The To is mandatory but missing from the input",
+                             ["To"]))
         elif not to:
             errors.append(_e(400, "mj-0007", "To: the array cannot be empty", ["To"]))
         elif len(to) > 50:
@@ -161,43 +128,30 @@ class FakeMailjet:
             for i, t in enumerate(to):
                 email = t.get("Email") if isinstance(t, dict) else None
                 if not isinstance(email, str) or not EMAIL_RE.match(email):
-                    errors.append(
-                        _e(
-                            400,
-                            "mj-0013",
-                            f'"{email}" is an invalid email address.',
-                            [f"To[{i}].Email"],
-                        )
-                    )
+                    errors.append(_e(400, "mj-0013",
+                                     f"\"{email}\" is an invalid email address.",
+                                     [f"To[{i}].Email"]))
         if not any(m.get(k) for k in ("TextPart", "HTMLPart", "TemplateID")):
-            errors.append(
-                _e(
-                    400,
-                    "send-0003",
-                    'At least "HTMLPart", "TextPart" or "TemplateID" must be provided.',
-                    ["HTMLPart", "TextPart", "TemplateID"],
-                )
-            )
+            errors.append(_e(400, "send-0003",
+                             "At least \"HTMLPart\", \"TextPart\" or \"TemplateID\" must be "
+                             "provided.", ["HTMLPart", "TextPart", "TemplateID"]))
         subject = m.get("Subject")
         if subject is not None and (not isinstance(subject, str) or len(subject) > 255):
-            errors.append(_e(400, "mj-0006", "Subject is longer than 255 characters.", ["Subject"]))
+            errors.append(_e(400, "mj-0006", "Subject is longer than 255 characters.",
+                             ["Subject"]))
         headers = m.get("Headers") or {}
         if not isinstance(headers, dict):
             errors.append(_e(400, "mj-0004", "Headers must be an object.", ["Headers"]))
         else:
             for name in headers:
                 if name.lower() in FORBIDDEN_HEADERS:
-                    errors.append(
-                        _e(
-                            400,
-                            "send-0011",
-                            f'The header "{name}" has a message property; use it.',
-                            [f'Headers["{name}"]'],
-                        )
-                    )
+                    errors.append(_e(400, "send-0011",
+                                     f"The header \"{name}\" has a message property; use it.",
+                                     [f"Headers[\"{name}\"]"]))
         for name in ("CustomID", "EventPayload"):
             if name in m and not isinstance(m[name], str):
-                errors.append(_e(400, "mj-0004", 'Type mismatch. Expected type "string".', [name]))
+                errors.append(_e(400, "mj-0004", "Type mismatch. Expected type \"string\".",
+                                 [name]))
         return errors
 
     def _accept(self, m: dict[str, Any], sandbox: bool) -> dict[str, Any]:
@@ -206,45 +160,31 @@ class FakeMailjet:
         for t in m["To"]:
             message_id = next(_ids)
             ids.append(message_id)
-            to.append(
-                {
-                    "Email": t["Email"],
-                    "MessageUUID": str(uuid.uuid4()),
-                    "MessageID": message_id,
-                    "MessageHref": f"https://api.mailjet.com/v3/REST/message/{message_id}",
-                }
-            )
+            to.append({
+                "Email": t["Email"],
+                "MessageUUID": str(uuid.uuid4()),
+                "MessageID": message_id,
+                "MessageHref": f"https://api.mailjet.com/v3/REST/message/{message_id}",
+            })
         if not sandbox:
-            self.sent.append(
-                Sent(
-                    message_id=ids[0],
-                    to=[t["Email"] for t in m["To"]],
-                    sender=m["From"]["Email"],
-                    subject=m.get("Subject", ""),
-                    html=m.get("HTMLPart"),
-                    text=m.get("TextPart"),
-                    headers=dict(m.get("Headers") or {}),
-                    custom_id=m.get("CustomID"),
-                    event_payload=m.get("EventPayload"),
-                )
-            )
-        return {
-            "Status": "success",
-            "CustomID": m.get("CustomID", ""),
-            "To": to,
-            "Cc": [],
-            "Bcc": [],
-        }
+            self.sent.append(Sent(
+                message_id=ids[0],
+                to=[t["Email"] for t in m["To"]],
+                sender=m["From"]["Email"],
+                subject=m.get("Subject", ""),
+                html=m.get("HTMLPart"),
+                text=m.get("TextPart"),
+                headers=dict(m.get("Headers") or {}),
+                custom_id=m.get("CustomID"),
+                event_payload=m.get("EventPayload"),
+            ))
+        return {"Status": "success", "CustomID": m.get("CustomID", ""), "To": to,
+                "Cc": [], "Bcc": []}
 
 
 def _e(status: int, code: str, message: str, related: list[str]) -> dict[str, Any]:
-    return {
-        "ErrorIdentifier": str(uuid.uuid4()),
-        "ErrorCode": code,
-        "StatusCode": status,
-        "ErrorMessage": message,
-        "ErrorRelatedTo": related,
-    }
+    return {"ErrorIdentifier": str(uuid.uuid4()), "ErrorCode": code, "StatusCode": status,
+            "ErrorMessage": message, "ErrorRelatedTo": related}
 
 
 def _error_entry(errors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -252,12 +192,5 @@ def _error_entry(errors: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _global(status: int, code: str, message: str) -> Reply:
-    return Reply(
-        status,
-        {
-            "ErrorIdentifier": str(uuid.uuid4()),
-            "ErrorCode": code,
-            "StatusCode": status,
-            "ErrorMessage": message,
-        },
-    )
+    return Reply(status, {"ErrorIdentifier": str(uuid.uuid4()), "ErrorCode": code,
+                          "StatusCode": status, "ErrorMessage": message})

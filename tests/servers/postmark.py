@@ -96,24 +96,17 @@ class FakePostmark(FakeProvider):
         message_id = str(uuid.uuid4())
         headers = {h["Name"]: h["Value"] for h in m.get("Headers") or []}
         for addr in to:
-            self.mailbox.add(
-                Delivery(
-                    to=addr,
-                    subject=m.get("Subject", ""),
-                    html=m.get("HtmlBody", ""),
-                    text=m.get("TextBody", ""),
-                    headers=headers,
-                    message_id=message_id,
-                    meta={
-                        "Tag": m.get("Tag"),
-                        "Metadata": m.get("Metadata") or {},
-                        "MessageStream": m.get("MessageStream", "outbound"),
-                        "To": m["To"],
-                        "From": m["From"],
-                        "ReplyTo": m.get("ReplyTo"),
-                    },
-                )
-            )
+            self.mailbox.add(Delivery(
+                to=addr,
+                subject=m.get("Subject", ""),
+                html=m.get("HtmlBody", ""),
+                text=m.get("TextBody", ""),
+                headers=headers,
+                message_id=message_id,
+                meta={"Tag": m.get("Tag"), "Metadata": m.get("Metadata") or {},
+                      "MessageStream": m.get("MessageStream", "outbound"), "To": m["To"],
+                      "From": m["From"], "ReplyTo": m.get("ReplyTo")},
+            ))
         return {
             "ErrorCode": 0,
             "Message": "OK",
@@ -164,3 +157,4 @@ def postmark(loopback: Callable[[Any], LoopbackServer]) -> Iterator[FakePostmark
     fake = FakePostmark()
     fake.server = loopback(fake)
     yield fake
+

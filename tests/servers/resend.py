@@ -25,21 +25,8 @@ __all__ = ["FakeResend", "Sent"]
 
 EMAIL_RE = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-FIELDS = {
-    "from",
-    "to",
-    "subject",
-    "bcc",
-    "cc",
-    "reply_to",
-    "html",
-    "text",
-    "react",
-    "headers",
-    "tags",
-    "template",
-    "topic_id",
-}
+FIELDS = {"from", "to", "subject", "bcc", "cc", "reply_to", "html", "text", "react", "headers",
+          "tags", "template", "topic_id"}
 NOT_IN_BATCH = {"attachments", "scheduled_at"}
 
 
@@ -96,17 +83,11 @@ class FakeResend:
         if self.quota is None:
             return self._send(req)
         allowed, left, reset = self.quota.take()
-        headers = {
-            "ratelimit-limit": str(self.quota.limit),
-            "ratelimit-remaining": str(left),
-            "ratelimit-reset": str(reset),
-        }
+        headers = {"ratelimit-limit": str(self.quota.limit), "ratelimit-remaining": str(left),
+                   "ratelimit-reset": str(reset)}
         if not allowed:
-            reply = _error(
-                429,
-                "rate_limit_exceeded",
-                f"Too many requests. You can only make {self.quota.limit} requests per second.",
-            )
+            reply = _error(429, "rate_limit_exceeded", "Too many requests. You can only make "
+                           f"{self.quota.limit} requests per second.")
             return Reply(429, reply.body, {**headers, "retry-after": str(reset)})
         reply = self._send(req)
         return Reply(reply.status, reply.body, {**reply.headers, **headers})
@@ -119,19 +100,14 @@ class FakeResend:
             return _error(400, "invalid_idempotency_key", "The key must be between 1-256 chars.")
         with self._lock:
             if key in self._running:
-                return _error(
-                    409,
-                    "concurrent_idempotent_requests",
-                    "Same idempotency key used while original request is still in progress.",
-                )
+                return _error(409, "concurrent_idempotent_requests",
+                              "Same idempotency key used while original request is still in "
+                              "progress.")
             if key in self._keys:
                 body, reply = self._keys[key]
                 if _canonical(body) != _canonical(req.body):
-                    return _error(
-                        409,
-                        "invalid_idempotent_request",
-                        "Same idempotency key used with a different request payload.",
-                    )
+                    return _error(409, "invalid_idempotent_request",
+                                  "Same idempotency key used with a different request payload.")
                 return reply
             self._running.add(key)
         try:
@@ -147,18 +123,14 @@ class FakeResend:
     def _process(self, req: Request) -> Reply:
         mode = (req.header("x-batch-validation") or "strict").lower()
         if mode not in ("strict", "permissive"):
-            return _error(
-                422,
-                "validation_error",
-                "The `x-batch-validation` header must be `strict` or `permissive`.",
-            )
+            return _error(422, "validation_error",
+                          "The `x-batch-validation` header must be `strict` or `permissive`.")
         emails = req.json
         if not isinstance(emails, list) or not emails:
             return _error(422, "validation_error", "The request body must be an array of emails.")
         if len(emails) > 100:
-            return _error(
-                422, "validation_error", "Too many emails in the batch: the limit is 100."
-            )
+            return _error(422, "validation_error",
+                          "Too many emails in the batch: the limit is 100.")
         problems = [(i, _problem(e)) for i, e in enumerate(emails)]
         bad = [(i, p) for i, p in problems if p]
         if bad and mode == "strict":
@@ -206,28 +178,22 @@ def _problem(email: Any) -> str:
         if not email.get(name):
             return f"Missing `{name}` field."
     if not isinstance(email["from"], str) or not EMAIL_RE.match(mailbox(email["from"])):
-        return (
-            "Invalid `from` field. The email address needs to follow the "
-            "`email@example.com` or `Name <email@example.com>` format."
-        )
+        return "Invalid `from` field. The email address needs to follow the " \
+               "`email@example.com` or `Name <email@example.com>` format."
     for name in ("to", "cc", "bcc", "reply_to"):
         if name not in email:
             continue
         value = email[name]
-        if not (
-            isinstance(value, str)
-            or (isinstance(value, list) and all(isinstance(v, str) for v in value))
-        ):
+        if not (isinstance(value, str) or (isinstance(value, list)
+                                           and all(isinstance(v, str) for v in value))):
             return f"The `{name}` field must be a string or an array of strings."
         addresses = _list(value)
         if name == "to" and len(addresses) > 50:
             return "The `to` field can hold at most 50 addresses."
         for a in addresses:
             if not EMAIL_RE.match(mailbox(a)):
-                return (
-                    f"Invalid `{name}` field. The email address needs to follow the "
-                    "`email@example.com` or `Name <email@example.com>` format."
-                )
+                return f"Invalid `{name}` field. The email address needs to follow the " \
+                       "`email@example.com` or `Name <email@example.com>` format."
     if not isinstance(email["subject"], str):
         return "The `subject` field must be a string."
     if not any(isinstance(email.get(k), str) for k in ("html", "text", "react", "template")):
@@ -238,11 +204,8 @@ def _problem(email: Any) -> str:
     ):
         return "The `headers` field must be an object of strings."
     for tag in email.get("tags") or []:
-        if not (
-            isinstance(tag, dict)
-            and TAG_RE.match(str(tag.get("name", "")))
-            and TAG_RE.match(str(tag.get("value", "")))
-        ):
+        if not (isinstance(tag, dict) and TAG_RE.match(str(tag.get("name", "")))
+                and TAG_RE.match(str(tag.get("value", "")))):
             return "Tags may hold only ASCII letters, numbers, underscores or dashes."
     return ""
 

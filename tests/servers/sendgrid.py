@@ -52,18 +52,8 @@ MAX_BYTES = 30 * 1000 * 1000
 MAX_CUSTOM_ARGS = 10_000
 MAX_SUBSTITUTIONS = 50_000
 RESERVED_HEADERS = {
-    "x-sg-id",
-    "x-sg-eid",
-    "received",
-    "dkim-signature",
-    "content-type",
-    "content-transfer-encoding",
-    "to",
-    "from",
-    "subject",
-    "reply-to",
-    "cc",
-    "bcc",
+    "x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
+    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc",
 }
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 
@@ -74,15 +64,9 @@ class _Invalid(Exception):
 
 
 def _errors(status: int, *errors: tuple[str, str | None, str]) -> Reply:
-    return Reply(
-        status,
-        {
-            "errors": [
-                {"message": m, "field": f, "help": f"{HELP}#{a}" if a else None}
-                for m, f, a in errors
-            ]
-        },
-    )
+    return Reply(status, {"errors": [
+        {"message": m, "field": f, "help": f"{HELP}#{a}" if a else None} for m, f, a in errors
+    ]})
 
 
 class FakeSendGrid(FakeProvider):
@@ -108,15 +92,14 @@ class FakeSendGrid(FakeProvider):
             return _errors(401, ("authorization required", None, ""))
         if auth != f"Bearer {self.api_key}":
             return _errors(
-                401,
-                ("The provided authorization grant is invalid, expired, or revoked", None, ""),
+                401, ("The provided authorization grant is invalid, expired, or revoked",
+                      None, ""),
             )
         if (req.header("Content-Type") or "").split(";")[0].strip() != "application/json":
             return _errors(415, ("Content-Type should be application/json.", None, ""))
         if len(req.body) > MAX_BYTES:
-            return _errors(
-                413, ("The JSON payload you have included in your request is too large.", None, "")
-            )
+            return _errors(413, ("The JSON payload you have included in your request is too "
+                                 "large.", None, ""))
         if not isinstance(req.json, dict):
             return _errors(400, ("Bad Request", None, ""))
         try:
@@ -133,40 +116,30 @@ class FakeSendGrid(FakeProvider):
     def _validate(self, body: dict[str, Any]) -> None:
         ps = body.get("personalizations")
         if not isinstance(ps, list) or not ps:
-            raise _Invalid(
-                "You must have at least one personalization.",
-                "personalizations",
-                "message.personalizations",
-            )
+            raise _Invalid("You must have at least one personalization.", "personalizations",
+                           "message.personalizations")
         if len(ps) > MAX_PERSONALIZATIONS:
             raise _Invalid(
                 "The personalization block is limited to 1000 personalizations per API "
                 f"request. You have provided {len(ps)} personalizations. Please consider "
                 "splitting this into multiple requests and resending your request.",
-                "personalizations",
-                "message.personalizations",
+                "personalizations", "message.personalizations",
             )
         seen: set[str] = set()
         total = 0
         for i, p in enumerate(ps):
             if not isinstance(p, dict) or not p.get("to"):
-                raise _Invalid(
-                    "The to parameter is required for all personalization objects, "
-                    "and must have at least one element",
-                    f"personalizations.{i}.to",
-                    "message.personalizations.to",
-                )
+                raise _Invalid("The to parameter is required for all personalization objects, "
+                               "and must have at least one element", f"personalizations.{i}.to",
+                               "message.personalizations.to")
             for kind in ("to", "cc", "bcc"):
                 for j, rcpt in enumerate(p.get(kind) or []):
                     total += 1
                     addr = rcpt.get("email") if isinstance(rcpt, dict) else None
                     field = f"personalizations.{i}.{kind}.{j}.email"
                     if not isinstance(addr, str) or parse_address(addr) != addr.lower():
-                        raise _Invalid(
-                            "Does not contain a valid address.",
-                            field,
-                            f"message.personalizations.{kind}",
-                        )
+                        raise _Invalid("Does not contain a valid address.", field,
+                                       f"message.personalizations.{kind}")
                     name = rcpt.get("name", "")
                     if ";" in name or "," in name:
                         raise _Invalid(
@@ -179,115 +152,70 @@ class FakeSendGrid(FakeProvider):
                         raise _Invalid(
                             "Each unique email address in the personalizations array should "
                             f"only be included once. You have included {addr} more than once.",
-                            "personalizations",
-                            "message.personalizations",
+                            "personalizations", "message.personalizations",
                         )
                     seen.add(addr.lower())
             headers = p.get("headers") or {}
             for name, value in headers.items():
                 if name.lower() in RESERVED_HEADERS:
-                    raise _Invalid(
-                        f"The header {name} is reserved and cannot be set.",
-                        f"personalizations.{i}.headers",
-                        "message.headers",
-                    )
+                    raise _Invalid(f"The header {name} is reserved and cannot be set.",
+                                   f"personalizations.{i}.headers", "message.headers")
                 if not isinstance(value, str):
-                    raise _Invalid(
-                        "Header values must be strings.",
-                        f"personalizations.{i}.headers",
-                        "message.headers",
-                    )
+                    raise _Invalid("Header values must be strings.",
+                                   f"personalizations.{i}.headers", "message.headers")
             subs = p.get("substitutions") or {}
             if not all(isinstance(v, str) for v in subs.values()):
-                raise _Invalid(
-                    "Substitutions must be strings.",
-                    f"personalizations.{i}.substitutions",
-                    "message.personalizations.substitutions",
-                )
+                raise _Invalid("Substitutions must be strings.",
+                               f"personalizations.{i}.substitutions",
+                               "message.personalizations.substitutions")
             if len(json.dumps(subs).encode()) > MAX_SUBSTITUTIONS:
-                raise _Invalid(
-                    "Substitutions are limited to 50,000 bytes per personalization block.",
-                    f"personalizations.{i}.substitutions",
-                    "message.personalizations.substitutions",
-                )
-            if (
-                p.get("custom_args")
-                and len(json.dumps(p["custom_args"]).encode()) >= MAX_CUSTOM_ARGS
-            ):
-                raise _Invalid(
-                    "The total length of custom arguments must be less than 10000 bytes.",
-                    f"personalizations.{i}.custom_args",
-                    "message.custom_args",
-                )
+                raise _Invalid("Substitutions are limited to 50,000 bytes per personalization "
+                               "block.", f"personalizations.{i}.substitutions",
+                               "message.personalizations.substitutions")
+            if p.get("custom_args") and len(json.dumps(p["custom_args"]).encode()) >= \
+                    MAX_CUSTOM_ARGS:
+                raise _Invalid("The total length of custom arguments must be less than 10000 "
+                               "bytes.", f"personalizations.{i}.custom_args",
+                               "message.custom_args")
         if total > self.max_recipients:
-            raise _Invalid(
-                "There is a limit of 1000 total recipients (to + cc + bcc) per request.",
-                "personalizations",
-                "message.personalizations",
-            )
+            raise _Invalid("There is a limit of 1000 total recipients (to + cc + bcc) per "
+                           "request.", "personalizations", "message.personalizations")
         sender = body.get("from")
         if not isinstance(sender, dict) or parse_address(sender.get("email", "")) is None:
-            raise _Invalid(
-                "The from object must be provided for every email send. It is an "
-                "object that requires the email parameter, but may also contain a "
-                "name parameter.",
-                "from.email",
-                "message.from",
-            )
+            raise _Invalid("The from object must be provided for every email send. It is an "
+                           "object that requires the email parameter, but may also contain a "
+                           "name parameter.", "from.email", "message.from")
         if not body.get("subject") and not all(p.get("subject") for p in ps):
-            raise _Invalid(
-                "The subject is required. You can get around this requirement if "
-                "you use a template with a subject defined or if every "
-                "personalization has a subject defined.",
-                "subject",
-                "message.subject",
-            )
+            raise _Invalid("The subject is required. You can get around this requirement if "
+                           "you use a template with a subject defined or if every "
+                           "personalization has a subject defined.", "subject",
+                           "message.subject")
         content = body.get("content")
         if not isinstance(content, list) or not content:
-            raise _Invalid(
-                "Unless a valid template_id is provided, the content parameter is "
-                "required. There must be at least one defined content block.",
-                "content",
-                "message.content",
-            )
+            raise _Invalid("Unless a valid template_id is provided, the content parameter is "
+                           "required. There must be at least one defined content block.",
+                           "content", "message.content")
         for k, c in enumerate(content):
             if not isinstance(c, dict) or not isinstance(c.get("value"), str) or not c["value"]:
-                raise _Invalid(
-                    "The content value must be a string at least one character in length.",
-                    f"content.{k}.value",
-                    "message.content.value",
-                )
+                raise _Invalid("The content value must be a string at least one character in "
+                               "length.", f"content.{k}.value", "message.content.value")
         types = [c.get("type") for c in content]
         if "text/plain" in types and types[0] != "text/plain":
-            raise _Invalid(
-                "The text/plain content type must be first, followed by "
-                "text/html or any other content.",
-                "content",
-                "message.content.type",
-            )
-        if (
-            body.get("custom_args")
-            and len(json.dumps(body["custom_args"]).encode()) >= MAX_CUSTOM_ARGS
-        ):
-            raise _Invalid(
-                "The total length of custom arguments must be less than 10000 bytes.",
-                "custom_args",
-                "message.custom_args",
-            )
+            raise _Invalid("The text/plain content type must be first, followed by "
+                           "text/html or any other content.", "content",
+                           "message.content.type")
+        if body.get("custom_args") and len(json.dumps(body["custom_args"]).encode()) >= \
+                MAX_CUSTOM_ARGS:
+            raise _Invalid("The total length of custom arguments must be less than 10000 "
+                           "bytes.", "custom_args", "message.custom_args")
         categories = body.get("categories") or []
         if len(categories) > 10:
-            raise _Invalid(
-                "You may not have more than 10 categories per request.",
-                "categories",
-                "message.categories",
-            )
-        for name in body.get("headers") or {}:
+            raise _Invalid("You may not have more than 10 categories per request.",
+                           "categories", "message.categories")
+        for name in (body.get("headers") or {}):
             if name.lower() in RESERVED_HEADERS:
-                raise _Invalid(
-                    f"The header {name} is reserved and cannot be set.",
-                    "headers",
-                    "message.headers",
-                )
+                raise _Invalid(f"The header {name} is reserved and cannot be set.", "headers",
+                               "message.headers")
 
     def _deliver(self, body: dict[str, Any], message_id: str) -> None:
         contents = {c["type"]: c["value"] for c in body["content"]}
@@ -297,23 +225,17 @@ class FakeSendGrid(FakeProvider):
             headers = {**(body.get("headers") or {}), **(p.get("headers") or {})}
             custom_args = {**(body.get("custom_args") or {}), **(p.get("custom_args") or {})}
             for rcpt in p["to"]:
-                self.mailbox.add(
-                    Delivery(
-                        to=rcpt["email"].lower(),
-                        subject=subject,
-                        html=_substitute(contents.get("text/html", ""), subs),
-                        text=_substitute(contents.get("text/plain", ""), subs),
-                        headers=headers,
-                        message_id=message_id,
-                        meta={
-                            "custom_args": custom_args,
-                            "categories": body.get("categories", []),
-                            "from": body["from"],
-                            "reply_to": body.get("reply_to"),
-                            "to": rcpt,
-                        },
-                    )
-                )
+                self.mailbox.add(Delivery(
+                    to=rcpt["email"].lower(),
+                    subject=subject,
+                    html=_substitute(contents.get("text/html", ""), subs),
+                    text=_substitute(contents.get("text/plain", ""), subs),
+                    headers=headers,
+                    message_id=message_id,
+                    meta={"custom_args": custom_args, "categories": body.get("categories", []),
+                          "from": body["from"], "reply_to": body.get("reply_to"),
+                          "to": rcpt},
+                ))
 
 
 def _substitute(text: str, subs: dict[str, str]) -> str:

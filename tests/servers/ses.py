@@ -61,16 +61,14 @@ def validate(model: dict[str, Any], shape_name: str, value: Any, where: str = ""
     if kind == "structure":
         if not isinstance(value, dict):
             return [f"{here}: expected an object"]
-        problems = [
-            f"{here}: missing required member {m}"
-            for m in shape.get("required", [])
-            if m not in value
-        ]
+        problems = [f"{here}: missing required member {m}"
+                    for m in shape.get("required", []) if m not in value]
         for name, member in value.items():
             if name not in shape["members"]:
                 problems.append(f"{here}: unknown member {name}")
                 continue
-            problems += validate(model, shape["members"][name]["shape"], member, f"{here}.{name}")
+            problems += validate(model, shape["members"][name]["shape"], member,
+                                 f"{here}.{name}")
         return problems
     if kind == "list":
         if not isinstance(value, list):
@@ -121,44 +119,29 @@ def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
 
 
-def expected_signature(
-    req: Request,
-    secret: str,
-    *,
-    date: str,
-    region: str,
-    service: str,
-    signed: list[str],
-    amz_date: str,
-) -> str:
+def expected_signature(req: Request, secret: str, *, date: str, region: str, service: str,
+                       signed: list[str], amz_date: str) -> str:
     """The SigV4 signature of ``req`` per AWS's documented algorithm."""
     canonical_headers = "".join(
         f"{name}:{' '.join((req.header(name) or '').split())}\n" for name in signed
     )
     query = "&".join(
         f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
-        for k in sorted(req.query)
-        for v in sorted(req.query[k])
+        for k in sorted(req.query) for v in sorted(req.query[k])
     )
-    canonical_request = "\n".join(
-        [
-            req.method,
-            quote(req.path, safe="/-_.~"),
-            query,
-            canonical_headers,
-            ";".join(signed),
-            hashlib.sha256(req.body).hexdigest(),
-        ]
-    )
+    canonical_request = "\n".join([
+        req.method,
+        quote(req.path, safe="/-_.~"),
+        query,
+        canonical_headers,
+        ";".join(signed),
+        hashlib.sha256(req.body).hexdigest(),
+    ])
     scope = f"{date}/{region}/{service}/aws4_request"
-    string_to_sign = "\n".join(
-        [
-            "AWS4-HMAC-SHA256",
-            amz_date,
-            scope,
-            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
-        ]
-    )
+    string_to_sign = "\n".join([
+        "AWS4-HMAC-SHA256", amz_date, scope,
+        hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
+    ])
     key = _hmac(("AWS4" + secret).encode("utf-8"), date)
     for part in (region, service, "aws4_request"):
         key = _hmac(key, part)
@@ -216,67 +199,40 @@ class FakeSES:
         auth = req.header("authorization") or ""
         m = AUTH_RE.match(auth)
         if not m:
-            return _error(
-                403,
-                "IncompleteSignatureException",
-                "Authorization header requires 'Credential', 'SignedHeaders' and "
-                "'Signature' in the AWS4-HMAC-SHA256 form.",
-            )
+            return _error(403, "IncompleteSignatureException",
+                          "Authorization header requires 'Credential', 'SignedHeaders' and "
+                          "'Signature' in the AWS4-HMAC-SHA256 form.")
         amz_date = req.header("x-amz-date") or ""
         if not re.fullmatch(r"\d{8}T\d{6}Z", amz_date) or amz_date[:8] != m["date"]:
-            return _error(
-                403,
-                "IncompleteSignatureException",
-                "X-Amz-Date is missing or does not match the credential scope.",
-            )
+            return _error(403, "IncompleteSignatureException",
+                          "X-Amz-Date is missing or does not match the credential scope.")
         signed = m["signed"].split(";")
         if signed != sorted(signed) or not {"host", "x-amz-date"} <= set(signed):
-            return _error(
-                403,
-                "IncompleteSignatureException",
-                "SignedHeaders must be sorted and include host and x-amz-date.",
-            )
+            return _error(403, "IncompleteSignatureException",
+                          "SignedHeaders must be sorted and include host and x-amz-date.")
         if m["akid"] != self.access_key:
-            return _error(
-                403,
-                "UnrecognizedClientException",
-                "The security token included in the request is invalid.",
-            )
+            return _error(403, "UnrecognizedClientException",
+                          "The security token included in the request is invalid.")
         if m["region"] != self.region or m["service"] != self.model["metadata"]["signingName"]:
-            return _error(
-                403,
-                "InvalidSignatureException",
-                f"Credential should be scoped to a valid region and the service "
-                f"'{self.model['metadata']['signingName']}'.",
-            )
+            return _error(403, "InvalidSignatureException",
+                          f"Credential should be scoped to a valid region and the service "
+                          f"'{self.model['metadata']['signingName']}'.")
         if self.session_token is not None and (
             req.header("x-amz-security-token") != self.session_token
             or "x-amz-security-token" not in signed
         ):
-            return _error(
-                403,
-                "UnrecognizedClientException",
-                "The security token included in the request is invalid.",
-            )
+            return _error(403, "UnrecognizedClientException",
+                          "The security token included in the request is invalid.")
         now = self.clock() if self.clock else dt.datetime.now(dt.UTC)
         when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
         if abs((now - when).total_seconds()) > 15 * 60:
             return _error(403, "InvalidSignatureException", "Signature expired.")
-        want = expected_signature(
-            req,
-            self.secret_key,
-            date=m["date"],
-            region=m["region"],
-            service=m["service"],
-            signed=signed,
-            amz_date=amz_date,
-        )
+        want = expected_signature(req, self.secret_key, date=m["date"], region=m["region"],
+                                  service=m["service"], signed=signed, amz_date=amz_date)
         if not hmac.compare_digest(want, m["signature"]):
-            return _error(
-                403,
-                "InvalidSignatureException",
-                "The request signature we calculated does not match the signature you provided.",
-            )
+            return _error(403, "InvalidSignatureException",
+                          "The request signature we calculated does not match the signature "
+                          "you provided.")
         return None
 
     def _send(self, body: dict[str, Any]) -> Reply:
@@ -291,12 +247,9 @@ class FakeSES:
             return _error(400, "BadRequestException", "Missing From address.")
         domain = _addr(sender).rpartition("@")[2]
         if _addr(sender) not in self.verified and domain not in self.verified:
-            return _error(
-                400,
-                "MessageRejected",
-                f"Email address is not verified. The following identities failed "
-                f"the check in region {self.region.upper()}: {sender}",
-            )
+            return _error(400, "MessageRejected",
+                          f"Email address is not verified. The following identities failed "
+                          f"the check in region {self.region.upper()}: {sender}")
         to = list((body.get("Destination") or {}).get("ToAddresses") or [])
         if not to:
             to = [str(a) for a in mime.get_all("To", [])]
@@ -307,18 +260,15 @@ class FakeSES:
                 return _error(400, "MessageRejected", f"Missing required header '{header}'.")
         config = body.get("ConfigurationSetName")
         if config is not None and config not in self.configuration_sets:
-            return _error(404, "NotFoundException", f"Configuration set <{config}> does not exist.")
+            return _error(404, "NotFoundException", f"Configuration set <{config}> does not "
+                          "exist.")
         if any(_addr(t) in self.rejected for t in to):
-            return _error(
-                400,
-                "MessageRejected",
-                "Address blacklisted: the recipient is on the suppression list.",
-            )
+            return _error(400, "MessageRejected",
+                          "Address blacklisted: the recipient is on the suppression list.")
         message_id = f"0100018c{uuid.uuid4().hex}-000000"
         with self._lock:
-            self.sent.append(
-                Sent(message_id, to, sender, mime, config, list(body.get("EmailTags") or []))
-            )
+            self.sent.append(Sent(message_id, to, sender, mime, config,
+                                  list(body.get("EmailTags") or [])))
         return Reply(200, {"MessageId": message_id})
 
 
@@ -330,8 +280,5 @@ def _addr(value: str) -> str:
 
 
 def _error(status: int, code: str, message: str) -> Reply:
-    return Reply(
-        status,
-        {"message": message},
-        {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazonaws.sesv2/"},
-    )
+    return Reply(status, {"message": message},
+                 {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazonaws.sesv2/"})

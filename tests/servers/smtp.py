@@ -21,8 +21,9 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,22 +49,9 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
-            openssl(),
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            openssl(), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
         ],
         check=True,
         capture_output=True,
@@ -97,6 +85,8 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     peer_tls: bool
+    at: float = field(default_factory=time.monotonic)
+    """When the server accepted it (``time.monotonic``), for pacing tests."""
 
 
 class _Handler:
@@ -200,9 +190,7 @@ class SMTPServer:
 
     async def _start(self) -> None:
         self._server = await self._loop.create_server(
-            self._factory,
-            "127.0.0.1",
-            0,
+            self._factory, "127.0.0.1", 0,
             ssl=self._context if self.security == "tls" else None,
         )
         self.port = self._server.sockets[0].getsockname()[1]

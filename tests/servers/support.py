@@ -12,8 +12,8 @@ __all__ = ["Sleeps", "make_batch", "make_content", "make_settings", "people", "r
 
 HTML = (
     "<html><body><p>Hello @@digest.name|reader@@,</p>"
-    '<p>This week: <a href="https://example.org/a?x=1&amp;y=2">a story</a>.</p>'
-    '<p><a href="@@digest.unsubscribe_url@@">Unsubscribe</a></p></body></html>'
+    "<p>This week: <a href=\"https://example.org/a?x=1&amp;y=2\">a story</a>.</p>"
+    "<p><a href=\"@@digest.unsubscribe_url@@\">Unsubscribe</a></p></body></html>"
 )
 TEXT = (
     "Hello @@digest.name|reader@@,\n\nThis week: a story\n[1] https://example.org/a?x=1&y=2\n\n"
@@ -72,13 +72,8 @@ def make_settings(
     **delivery: Any,
 ) -> Settings:
     """Settings for one provider; retries quick to count, timeouts short for stall tests."""
-    d = {
-        "provider": provider,
-        "max_retries": 3,
-        "backoff": 0.5,
-        "max_backoff": 30.0,
-        "timeout": 2.0,
-    }
+    d = {"provider": provider, "max_retries": 3, "backoff": 0.5, "max_backoff": 30.0,
+         "timeout": 2.0}
     d.update(delivery)
     return Settings.model_validate(
         {"delivery": d, "providers": {provider: dict(options)}, "environ": dict(environ)}

@@ -220,13 +220,19 @@ def check_issue(
     allow_private: bool = False,
     fetcher: Fetcher | None = None,
     use_cache: bool = True,
+    compliance: bool = True,
 ) -> CheckReport:
-    """Run every rule on the issue at ``path``; nothing is changed or sent."""
+    """Run every rule on the issue at ``path``; nothing is changed or sent.
+
+    ``compliance=False`` leaves out the bulk-sender rules, for a caller that runs them
+    itself (the send job's preflight does, with the same function).
+    """
     cache_path = link_cache_path(settings) if use_cache else None
     report = CheckReport(Path(path))
     _load_findings(report.path, settings, report)
-    compliance = compliance_findings(settings, provider or settings.delivery.provider)
-    report.findings += [Finding(f.severity, f.code, f.message, f.fix) for f in compliance]
+    if compliance:
+        found = compliance_findings(settings, provider or settings.delivery.provider)
+        report.findings += [Finding(f.severity, f.code, f.message, f.fix) for f in found]
     if report.issue is None or report.rendered is None:
         return report
     content = content_findings(report.issue, report.rendered, settings, allow_private=allow_private)
@@ -254,11 +260,14 @@ def gate_send(
 
     With the ``file`` and ``console`` backends, which mail nobody, and with ``refuse``
     False (test sends, dry runs), errors are returned as warnings instead. ``skip_content``
-    skips the content rules, never the compliance rules nor the draft rules (no articles,
-    an article without a link).
+    skips the content rules, never the draft rules (no articles, an article without a
+    link). The compliance rules are not repeated here: the send job's preflight runs the
+    same :func:`~digest.sending.compliance.compliance_findings` and no flag skips it.
     """
     provider = settings.delivery.provider
-    report = check_issue(settings, path, offline=True, skip_content=skip_content)
+    report = check_issue(
+        settings, path, offline=True, skip_content=skip_content, compliance=False
+    )
     if not report.errors:
         return report.warnings
     if provider in LOCAL_PROVIDERS or not refuse:

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ListingError
+from ..model import FORBIDDEN_CHARACTERS, describe_forbidden
 
 __all__ = ["ListedArticle", "issue_yaml", "listing_to_yaml", "parse_listing", "read_listing"]
 
@@ -34,12 +35,19 @@ class ListedArticle:
     url: str | None = None
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def _blocks(text: str) -> list[tuple[int, list[str]]]:
-    """Paragraphs: runs of non-blank lines, each with its first line number."""
+    """Paragraphs: runs of non-blank lines, each with its first line number.
+
+    Lines end at CR, LF or CRLF only, as an editor counts them (``str.splitlines`` would also
+    break at form feeds, U+2028 and the like, and the line numbers would drift).
+    """
     blocks: list[tuple[int, list[str]]] = []
     current: list[str] = []
     start = 0
-    for n, raw in enumerate(text.splitlines(), start=1):
+    for n, raw in enumerate(_LINE_BREAK.split(text), start=1):
         line = raw.strip()
         if line:
             if not current:
@@ -65,6 +73,7 @@ def parse_listing(text: str, source: str = "<listing>") -> list[ListedArticle]:
             f"{source}:{start}: the headline {lines[-1]!r} has no summary after it "
             "(expected headline, blank line, summary)"
         )
+    _refuse_forbidden(blocks, source)
     articles = []
     for (hline, head), (_, body) in zip(blocks[::2], blocks[1::2], strict=True):
         url: str | None = None
@@ -90,6 +99,30 @@ def parse_listing(text: str, source: str = "<listing>") -> list[ListedArticle]:
             )
         )
     return articles
+
+
+def _refuse_forbidden(blocks: list[tuple[int, list[str]]], source: str) -> None:
+    """Refuse control characters once, here, naming line, column and field of each."""
+    problems: list[str] = []
+    for i, (start, lines) in enumerate(blocks):
+        number = i // 2 + 1
+        for offset, line in enumerate(lines):
+            m = FORBIDDEN_CHARACTERS.search(line)
+            if m is None:
+                continue
+            if i % 2:
+                field = "summary"
+            elif offset == len(lines) - 1:
+                field = "headline"
+            else:
+                field = "kicker"
+            where = f"at character {m.start() + 1}"
+            problems.append(
+                f"{source}:{start + offset}: article {number} → {field}: "
+                + describe_forbidden(m.group(), where)
+            )
+    if problems:
+        raise ListingError("\n".join(problems))
 
 
 class _Dumper(yaml.SafeDumper):

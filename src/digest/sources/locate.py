@@ -26,6 +26,7 @@ __all__ = [
     "IssueFileInfo",
     "issue_files",
     "issue_infos",
+    "issue_slug",
     "newest_issue_file",
     "resolve_issue",
 ]
@@ -83,9 +84,10 @@ def newest_issue_file(folder: Path) -> Path | None:
 
 
 def resolve_issue(arg: str | Path | None, settings: Settings) -> Path:
-    """The issue file ``arg`` names: an existing path, else a slug (``issue-13``), a number
-    (``13``) or a file stem looked up in ``[issues] dir``; with nothing given, the newest
-    file there. InputError (exit 3) when none or several files match, naming the folder."""
+    """The issue file ``arg`` names: an existing path (or that path plus ``.yaml``), else a
+    slug (``issue-13``), a number (``13``) or a file stem looked up in ``[issues] dir``;
+    with nothing given, the newest file there. InputError (exit 3) when none or several
+    files match, naming the folder."""
     folder = settings.issues_dir
     if arg is None or not str(arg).strip():
         newest = newest_issue_file(folder)
@@ -98,6 +100,9 @@ def resolve_issue(arg: str | Path | None, settings: Settings) -> Path:
     if given.is_file():
         return given
     text = str(arg).strip()
+    for suffix in ISSUE_SUFFIXES:
+        if given.suffix not in ISSUE_SUFFIXES and (here := Path(text + suffix)).is_file():
+            return here
     number = int(text) if text.isdigit() else None
     matches = [
         info.path
@@ -120,3 +125,17 @@ def resolve_issue(arg: str | Path | None, settings: Settings) -> Path:
         f"formerly [sending] issues_dir) has that slug or number (files there: {known}). "
         "Give the issue file's path, its slug (issue-13) or its number (13)."
     )
+
+
+def issue_slug(arg: str | Path, settings: Settings) -> str:
+    """The slug ``arg`` names, for commands that need only the ledger's record (``status``):
+    the slug of the file it resolves to, else ``arg`` itself (``13`` read as ``issue-13``),
+    so an issue whose file is gone can still be looked up."""
+    try:
+        path = resolve_issue(arg, settings)
+    except InputError:
+        text = str(arg).strip()
+        return f"issue-{text}" if text.isdigit() else text
+    from . import load_issue
+
+    return load_issue(path).slug
