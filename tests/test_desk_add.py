@@ -73,6 +73,16 @@ LATIN1_PAGE = (
 """Text with windows-1252's curly quotes and dashes: served as cp1252 bytes."""
 
 
+TWITTER_PAGE = """<html><head><title>ignored</title>
+<meta name="twitter:card" content="summary_large_image">
+<meta name="twitter:title" content="Bus Drivers Vote to Strike">
+<meta name="twitter:description" content="Ninety per cent voted yes on a turnout of 70 per cent.">
+<meta name="twitter:image" content="https://cdn.test/buses.jpg">
+<meta name="twitter:image:alt" content="Buses parked at the depot">
+<meta name="author" content="Kim Park">
+</head><body></body></html>"""
+
+
 class NewsSite:
     def __init__(self) -> None:
         self.hits: dict[str, int] = {}
@@ -84,6 +94,8 @@ class NewsSite:
             return Reply(200, OG_PAGE.encode(), HTML)
         if path == "/ld":
             return Reply(200, LD_PAGE.encode(), HTML)
+        if path == "/twitter":
+            return Reply(200, TWITTER_PAGE.encode(), HTML)
         if path == "/bare":
             return Reply(200, BARE_PAGE.encode(), HTML)
         if path == "/latin1":
@@ -201,6 +213,17 @@ def test_json_ld_page_gives_headline_authors_image_caption_and_publisher(
     assert new.site == "Health Wire"
     assert new.image is not None and new.image.src == "https://cdn.test/nurses.jpg"
     assert new.image.alt == "Nurses on a picket line"
+
+
+def test_twitter_card_and_meta_author_fill_the_article(
+    site: LoopbackServer, settings: Settings, issue: Path
+) -> None:
+    _add(settings, issue, site.url + "/twitter")
+    new = load_issue(issue).articles[-1]
+    assert new.headline == "Bus Drivers Vote to Strike"
+    assert new.summary == "Ninety per cent voted yes on a turnout of 70 per cent."
+    assert new.image is not None and new.image.alt == "Buses parked at the depot"
+    assert new.author == "Kim Park"
 
 
 def test_bare_html_falls_back_to_title_and_first_substantial_paragraph(

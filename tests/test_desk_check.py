@@ -242,6 +242,9 @@ articles:
   - headline: Away
     summary: Redirects.
     url: {base}/away
+  - headline: Closed
+    summary: Nobody listens there.
+    url: http://127.0.0.1:1/closed
 """
 
 
@@ -256,6 +259,8 @@ def test_online_check_finds_broken_links_redirects_and_big_images(
     assert (1, "large-image") in by_article
     assert (3, "broken-link") in by_article and (4, "broken-link") in by_article
     assert (5, "redirects-elsewhere") in by_article
+    assert (6, "unreachable-link") in by_article
+    assert (1, "insecure-image") in by_article
     assert not any(f.article in (2,) for f in report.findings)
     methods = [(r.method, r.path) for r in site.requests]
     assert ("HEAD", "/no-head") in methods and ("GET", "/no-head") in methods
@@ -275,6 +280,33 @@ def test_good_answers_are_cached_for_an_hour_and_failures_checked_again(
     assert "/ok" not in again and "/no-head" not in again
     assert "/gone" in again and "/missing" in again
     assert (tmp_path / ".digest-cache" / "links.json").is_file()
+
+
+def test_at_most_two_requests_at_a_time_reach_one_host(tmp_path: Path, loopback: Start) -> None:
+    import threading
+
+    site = loopback(LinkSite())
+    articles = "".join(
+        f"  - headline: Story {i}\n    summary: S.\n    url: {site.url}/ok?n={i}\n"
+        for i in range(6)
+    )
+    issue = GOOD.split("articles:\n")[0] + "articles:\n" + articles
+    site.faults.hold()
+    done: list[CheckReport] = []
+    run = threading.Thread(
+        target=lambda: done.append(
+            _check(tmp_path, issue, ONLINE_CONFIG, offline=False, allow_private=True)
+        )
+    )
+    run.start()
+    try:
+        assert site.faults.wait_held(2)
+        assert not site.faults.wait_held(3, timeout=0.5)  # a third never arrives while held
+    finally:
+        site.faults.release()
+        run.join(30)
+    assert done and done[0].errors == []
+    assert len([r for r in site.requests if r.method == "HEAD"]) == 6
 
 
 def test_a_slow_link_is_a_timeout_error(tmp_path: Path, loopback: Start) -> None:

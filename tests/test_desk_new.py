@@ -97,6 +97,14 @@ def test_new_from_the_command_line(tmp_path: Path) -> None:
     assert "2026-12-04-013.yaml" in result.output
 
 
+def test_cli_init_names_what_it_wrote(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "w"), "--name", "The Weekly"])
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {tmp_path / 'w' / 'digest.toml'}" in result.output
+    again = CliRunner().invoke(cli, ["init", str(tmp_path / "w")])
+    assert "Kept" in again.output and "Wrote" not in again.output
+
+
 def test_init_sets_up_a_folder_that_builds_and_keeps_what_exists(tmp_path: Path) -> None:
     folder = tmp_path / "letter"
     result = init_newsletter(folder, name='The "Quoted" Weekly')

@@ -29,6 +29,8 @@ from = "The Weekly <weekly@weekly.news>"
 postal_address = "1 Main Street, Springfield"
 [links]
 unsubscribe_url = "https://weekly.news/u/{token}"
+[templates]
+dir = "tpl"
 """
 
 ISSUE = """\
@@ -71,6 +73,8 @@ def _free_port() -> int:
 @pytest.fixture
 def preview(tmp_path: Path) -> Iterator[Preview]:
     (tmp_path / "digest.toml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "tpl").mkdir()
+    shutil.copyfile(REPO / "templates" / "email.txt.j2", tmp_path / "tpl" / "email.txt.j2")
     issue = tmp_path / "issues" / "2026-12-04-009.yaml"
     issue.parent.mkdir()
     issue.write_text(ISSUE, encoding="utf-8")
@@ -139,7 +143,7 @@ def test_preview_shows_four_panes_live_dark_and_errors(
     _wait_for_panes(page, "Dockers Walk Out Over Automation Plans")
 
     # the header: subject, preheader and the check's findings (the draft has an unlinked article)
-    assert page.inner_text("#subject") == "The Weekly #9: Dockers Walk Out Over Automation Plans"
+    assert page.inner_text("#subject") == "Dockers Walk Out Over Automation Plans"
     assert page.inner_text("#preheader").startswith("A week of walkouts")
     assert "no-link" not in page.inner_text("#findings")  # messages, not codes
     assert "has no link" in page.inner_text("#findings")
@@ -188,7 +192,21 @@ def test_preview_shows_four_panes_live_dark_and_errors(
     )
     _wait_for_panes(page, "Dockers Win as Automation Is Shelved")
     assert page.evaluate("window.__same_page") is True
-    assert page.inner_text("#subject") == "The Weekly #9: Dockers Win as Automation Is Shelved"
+    assert page.inner_text("#subject") == "Dockers Win as Automation Is Shelved"
+
+    # so does a change to the config, and to a template in [templates] dir
+    config = preview.issue.parent.parent / "digest.toml"
+    config.write_text(CONFIG.replace('"The Weekly"', '"The Harbour Weekly"'), encoding="utf-8")
+    _wait_for_panes(page, "The Harbour Weekly")
+    template = preview.issue.parent.parent / "tpl" / "email.txt.j2"
+    template.write_text(
+        template.read_text(encoding="utf-8") + "Edited in the template.\n", encoding="utf-8"
+    )
+    page.wait_for_function(
+        "document.getElementById('text').textContent.includes('Edited in the template.')",
+        timeout=20_000,
+    )
+    assert page.evaluate("window.__same_page") is True
 
     # a broken edit: the errors show, above the last good render
     preview.issue.write_text(text.replace("number: 9", "number: nine"), encoding="utf-8")
