@@ -65,7 +65,7 @@ class CheckReport:
             if article is None:
                 lines.append("  The issue")
             else:
-                headline = self._headline(article)
+                headline = self.headline(article)
                 lines.append(f"  Article {article}: {headline}")
             for f in groups[article]:
                 fix = f" Fix: {f.fix}" if f.fix else ""
@@ -78,7 +78,7 @@ class CheckReport:
         for f in self.findings:
             data = asdict(f)
             if f.article is not None:
-                data["headline"] = self._headline(f.article)
+                data["headline"] = self.headline(f.article)
             out.append(json.dumps({"event": "finding", **data}, ensure_ascii=False))
         summary = {
             "event": "summary",
@@ -90,7 +90,8 @@ class CheckReport:
         out.append(json.dumps(summary, ensure_ascii=False))
         return out
 
-    def _headline(self, article: int) -> str:
+    def headline(self, article: int) -> str:
+        """The headline of article number ``article`` (1-based), for grouping and JSON."""
         if self.issue is not None and 0 < article <= len(self.issue.articles):
             return self.issue.articles[article - 1].headline
         return "?"

@@ -94,7 +94,7 @@ class PreviewState:
                 self.subject, self.preheader = r.subject, r.preheader
                 self.html, self.text = r.preview_html(), r.preview_text()
                 self.findings = [
-                    {**asdict(f), "headline": report._headline(f.article) if f.article else None}
+                    {**asdict(f), "headline": report.headline(f.article) if f.article else None}
                     for f in report.findings
                 ]
         self.version += 1
