@@ -33,6 +33,8 @@ from digest.web import make_web_app
 from digest.web.server import bind, server_config
 
 SECRET = "test-secret-0123456789abcdef"
+LIST_ID = "test-weekly.example.org"
+"""The list id BASE_TOML gives the newsletter (its name, then its From domain)."""
 BASE_TOML = """
 [newsletter]
 name = "Test Weekly"
@@ -243,7 +245,7 @@ def test_a_vanished_ledger_is_503_and_logs_no_token_or_secret(
         for path in site.folder.glob("ledger.sqlite3*"):
             path.unlink()
         site.ledger_path.mkdir()
-        token = make_token("ann@example.org", SECRET)
+        token = make_token("ann@example.org", SECRET, LIST_ID)
         with caplog.at_level(logging.INFO, logger="digest.web"):
             response = httpx.post(
                 f"{site.url}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}
@@ -268,7 +270,7 @@ def test_a_failing_template_shows_the_plain_500_page_and_logs_the_route(
     (tmp_path / "tpl" / "web").mkdir(parents=True)
     (tmp_path / "tpl" / "web" / "unsubscribe.html.j2").write_text("{{ 1 // 0 }}", "utf-8")
     toml = BASE_TOML + '[templates]\ndir = "tpl"\n'
-    token = make_token("ann@example.org", SECRET)
+    token = make_token("ann@example.org", SECRET, LIST_ID)
     with serve_site(tmp_path, toml) as site, caplog.at_level(logging.INFO, logger="digest.web"):
         response = httpx.get(f"{site.url}/unsubscribe/{token}")
     assert response.status_code == 500
@@ -283,7 +285,7 @@ def test_request_lines_are_logged_without_the_token(
 ) -> None:
     from digest.sending.tokens import make_token
 
-    token = make_token("ann@example.org", SECRET)
+    token = make_token("ann@example.org", SECRET, LIST_ID)
     with caplog.at_level(logging.INFO, logger="digest.web"):
         httpx.get(f"{site.url}/unsubscribe/{token}")
         assert logged(caplog, r"GET unsubscribe 200 \d+ms$"), caplog.text

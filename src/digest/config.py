@@ -265,6 +265,9 @@ class ServeSettings(_Section):
     graceful_timeout: float = Field(
         20.0, gt=0, description="seconds in-flight requests get to finish after SIGTERM"
     )
+    legacy_tokens: bool = Field(
+        True, description="accept digest 0.1's readable tokens (turn off 30 days after)"
+    )
     trusted_proxies: list[str] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],
         description="addresses (or networks) whose X-Forwarded-For/-Proto are believed",

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page
-from tests.test_web_app import SECRET, Site, serve_site
+from tests.test_web_app import LIST_ID, SECRET, Site, serve_site
 
 from digest.sending.tokens import make_token
 
@@ -37,9 +37,9 @@ def test_unsubscribe_question_and_confirmation_are_accessible(
     page = browser_page
     page.set_viewport_size({"width": width, "height": 800})
     page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
-    token = make_token(f"reader-{width}-{scheme}@example.org", SECRET)
+    token = make_token(f"reader-{width}-{scheme}@example.org", SECRET, LIST_ID)
     page.goto(f"{site.url}/unsubscribe/{token}")
-    assert page.get_by_text(f"reader-{width}-{scheme}@example.org").count() >= 1
+    assert page.get_by_text("r•••@example.org").count() >= 1
     _check(page, axe_source, width)
     with site.ledger() as ledger:
         assert ledger.is_suppressed(f"reader-{width}-{scheme}@example.org") is None
@@ -48,6 +48,12 @@ def test_unsubscribe_question_and_confirmation_are_accessible(
     _check(page, axe_source, width)
     with site.ledger() as ledger:
         assert ledger.is_suppressed(f"reader-{width}-{scheme}@example.org") == "unsubscribed"
+    page.get_by_role("button", name="Undo: keep me subscribed").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("will keep getting").count() == 1
+    _check(page, axe_source, width)
+    with site.ledger() as ledger:
+        assert ledger.is_suppressed(f"reader-{width}-{scheme}@example.org") is None
 
 
 def test_forged_link_page_is_accessible_and_reveals_no_address(
@@ -55,7 +61,7 @@ def test_forged_link_page_is_accessible_and_reveals_no_address(
 ) -> None:
     page = browser_page
     page.set_viewport_size({"width": 320, "height": 800})
-    forged = make_token("victim@example.org", "another-secret-of-enough-length")
+    forged = make_token("victim@example.org", "another-secret-of-enough-length", LIST_ID)
     response = page.goto(f"{site.url}/unsubscribe/{forged}")
     assert response is not None and response.status == 400
     assert "victim@example.org" not in page.content()
@@ -65,5 +71,5 @@ def test_forged_link_page_is_accessible_and_reveals_no_address(
 def test_pages_need_no_network_beyond_the_site(site: Site, browser_page: Page) -> None:
     requested: list[str] = []
     browser_page.on("request", lambda r: requested.append(r.url))
-    browser_page.goto(f"{site.url}/unsubscribe/{make_token('x@example.org', SECRET)}")
+    browser_page.goto(f"{site.url}/unsubscribe/{make_token('x@example.org', SECRET, LIST_ID)}")
     assert requested and all(u.startswith(site.url) for u in requested)

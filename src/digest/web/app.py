@@ -24,9 +24,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ..config import Secret, Settings
+from ..config import Settings
 from ..errors import ConfigError
-from ..sending.tokens import SECRET_ENV, secret_from_settings, verify
+from ..sending.personalise import EMAIL_FIELD_DEPRECATED
+from ..sending.tokens import SECRET_ENV, Verifier, verifier_from_settings
 from .archive import issue_page
 from .body import BodyRefused
 from .guard import Guard
@@ -53,7 +54,7 @@ class Web:
 
     settings: Settings
     archive_dir: Path
-    secret: Secret
+    verifier: Verifier
     gate: LedgerGate = field(init=False)
     pages: Pages = field(init=False)
     unsubscribe_path: PathTemplate = field(init=False)
@@ -76,7 +77,7 @@ class Web:
 
     def verify(self, token: str) -> str | None:
         """The address a token was issued for, or None."""
-        return verify(token, self.secret)
+        return self.verifier.verify(token)
 
     @staticmethod
     def allow(method: str, *allowed: str) -> Response | None:
@@ -152,13 +153,15 @@ def make_web_app(settings: Settings, archive_dir: Path | str = Path("out")) -> S
     Needs ``DIGEST_SECRET`` (the secret the send job signs unsubscribe tokens with). Checks
     the ledger on the spot: a path that can never be a ledger raises :class:`ConfigError`.
     """
-    secret = secret_from_settings(settings)
-    if secret is None:
+    verifier = verifier_from_settings(settings, legacy=settings.serve.legacy_tokens)
+    if verifier is None:
         raise ConfigError(
             f"{SECRET_ENV} is not set: digest serve checks unsubscribe links with the same "
             "secret the send job signed them with. Set it in this process's environment."
         )
-    web = Web(settings, Path(archive_dir), secret)
+    if "{email}" in (settings.links.unsubscribe_url or ""):
+        log.warning(EMAIL_FIELD_DEPRECATED)
+    web = Web(settings, Path(archive_dir), verifier)
     web.gate.open()
     web.gate.close()
 
