@@ -20,6 +20,7 @@ from .errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
+    "ArchiveSettings",
     "AudienceSettings",
     "BrandSettings",
     "DeliverySettings",
@@ -241,6 +242,18 @@ class SendingSettings(_Section):
     max_overdue_hours: float = Field(24.0, ge=0)
 
 
+class ArchiveSettings(_Section):
+    """``[archive]``: the web archive folder that ``send``/``send-due`` publish issues into."""
+
+    dir: Path | None = Field(None, description="publish each issue here once it is sent")
+    url: str | None = Field(None, description="the folder's public URL (the feed's self link)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return _web_url(v)
+
+
 class ServeSettings(_Section):
     """``[serve]``: how ``digest serve`` listens, and the limits it holds every request to."""
 
@@ -286,6 +299,7 @@ class Settings(_Section):
     audience: AudienceSettings = Field(default_factory=AudienceSettings)
     sending: SendingSettings = Field(default_factory=SendingSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
 
     source: Path | None = Field(None, exclude=True)
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)

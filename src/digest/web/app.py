@@ -28,7 +28,7 @@ from ..config import Settings
 from ..errors import ConfigError
 from ..sending.personalise import EMAIL_FIELD_DEPRECATED
 from ..sending.tokens import SECRET_ENV, Verifier, verifier_from_settings
-from .archive import issue_page
+from .archive import archive_file, issue_page
 from .body import BodyRefused
 from .guard import Guard
 from .ledger_gate import LedgerGate
@@ -103,7 +103,10 @@ class Web:
             return "unsubscribe"
         if m := _WEBHOOK.fullmatch(path):
             return f"webhook {m['provider'][:20]!r}"
-        if self.archive_path.match(path, query) is not None:
+        root = self.archive_path.root
+        if self.archive_path.match(path, query) is not None or (
+            root != "/" and path.startswith(root.rstrip("/"))
+        ):
             return "archive"
         # Only the first segment: enough to spot a proxy that adds a prefix, never a token.
         first, slash, _ = path.lstrip("/").partition("/")
@@ -126,10 +129,13 @@ class Web:
         """Unsubscribe links and issue pages, at the paths ``[links]`` gives them; else 404."""
         request = Request(scope, receive)
         query = dict(request.query_params)
+        path = request.url.path
         response: Response
-        if (token := self.unsubscribe_path.match(request.url.path, query)) is not None:
+        if (token := self.unsubscribe_path.match(path, query)) is not None:
             response = await unsubscribe(self, request, token)
-        elif (slug := self.archive_path.match(request.url.path, query)) is not None:
+        elif (archived := archive_file(self, request.method, path)) is not None:
+            response = archived
+        elif (slug := self.archive_path.match(path, query)) is not None:
             response = await issue_page(self, request.method, slug)
         else:
             response = self.pages.not_found()
