@@ -79,8 +79,9 @@ def measure(folder: Path, mode: str) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 200_000])
-    parser.add_argument("--modes", nargs="+", default=["dry-run", "send"],
-                        choices=["dry-run", "send"])
+    parser.add_argument(
+        "--modes", nargs="+", default=["dry-run", "send"], choices=["dry-run", "send"]
+    )
     opts = parser.parse_args()
     head = ("recipients", "mode", "peak RSS MiB", "seconds", "msg/s")
     print("{:>10}  {:<8}  {:>12}  {:>8}  {:>7}  exit".format(*head))

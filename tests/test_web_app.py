@@ -32,6 +32,7 @@ from digest.sending.ledger import Ledger, Outcome
 from digest.web import make_web_app
 from digest.web.server import bind, server_config
 
+ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 SECRET = "test-secret-0123456789abcdef"
 LIST_ID = "test-weekly.example.org"
 """The list id BASE_TOML gives the newsletter (its name, then its From domain)."""
@@ -260,6 +261,23 @@ def test_a_vanished_ledger_is_503_and_logs_no_token_or_secret(
     assert token not in caplog.text
     assert SECRET not in caplog.text
     assert "ann@example.org" not in caplog.text
+
+
+def test_a_ledger_replaced_on_disk_gets_the_next_unsubscribe(tmp_path: Path) -> None:
+    """A restored or moved ledger: the server must not keep writing to the old file."""
+    from digest.sending.tokens import make_token
+
+    with serve_site(tmp_path) as site:
+        first = make_token("ann@example.org", SECRET, LIST_ID)
+        assert httpx.post(f"{site.url}/unsubscribe/{first}", data=ONE_CLICK).status_code == 200
+        for path in site.folder.glob("ledger.sqlite3*"):
+            path.rename(path.with_name(path.name.replace("ledger", "old-ledger")))
+        Ledger(site.ledger_path).close()
+        second = make_token("bob@example.org", SECRET, LIST_ID)
+        assert httpx.post(f"{site.url}/unsubscribe/{second}", data=ONE_CLICK).status_code == 200
+        with site.ledger() as ledger:
+            assert ledger.is_suppressed("bob@example.org") == "unsubscribed"
+            assert ledger.is_suppressed("ann@example.org") is None
 
 
 def test_a_failing_template_shows_the_plain_500_page_and_logs_the_route(

@@ -168,12 +168,11 @@ def make_web_app(settings: Settings, archive_dir: Path | str = Path("out")) -> S
     if "{email}" in (settings.links.unsubscribe_url or ""):
         log.warning(EMAIL_FIELD_DEPRECATED)
     web = Web(settings, Path(archive_dir), verifier)
-    web.gate.open()
-    web.gate.close()
+    web.gate.check_path()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        web.gate.open()
+        await web.gate.start()
         ready = [p.name for p in PROVIDERS.values() if all(settings.secret(n) for n in p.env)]
         log.info(
             "webhooks ready for: %s (the others answer 401 until their variables are set; "
@@ -183,7 +182,7 @@ def make_web_app(settings: Settings, archive_dir: Path | str = Path("out")) -> S
         try:
             yield
         finally:
-            web.gate.close()
+            await web.gate.stop()
 
     guard = Middleware(
         Guard,

@@ -79,7 +79,7 @@ async def unsubscribe(web: Web, request: Request, token: str) -> Response:
     from_page = "confirm" in form
     source = "web page" if from_page else "one-click"
     try:
-        await web.gate.run(lambda ledger: ledger.suppress([(email, _REASON)], source=source))
+        await web.gate.suppress(email, source)
     except LedgerUnavailable:
         return web.pages.unavailable()
     if not from_page:
