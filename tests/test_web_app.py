@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from starlette.routing import BaseRoute
 from tests.paths import ROOT, SAMPLE_ISSUE
 
 from digest.build import build_issue
@@ -71,11 +72,18 @@ def site_settings(
 
 @contextmanager
 def serve_site(
-    folder: Path, toml: str = BASE_TOML, env: dict[str, str] | None = None
+    folder: Path,
+    toml: str = BASE_TOML,
+    env: dict[str, str] | None = None,
+    routes: Sequence[BaseRoute] = (),
 ) -> Iterator[Site]:
-    """The app on a real server on an ephemeral loopback port, for the length of the block."""
+    """The app on a real server on an ephemeral loopback port, for the length of the block.
+
+    ``routes`` are added to the app the way other parts of digest add theirs.
+    """
     settings = site_settings(folder, toml, env)
     app = make_web_app(settings, folder / "out")
+    app.router.routes.extend(routes)
     sock = bind("127.0.0.1", 0, 128)
     server = uvicorn.Server(server_config(app, settings.serve))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
