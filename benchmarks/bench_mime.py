@@ -74,16 +74,12 @@ def make_content(size_kb: int) -> Content:
         n += 1
         parts.append(ARTICLE.format(n=n))
     parts.append(FOOT)
-    text = (
-        "Hello @@digest.name|reader@@,\n\n"
-        + "".join(
-            f"[{i}] Article {i}: the “state” of things — revisited\n"
-            f"A short summary of article {i}, by an editor who likes em dashes.\n"
-            f"https://example.org/articles/{i}\n\n"
-            for i in range(1, n + 1)
-        )
-        + "Unsubscribe: @@digest.unsubscribe_url@@\n"
-    )
+    text = "Hello @@digest.name|reader@@,\n\n" + "".join(
+        f"[{i}] Article {i}: the “state” of things — revisited\n"
+        f"A short summary of article {i}, by an editor who likes em dashes.\n"
+        f"https://example.org/articles/{i}\n\n"
+        for i in range(1, n + 1)
+    ) + "Unsubscribe: @@digest.unsubscribe_url@@\n"
     return Content(
         issue_id="2026-11-24",
         subject="Weekly digest for @@digest.name|you@@: twelve picks",
@@ -129,42 +125,23 @@ def dkim_signer() -> Callable[[bytes], bytes] | None:
         key = Path(tmp) / "k.pem"
         subprocess.run(
             [openssl, "genrsa", "-traditional", "-out", str(key), "2048"],
-            check=True,
-            capture_output=True,
+            check=True, capture_output=True,
         )
         pem = key.read_bytes()
-    heads = [
-        b"from",
-        b"to",
-        b"subject",
-        b"date",
-        b"message-id",
-        b"list-unsubscribe",
-        b"list-unsubscribe-post",
-    ]
+    heads = [b"from", b"to", b"subject", b"date", b"message-id",
+             b"list-unsubscribe", b"list-unsubscribe-post"]
 
     def sign(data: bytes) -> bytes:
-        sig: bytes = dkim.sign(
-            data,
-            b"s1",
-            b"example.org",
-            pem,
-            include_headers=heads,
-            canonicalize=(b"relaxed", b"relaxed"),
-        )
+        sig: bytes = dkim.sign(data, b"s1", b"example.org", pem, include_headers=heads,
+                               canonicalize=(b"relaxed", b"relaxed"))
         return sig + data
 
     return sign
 
 
 JSON_PROVIDERS = ("postmark", "resend", "mailjet", "brevo")
-FAKE_KEYS = {
-    "POSTMARK_SERVER_TOKEN": "x",
-    "RESEND_API_KEY": "x",
-    "BREVO_API_KEY": "x",
-    "MJ_APIKEY_PUBLIC": "x",
-    "MJ_APIKEY_PRIVATE": "x",
-}
+FAKE_KEYS = {"POSTMARK_SERVER_TOKEN": "x", "RESEND_API_KEY": "x", "BREVO_API_KEY": "x",
+             "MJ_APIKEY_PUBLIC": "x", "MJ_APIKEY_PRIVATE": "x"}
 
 
 def json_payloads(content: Content, people: list[Recipient]) -> None:
@@ -178,10 +155,8 @@ def json_payloads(content: Content, people: list[Recipient]) -> None:
         values = r.values()
         return bodies.html.fill(values).data + bodies.text.fill(values).data
 
-    for label, fn in (
-        ("filled, then encoded", filled_then_encoded),
-        ("encoded once, filled", encoded_once),
-    ):
+    for label, fn in (("filled, then encoded", filled_then_encoded),
+                      ("encoded once, filled", encoded_once)):
         r_rate, size = rate(fn, people)
         print(f"{'JSON bodies':16} {label:21} {r_rate:8.0f} msg/s ({size} bytes)")
     for name in JSON_PROVIDERS:
@@ -192,14 +167,11 @@ def json_payloads(content: Content, people: list[Recipient]) -> None:
         best = float("inf")
         for _ in range(3):
             start = time.perf_counter()
-            size = sum(
-                len(json_bytes(provider.build_request(c).json)) for c in provider.chunks(batch)
-            )
+            size = sum(len(json_bytes(provider.build_request(c).json))
+                       for c in provider.chunks(batch))
             best = min(best, time.perf_counter() - start)
-        print(
-            f"{name:16} requests (cut, built, encoded): {len(people) / best:8.0f} msg/s "
-            f"({size / 1e6:.1f} MB)"
-        )
+        print(f"{name:16} requests (cut, built, encoded): {len(people) / best:8.0f} msg/s "
+              f"({size / 1e6:.1f} MB)")
 
 
 def main() -> None:
@@ -218,10 +190,8 @@ def main() -> None:
     else:
         content = make_content(args.size)
     crlf = email.policy.default.clone(max_line_length=78, linesep="\r\n")
-    print(
-        f"issue: html {len(content.html.encode()) / 1000:.1f} KB, "
-        f"text {len(content.text.encode()) / 1000:.1f} KB, {args.count} recipients"
-    )
+    print(f"issue: html {len(content.html.encode()) / 1000:.1f} KB, "
+          f"text {len(content.text.encode()) / 1000:.1f} KB, {args.count} recipients")
 
     def stdlib(r: Recipient) -> bytes:
         return build_mime(content, r).as_bytes(policy=crlf)
@@ -240,10 +210,8 @@ def main() -> None:
         s_rate, s_size = rate(stdlib, people[:slow_n])
         f_rate, f_size = rate(fast, people)
         print(f"{label:16} stdlib build_mime: {s_rate:8.0f} msg/s ({s_size} bytes)")
-        print(
-            f"{label:16} template render:   {f_rate:8.0f} msg/s ({f_size} bytes)"
-            f"  x{f_rate / s_rate:.0f}"
-        )
+        print(f"{label:16} template render:   {f_rate:8.0f} msg/s ({f_size} bytes)"
+              f"  x{f_rate / s_rate:.0f}")
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.model_validate({"providers": {"file": {"dir": tmp}}, "environ": {}})
         provider = FileProvider(settings)
