@@ -364,3 +364,15 @@ def test_a_read_only_ledger_gives_503_and_an_unhealthy_healthz(tmp_path: Path) -
     assert "the send ledger is unavailable" in log
     assert "Traceback" not in log
     assert suppressed_emails(tmp_path / "ledger.sqlite3") == set()
+
+
+def test_two_workers_share_the_port_answer_a_burst_and_stop_cleanly(tmp_path: Path) -> None:
+    emails = [f"workers-{i}@example.org" for i in range(60)]
+    with serve_process(tmp_path, TOML, args=("--workers", "2")) as server:
+        results = asyncio.run(post_all(server.url, [f"/unsubscribe/{token(e)}" for e in emails]))
+        assert results == [200] * len(emails)
+        assert server.stop() == 0
+        log = server.log_text()
+    assert log.count("Started server process") == 2, log
+    assert set(emails) <= suppressed_emails(tmp_path / "ledger.sqlite3")
+    assert "Traceback" not in log

@@ -41,9 +41,10 @@ def serve(
 ) -> None:
     """Answer unsubscribe links (RFC 8058 one-click too), provider webhooks and /issues/<slug>.
 
-    Needs DIGEST_SECRET, the secret the send job signs unsubscribe links with. Limits,
-    timeouts and trusted proxies are in digest.toml's [serve]. Stop with Ctrl-C or SIGTERM:
-    requests in flight finish first.
+    Needs DIGEST_SECRET, the secret the send job makes unsubscribe links with (and, after a
+    rotation, the old ones in DIGEST_SECRET_PREVIOUS). Limits, timeouts and trusted proxies
+    are in digest.toml's [serve]. Stop with Ctrl-C or SIGTERM: requests in flight finish
+    first.
     """
     from digest import load_settings, serve_web
 
