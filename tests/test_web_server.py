@@ -374,3 +374,19 @@ def test_two_workers_share_the_port_answer_a_burst_and_stop_cleanly(tmp_path: Pa
     assert log.count("Started server process") == 2, log
     assert set(emails) <= suppressed_emails(tmp_path / "ledger.sqlite3")
     assert "Traceback" not in log
+
+
+def test_connections_over_max_connections_get_503_not_a_reset(tmp_path: Path) -> None:
+    toml = TOML + "[serve]\nmax_connections = 3\nheader_timeout = 30\n"
+    with serve_process(tmp_path, toml) as server:
+        held = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(3)]
+        try:
+            time.sleep(0.3)  # the server has accepted them
+            answer = exchange(server, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", timeout=5)
+            assert status_of(answer) == 503
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(0.3)
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        assert "Traceback" not in server.log_text()

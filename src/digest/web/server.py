@@ -123,7 +123,7 @@ def server_config(app: Any, serve: ServeSettings, *, factory: bool = False) -> u
         app,
         factory=factory,
         http=_Protocol,
-        ws="none",
+        ws="auto",
         lifespan="on",
         workers=serve.workers,
         backlog=serve.backlog,
