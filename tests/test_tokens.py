@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import secrets
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -188,3 +190,23 @@ def test_a_signer_made_once_signs_like_make_token_and_never_shows_its_secret() -
         assert signer.token(address) == make_token(address, secret, LIST)
         assert verify(signer.token(address), secret, LIST) == address
     assert secret not in repr(signer)
+
+
+def test_email_in_the_link_template_is_deprecated_loudly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from digest.sending.personalise import Personaliser
+    from digest.web import make_web_app
+
+    settings = Settings.model_validate(
+        {
+            "links": {"unsubscribe_url": "https://example.org/u/{email}/{token}"},
+            "sending": {"ledger": str(tmp_path / "ledger.sqlite3")},
+            "environ": {"DIGEST_SECRET": SECRET},
+        }
+    )
+    with caplog.at_level(logging.WARNING):
+        Personaliser(settings, "issue-1", "news@example.org")
+        make_web_app(settings, tmp_path)
+    warnings = [r for r in caplog.records if "uses {email}, which is deprecated" in r.getMessage()]
+    assert [r.name for r in warnings] == ["digest.sending", "digest.web"]
