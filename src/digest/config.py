@@ -23,6 +23,7 @@ __all__ = [
     "AudienceSettings",
     "BrandSettings",
     "DeliverySettings",
+    "EventSettings",
     "LinkSettings",
     "NewsletterSettings",
     "Secret",
@@ -74,6 +75,7 @@ def _web_url(value: str | None) -> str | None:
 
 
 ISSUE_FIELDS = ("slug", "number", "date")
+SUBJECT_FIELDS = ("headline", "newsletter", "number", "date")
 UNSUBSCRIBE_FIELDS = ("token", "slug", "email")
 
 
@@ -103,6 +105,8 @@ class NewsletterSettings(_Section):
     name as a slug, then the From address's domain.
     """
     name: str = "digest"
+    subject: str = "{headline}"
+    """Default subject of an issue without ``subject:``; phones show 40–60 characters."""
     from_: str = Field("digest <newsletter@example.org>", alias="from")
     reply_to: str | None = None
     postal_address: str | None = None
@@ -116,6 +120,13 @@ class NewsletterSettings(_Section):
     @classmethod
     def _urls(cls, v: str | None) -> str | None:
         return _web_url(v)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, v: str) -> str:
+        if "\n" in v or "\r" in v:
+            raise ValueError("must be on one line")
+        return _template_fields(v, SUBJECT_FIELDS)
 
     @field_validator("id")
     @classmethod
@@ -255,6 +266,17 @@ class SendingSettings(_Section):
     max_overdue_hours: float = Field(24.0, ge=0)
 
 
+class EventSettings(_Section):
+    """Provider events (``digest serve`` webhooks)."""
+
+    soft_bounce_limit: int = Field(
+        3, ge=1, le=100, description="soft bounces in a row, across issues, that suppress"
+    )
+    retention_days: float = Field(
+        180.0, gt=0, description="days a recorded event is kept before it is purged"
+    )
+
+
 class ServeSettings(_Section):
     """``[serve]``: how ``digest serve`` listens, and the limits it holds every request to."""
 
@@ -297,6 +319,7 @@ class Settings(_Section):
     audience: AudienceSettings = Field(default_factory=AudienceSettings)
     sending: SendingSettings = Field(default_factory=SendingSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
 
     source: Path | None = Field(None, exclude=True)
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)

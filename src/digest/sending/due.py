@@ -149,7 +149,10 @@ def send_due(
                         with Ledger(ledger_file) as ledger:
                             row = ledger.issue(issue.slug)
                     if row is not None and row.finished_at is not None:
-                        subject = issue.subject_for(issue.newsletter or settings.newsletter.name)
+                        subject = issue.subject_for(
+                            issue.newsletter or settings.newsletter.name,
+                            settings.newsletter.subject,
+                        )
                         if row.subject != subject:
                             raise InputError(
                                 f"{path}: an issue with the slug {issue.slug!r} was already sent "
