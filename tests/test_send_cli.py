@@ -90,7 +90,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     done = run_digest("send", "issue-7.yaml", "--dry-run", cwd=folder)
     assert done.returncode == 0, done.stderr
     assert "to send          2" in done.stdout and "duplicates       1" in done.stdout
-    assert "1 batches of up to 1000" in done.stdout
+    assert "1 batch of up to 1000" in done.stdout
     assert not (folder / "outbox").exists() and not (folder / "ledger.sqlite3").exists()
 
 

@@ -22,9 +22,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "providers": ("digest.cli.providers", "List delivery providers and what each needs."),
     "send": ("digest.cli.send", "Send an issue: to the list, or a test to --to addresses."),
     "send-due": ("digest.cli.send", "Send every issue whose send_at has passed (for cron)."),
-    "status": ("digest.cli.send", "Show where a send stands, recipient by recipient."),
-    "retry": ("digest.cli.send", "Send again to recipients whose send failed retryably."),
-    "suppress": ("digest.cli.send", "Add addresses to the suppression list."),
+    "status": (
+        "digest.cli.send",
+        "Show where a send stands: counts by state, failures, a job running.",
+    ),
+    "retry": ("digest.cli.send", "Send again to failed recipients (retryable, or chosen)."),
+    "suppress": ("digest.cli.send", "Add addresses to the suppression list, or remove them."),
     "serve": ("digest.cli.serve", "Serve unsubscribe links, provider webhooks and the archive."),
 }
 

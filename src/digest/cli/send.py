@@ -109,7 +109,7 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
         click.echo(f"  already done     {plan.already_done} (in the ledger)")
     click.echo(f"  to send          {plan.to_send}")
     click.echo(
-        f"  provider         {plan.provider}: {plan.batches} batches of up to "
+        f"  provider         {plan.provider}: {plural(plan.batches, 'batch')} of up to "
         f"{plan.batch_size}, {plan.concurrency} at a time"
     )
     rate = f"{plan.rate:g} messages/s" if plan.rate else "no limit"
