@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..errors import DigestError
+from ..errors import EXIT_INTERRUPTED, DigestError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("digest.cli.build", "Render an issue file into HTML, text and .eml files."),
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         rv: Any = cli.main(args=argv, prog_name="digest", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
@@ -84,5 +84,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     sys.exit(rv if isinstance(rv, int) else 0)
