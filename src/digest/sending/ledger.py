@@ -432,6 +432,13 @@ class Ledger:
             )
         return cur.rowcount
 
+    def recipient_count(self, issue_id: str) -> int:
+        """How many recipients the issue has in the ledger, in any state."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM recipients WHERE issue_id = ?", (issue_id,)
+        ).fetchone()
+        return int(row[0])
+
     def counts(self, issue_id: str) -> dict[str, int]:
         """Recipients by state (every state present, zero where none)."""
         out = dict.fromkeys(STATES, 0)
