@@ -365,7 +365,7 @@ def test_a_real_send_refuses_an_issue_that_fails_the_check(tmp_path: Path) -> No
     folder = _send_folder(
         tmp_path, GOOD.replace("https://health.news/nurses", "https://example.org/n")
     )
-    env = cli_env(POSTMARK_SERVER_TOKEN="t", DIGEST_SECRET="s" * 40)
+    env = cli_env(POSTMARK_SERVER_TOKEN="t", DIGEST_SECRET=SECRET)
     done = run_digest("send", "issue.yaml", "--recipients", "subs.csv", cwd=folder, env=env)
     assert done.returncode == 6, done.stdout + done.stderr
     assert "placeholder-link" in done.stderr and "nothing was sent" in done.stderr
@@ -375,7 +375,7 @@ def test_a_real_send_refuses_an_issue_that_fails_the_check(tmp_path: Path) -> No
 def test_skip_check_skips_content_rules_but_never_drafts(tmp_path: Path) -> None:
     draft = GOOD.replace("    url: https://health.news/nurses\n", "")
     folder = _send_folder(tmp_path, draft)
-    env = cli_env(POSTMARK_SERVER_TOKEN="t", DIGEST_SECRET="s" * 40)
+    env = cli_env(POSTMARK_SERVER_TOKEN="t", DIGEST_SECRET=SECRET)
     done = run_digest(
         "send", "issue.yaml", "--skip-check", "--recipients", "subs.csv", cwd=folder, env=env
     )
@@ -386,7 +386,7 @@ def test_the_file_backend_sends_with_the_errors_as_warnings(tmp_path: Path) -> N
     folder = _send_folder(
         tmp_path, GOOD.replace("https://health.news/nurses", "https://example.org/n"), "file"
     )
-    env = cli_env(DIGEST_SECRET="s" * 40)
+    env = cli_env(DIGEST_SECRET=SECRET)
     done = run_digest("send", "issue.yaml", "--recipients", "subs.csv", cwd=folder, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "warning: placeholder-link" in done.stderr
