@@ -365,14 +365,16 @@ class Settings(_Section):
 def _check_providers(settings: Settings, text: str, p: Path) -> None:
     """``[delivery] provider`` and each ``[providers.NAME]`` must name a provider that
     exists: a misspelling is caught when the file loads, with its line and the likely name."""
-    from .config_problems import key_lines, suggest
-    from .delivery.base import BUILTIN, available_providers
+    from .delivery.builtin import BUILTIN
 
     named = [(("delivery", "provider"), settings.delivery.provider, "[delivery] provider")]
     named += [(("providers", n), n, f"[providers.{n}]") for n in settings.providers]
     unknown = [item for item in named if item[1] not in BUILTIN]
     if not unknown:
         return
+    from .config_problems import key_lines, suggest
+    from .delivery.base import available_providers
+
     known = available_providers()
     lines = key_lines(text)
     problems = []

@@ -45,6 +45,16 @@ def serve(
     rotation, the old ones in DIGEST_SECRET_PREVIOUS). Limits, timeouts and trusted proxies
     are in digest.toml's [serve]. Stop with Ctrl-C or SIGTERM: requests in flight finish
     first.
+
+    Each provider's webhook (POST /webhooks/NAME) answers 401 until its environment
+    variables are set:
+
+    \b
+      postmark, mailjet, brevo   DIGEST_WEBHOOK_USER, DIGEST_WEBHOOK_PASSWORD
+      mailgun                    MAILGUN_WEBHOOK_SIGNING_KEY
+      resend                     RESEND_WEBHOOK_SECRET
+      sendgrid                   SENDGRID_WEBHOOK_PUBLIC_KEY
+      ses                        DIGEST_SES_TOPIC_ARN
     """
     from digest import load_settings, serve_web
 

@@ -269,9 +269,10 @@ class _Run:
                 while True:
                     if stop.is_set() and not announced and signals and signals.name:
                         announced = True
+                        flight = plural(len(in_flight), "batch")
                         self.reporter.warning(
-                            f"{signals.name}: stopping; {len(in_flight)} batches in flight "
-                            "finish first. Run the same command again to resume.",
+                            f"{signals.name}: stopping; {flight} in flight finish first. "
+                            "Run the same command again to resume.",
                             event="stopping",
                         )
                     while not stop.is_set() and len(in_flight) < concurrency:
