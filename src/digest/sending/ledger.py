@@ -153,6 +153,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001-initial", _SCHEMA),
     ("0003-events", _EVENTS_SCHEMA),
     ("0002-sendux-requeues", _REQUEUES),
+    (
+        "0004-events-by-address",
+        "CREATE INDEX IF NOT EXISTS recipients_email_key ON recipients (email_key, sent_at);",
+    ),
 )
 """Forward migrations, applied in order, each once, each in its own transaction.
 
