@@ -443,7 +443,8 @@ def run_send(
             )
             if report.requeued:
                 rep.info(
-                    f"{report.requeued} earlier retryable failures queued again.", event="requeued"
+                    f"{plural(report.requeued, 'earlier retryable failure')} queued again.",
+                    event="requeued",
                 )
             _changed_after_finish(ledger, prepared)
             if was_finished and not report.added and not report.requeued:
