@@ -120,7 +120,7 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
     else:
         click.echo(
             f"  crash safety     no idempotency keys: a crash mid-call may duplicate up to "
-            f"{plan.duplicate_bound} messages (the batches in flight)"
+            f"{plural(plan.duplicate_bound, 'message')} (the batches in flight)"
         )
     for w in plan.warnings:
         click.secho(f"warning: {w}", fg="yellow")

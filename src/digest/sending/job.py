@@ -381,9 +381,9 @@ def _changed_after_finish(ledger: Ledger, prepared: Prepared) -> None:
         ledger.set_finished(prepared.issue_id, False)
         raise IssueChangedError(
             f"Issue {prepared.issue_id!r} changed after its send finished, and "
-            f"{plural(waiting, 'recipient')} added to the list since would get the edited "
-            "version while everyone else got the old one. To send it to them, run again "
-            "with --force."
+            f"{plural(waiting, 'recipient')} added to the list (or chosen to go again) since "
+            "would get the edited version while everyone else got the old one. To send it "
+            "to them, run again with --force."
         )
 
 
@@ -443,7 +443,8 @@ def run_send(
             )
             if report.requeued:
                 rep.info(
-                    f"{report.requeued} earlier retryable failures queued again.", event="requeued"
+                    f"{plural(report.requeued, 'earlier retryable failure')} queued again.",
+                    event="requeued",
                 )
             _changed_after_finish(ledger, prepared)
             if was_finished and not report.added and not report.requeued:
