@@ -353,3 +353,33 @@ def test_dkim_without_dkimpy_names_the_extra(
     monkeypatch.setitem(sys.modules, "dkim", None)
     with pytest.raises(ConfigError, match=re.escape("pip install 'digest[dkim]'")):
         provider(plain, {"DKIM_PRIVATE_KEY": "x"}, dkim_selector="s", dkim_domain="example.org")
+
+
+def test_lines_starting_with_a_dot_arrive_intact(plain: SMTPServer) -> None:
+    """digest dot-stuffs DATA itself (faster than smtplib's regex); the server must still
+    read back exactly the message digest built, dots and all."""
+    text = ".hidden first line\n.\n..two dots\nplain @@digest.name@@\n.last"
+    content = make_content(text=text, html="<p>\n.dot at a line start</p>\n.")
+    people = recipients(2)
+    with provider(plain) as p:
+        results = p.send_batch(make_batch(people, content))
+    assert [r.ok for r in results] == [True, True]
+    for person, received in zip(people, plain.messages, strict=True):
+        got, want = parse(received.data), build_mime(content, person)
+        assert bodies(got) == bodies(want)
+        assert ".hidden first line" in bodies(got)["text/plain"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b".", b"a\r\n.b\r\n", b".\r\n.\r\n", b"x\n.y", b"no end", b"\r\n..\r\n", b"a\r\n"],
+)
+def test_dot_stuffing_gives_smtplibs_bytes(data: bytes) -> None:
+    """The same bytes smtplib's DATA would put on the wire for any message."""
+    import smtplib
+
+    from digest.delivery.smtp import _dot_stuffed
+
+    q = smtplib._quote_periods(data)  # type: ignore[attr-defined]
+    want = (q if q[-2:] == b"\r\n" else q + b"\r\n") + b".\r\n"
+    assert _dot_stuffed(data) == want

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from pydantic import Field, model_validator
 
@@ -199,7 +199,7 @@ class SMTPProvider(Provider):
         conn: smtplib.SMTP | None = None
         try:
             if opts.security == "tls":
-                conn = smtplib.SMTP_SSL(
+                conn = _SMTPSSL(
                     opts.host,
                     self.port,
                     local_hostname=opts.local_hostname,
@@ -207,7 +207,7 @@ class SMTPProvider(Provider):
                     context=context,
                 )
             else:
-                conn = smtplib.SMTP(
+                conn = _SMTP(
                     opts.host,
                     self.port,
                     local_hostname=opts.local_hostname,
@@ -377,6 +377,42 @@ class SMTPProvider(Provider):
         error = f"{self.opts.host} {what}: {code} {self.scrub(_text(answer))}"
         log.debug("smtp: %s for %s", error, to)
         return RecipientResult(to, False, error=error, retryable=retryable)
+
+
+class _QuickData:
+    """``DATA`` as smtplib sends it, with dot-stuffing by ``bytes.replace``.
+
+    smtplib stuffs with a multi-line regex that costs about 0.3 ms on a 50 KB message, as
+    much as the rest of handing it over; replacing every LF-dot gives the very same bytes
+    (the regex's ``^`` is the start or just after an LF) for a tenth of that.
+    """
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        smtp = cast(smtplib.SMTP, self)
+        if not isinstance(msg, bytes):
+            return smtplib.SMTP.data(smtp, msg)
+        smtp.putcmd("data")
+        code, reply = smtp.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        smtp.send(_dot_stuffed(msg))
+        return smtp.getreply()
+
+
+def _dot_stuffed(msg: bytes) -> bytes:
+    """``msg`` as DATA carries it: every line starting with a dot doubled, then CRLF.CRLF."""
+    stuffed = msg.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed + (b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
+class _SMTP(_QuickData, smtplib.SMTP):
+    pass
+
+
+class _SMTPSSL(_QuickData, smtplib.SMTP_SSL):
+    pass
 
 
 def _import_dkim() -> Any:
