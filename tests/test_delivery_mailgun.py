@@ -12,7 +12,7 @@ import pytest
 from tests.servers.support import Sleeps, make_batch, make_content, make_settings, recipients
 
 from digest.delivery.mailgun import MailgunProvider
-from digest.errors import ConfigError
+from digest.errors import AccountDeliveryError, ConfigError
 from digest.message import Address, Recipient
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def test_server_errors_are_retried_then_every_recipient_fails_retryable(
     mailgun: FakeMailgun,
 ) -> None:
     sleeps = Sleeps()
-    mailgun.server.faults.fail(20, status=500)  # type: ignore[union-attr]
+    mailgun.server.faults.fail(20, status=503)  # type: ignore[union-attr]
     with provider(mailgun, sleeps, max_retries=4) as p:
         results = p.deliver(make_batch(recipients(3)))
     assert len(mailgun.server.requests) == 5  # type: ignore[union-attr]
@@ -159,27 +159,28 @@ def test_server_errors_are_retried_then_every_recipient_fails_retryable(
     assert len(mailgun.mailbox) == 0
 
 
-def test_a_stall_and_a_dropped_connection_are_both_retried(mailgun: FakeMailgun) -> None:
-    mailgun.server.faults.drop(1)  # type: ignore[union-attr]
-    mailgun.server.faults.stall(1, seconds=5)  # type: ignore[union-attr]
-    rs = recipients(2)
-    with provider(mailgun, timeout=0.3) as p:
-        results = p.deliver(make_batch(rs))
-    assert all(r.ok for r in results)
-    faults = [q.fault for q in mailgun.server.requests]  # type: ignore[union-attr]
-    assert faults == ["drop", "stall", None]
-    assert all(mailgun.count(r.email) == 1 for r in rs)
+@pytest.mark.parametrize("fault", ["stall", "drop", "502"])
+def test_a_lost_answer_leaves_the_batch_unknown_never_resent(
+    mailgun: FakeMailgun, fault: str
+) -> None:
+    faults = mailgun.server.faults  # type: ignore[union-attr]
+    {"stall": lambda: faults.stall(1, seconds=5), "drop": lambda: faults.drop(1),
+     "502": lambda: faults.fail(1, status=502)}[fault]()
+    sleeps = Sleeps()
+    with provider(mailgun, sleeps, timeout=0.3) as p:
+        results = p.deliver(make_batch(recipients(2)))
+    assert all(r.unknown and not r.ok and not r.retryable for r in results)
+    assert len(mailgun.server.requests) == 1 and sleeps == []  # type: ignore[union-attr]
 
 
 def test_a_bad_key_fails_at_once_with_mailguns_answer(mailgun: FakeMailgun) -> None:
     sleeps = Sleeps()
-    with provider(mailgun, sleeps, key="key-wrong") as p:
-        results = p.deliver(make_batch(recipients(5)))
+    with provider(mailgun, sleeps, key="key-wrong") as p, pytest.raises(AccountDeliveryError) as e:
+        p.deliver(make_batch(recipients(5)))
     assert len(mailgun.server.requests) == 1  # type: ignore[union-attr]
     assert sleeps == []
-    for r in results:
-        assert not r.ok and not r.retryable
-        assert "Forbidden" in (r.error or "") and "status 401" in (r.error or "")
+    assert "Forbidden" in str(e.value) and "status 401" in str(e.value)
+    assert "MAILGUN_API_KEY" in str(e.value)
 
 
 def test_the_key_never_shows_in_logs_errors_or_reprs(
@@ -188,11 +189,13 @@ def test_the_key_never_shows_in_logs_errors_or_reprs(
     caplog.set_level(logging.DEBUG)
     secret = "key-secret-but-wrong-77"
     bad = provider(mailgun, key=secret)
-    results = bad.deliver(make_batch(recipients(2)))
+    with pytest.raises(AccountDeliveryError) as err:
+        bad.deliver(make_batch(recipients(2)))
     good = provider(mailgun)
     mailgun.server.faults.fail(1, status=502, body=f"upstream said {mailgun.api_key}")  # type: ignore[union-attr]
-    good.deliver(make_batch(recipients(2)))
-    texts = [caplog.text, repr(bad), repr(good), repr(results), *(r.error or "" for r in results)]
+    results = good.deliver(make_batch(recipients(2)))
+    texts = [caplog.text, repr(bad), repr(good), str(err.value), repr(results),
+             *(r.error or "" for r in results)]
     assert not any(secret in t or mailgun.api_key in t for t in texts)
     bad.close()
     good.close()

@@ -203,25 +203,48 @@ def test_a_rejected_recipient_fails_alone_and_the_rest_go_out(start: Start):
 
 def test_server_errors_are_retried_then_given_up(fake: FakeSES, start: Start):
     server = start(fake)
-    server.faults.fail(10, status=500, body={"message": "Internal failure."},
-                       headers={"x-amzn-ErrorType": "InternalFailure"})
+    server.faults.fail(10, status=503, body={"message": "Service unavailable."},
+                       headers={"x-amzn-ErrorType": "ServiceUnavailable"})
     sleeps: list[float] = []
     with provider(server, sleeps, max_retries=2) as p:
         results = p.deliver(Batch(content(), people(1), "5xx"))
     assert len(server.requests) == 3 and len(sleeps) == 2
     assert not results[0].ok and results[0].retryable
-    assert "Internal failure" in (results[0].error or "")
+    assert "Service unavailable" in (results[0].error or "")
 
 
-def test_stall_and_drop_are_retried_with_a_fresh_signature(fake: FakeSES, start: Start):
+def test_an_internal_failure_may_have_sent_so_it_is_unknown_not_retried(
+    fake: FakeSES, start: Start
+):
     server = start(fake)
-    server.faults.stall(1, seconds=2.0)
-    server.faults.drop(1)
+    server.faults.fail(1, status=500, body={"message": "Internal failure."},
+                       headers={"x-amzn-ErrorType": "InternalFailure"})
+    sleeps: list[float] = []
+    with provider(server, sleeps) as p:
+        results = p.deliver(Batch(content(), people(1), "5xx"))
+        assert p.reconciles is False
+    assert len(server.requests) == 1 and sleeps == []
+    assert results[0].unknown and "Internal failure" in (results[0].error or "")
+
+
+def test_a_throttled_call_is_retried_signed_again(fake: FakeSES, start: Start):
+    server = start(fake)
+    server.faults.throttle(1, retry_after="0")
     with provider(server, []) as p:
         results = p.deliver(Batch(content(), people(1), "flaky"))
     assert results[0].ok
-    assert [r.fault for r in server.requests] == ["stall", "drop", None]
+    assert [r.status for r in server.requests] == [429, 200]
+    assert all(r.header("Authorization") for r in server.requests)
     assert fake.deliveries("reader0@example.com") == 1
+
+
+@pytest.mark.parametrize("fault", ["stall", "drop"])
+def test_stall_and_drop_leave_the_recipient_unknown(fake: FakeSES, start: Start, fault: str):
+    server = start(fake)
+    server.faults.stall(1, seconds=2.0) if fault == "stall" else server.faults.drop(1)
+    with provider(server, []) as p:
+        results = p.deliver(Batch(content(), people(1), "flaky"))
+    assert results[0].unknown and len(server.requests) == 1
 
 
 def test_an_unknown_configuration_set_fails_with_ses_words(fake: FakeSES, start: Start):
