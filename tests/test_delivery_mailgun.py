@@ -54,6 +54,8 @@ def test_one_form_call_gives_each_recipient_a_message_of_their_own(mailgun: Fake
         assert d.meta["tags"][0] == "2026-w48" and len(d.meta["tags"]) <= 3
         assert d.meta["variables"]["digest-issue"] == "2026-w48"
         assert "%recipient." not in d.html + d.text + d.subject
+    events = {e["recipient"]: e["user-variables"]["digest_id"] for _, e in mailgun.events}
+    assert events == {r.email: r.digest_id for r in rs}
 
 
 def test_html_values_are_escaped_and_text_values_are_not(mailgun: FakeMailgun) -> None:
@@ -235,3 +237,26 @@ def test_the_fake_refuses_what_the_docs_refuse(mailgun: FakeMailgun) -> None:
     r = httpx.post(url, auth=auth, data={"from": "a@example.org", "to": "b@example.org"})
     assert r.status_code == 400 and "text" in r.json()["message"]
     assert len(mailgun.mailbox) == 0
+
+
+def test_a_lost_answer_is_found_in_the_accepted_events_by_digest_id(mailgun: FakeMailgun) -> None:
+    """Mailgun took the batch, the answer was lost: nothing is resent, and the Events API
+    (accepted events tagged with the issue, paged 300 at a time) finds every recipient."""
+    mailgun.server.faults.drop(1, process=True)  # type: ignore[union-attr]
+    rs = recipients(320)
+    content = make_content()
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    with provider(mailgun) as p:
+        assert p.reconciles and not p.idempotent
+        results = p.deliver(make_batch(rs, content))
+        assert all(r.unknown for r in results)
+        found = p.accepted(content, [*rs, *recipients(1, start=900)], since)
+        assert p.issue_messages(content) == 1
+        assert p.issue_messages(make_content(issue_id="2026-w49")) == 0
+        mailgun.search_lag = 60.0
+        assert p.accepted(content, rs[:1], since) == {}
+    assert found == {r.digest_id: mailgun.ids[0] for r in rs}
+    assert all(mailgun.count(r.email) == 1 for r in rs)
+    pages = [q for q in mailgun.server.requests if q.method == "GET"]  # type: ignore[union-attr]
+    assert pages[0].query["event"] == ["accepted"] and pages[0].query["tags"] == ["2026-w48"]
+    assert len(pages) >= 2, "320 events take two pages of 300"

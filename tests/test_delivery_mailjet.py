@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -170,11 +171,16 @@ def test_a_lost_answer_is_not_sent_again_because_mailjet_has_no_idempotency_key(
     """Mailjet took the message, the answer was lost: the recipient is unknown, not resent."""
     server = start(fake)
     server.faults.drop(1, process=True)
+    readers = [Recipient(f"reader{i}@example.com", f"Reader {i}", {"token": f"t{i}"},
+                         f"<digest.{i:032x}@example.org>") for i in range(2)]
     with provider(server, []) as p:
-        assert p.idempotent is False
-        results = p.deliver(Batch(content(), people(1), "k-lost"))
+        assert p.idempotent is False and p.reconciles is True
+        results = p.deliver(Batch(content(), readers[:1], "k-lost"))
+        found = p.accepted(content(), readers, datetime.now(UTC) - timedelta(seconds=5))
     assert results[0].unknown and not results[0].ok
     assert fake.deliveries("reader0@example.com") == 1
+    assert fake.sent[0].custom_id == readers[0].digest_id
+    assert found == {readers[0].digest_id: str(fake.sent[0].message_id)}
 
 
 def test_bad_credentials_fail_at_once_with_mailjets_message(start: Start):

@@ -274,3 +274,13 @@ def test_a_refusal_echoing_the_secret_is_scrubbed_from_the_exception(start: Star
     error = caught.value
     assert "bad ***" in str(error) and "bad ***" in error.body
     assert KEY not in str(error) + error.body + repr(error)
+
+
+def test_each_email_carries_its_digest_id_as_a_tag(fake: FakeResend, start: Start):
+    server = start(fake)
+    r = Recipient("ann@example.com", "Ann", {"token": "t"}, f"<digest.{'a1' * 16}@example.org>")
+    with provider(server, []) as p:
+        [res] = p.deliver(Batch(content(), [r], "k-tag"))
+    assert res.ok
+    assert {"name": "digest_id", "value": "a1" * 16} in fake.sent[0].tags
+    assert {"name": "issue", "value": "2026-47"} in fake.sent[0].tags

@@ -15,7 +15,7 @@ import pytest
 from digest.config import Settings
 from digest.delivery.base import get_provider
 from digest.delivery.ses import SESProvider
-from digest.errors import ConfigError, PermanentDeliveryError
+from digest.errors import AccountDeliveryError, ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, loopback
 from servers.ses import AUTH_RE, FakeSES, load_model, validate
@@ -160,20 +160,25 @@ def test_temporary_credentials_send_the_session_token_signed(start: Start):
 def test_a_wrong_secret_is_refused_at_once_with_ses_words(fake: FakeSES, start: Start):
     server = start(fake)
     sleeps: list[float] = []
-    with provider(server, sleeps, env={"AWS_SECRET_ACCESS_KEY": "not-the-secret"}) as p:
-        results = p.deliver(Batch(content(), people(1), "bad-secret"))
+    with (
+        provider(server, sleeps, env={"AWS_SECRET_ACCESS_KEY": "not-the-secret"}) as p,
+        pytest.raises(AccountDeliveryError) as err,
+    ):
+        p.deliver(Batch(content(), people(1), "bad-secret"))
     assert len(server.requests) == 1 and sleeps == []
-    assert not results[0].ok and not results[0].retryable
-    assert "InvalidSignatureException" in (results[0].error or "")
-    assert "signature we calculated does not match" in (results[0].error or "")
+    assert "InvalidSignatureException" in str(err.value)
+    assert "signature we calculated does not match" in str(err.value)
+    assert "AWS_SECRET_ACCESS_KEY" in str(err.value) and "not-the-secret" not in str(err.value)
     assert fake.sent == []
 
 
 def test_an_unknown_access_key_is_refused(fake: FakeSES, start: Start):
     server = start(fake)
-    with provider(server, [], env={"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN"}) as p:
-        results = p.deliver(Batch(content(), people(1), "bad-key"))
-    assert "UnrecognizedClientException" in (results[0].error or "")
+    with (
+        provider(server, [], env={"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN"}) as p,
+        pytest.raises(AccountDeliveryError, match="UnrecognizedClientException"),
+    ):
+        p.deliver(Batch(content(), people(1), "bad-key"))
 
 
 def test_throttling_codes_are_retried(fake: FakeSES, start: Start):
@@ -307,3 +312,14 @@ def test_a_refusal_echoing_the_secret_is_scrubbed_from_the_exception(start: Star
     error = caught.value
     assert "bad ***" in str(error) and "bad ***" in error.body
     assert SECRET not in str(error) + error.body + repr(error)
+
+
+def test_each_message_carries_its_digest_id_as_an_email_tag(fake: FakeSES, start: Start):
+    server = start(fake)
+    r = Recipient("ann@example.com", "Ann", {"token": "t"}, f"<digest.{'b2' * 16}@example.org>")
+    with provider(server, []) as p:
+        [res] = p.deliver(Batch(content(), [r], "k-tag"))
+    assert res.ok
+    (req,) = server.requests
+    assert {"Name": "digest_id", "Value": "b2" * 16} in req.json["EmailTags"]
+    assert validate(load_model(), "SendEmailRequest", req.json) == []
