@@ -6,13 +6,14 @@ Commands live one module each in this package and are imported only when run, so
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from importlib import import_module
 from typing import Any
 
 import click
 
-from ..errors import DigestError
+from ..errors import EXIT_LEDGER, DigestError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("digest.cli.build", "Render an issue file into HTML, text and .eml files."),
@@ -25,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("digest.cli.send", "Show where a send stands, recipient by recipient."),
     "retry": ("digest.cli.send", "Send again to recipients whose send failed retryably."),
     "suppress": ("digest.cli.send", "Add addresses to the suppression list."),
+    "ledger": ("digest.cli.ledger", "Back up the send ledger (SQLite's online backup)."),
     "serve": ("digest.cli.serve", "Serve unsubscribe links, provider webhooks and the archive."),
 }
 
@@ -79,6 +81,13 @@ def main(argv: list[str] | None = None) -> None:
     except DigestError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
+    except sqlite3.Error as e:  # a ledger failure the ledger's own mapping did not see
+        click.echo(
+            f"error: the send ledger failed: {e}. What was recorded is kept; fix the cause "
+            "(disk space, permissions, another program holding it) and run again.",
+            err=True,
+        )
+        sys.exit(EXIT_LEDGER)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

@@ -1,7 +1,8 @@
 """Commands that send: ``send``, ``send-due``, ``status``, ``retry``, ``suppress``.
 
 They parse arguments, call :mod:`digest.sending` and print; each returns its exit status
-(0 all sent, 1 partial failure, 3 config or input error, 4 lock held, 5 issue changed).
+from the one table in :mod:`digest.errors` (0 all sent, 1 partial failure, 3 config or
+input error, 4 lock held, 5 issue changed, 7 ledger unusable, 8 outcomes unknown).
 """
 
 from __future__ import annotations
@@ -50,9 +51,18 @@ def _summary(report: SendReport, reporter: Reporter, source: Path) -> None:
     text = (
         f"{report.issue_id}: sent {report.sent_now} and failed {report.failed_now} this run; "
         f"in all {c.get('sent', 0)} sent, {c.get('failed', 0)} failed "
-        f"({c.get('failed_retryable', 0)} retryable), {c.get('pending', 0)} pending, "
+        f"({c.get('failed_permanent', 0)} permanent, {c.get('failed_retryable', 0)} will "
+        f"retry), {c.get('unknown', 0)} unknown, {c.get('pending', 0)} pending, "
         f"{c.get('suppressed', 0)} suppressed."
     )
+    settled = c.get("found", 0) + c.get("resent", 0) + c.get("risked", 0)
+    if settled or report.unknown_now:
+        text += (
+            f" Lost answers: {report.unknown_now} this run; reconciled in all "
+            f"{c.get('found', 0)} found at the provider, {c.get('resent', 0)} resent "
+            f"(not accepted), {c.get('risked', 0)} resent on request."
+        )
+    text += f" Duplicate exposure: {c.get('exposure', 0)}."
     data: dict[str, Any] = {"event": "summary", "issue": report.issue_id, "counts": c}
     data.update(exit_code=report.exit_code, interrupted=report.interrupted)
     if report.exit_code:
@@ -70,6 +80,8 @@ def _hint(report: SendReport, source: Path) -> str:
     retryable = c.get("failed_retryable", 0)
     permanent = c.get("failed", 0) - retryable
     parts = []
+    if c.get("unknown", 0):
+        parts.append(_unknown_hint(c["unknown"], source))
     if retryable:
         parts.append(f"{retryable} failed for now: `digest retry {source}` sends them again.")
     if permanent:
@@ -85,6 +97,15 @@ def _hint(report: SendReport, source: Path) -> str:
     return " ".join(parts) or (
         f"Not finished: {c.get('pending', 0)} still pending; run the same command again "
         f"(`digest status {issue}` shows where it stands)."
+    )
+
+
+def _unknown_hint(unknown: int, source: Path | str) -> str:
+    return (
+        f"{unknown} outcomes are unknown (the provider's answer was lost and it cannot be "
+        "asked, or has not said yet): they are not sent again on their own. A later run asks "
+        f"again where the provider can say; `digest retry {source} --unknown` sends them "
+        "again, and any whose first message did arrive then gets a second copy."
     )
 
 
@@ -137,6 +158,12 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Print the send plan and send nothing.")
 @click.option("--force", is_flag=True, help="Resume even though the issue changed.")
+@click.option(
+    "--new-ledger",
+    is_flag=True,
+    help="Send although the ledger has no record of ISSUE and the provider (or outbox) "
+    "already holds messages of it (only if you mean to send it all again).",
+)
 @config_option
 @log_format_option
 def send(
@@ -145,6 +172,7 @@ def send(
     to: tuple[str, ...],
     dry_run: bool,
     force: bool,
+    new_ledger: bool,
     config_path: Path | None,
     log_format: str,
 ) -> int:
@@ -177,7 +205,14 @@ def send(
         )
         _print_plan(plan, log_format == "json")
         return 0
-    report = send_issue(settings, prepared, recipients=recipients, force=force, reporter=reporter)
+    report = send_issue(
+        settings,
+        prepared,
+        recipients=recipients,
+        force=force,
+        new_ledger=new_ledger,
+        reporter=reporter,
+    )
     _summary(report, reporter, issue)
     return report.exit_code
 
@@ -228,6 +263,7 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
         counts = ledger.counts(issue_id)
         failures = ledger.failures(issue_id, limit)
         open_batches = len(ledger.open_batches(issue_id))
+        in_flight = ledger.in_flight(issue_id)
     if as_json:
         click.echo(
             json.dumps(
@@ -238,6 +274,7 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
                     "finished_at": row.finished_at,
                     "counts": counts,
                     "open_batches": open_batches,
+                    "in_flight": in_flight,
                     "failures": [
                         {"email": e, "error": err, "retryable": r} for e, err, r in failures
                     ],
@@ -248,11 +285,31 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
         return 0
     state = f"finished {row.finished_at}" if row.finished_at else "not finished"
     click.echo(f"{issue_id}: {state} (started {row.created_at})")
-    for name in ("sent", "pending", "failed", "suppressed", "bounced", "complained"):
-        extra = f" ({counts['failed_retryable']} retryable)" if name == "failed" else ""
-        click.echo(f"  {name:<11} {counts[name]}{extra}")
+    notes = {
+        "failed": f" ({counts['failed_permanent']} permanent, {counts['failed_retryable']} "
+        "will retry)",
+        "unknown": " (answer lost: not sent again until the provider says, or --unknown)",
+    }
+    for name in ("sent", "pending", "failed", "unknown", "suppressed", "bounced", "complained"):
+        click.echo(f"  {name:<11} {counts[name]}{notes.get(name, '')}")
+    click.echo(
+        f"  reconciled  {counts['found'] + counts['resent'] + counts['risked']} "
+        f"({counts['found']} found at the provider, {counts['resent']} resent as not "
+        f"accepted, {counts['risked']} resent on request)"
+    )
+    click.echo(
+        f"  duplicate exposure {counts['exposure']} (recipients who could get a second copy: "
+        "the unknown ones if resent, and batches caught mid-call by a crash)"
+    )
+    if in_flight:
+        click.echo(
+            f"  {in_flight} recipients were in batches being sent when a run stopped; the "
+            "next run settles them."
+        )
     if open_batches:
-        click.echo(f"  {open_batches} batches were in flight when a run stopped; resume to send.")
+        click.echo(f"  {open_batches} batches are planned but not sent; resume to send.")
+    if counts["unknown"]:
+        click.echo(_unknown_hint(counts["unknown"], issue_id))
     if failures:
         click.echo("Failures:")
         for email, err, retryable in failures:
@@ -276,16 +333,32 @@ def _issue_id(settings: Settings, given: str) -> str:
 @click.command()
 @click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Retry even though the issue changed.")
+@click.option(
+    "--unknown",
+    is_flag=True,
+    help="Also send again those whose outcome is unknown (a lost answer the provider cannot "
+    "settle): any whose first message did arrive gets a second copy.",
+)
 @config_option
 @log_format_option
-def retry(issue: Path, force: bool, config_path: Path | None, log_format: str) -> int:
-    """Send ISSUE again to its failed-but-retryable recipients only."""
+def retry(
+    issue: Path, force: bool, unknown: bool, config_path: Path | None, log_format: str
+) -> int:
+    """Send ISSUE again to its failed-but-retryable recipients only (and, with --unknown,
+    to those whose outcome is unknown)."""
     from digest import make_reporter, prepare_issue, send_issue
 
     settings = _settings(config_path)
     prepared = prepare_issue(settings, issue)
     reporter = make_reporter(log_format)
-    report = send_issue(settings, prepared, retry_only=True, force=force, reporter=reporter)
+    report = send_issue(
+        settings,
+        prepared,
+        retry_only=True,
+        resend_unknown=unknown,
+        force=force,
+        reporter=reporter,
+    )
     _summary(report, reporter, issue)
     return report.exit_code
 

@@ -521,9 +521,11 @@ class Ledger:
 
     def counts(self, issue_id: str) -> dict[str, int]:
         """Recipients by state (every state present, zero where none), plus
-        ``failed_retryable`` / ``failed_permanent`` and how unknown outcomes were settled:
+        ``failed_retryable`` / ``failed_permanent``, how unknown outcomes were settled:
         ``found`` (at the provider), ``resent`` (the provider had not accepted them),
-        ``risked`` (sent again on ``retry --unknown``)."""
+        ``risked`` (sent again on ``retry --unknown``), and ``exposure``: how many could
+        still get a second copy (the unknown ones, if resent, and members of batches a
+        crash caught mid-call)."""
         out = dict.fromkeys(STATES, 0)
         for state, n in self.db.execute(
             "SELECT state, COUNT(*) FROM recipients WHERE issue_id = ? GROUP BY state",
@@ -544,7 +546,18 @@ class Ledger:
                 (issue_id,),
             ):
                 out[how] = n
+        out["exposure"] = out["unknown"] + self.in_flight(issue_id)
         return out
+
+    def in_flight(self, issue_id: str) -> int:
+        """Pending recipients of batches caught mid-call (``sending``) by a crash."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM recipients r JOIN batches b ON b.issue_id = r.issue_id "
+            "AND b.number = r.batch WHERE r.issue_id = ? AND r.state = 'pending' "
+            "AND b.state = 'sending'",
+            (issue_id,),
+        ).fetchone()
+        return int(row[0])
 
     def _has_column(self, table: str, column: str) -> bool:
         """True once the migration adding ``column`` ran (a read-only open cannot migrate)."""
