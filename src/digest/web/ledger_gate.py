@@ -51,7 +51,7 @@ class LedgerGate:
         """
         try:
             self._keeper = Ledger(self.path)
-        except ConfigError as e:
+        except (ConfigError, LedgerError) as e:
             if not self.path.is_file():
                 raise
             self._fail(e)
