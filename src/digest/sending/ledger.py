@@ -288,10 +288,7 @@ class Ledger:
         self._refuse_empty()
         try:
             if readonly:
-                uri = f"{self.path.resolve().as_uri()}?mode=ro"
-                db = sqlite3.connect(
-                    uri, uri=True, timeout=timeout, isolation_level=None, factory=_Connection
-                )
+                db = self._open_readonly(timeout)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(
@@ -318,6 +315,26 @@ class Ledger:
         except BaseException:
             self.db.close()
             raise
+
+    def _open_readonly(self, timeout: float) -> sqlite3.Connection:
+        """A read-only connection; for a file nobody can write (a read-only folder, where
+        SQLite cannot make the WAL's shared-memory file) an ``immutable`` one."""
+        base = self.path.resolve().as_uri()
+        db = sqlite3.connect(
+            f"{base}?mode=ro", uri=True, timeout=timeout, isolation_level=None,
+            factory=_Connection,
+        )
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except LedgerError as e:
+            db.close()
+            if "readonly" not in str(e) and "read-only" not in str(e):
+                raise
+            db = sqlite3.connect(
+                f"{base}?mode=ro&immutable=1", uri=True, timeout=timeout,
+                isolation_level=None, factory=_Connection,
+            )
+        return db
 
     def _refuse_empty(self) -> None:
         """A ledger file that exists but is empty or unreadable was truncated or replaced:
@@ -359,8 +376,9 @@ class Ledger:
         API (safe while another process writes); written beside it, then renamed."""
         dest = Path(target)
         tmp = dest.with_name(f".{dest.name}.part")
-        tmp.unlink(missing_ok=True)
         try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp.unlink(missing_ok=True)
             out = sqlite3.connect(tmp)
             try:
                 self.db.backup(out)
