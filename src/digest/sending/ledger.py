@@ -320,21 +320,21 @@ class Ledger:
         """A read-only connection; for a file nobody can write (a read-only folder, where
         SQLite cannot make the WAL's shared-memory file) an ``immutable`` one."""
         base = self.path.resolve().as_uri()
-        db = sqlite3.connect(
-            f"{base}?mode=ro", uri=True, timeout=timeout, isolation_level=None,
-            factory=_Connection,
-        )
-        try:
-            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except LedgerError as e:
-            db.close()
-            if "readonly" not in str(e) and "read-only" not in str(e):
-                raise
+        for query in ("mode=ro", "mode=ro&immutable=1"):
             db = sqlite3.connect(
-                f"{base}?mode=ro&immutable=1", uri=True, timeout=timeout,
-                isolation_level=None, factory=_Connection,
+                f"{base}?{query}", uri=True, timeout=timeout, isolation_level=None,
+                factory=_Connection,
             )
-        return db
+            db.ledger_path = self.path
+            try:
+                db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except LedgerError as e:
+                db.close()
+                if "read-only" not in str(e) or "immutable" in query:
+                    raise
+                continue
+            return db
+        raise AssertionError("unreachable")
 
     def _refuse_empty(self) -> None:
         """A ledger file that exists but is empty or unreadable was truncated or replaced:
