@@ -246,3 +246,24 @@ def test_backup_of_a_missing_ledger_says_so(tmp_path):
     folder, _ = _file_folder(tmp_path)
     done = run_digest("ledger", "backup", "b.sqlite3", cwd=folder)
     assert done.returncode == EXIT_CONFIG and "no send ledger yet" in done.stderr
+
+
+def test_a_damaged_ledger_is_caught_by_the_check_on_open(tmp_path):
+    """``quick_check`` finds broken pages that a plain open would not notice."""
+    folder, _ = _file_folder(tmp_path)
+    path = folder / "ledger.sqlite3"
+    db = sqlite3.connect(path)  # not through Ledger: this process's check cache stays clean
+    db.execute("CREATE TABLE filler (n INTEGER PRIMARY KEY, text TEXT)")
+    db.executemany("INSERT INTO filler VALUES (?, ?)", ((i, "x" * 100) for i in range(5000)))
+    db.commit()
+    db.close()
+    data = bytearray(path.read_bytes())
+    for page in range(10, len(data) // 4096 - 1, 7):
+        data[page * 4096 : page * 4096 + 8] = b"\x55" * 8
+    path.write_bytes(bytes(data))
+    for args in (("status", "issue-7"), ("send", "issue-7.yaml")):
+        done = run_digest(*args, cwd=folder)
+        assert done.returncode == EXIT_LEDGER, done.stdout + done.stderr
+        assert "damaged" in done.stderr and "backup" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (folder / "outbox").exists()

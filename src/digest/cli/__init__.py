@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 import click
@@ -82,11 +83,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
     except sqlite3.Error as e:  # a ledger failure the ledger's own mapping did not see
-        click.echo(
-            f"error: the send ledger failed: {e}. What was recorded is kept; fix the cause "
-            "(disk space, permissions, another program holding it) and run again.",
-            err=True,
-        )
+        from ..sending.ledger import ledger_error
+
+        click.echo(f"error: {ledger_error(Path('[sending] ledger'), e)}", err=True)
         sys.exit(EXIT_LEDGER)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
