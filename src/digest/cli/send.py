@@ -113,6 +113,7 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
     if as_json:
         data = dict(plan.__dict__)
         data["duplicate_bound"] = plan.duplicate_bound
+        data["unknown_bound"] = plan.unknown_bound
         click.echo(json.dumps({"event": "plan", **data}, ensure_ascii=False))
         return
     eta = (
@@ -137,10 +138,16 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
     click.echo(f"  ETA              {eta}")
     if plan.idempotent:
         click.echo("  crash safety     idempotency keys: a resumed send duplicates nothing")
+    elif plan.reconciles:
+        click.echo(
+            "  crash safety     lost answers are looked up at the provider: only those it did "
+            "not accept go again"
+        )
     else:
         click.echo(
-            f"  crash safety     no idempotency keys: a crash mid-call may duplicate up to "
-            f"{plan.duplicate_bound} messages (the batches in flight)"
+            f"  crash safety     lost answers cannot be looked up: a crash mid-call leaves up "
+            f"to {plan.unknown_bound} recipients unknown (never resent on their own; "
+            "`digest retry --unknown` may send them a second copy)"
         )
     for w in plan.warnings:
         click.secho(f"warning: {w}", fg="yellow")
