@@ -24,9 +24,10 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,6 +89,8 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     peer_tls: bool
+    at: float = field(default_factory=time.monotonic)
+    """When the server accepted it (``time.monotonic``), for pacing tests."""
 
 
 class _Handler:

@@ -19,7 +19,12 @@ from .personalise import Personaliser
 from .plan import SendPlan, plan_send
 from .recipients import BadRow, Row, read_recipients
 from .report import Reporter, make_reporter
-from .suppression import SuppressResult, import_suppressions, suppress_addresses
+from .suppression import (
+    SuppressResult,
+    import_suppressions,
+    suppress_addresses,
+    unsuppress_addresses,
+)
 from .testsend import TEST_PREFIX, send_test
 from .tokens import make_token, verify
 
@@ -50,5 +55,6 @@ __all__ = [
     "send_issue",
     "send_test",
     "suppress_addresses",
+    "unsuppress_addresses",
     "verify",
 ]
