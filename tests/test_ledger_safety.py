@@ -267,3 +267,20 @@ def test_a_damaged_ledger_is_caught_by_the_check_on_open(tmp_path):
         assert "damaged" in done.stderr and "backup" in done.stderr
         assert "Traceback" not in done.stderr
     assert not (folder / "outbox").exists()
+
+
+def test_a_ledger_locked_by_another_program_is_one_clear_message(tmp_path):
+    path = tmp_path / "ledger.sqlite3"
+    Ledger(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another program holding the write lock
+    try:
+        with pytest.raises(LedgerError) as err, Ledger(path, timeout=0.2) as ledger:
+            suppress_addresses(ledger, ["a@example.org"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "locked by another program" in str(err.value) and str(path) in str(err.value)
+    with Ledger(path) as ledger:
+        suppress_addresses(ledger, ["a@example.org"])
+        assert ledger.is_suppressed("a@example.org")
