@@ -86,7 +86,7 @@ class FileProvider(Provider):
     def issue_messages(self, content: Content) -> int | None:
         """The .eml files of this issue already in the outbox."""
         folder = self.root / safe_file_name(content.issue_id)
-        return sum(1 for _ in folder.glob("*.eml")) if folder.is_dir() else 0
+        return sum(1 for p in folder.glob("*.eml") if p.is_file()) if folder.is_dir() else 0
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         folder = self.root / safe_file_name(batch.content.issue_id)
