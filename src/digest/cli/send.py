@@ -274,6 +274,7 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
         failures = ledger.failures(issue_id, limit)
         open_batches = len(ledger.open_batches(issue_id))
         in_flight = ledger.in_flight(issue_id)
+        sending = ledger.sending_batches(issue_id)
     if as_json:
         click.echo(
             json.dumps(
@@ -285,6 +286,7 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
                     "counts": counts,
                     "open_batches": open_batches,
                     "in_flight": in_flight,
+                    "sending_batches": sending,
                     "running": holder is not None,
                     "failures": [
                         {"email": e, "error": err, "retryable": r} for e, err, r in failures
@@ -314,14 +316,15 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
         f"  duplicate exposure {counts['exposure']} (recipients who could get a second copy: "
         "the unknown ones if resent, and batches caught mid-call by a crash)"
     )
-    if in_flight:
+    if sending and holder is not None:
+        click.echo(f"  {plural(sending, 'batch')} in flight now.")
+    elif sending:
         click.echo(
-            f"  {in_flight} recipients were in batches being sent when a run stopped; the "
-            "next run settles them."
+            f"  {plural(sending, 'batch')} {'was' if sending == 1 else 'were'} in flight when a "
+            f"run stopped ({plural(in_flight, 'recipient')}): the next run settles them (asks "
+            "the provider, repeats the call under its key, or marks them unknown)."
         )
-    if open_batches and holder is not None:
-        click.echo(f"  {plural(open_batches, 'batch')} in flight now.")
-    elif open_batches or (counts["pending"] and not row.finished_at):
+    elif holder is None and (open_batches or (counts["pending"] and not row.finished_at)):
         flight = (
             f"{plural(open_batches, 'batch')} {'was' if open_batches == 1 else 'were'} "
             "planned but not sent when a run stopped; "

@@ -657,6 +657,13 @@ class Ledger:
         out["exposure"] = out["unknown"] + self.in_flight(issue_id)
         return out
 
+    def sending_batches(self, issue_id: str) -> int:
+        """Batches whose provider call started and whose results are not written yet."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM batches WHERE issue_id = ? AND state = 'sending'", (issue_id,)
+        ).fetchone()
+        return int(row[0])
+
     def in_flight(self, issue_id: str) -> int:
         """Pending recipients of batches caught mid-call (``sending``) by a crash."""
         row = self.db.execute(
