@@ -35,6 +35,8 @@ from servers.mailgun import API_KEY as MAILGUN_KEY
 from servers.mailgun import DOMAIN, FakeMailgun
 from servers.postmark import TOKEN as POSTMARK_TOKEN
 from servers.postmark import FakePostmark
+from servers.sendgrid import API_KEY as SENDGRID_KEY
+from servers.sendgrid import FakeSendGrid
 from servers.smtp import SMTPServer
 
 __all__ = ["loopback"]
@@ -86,7 +88,7 @@ def _schedule(faults: Faults, rng: random.Random, requests: int) -> Counter[str]
 
 
 def _folder(
-    tmp_path: Path, provider: str, options: dict[str, Any], n: int = N
+    tmp_path: Path, provider: str, options: dict[str, Any], n: int = N, concurrency: int = 2
 ) -> tuple[list[str], Path]:
     emails = [f"reader{i}@example.org" for i in range(n)]
     (tmp_path / "subs.csv").write_text(
@@ -100,7 +102,7 @@ def _folder(
         options=options,
         delivery={
             "batch_size": 20,
-            "concurrency": 2,
+            "concurrency": concurrency,
             "max_retries": 8,
             "backoff": 0.01,
             "max_backoff": 0.05,
@@ -209,6 +211,7 @@ def test_lost_answers_faults_and_two_kills_leave_exactly_one_copy_each(
         assert rows[e] == ("sent", copy.message_id), e
     status = _status(tmp_path, env)
     c = status["counts"]
+    print(f"{shape}: {len(finals) + 2} runs; status counts {c}")
     assert status["finished"] is True
     assert (c["sent"], c["unknown"], c["pending"], c["failed"], c["exposure"]) == (N, 0, 0, 0, 0)
     assert c["found"] >= 1, "an answer lost after acceptance was found at the provider"
@@ -253,6 +256,7 @@ def test_smtp_cannot_be_asked_so_lost_answers_stay_unknown_and_nobody_gets_two(
         assert all(received[e] == 1 for e in emails if e not in unknown)
         assert all(received[e] <= 1 for e in unknown)
         status = _status(tmp_path, env)
+        print(f"smtp: {len(finals) + 2} runs; status counts {status['counts']}")
         assert status["counts"]["unknown"] == len(unknown)
         assert status["counts"]["exposure"] == len(unknown)
         assert status["counts"]["sent"] == N_SMTP - len(unknown)
@@ -270,3 +274,30 @@ def test_smtp_cannot_be_asked_so_lost_answers_stay_unknown_and_nobody_gets_two(
         assert len(twice) <= status["counts"]["exposure"]
         after = _status(tmp_path, env)["counts"]
         assert (after["sent"], after["unknown"], after["risked"]) == (N_SMTP, 0, len(unknown))
+
+
+def test_sendgrid_lost_answers_stay_unknown_until_retry_unknown(
+    tmp_path: Path, loopback: Callable[[Any], LoopbackServer]
+) -> None:
+    """No idempotency key and no free look-up: a batch whose answer was lost (taken by
+    SendGrid, or not) is reported unknown, exit 8; `retry --unknown` resends it, and only
+    its members can get a second copy."""
+    fake = FakeSendGrid()
+    server = fake.server = loopback(fake)
+    emails, issue = _folder(tmp_path, "sendgrid", {"base_url": server.url}, 60, concurrency=1)
+    env = cli_env(SENDGRID_API_KEY=SENDGRID_KEY)
+    server.faults.drop(1, process=True)  # the first batch (20): taken, answer lost
+    server.faults.passthrough(1)  # then batches of 10
+    server.faults.stall(1, seconds=STALL)  # the third: lost before SendGrid took it
+    first = run_digest("send", issue, "--log-format", "json", cwd=tmp_path, env=env)
+    assert first.returncode == EXIT_UNKNOWN, first.stdout + first.stderr
+    counts = _summary(first)["counts"]
+    assert (counts["unknown"], counts["exposure"], counts["sent"]) == (30, 30, 30)
+    assert all(fake.count(e) <= 1 for e in emails), "nothing was sent twice"
+    assert sum(fake.count(e) for e in emails) == 50
+    again = run_digest("retry", issue, "--unknown", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "second copy" in again.stdout
+    copies = {e: fake.count(e) for e in emails}
+    assert all(n >= 1 for n in copies.values())
+    assert sum(1 for n in copies.values() if n > 1) == 20 <= counts["exposure"]
