@@ -149,7 +149,7 @@ def plan_send(
         Ledger(Path(tmp) / "plan.sqlite3") as scratch,
     ):
         have_done = _copy_live(scratch, ledger_path(settings), prepared.issue_id)
-        load_audience(settings, scratch, prepared.issue_id, recipients, rep, plan)
+        load_audience(settings, scratch, prepared.issue_id, recipients, rep, plan, dry_run=True)
         if have_done:
             plan.already_done = scratch.db.execute(
                 "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND state = 'pending' "
