@@ -217,8 +217,9 @@ class Bench:
         ws = Path(tempfile.mkdtemp(dir=self.work, prefix=f"{provider}-"))
         try:
             (ws / "digest.toml").write_text(config_text(provider, port), encoding="utf-8")
-            args = [sys.executable, "-m", "digest", "send", str(ISSUE), "--recipients",
-                    str(csv_path), "--config", str(ws / "digest.toml")]
+            # --skip-check: the sample issue's example.org links are sample data
+            args = [sys.executable, "-m", "digest", "send", str(ISSUE), "--skip-check",
+                    "--recipients", str(csv_path), "--config", str(ws / "digest.toml")]
             usage = run_process(args + (["--dry-run"] if dry_run else []), ws)
             ledger = ws / "ledger.sqlite3"
             size = ledger.stat().st_size if ledger.exists() else 0
