@@ -156,3 +156,9 @@ def test_other_line_separators_in_a_name_become_a_space_on_both_paths(sep: str) 
         msg = _parse(data)
         assert msg["To"].addresses[0].display_name == "Ann Lee"
         assert str(msg["Subject"]) == "Hi Ann Lee"
+
+
+def test_lone_surrogate_in_a_name_is_a_clear_header_error_not_a_traceback() -> None:
+    c = Content("i", "Hi", "<p>h</p>", "t", Address("news@example.org"))
+    with pytest.raises(HeaderError, match="lone surrogate U\\+D800"):
+        build_mime(c, Recipient("ann@example.org", "Ann \ud800"))

@@ -168,7 +168,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def check_header(field_name: str, value: str) -> str:
     """Refuse a header value with CR or LF: it would let text forge further headers.
 
-    Returns the value with any other line separator (VT, FF, U+001C–U+001E, NEL, U+2028,
+    A lone surrogate (text decoded with errors ignored somewhere) is refused too. Returns the
+    value with any other line separator (VT, FF, U+001C–U+001E, NEL, U+2028,
     U+2029) made a space. Issue files refuse these at their boundary; this covers
     per-recipient values (a subscriber's name) and text built in code.
     """
@@ -176,6 +177,12 @@ def check_header(field_name: str, value: str) -> str:
         raise HeaderError(
             f"The {field_name} contains a line break, which is not allowed in a mail header: "
             f"{value!r}. Put it on one line."
+        )
+    bad = _SURROGATE.search(value)
+    if bad is not None:
+        raise HeaderError(
+            f"The {field_name} holds a lone surrogate U+{ord(bad.group()):04X}, which cannot "
+            f"be written as UTF-8: {value!r}. Fix the text it came from."
         )
     return _OTHER_BREAKS.sub(" ", value)
 
