@@ -41,6 +41,7 @@ __all__ = [
     "digest_id_of",
     "encoded_words",
     "list_headers",
+    "literal_header",
     "placeholder",
 ]
 
@@ -91,6 +92,18 @@ def encoded_words(text: str, used: int, max_line: int = 76) -> list[str]:
     return words
 
 
+def literal_header(value: str) -> str:
+    """What to assign to an unstructured header so the stdlib keeps ``value`` as written.
+
+    The stdlib decodes anything that looks like an RFC 2047 word when a header is set, so
+    ``=?utf-8?q?x?=`` typed in a subject would reach readers as ``x``; such a value is handed
+    over already encoded (readers drop the space between encoded words).
+    """
+    if "=?" not in value:
+        return value
+    return " ".join(encoded_words(value, 0))
+
+
 class _EncodedSubject(UniqueUnstructuredHeader):
     """``Subject``: RFC 2047 encoded words even in a message that carries raw UTF-8.
 
@@ -103,7 +116,7 @@ class _EncodedSubject(UniqueUnstructuredHeader):
     def fold(self, *, policy: email.policy.Policy) -> str:
         name = cast(BaseHeader, self).name
         value = str(self)
-        if not value.isascii() and "=?" not in value:
+        if not value.isascii() or "=?" in value:
             words = encoded_words(value, len(name) + 2, policy.max_line_length or 76)
             if words:
                 return f"{name}: " + (policy.linesep + " ").join(words) + policy.linesep
@@ -394,7 +407,7 @@ def build_mime(
     msg["To"] = r.address.formatted() if recipient else UNDISCLOSED
     if content.reply_to:
         msg["Reply-To"] = content.reply_to.formatted()
-    msg["Subject"] = content.subject_for(r)
+    msg["Subject"] = literal_header(content.subject_for(r))
     msg["Date"] = format_datetime(date or datetime.now(UTC))
     domain = content.sender.email.rpartition("@")[2] or None
     msg["Message-ID"] = r.message_id or make_msgid(domain=domain)
