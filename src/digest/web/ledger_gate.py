@@ -65,7 +65,7 @@ class LedgerGate:
         """
         try:
             Ledger(self.path).close()
-        except ConfigError as e:
+        except (ConfigError, LedgerError) as e:
             if not self.path.is_file():
                 raise
             self._fail(e)
