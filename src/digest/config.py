@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -25,6 +33,7 @@ __all__ = [
     "BrandSettings",
     "DeliverySettings",
     "EventSettings",
+    "IssuesSettings",
     "LinkSettings",
     "NewsletterSettings",
     "Secret",
@@ -270,7 +279,19 @@ class AudienceSettings(_Section):
 class SendingSettings(_Section):
     ledger: Path = Path("digest-ledger.sqlite3")
     issues_dir: Path = Path("issues")
+    """The old name of ``[issues] dir``; still read, and always equal to it."""
     max_overdue_hours: float = Field(24.0, ge=0)
+
+
+class IssuesSettings(_Section):
+    """The editor's desk: where issue files live and how often one comes out."""
+
+    dir: Path | None = None
+    """The issues folder (default ``issues``; ``[sending] issues_dir`` is the old name)."""
+    cadence_days: int = Field(7, ge=1, le=366)
+    """Days between issues: ``digest new`` dates the next one this much later."""
+    summary_max: int = Field(400, ge=40)
+    """``digest check`` warns about a summary longer than this many characters."""
 
 
 class ArchiveSettings(_Section):
@@ -340,6 +361,7 @@ class Settings(_Section):
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     audience: AudienceSettings = Field(default_factory=AudienceSettings)
     sending: SendingSettings = Field(default_factory=SendingSettings)
+    issues: IssuesSettings = Field(default_factory=IssuesSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     events: EventSettings = Field(default_factory=EventSettings)
@@ -366,6 +388,34 @@ class Settings(_Section):
     def path(self, p: Path) -> Path:
         """A path from the config, relative to the config file's folder."""
         return p if p.is_absolute() else self.base_dir / p
+
+    @field_validator("issues")
+    @classmethod
+    def _issues_dir_agrees(cls, v: IssuesSettings, info: ValidationInfo) -> IssuesSettings:
+        """``[issues] dir`` and its old name ``[sending] issues_dir`` may not disagree."""
+        sending = info.data.get("sending")
+        if v.dir is not None and isinstance(sending, SendingSettings):
+            old = sending.issues_dir
+            if "issues_dir" in sending.model_fields_set and old != v.dir:
+                raise ValueError(
+                    f"dir = {str(v.dir)!r} and its old name [sending] issues_dir = "
+                    f"{str(old)!r} disagree; keep only [issues] dir"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _one_issues_dir(self) -> Settings:
+        """``[issues] dir`` and its old name ``[sending] issues_dir`` always agree."""
+        if self.issues.dir is None:
+            self.issues.dir = self.sending.issues_dir
+        else:
+            self.sending.issues_dir = self.issues.dir
+        return self
+
+    @property
+    def issues_dir(self) -> Path:
+        """The issues folder: ``[issues] dir`` (or its old name ``[sending] issues_dir``)."""
+        return self.path(self.issues.dir or Path("issues"))
 
 
 def _check_providers(settings: Settings, text: str, p: Path) -> None:

@@ -17,6 +17,11 @@ import click
 from ..errors import EXIT_INTERRUPTED, EXIT_LEDGER, DigestError
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("digest.cli.desk", "Set up a newsletter folder: digest.toml, issues/, a draft."),
+    "new": ("digest.cli.desk", "Start the next issue file from the newest one."),
+    "add": ("digest.cli.desk", "Fetch web pages and add them to an issue as articles."),
+    "check": ("digest.cli.desk", "The pre-send check: links, content, compliance (exit 6)."),
+    "preview": ("digest.cli.desk", "Serve a live preview: desktop, phone, dark, plaintext."),
     "build": ("digest.cli.build", "Render an issue file into HTML, text and .eml files."),
     "import-text": ("digest.cli.build", "Turn a plain listing of articles into an issue file."),
     "import-feed": ("digest.cli.feed", "Turn a feed's recent items into an issue file."),

@@ -4,7 +4,7 @@ The public surface used by the CLI and by other programs::
 
     prepare_issue(settings, path)           render an issue file once → Prepared
     send_issue(settings, prepared, ...)     the list send (resumable) → SendReport
-    send_due(settings, ...)                 every due issue in [sending] issues_dir
+    send_due(settings, ...)                 every due issue in [issues] dir
     plan_send(settings, prepared, ...)      the --dry-run plan → SendPlan
     send_test(settings, prepared, [...])    a "[TEST] " send that never touches the ledger
     Ledger(path)                            status, suppression, provider events
