@@ -383,7 +383,7 @@ class MimeTemplate:
         headers: list[bytes] = []
         for _marker, kind, name, unstructured in self._slots:
             if kind == "to":
-                headers.append(_to_line(recipient.name, recipient.email, to))
+                headers.append(_to_line(recipient.address.name, recipient.email, to))
                 continue
             if kind == "subject":
                 value = subject

@@ -17,7 +17,7 @@ from .ledger import Ledger
 from .lock import JobLock, lock_path
 from .personalise import Personaliser
 from .plan import SendPlan, plan_send
-from .recipients import BadRow, Row, read_recipients
+from .recipients import BadRow, CsvFormat, Row, read_recipients, sniff_recipients
 from .report import Reporter, make_reporter
 from .suppression import (
     SuppressResult,
@@ -31,6 +31,7 @@ from .tokens import make_token, verify
 __all__ = [
     "TEST_PREFIX",
     "BadRow",
+    "CsvFormat",
     "DueResult",
     "JobLock",
     "Ledger",
@@ -54,6 +55,7 @@ __all__ = [
     "send_due",
     "send_issue",
     "send_test",
+    "sniff_recipients",
     "suppress_addresses",
     "unsuppress_addresses",
     "verify",

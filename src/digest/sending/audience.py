@@ -110,8 +110,9 @@ def load_audience(
     counts.added, counts.duplicates = ledger.add_recipients(issue_id, rows())
     flush()
     if counts.bad_rows > MAX_BAD_ROWS_SHOWN:
+        more = plural(counts.bad_rows - MAX_BAD_ROWS_SHOWN, "more bad row")
         reporter.warning(
-            f"{recipients}: {counts.bad_rows - MAX_BAD_ROWS_SHOWN} more bad rows not shown.",
+            f"{recipients}: {more} not shown.",
             event="bad_rows_more",
         )
     counts.suppressed = ledger.apply_suppressions(issue_id)
