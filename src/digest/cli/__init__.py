@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("digest.cli.send", "Show where a send stands, recipient by recipient."),
     "retry": ("digest.cli.send", "Send again to recipients whose send failed retryably."),
     "suppress": ("digest.cli.send", "Add addresses to the suppression list."),
+    "subscribers": (
+        "digest.cli.subscribers",
+        "Readers who joined: list, add, import, export, forget, stats.",
+    ),
     "serve": ("digest.cli.serve", "Serve unsubscribe links, provider webhooks and the archive."),
 }
 

@@ -105,7 +105,7 @@ def plan_send(
     settings: Settings,
     prepared: Prepared,
     *,
-    recipients: Path,
+    recipients: Path | None,
     reporter: Reporter | None = None,
 ) -> SendPlan:
     """The plan for sending ``prepared`` to ``recipients`` now; nothing is sent or written."""
@@ -141,7 +141,13 @@ def plan_send(
         Ledger(Path(tmp) / "plan.sqlite3") as scratch,
     ):
         have_done = _copy_live(scratch, ledger_path(settings), prepared.issue_id)
-        load_audience(settings, scratch, prepared.issue_id, recipients, rep, plan)
+        live_path = ledger_path(settings)
+        live = Ledger(live_path, readonly=True) if live_path.exists() else None
+        try:
+            load_audience(settings, scratch, prepared.issue_id, recipients, rep, plan, live=live)
+        finally:
+            if live is not None:
+                live.close()
         if have_done:
             plan.already_done = scratch.db.execute(
                 "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND state = 'pending' "

@@ -1,0 +1,143 @@
+"""Subscribers in and out as files: ``subscribers add``, ``import`` and ``export``.
+
+``import`` reads a CSV with the send job's reader (:func:`read_recipients`: the same
+columns, validation and error lines), and records for every row where its consent came
+from: ``import:<file name>`` unless ``--source`` says otherwise, and the time the other tool
+recorded it in, when the export has such a column (Mailchimp's ``CONFIRM_TIME`` or
+``OPTIN_TIME``, a ``created_at`` or ``subscribed_at``), else the time of the import.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from .ledger import Ledger
+from .recipients import BadRow, normalise_address, read_recipients
+from .subscribers import Subscribers
+
+__all__ = [
+    "CONSENT_TIME_COLUMNS",
+    "EXPORT_COLUMNS",
+    "ImportResult",
+    "add_subscribers",
+    "export_subscribers",
+    "import_subscribers",
+]
+
+CONSENT_TIME_COLUMNS = (
+    "consent_at",
+    "confirm_time",
+    "optin_time",
+    "subscribed_at",
+    "created_at",
+    "creation_date",
+    "date_added",
+)
+EXPORT_COLUMNS = (
+    "email",
+    "name",
+    "status",
+    "lang",
+    "consent_at",
+    "consent_source",
+    "consent_ip",
+    "consent_text",
+    "confirmed_at",
+    "created_at",
+    "updated_at",
+    "fields",
+)
+
+_NOT_FIELDS = frozenset(CONSENT_TIME_COLUMNS) | frozenset(EXPORT_COLUMNS)
+"""Columns of digest's own export (and consent times) that are not merge fields."""
+
+
+@dataclass
+class ImportResult:
+    added: int = 0
+    already: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+
+
+def _consent_time(fields: dict[str, str]) -> str | None:
+    for col in CONSENT_TIME_COLUMNS:
+        value = fields.get(col, "").strip()
+        if not value:
+            continue
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.astimezone(UTC).isoformat(timespec="milliseconds")
+    return None
+
+
+def add_subscribers(
+    ledger: Ledger,
+    addresses: Iterable[str],
+    *,
+    name: str = "",
+    consent_text: str,
+    source: str = "cli",
+) -> ImportResult:
+    """Add addresses given one by one as active readers; bad ones are reported by position."""
+    result = ImportResult()
+
+    def rows() -> Iterator[tuple[str, str, dict[str, str], str | None]]:
+        for i, address in enumerate(addresses, start=1):
+            try:
+                yield normalise_address(address), name, {}, None
+            except ValueError as e:
+                result.bad.append(BadRow(i, address, str(e)))
+
+    result.added, result.already = Subscribers(ledger).add(
+        rows(), source=source, consent_text=consent_text
+    )
+    return result
+
+
+def import_subscribers(
+    ledger: Ledger,
+    path: Path,
+    *,
+    consent_text: str,
+    source: str | None = None,
+    status: str = "active",
+) -> ImportResult:
+    """Add every valid row of the CSV at ``path``; rows already stored keep theirs."""
+    result = ImportResult()
+    origin = source or f"import:{path.name}"
+
+    def rows() -> Iterator[tuple[str, str, dict[str, str], str | None]]:
+        for item in read_recipients(path):
+            if isinstance(item, BadRow):
+                result.bad.append(item)
+                continue
+            fields = {k: v for k, v in item.fields.items() if k not in _NOT_FIELDS}
+            yield item.email, item.name, fields, _consent_time(item.fields)
+
+    result.added, result.already = Subscribers(ledger).add(
+        rows(), source=origin, consent_text=consent_text, status=status
+    )
+    return result
+
+
+def export_subscribers(ledger: Ledger, out: TextIO, status: str | None = None) -> int:
+    """Write the list as CSV (``EXPORT_COLUMNS``; merge fields as JSON); returns the count."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    n = 0
+    for s in Subscribers(ledger).all(status):
+        row = s.as_dict()
+        row["fields"] = json.dumps(s.fields, ensure_ascii=False) if s.fields else ""
+        writer.writerow(["" if row[c] is None else row[c] for c in EXPORT_COLUMNS])
+        n += 1
+    return n
