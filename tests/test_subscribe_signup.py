@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,32 @@ def test_without_a_confirm_url_or_unsubscribe_link_serve_says_what_to_set(tmp_pa
     settings = settings_for(config)
     with pytest.raises(ConfigError, match=r"\[subscribe\] confirm_url"):
         ConfirmationMailer(settings, ConfirmTokens(SECRET))
+
+
+def test_two_workers_sharing_the_ledger_send_each_mail_once(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    counted: list[str] = []
+
+    class _Counting(FileProvider):
+        def deliver(self, batch: Batch) -> list[RecipientResult]:
+            counted.extend(r.email for r in batch.recipients)
+            return super().deliver(batch)
+
+    mailers = [
+        ConfirmationMailer(settings, ConfirmTokens(SECRET), provider=_Counting(settings))
+        for _ in range(2)
+    ]
+    with Ledger(ledger_path(settings)) as ledger:
+        for i in range(6):
+            _sign_up(settings, ledger, f"r{i}@example.org", ip=f"192.0.2.{i}")
+
+    def work(mailer: ConfirmationMailer) -> None:
+        with Ledger(ledger_path(settings)) as own:
+            mailer.run_once(own)
+
+    threads = [threading.Thread(target=work, args=(m,)) for m in mailers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(counted) == sorted(f"r{i}@example.org" for i in range(6))

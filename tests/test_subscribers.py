@@ -145,6 +145,11 @@ def test_signing_up_keeps_an_active_reader_and_confirming_lifts_their_own_suppre
         assert confirmed.consent_source == "form:/subscribe" and confirmed.confirmed_at
         assert ledger.is_suppressed("ann@example.org") is None
         assert store.confirm("c1") is None  # used up
+        ledger.suppress([("ann@example.org", "manual")])
+        ledger.db.execute("UPDATE subscribers SET status = 'unsubscribed'")
+        _sign_up(store, "ann@example.org", "c3")
+        assert store.confirm("c3") is not None
+        assert ledger.is_suppressed("ann@example.org") == "manual"  # the editor's stays
 
 
 def test_unconfirmed_sign_ups_are_purged_after_the_configured_days(tmp_path: Path) -> None:

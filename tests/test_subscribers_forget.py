@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.send_support import (
+    SECRET,
     cli_env,
     issue_yaml,
     run_digest,
@@ -132,3 +133,30 @@ def test_export_cli_prints_json_for_one_person_and_csv_for_the_list(sent: Path) 
     everyone = run_digest("subscribers", "export", cwd=sent.parent)
     assert everyone.stdout.splitlines()[0].startswith("email,name,status,")
     assert ANN in everyone.stdout
+
+
+def test_forgetting_a_pending_sign_up_drops_its_queued_mail_and_limits(sent: Path) -> None:
+    from digest.sending.signup import sign_up
+    from digest.sending.subscribers import Hasher
+
+    settings = settings_for(sent)
+    with Ledger(ledger_path(settings)) as ledger:
+        result = sign_up(
+            settings,
+            ledger,
+            Hasher(SECRET),
+            email="pat@example.org",
+            name="Pat",
+            lang="en",
+            client_ip="192.0.2.1",
+            source="form:/subscribe",
+            consent_text="Yes",
+        )
+        assert result.queued
+        done = forget(settings, ledger, "pat@example.org")
+        assert done.rows == {"subscriber_mails": 1, "subscribers": 1}
+        left = ledger.db.execute(
+            "SELECT COUNT(*) FROM subscriber_limits WHERE scope = 'address'"
+        ).fetchone()[0]
+        assert left == 0
+    assert not _mentions(_stored_bytes(sent.parent).lower(), "pat@example.org")
