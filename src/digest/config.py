@@ -275,7 +275,11 @@ class SubscribeSettings(_Section):
     @field_validator("confirm_url")
     @classmethod
     def _confirm(cls, v: str | None) -> str | None:
-        return None if v is None else _template_fields(v, ("token",)) and _web_url(v)
+        if v is None:
+            return None
+        if "{token}" not in urlsplit(v).path:
+            raise ValueError("needs {token} in its path, like https://example.org/confirm/{token}")
+        return _template_fields(v, ("token",)) and _web_url(v)
 
     @field_validator("allowed_origins")
     @classmethod
