@@ -22,13 +22,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from tests.paths import ROOT, SAMPLE_ISSUE
 
 from digest.build import build_issue
 from digest.config import Settings, load_settings
 from digest.errors import ConfigError
 from digest.sending.ledger import Ledger, Outcome
-from digest.web import make_server, make_web_app
+from digest.web import make_web_app
+from digest.web.server import bind, server_config
 
 SECRET = "test-secret-0123456789abcdef"
 BASE_TOML = """
@@ -71,16 +73,20 @@ def serve_site(
     """The app on a real server on an ephemeral loopback port, for the length of the block."""
     settings = site_settings(folder, toml, env)
     app = make_web_app(settings, folder / "out")
-    server = make_server(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    sock = bind("127.0.0.1", 0, 128)
+    server = uvicorn.Server(server_config(app, settings.serve))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        yield Site(f"http://127.0.0.1:{server.server_port}", settings, folder)
+        deadline = time.monotonic() + 10
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.started, "the server did not start"
+        yield Site(f"http://127.0.0.1:{sock.getsockname()[1]}", settings, folder)
     finally:
-        server.shutdown()
-        server.server_close()
+        server.should_exit = True
         thread.join(timeout=10)
-        app.close()
+        sock.close()
 
 
 def seed_sent(site: Site, sent: dict[str, str], issue: str = "issue-12") -> None:
@@ -227,7 +233,7 @@ def test_archive_path_follows_view_online_url(tmp_path: Path) -> None:
 # -- failures ------------------------------------------------------------------------------
 
 
-def test_a_server_error_shows_a_plain_page_and_logs_no_token_or_secret(
+def test_a_vanished_ledger_is_503_and_logs_no_token_or_secret(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from digest.sending.tokens import make_token
@@ -242,13 +248,34 @@ def test_a_server_error_shows_a_plain_page_and_logs_no_token_or_secret(
             response = httpx.post(
                 f"{site.url}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}
             )
-    assert response.status_code == 500
-    assert "Something went wrong" in response.text
+            health = httpx.get(site.url + "/healthz")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "120"
+    assert "nothing has been changed" in response.text
     assert "Traceback" not in response.text and "sqlite" not in response.text.lower()
-    assert "internal error answering POST unsubscribe" in caplog.text
+    assert health.status_code == 503 and "unhealthy" in health.text
+    assert "the send ledger is unavailable" in caplog.text
     assert token not in caplog.text
     assert SECRET not in caplog.text
     assert "ann@example.org" not in caplog.text
+
+
+def test_a_failing_template_shows_the_plain_500_page_and_logs_the_route(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from digest.sending.tokens import make_token
+
+    (tmp_path / "tpl" / "web").mkdir(parents=True)
+    (tmp_path / "tpl" / "web" / "unsubscribe.html.j2").write_text("{{ 1 // 0 }}", "utf-8")
+    toml = BASE_TOML + '[templates]\ndir = "tpl"\n'
+    token = make_token("ann@example.org", SECRET)
+    with serve_site(tmp_path, toml) as site, caplog.at_level(logging.INFO, logger="digest.web"):
+        response = httpx.get(f"{site.url}/unsubscribe/{token}")
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text
+    assert "Traceback" not in response.text and "ZeroDivision" not in response.text
+    assert "internal error answering GET unsubscribe" in caplog.text
+    assert token not in caplog.text and "ann@example.org" not in caplog.text
 
 
 def test_request_lines_are_logged_without_the_token(
@@ -259,7 +286,7 @@ def test_request_lines_are_logged_without_the_token(
     token = make_token("ann@example.org", SECRET)
     with caplog.at_level(logging.INFO, logger="digest.web"):
         httpx.get(f"{site.url}/unsubscribe/{token}")
-        assert logged(caplog, r"GET unsubscribe 200$"), caplog.text
+        assert logged(caplog, r"GET unsubscribe 200 \d+ms$"), caplog.text
     assert token not in caplog.text
 
 
@@ -315,8 +342,10 @@ def test_digest_serve_command_serves_until_interrupted(tmp_path: Path) -> None:
         match = re.search(r"Serving on (http://127\.0\.0\.1:\d+)", line)
         assert match, line
         url = match.group(1)
-        ready = proc.stderr.readline()
-        assert "webhooks ready for:" in ready, ready
+        ready = ""
+        while "webhooks ready for:" not in ready:
+            ready = proc.stderr.readline()
+            assert ready, "the server stopped before it was ready"
         assert "mailgun" not in ready.split("ready for:")[1].split("(")[0], ready
         assert httpx.get(url + "/healthz").text == "ok\n"
         assert httpx.get(url + "/issues/issue-1").text == "<p>one</p>"
@@ -350,7 +379,7 @@ def test_unknown_paths_are_logged_by_their_first_segment_only(
 ) -> None:
     with caplog.at_level(logging.INFO, logger="digest.web"):
         assert httpx.get(f"{site.url}/newsletter/unsubscribe/partial-token-abc").status_code == 404
-        assert logged(caplog, r"GET /newsletter/… 404$"), caplog.text
+        assert logged(caplog, r"GET /newsletter/… 404 \d+ms$"), caplog.text
     assert "partial-token-abc" not in caplog.text
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "NewsletterSettings",
     "Secret",
     "SendingSettings",
+    "ServeSettings",
     "Settings",
     "SubscribeSettings",
     "load_settings",
@@ -299,6 +300,36 @@ class SendingSettings(_Section):
     max_overdue_hours: float = Field(24.0, ge=0)
 
 
+class ServeSettings(_Section):
+    """``[serve]``: how ``digest serve`` listens, and the limits it holds every request to."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8025, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64, description="processes sharing the listening socket")
+    backlog: int = Field(2048, ge=16, le=65535, description="connections the kernel queues")
+    max_connections: int = Field(
+        1000, ge=1, description="open connections per worker before new requests get 503"
+    )
+    max_header_bytes: int = Field(
+        16384, ge=1024, le=1048576, description="request line plus headers; more gets 431"
+    )
+    max_unsubscribe_body: int = Field(
+        4096, ge=64, le=65536, description="an RFC 8058 one-click body is 26 bytes"
+    )
+    max_webhook_body: int = Field(5 * 1024 * 1024, ge=1024, description="bytes; more gets 413")
+    max_json_depth: int = Field(32, ge=2, le=200, description="deeper webhook JSON gets 400")
+    header_timeout: float = Field(10.0, gt=0, description="seconds to send a request's head")
+    body_timeout: float = Field(10.0, gt=0, description="seconds to send a request's body")
+    keep_alive: float = Field(5.0, gt=0, description="seconds an idle connection stays open")
+    graceful_timeout: float = Field(
+        20.0, gt=0, description="seconds in-flight requests get to finish after SIGTERM"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="addresses (or networks) whose X-Forwarded-For/-Proto are believed",
+    )
+
+
 class Settings(_Section):
     """Everything ``digest.toml`` can say; every field has a default."""
 
@@ -311,6 +342,7 @@ class Settings(_Section):
     audience: AudienceSettings = Field(default_factory=AudienceSettings)
     subscribe: SubscribeSettings = Field(default_factory=SubscribeSettings)
     sending: SendingSettings = Field(default_factory=SendingSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     source: Path | None = Field(None, exclude=True)
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)

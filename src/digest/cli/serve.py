@@ -10,13 +10,18 @@ from .options import config_option
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default=None, help="Address to listen on.  [default: [serve] host]")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
-    default=8025,
-    show_default=True,
-    help="Port to listen on (0: any free port).",
+    default=None,
+    help="Port to listen on (0: any free port).  [default: [serve] port, 8025]",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker processes sharing the port.  [default: [serve] workers, 1]",
 )
 @click.option(
     "--archive",
@@ -27,10 +32,18 @@ from .options import config_option
     help="Folder of built issues (digest build's --out) served at /issues/<slug>.",
 )
 @config_option
-def serve(host: str, port: int, archive_dir: Path, config_path: Path | None) -> None:
+def serve(
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    archive_dir: Path,
+    config_path: Path | None,
+) -> None:
     """Answer unsubscribe links (RFC 8058 one-click too), provider webhooks and /issues/<slug>.
 
-    Needs DIGEST_SECRET, the secret the send job signs unsubscribe links with. Stop with Ctrl-C.
+    Needs DIGEST_SECRET, the secret the send job signs unsubscribe links with. Limits,
+    timeouts and trusted proxies are in digest.toml's [serve]. Stop with Ctrl-C or SIGTERM:
+    requests in flight finish first.
     """
     from digest import load_settings, serve_web
 
@@ -38,5 +51,10 @@ def serve(host: str, port: int, archive_dir: Path, config_path: Path | None) -> 
         click.echo(f"Serving on {url} (Ctrl-C to stop)", err=True)
 
     serve_web(
-        load_settings(config_path), host=host, port=port, archive_dir=archive_dir, ready=ready
+        load_settings(config_path),
+        host=host,
+        port=port,
+        workers=workers,
+        archive_dir=archive_dir,
+        ready=ready,
     )

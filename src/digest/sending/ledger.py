@@ -320,6 +320,22 @@ class Ledger:
         """How many migrations this file has had (``PRAGMA user_version``)."""
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
+    def check_writable(self) -> None:
+        """Raise :class:`LedgerError` unless this process can write the file (health checks).
+
+        Takes the write lock and rewrites the schema version inside a transaction that is
+        rolled back, so nothing changes.
+        """
+        try:
+            version = self.schema_version
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute(f"PRAGMA user_version = {version}")
+            finally:
+                self.db.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            raise LedgerError(f"{self.path}: the send ledger cannot be written: {e}.") from None
+
     def close(self) -> None:
         self.db.close()
 

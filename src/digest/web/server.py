@@ -1,50 +1,201 @@
-"""A small threaded HTTP server for the app: the stdlib's ``wsgiref``, one thread a request.
+"""Running the app on uvicorn with the ``[serve]`` limits: ``digest serve``.
 
-Enough for the traffic an unsubscribe page and provider webhooks see, behind a reverse
-proxy that terminates TLS. Requests are logged by route name, never by path: an unsubscribe
-path carries a token that names a reader.
+What uvicorn gives: an event loop instead of a thread per connection, a listen backlog of
+``[serve] backlog`` (the kernel queues a burst instead of resetting it), keep-alive,
+``X-Forwarded-For``/``-Proto`` from ``trusted_proxies`` only, several worker processes on
+one socket, and a graceful stop on SIGTERM (in-flight requests finish, up to
+``graceful_timeout``). What :class:`_Protocol` adds to its HTTP/1.1 protocol: a deadline for
+the request's head (uvicorn only times out *idle keep-alive* connections, so a client that
+connects and sends nothing, or dribbles its headers, would hold a connection for ever) and
+431 instead of 400 when an incomplete head grows past ``max_header_bytes``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import re
-import socketserver
+import signal
+import socket
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from .app import Request, WebApp
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors import Multiprocess
 
-__all__ = ["make_server"]
+from ..config import ServeSettings, Settings
+from ..errors import ConfigError
+from .app import make_web_app
+
+__all__ = ["AppFactory", "bind", "serve_web", "server_config"]
 
 log = logging.getLogger("digest.web")
 
-_PATHS = re.compile(r"/\S*")
+
+class _Config(uvicorn.Config):
+    """uvicorn's config plus the head deadline :class:`_Protocol` reads."""
+
+    header_timeout: float = 10.0
 
 
-class _Server(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's head, and 431 for a big one."""
 
+    config: _Config
+    _head_timer: asyncio.TimerHandle | None = None
 
-class _Handler(WSGIRequestHandler):
-    timeout = 30
-    """Seconds a client may take to send its request before the connection is closed."""
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        app = self.server.get_app()  # type: ignore[attr-defined]
-        route = (
-            app.route(Request.from_environ(self.get_environ())) if isinstance(app, WebApp) else "-"
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        cycle = self.cycle
+        super().data_received(data)
+        if self.cycle is not cycle:
+            self._disarm_head_timer()  # a whole head arrived: the body has its own deadline
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_head_timer()  # the next request on this connection gets the same
+
+    def send_400_response(self, msg: str) -> None:
+        pending, _ = self.conn.trailing_data
+        if len(pending) <= self.config.h11_max_incomplete_event_size:  # type: ignore[operator]
+            super().send_400_response(msg)
+            return
+        event = h11.Response(
+            status_code=431,
+            headers=[(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")],
+            reason=b"Request Header Fields Too Large",
         )
-        log.info("%s %s %s %s", self.address_string(), self.command, route, code)
+        for part in (event, h11.Data(data=b"Request header fields too large.\n")):
+            self.transport.write(self.conn.send(part) or b"")
+        self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
+        self.transport.close()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Protocol errors (bad request lines, timeouts), with any path blanked out."""
-        log.warning("%s %s", self.address_string(), _PATHS.sub("/…", format % args))
+    def _arm_head_timer(self) -> None:
+        self._disarm_head_timer()
+        self._head_timer = self.loop.call_later(self.config.header_timeout, self._head_timeout)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timeout(self) -> None:
+        """No whole request head in time: close (quietly; a half-open scan is routine)."""
+        self._head_timer = None
+        if self.cycle is not None and not self.cycle.response_complete:
+            return
+        if not self.transport.is_closing():
+            self.transport.close()
 
 
-def make_server(app: WebApp, host: str = "127.0.0.1", port: int = 8025) -> WSGIServer:
-    """A bound server for ``app``; call ``serve_forever()`` on it (``port=0``: any free port)."""
-    server = _Server((host, port), _Handler)
-    server.set_app(app)
-    return server
+class AppFactory:
+    """Builds the app in each worker process (it is pickled to them, so it holds no app)."""
+
+    def __init__(self, settings: Settings, archive_dir: Path) -> None:
+        self.settings = settings
+        self.archive_dir = archive_dir
+
+    def __call__(self) -> Any:
+        configure_logging()  # a worker process starts with none
+        return make_web_app(self.settings, self.archive_dir)
+
+
+def configure_logging() -> None:
+    """INFO lines to stderr, unless the embedding program set up logging itself."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+
+def server_config(app: Any, serve: ServeSettings, *, factory: bool = False) -> uvicorn.Config:
+    """uvicorn's settings from ``[serve]`` (``app`` an ASGI app, or an :class:`AppFactory`)."""
+    config = _Config(
+        app,
+        factory=factory,
+        http=_Protocol,
+        ws="none",
+        lifespan="on",
+        workers=serve.workers,
+        backlog=serve.backlog,
+        limit_concurrency=serve.max_connections,
+        timeout_keep_alive=max(1, round(serve.keep_alive)),
+        timeout_graceful_shutdown=max(1, round(serve.graceful_timeout)),
+        h11_max_incomplete_event_size=serve.max_header_bytes,
+        proxy_headers=True,
+        forwarded_allow_ips=serve.trusted_proxies,
+        server_header=False,
+        access_log=False,
+        log_config=None,
+    )
+    config.header_timeout = serve.header_timeout
+    return config
+
+
+def bind(host: str, port: int, backlog: int) -> socket.socket:
+    """The listening socket (bound before any worker starts, so errors are clear)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {e.strerror or e}; pick another --port/--host"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_web(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    archive_dir: Path | str = Path("out"),
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until Ctrl-C or SIGTERM (both stop gracefully); ``ready`` gets the base URL.
+
+    ``host``, ``port`` and ``workers`` override ``[serve]``.
+    """
+    configure_logging()
+    serve = settings.serve.model_copy(
+        update={
+            k: v
+            for k, v in {"host": host, "port": port, "workers": workers}.items()
+            if v is not None
+        }
+    )
+    factory = AppFactory(settings, Path(archive_dir))
+    factory()  # fails here, before listening, on a missing secret or an unusable ledger
+    sock = bind(serve.host, serve.port, serve.backlog)
+    with sock:
+        shown = f"[{serve.host}]" if ":" in serve.host else serve.host
+        if ready is not None:
+            ready(f"http://{shown}:{sock.getsockname()[1]}")
+        config = server_config(factory, serve, factory=True)
+        server = uvicorn.Server(config)
+        # uvicorn re-raises the stop signal once it has shut down; a graceful stop is a
+        # normal exit, so let that second SIGTERM do nothing and Ctrl-C end quietly.
+        previous = signal.signal(signal.SIGTERM, lambda *_: None)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                if serve.workers > 1:
+                    Multiprocess(config, sockets=[sock]).run()
+                else:
+                    server.run(sockets=[sock])
+        finally:
+            signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,63 @@
+"""``/unsubscribe/<token>``: a GET asks, a POST (RFC 8058 one-click, or the page's button) acts.
+
+The token is checked before a byte of the body is read: a bad link is answered at once and
+its body never read. A good link's body is read up to ``[serve] max_unsubscribe_body``
+(the one-click body is 26 bytes). The suppression is written before the answer goes out,
+so every 2xx is an unsubscribe on disk.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from .body import BodyRefused, read_body
+from .ledger_gate import LedgerUnavailable
+
+if TYPE_CHECKING:
+    from .app import Web
+
+__all__ = ["unsubscribe"]
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def bad_link(web: Web, *, close: bool) -> Response:
+    return web.pages.message(
+        400,
+        "This unsubscribe link is not valid",
+        "The link may have been cut short or changed on its way here. Open it again from the "
+        "newsletter you received, or copy the whole link into the address bar. Nobody has "
+        "been unsubscribed.",
+        {"Connection": "close"} if close else None,
+    )
+
+
+async def unsubscribe(web: Web, request: Request, token: str) -> Response:
+    if (refused := web.allow(request.method, "GET", "POST")) is not None:
+        return refused
+    email = web.verify(token)
+    if email is None:
+        return bad_link(web, close=request.method == "POST")
+    if request.method != "POST":
+        return web.pages.page(200, "web/unsubscribe.html.j2", title="Unsubscribe", email=email)
+    serve = web.settings.serve
+    try:
+        body = await read_body(request, serve.max_unsubscribe_body, serve.body_timeout)
+    except BodyRefused as e:
+        return web.refusal(e)
+    form = {}
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() == _FORM:
+        form = parse_qs(body.decode("utf-8", "replace"))
+    from_page = "confirm" in form
+    source = "web page" if from_page else "one-click"
+    try:
+        await web.gate.run(lambda ledger: ledger.suppress([(email, "unsubscribed")], source=source))
+    except LedgerUnavailable:
+        return web.pages.unavailable()
+    if not from_page:
+        return PlainTextResponse("Unsubscribed.\n")
+    return web.pages.page(200, "web/unsubscribed.html.j2", title="Unsubscribed", email=email)
