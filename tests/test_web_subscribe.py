@@ -1,0 +1,186 @@
+"""Sign-up with double opt-in over real HTTP: ``digest serve`` on loopback, the file backend
+catching the confirmation mail, the ledger on a real SQLite file."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.send_support import issue_yaml
+from tests.test_web_app import SECRET, Site, serve_site
+
+from digest.sending import Subscribers, prepare_issue, send_issue
+from digest.sending.signup import ConfirmTokens
+
+TOML = """
+[newsletter]
+name = "Test Weekly"
+from = "Test Weekly <weekly@example.org>"
+website = "https://www.example.org"
+[links]
+unsubscribe_url = "https://example.org/unsubscribe/{token}"
+[sending]
+ledger = "ledger.sqlite3"
+[audience]
+source = "subscribers"
+[providers.file]
+dir = "outbox"
+[subscribe]
+enabled = true
+ip_limit = 8
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    with serve_site(tmp_path, TOML) as s:
+        yield s
+
+
+def _mail(site: Site, address: str, timeout: float = 15) -> email.message.EmailMessage:
+    """The confirmation mail the server's background task wrote for ``address``."""
+    path = site.folder / "outbox" / "digest-confirm" / f"{address}.eml"
+    deadline = time.monotonic() + timeout
+    while not path.is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.is_file(), "no confirmation mail was written"
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert isinstance(msg, email.message.EmailMessage)
+    return msg
+
+
+def _link(site: Site, msg: email.message.EmailMessage) -> str:
+    body = msg.get_body(("plain",))
+    assert body is not None
+    m = re.search(r"https://example\.org(/confirm/\S+)", body.get_content())
+    assert m, "no confirmation link in the mail"
+    return site.url + m.group(1)
+
+
+def _status(site: Site, address: str) -> str | None:
+    with site.ledger() as ledger:
+        who = Subscribers(ledger).get(address)
+    return who.status if who else None
+
+
+def _sign_up(site: Site, address: str, **extra: str) -> httpx.Response:
+    return httpx.post(f"{site.url}/subscribe", data={"email": address, **extra}, timeout=10)
+
+
+def test_sign_up_confirm_by_button_and_the_next_send_includes_the_reader(site: Site) -> None:
+    form = httpx.get(f"{site.url}/subscribe")
+    assert form.status_code == 200 and 'name="email"' in form.text
+    answer = _sign_up(site, "ann@example.org", name="Ann")
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    assert _status(site, "ann@example.org") == "pending"
+    link = _link(site, _mail(site, "ann@example.org"))
+    for _ in range(2):  # a link scanner, then the reader: neither GET confirms
+        page = httpx.get(link)
+        assert page.status_code == 200 and "ann@example.org" in page.text
+        assert re.search(r'<form method="post">', page.text)
+    assert _status(site, "ann@example.org") == "pending"
+    done = httpx.post(link, data={"confirm": "yes"})
+    assert done.status_code == 200 and "from the next issue on" in done.text
+    assert _status(site, "ann@example.org") == "active"
+    (site.folder / "issue.yaml").write_text(issue_yaml(), encoding="utf-8")
+    report = send_issue(site.settings, prepare_issue(site.settings, site.folder / "issue.yaml"))
+    assert report.sent_now == 1
+    assert list((site.folder / "outbox").glob("issue-7*/ann@example.org.eml"))
+
+
+def test_repeated_sign_ups_of_one_address_send_one_confirmation_per_window(site: Site) -> None:
+    stamp, message_id = _mail_after(site, "ann@example.org")
+    answers = [_sign_up(site, "ann@example.org").text for _ in range(4)]
+    assert len(set(answers)) == 1
+    # mails go out in the order they were queued: once Bob's is written, any second mail
+    # to Ann would have been written before it
+    _mail_after(site, "bob@example.org")
+    path = site.folder / "outbox" / "digest-confirm" / "ann@example.org.eml"
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert path.stat().st_mtime_ns == stamp and msg["Message-ID"] == message_id
+
+
+def _mail_after(site: Site, address: str) -> tuple[int, str]:
+    assert _sign_up(site, address).status_code == 200
+    msg = _mail(site, address)
+    path = site.folder / "outbox" / "digest-confirm" / f"{address}.eml"
+    return path.stat().st_mtime_ns, str(msg["Message-ID"])
+
+
+def test_forged_and_expired_tokens_change_nothing(site: Site) -> None:
+    _sign_up(site, "ann@example.org")
+    real = _link(site, _mail(site, "ann@example.org"))
+    token = real.rsplit("/", 1)[1]
+    with site.ledger() as ledger:
+        confirm_id = ledger.db.execute("SELECT confirm_id FROM subscribers").fetchone()[0]
+    forged = ConfirmTokens("another-secret-0123456789abcdef").make(confirm_id, time.time() + 999)
+    expired = ConfirmTokens(SECRET).make(confirm_id, time.time() - 1)
+    body, _, mac = token.partition(".")
+    tampered = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + mac
+    for bad in (forged, expired, tampered, "garbage", token + "x"):
+        for method in ("GET", "POST"):
+            answer = httpx.request(method, f"{site.url}/confirm/{bad}", data={"confirm": "yes"})
+            assert answer.status_code == 400, (bad, method)
+            assert "Nobody has been subscribed" in answer.text
+            assert "ann@example.org" not in answer.text
+    assert "expired" in httpx.get(f"{site.url}/confirm/{expired}").text
+    assert _status(site, "ann@example.org") == "pending"
+
+
+def test_the_answer_never_tells_whether_an_address_is_known(site: Site) -> None:
+    with site.ledger() as ledger:
+        from digest.sending import add_subscribers
+
+        add_subscribers(ledger, ["known@example.org"], consent_text="ok")
+    known = _sign_up(site, "known@example.org")
+    new = _sign_up(site, "new@example.org")
+    assert (known.status_code, known.text) == (new.status_code, new.text)
+    assert _status(site, "known@example.org") == "active"
+
+
+def test_refusals_are_friendly_pages_never_500(site: Site) -> None:
+    url = f"{site.url}/subscribe"
+    foreign = httpx.post(
+        url, data={"email": "a@example.org"}, headers={"Origin": "https://evil.test"}
+    )
+    assert foreign.status_code == 403 and "<h1>" in foreign.text
+    hidden = httpx.post(url, data={"email": "a@example.org"}, headers={"Origin": "null"})
+    assert hidden.status_code == 403
+    assert (
+        httpx.post(
+            url, data={"email": "a@example.org"}, headers={"Referer": "https://evil.test/x"}
+        ).status_code
+        == 403
+    )
+    allowed = httpx.post(
+        url, data={"email": "a@example.org"}, headers={"Origin": "https://www.example.org"}
+    )
+    assert allowed.status_code == 200
+    big = httpx.post(url, data={"email": "a@example.org", "name": "x" * 20000})
+    assert big.status_code == 413 and "<h1>" in big.text
+    wrong = httpx.post(url, json={"email": "a@example.org"})
+    assert wrong.status_code == 415 and "<h1>" in wrong.text
+    bad = _sign_up(site, "not an address")
+    assert bad.status_code == 400 and 'aria-invalid="true"' in bad.text
+    assert 'value="not an address"' in bad.text
+    trap = _sign_up(site, "robot@example.org", website="http://spam.test")
+    assert trap.status_code == 200 and "Check your inbox" in trap.text
+    assert _status(site, "robot@example.org") is None
+    assert _status(site, "a@example.org") == "pending"
+
+
+def test_one_client_signing_up_too_often_gets_429_and_nothing_more_is_recorded(
+    site: Site,
+) -> None:
+    codes = [_sign_up(site, f"r{i}@example.org").status_code for i in range(10)]
+    assert codes == [200] * 8 + [429] * 2
+    with site.ledger() as ledger:
+        assert Subscribers(ledger).counts()["pending"] == 8
+    refused = _sign_up(site, "late@example.org")
+    assert "Retry-After" in refused.headers and "<h1>" in refused.text
