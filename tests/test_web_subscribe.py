@@ -184,3 +184,68 @@ def test_one_client_signing_up_too_often_gets_429_and_nothing_more_is_recorded(
         assert Subscribers(ledger).counts()["pending"] == 8
     refused = _sign_up(site, "late@example.org")
     assert "Retry-After" in refused.headers and "<h1>" in refused.text
+
+
+def test_limits_hold_across_serve_workers_and_each_mail_goes_once(tmp_path: Path) -> None:
+    """Two worker processes, one ledger: one client's limit and one address's window are
+    counted in the ledger, not per process, and the two mail tasks never send a mail twice."""
+    from tests.serve_process import serve_process
+
+    with serve_process(tmp_path, TOML, args=("--workers", "2")) as server:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            # new connections, so both workers take some of them
+            codes = [
+                client.post(
+                    "/subscribe",
+                    data={"email": f"r{i}@example.org"},
+                    headers={"Connection": "close"},
+                ).status_code
+                for i in range(12)
+            ]
+            again = [
+                client.post(
+                    "/subscribe", data={"email": "r0@example.org"}, headers={"Connection": "close"}
+                ).status_code
+                for _ in range(3)
+            ]
+        assert codes == [200] * 8 + [429] * 4 and again == [429] * 3
+        deadline = time.monotonic() + 20
+        outbox = tmp_path / "outbox" / "digest-confirm"
+        while len(list(outbox.glob("*.eml"))) < 8 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(list(outbox.glob("*.eml"))) == 8
+        time.sleep(1)
+        log = server.log_text()
+    assert log.count("confirmation mail sent") == 8
+
+
+def test_the_mail_task_purges_sign_ups_left_unconfirmed_past_the_configured_days(
+    tmp_path: Path,
+) -> None:
+    from digest.sending import Ledger
+    from digest.sending.subscribers import Subscribers as Store
+
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        for address, when in (("old@example.org", "2020-01-01"), ("recent@example.org", None)):
+            Store(ledger).sign_up(
+                address,
+                name="",
+                lang="en",
+                source="form:/subscribe",
+                consent_text="Yes",
+                consent_ip=None,
+                confirm_id=address[:3].encode().hex(),
+            )
+            if when:
+                ledger.db.execute(
+                    "UPDATE subscribers SET consent_at = ? WHERE email_key = ?",
+                    (f"{when}T00:00:00.000+00:00", address),
+                )
+    with serve_site(tmp_path, TOML) as site:
+        _sign_up(site, "new@example.org")
+        _mail(site, "new@example.org")
+        deadline = time.monotonic() + 10
+        while _status(site, "old@example.org") is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _status(site, "old@example.org") is None
+        assert _status(site, "recent@example.org") == "pending"
