@@ -249,3 +249,15 @@ def test_the_mail_task_purges_sign_ups_left_unconfirmed_past_the_configured_days
             time.sleep(0.05)
         assert _status(site, "old@example.org") is None
         assert _status(site, "recent@example.org") == "pending"
+
+
+def test_unsubscribing_through_the_link_in_an_issue_sets_the_status(site: Site) -> None:
+    from digest.sending import add_subscribers
+    from digest.sending.tokens import make_token
+
+    with site.ledger() as ledger:
+        add_subscribers(ledger, ["ann@example.org"], consent_text="ok")
+    token = make_token("ann@example.org", SECRET)
+    answer = httpx.post(f"{site.url}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert answer.status_code == 200
+    assert _status(site, "ann@example.org") == "unsubscribed"
