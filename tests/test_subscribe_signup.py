@@ -179,3 +179,43 @@ def test_two_workers_sharing_the_ledger_send_each_mail_once(tmp_path: Path) -> N
     for t in threads:
         t.join(30)
     assert sorted(counted) == sorted(f"r{i}@example.org" for i in range(6))
+
+
+def test_the_mail_is_rendered_once_per_language_from_its_own_templates(tmp_path: Path) -> None:
+    mine = tmp_path / "my-templates" / "subscribe"
+    mine.mkdir(parents=True)
+    (mine / "confirm.de.txt.j2").write_text(
+        '{% set subject = "Bitte bestätigen: " ~ newsletter %}'
+        "Bitte bestätigen: {{ confirm_url }}\n",
+        encoding="utf-8",
+    )
+    (mine / "confirm.de.html.j2").write_text(
+        '<p><a href="{{ confirm_url }}">Bestätigen</a></p>\n', encoding="utf-8"
+    )
+    settings = _settings(tmp_path, languages=["en", "de"])
+    settings = settings.model_copy(
+        update={"templates": settings.templates.model_copy(update={"dir": Path("my-templates")})}
+    )
+    mailer = ConfirmationMailer(settings, ConfirmTokens(SECRET))
+    german = mailer.content("de")
+    assert mailer.content("de") is german  # rendered once, kept
+    assert german.subject == "Bitte bestätigen: digest"
+    assert mailer.content("en").subject == "Confirm your subscription to digest"
+    with Ledger(ledger_path(settings)) as ledger:
+        sign_up(
+            settings,
+            ledger,
+            Hasher(SECRET),
+            email="jan@example.org",
+            name="",
+            lang="de",
+            client_ip="192.0.2.1",
+            source="form",
+            consent_text="Ja",
+        )
+        assert mailer.run_once(ledger).sent == 1
+    eml = (tmp_path / "outbox" / "digest-confirm" / "jan@example.org.eml").read_bytes()
+    msg = email.message_from_bytes(eml, policy=email.policy.default)
+    assert "Bitte" in str(msg["Subject"])
+    body = msg.get_body(("plain",))
+    assert body is not None and "https://example.org/confirm/" in body.get_content()

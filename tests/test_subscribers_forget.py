@@ -160,3 +160,24 @@ def test_forgetting_a_pending_sign_up_drops_its_queued_mail_and_limits(sent: Pat
         ).fetchone()[0]
         assert left == 0
     assert not _mentions(_stored_bytes(sent.parent).lower(), "pat@example.org")
+
+
+def test_rows_tied_to_their_messages_by_id_alone_are_forgotten_too(sent: Path) -> None:
+    """Provider events that keep only a message id (as an events table may) go with the
+    person; another reader's stay. The table is made here, shaped like such a table."""
+    settings = settings_for(sent)
+    with Ledger(ledger_path(settings)) as ledger:
+        ids = dict(ledger.db.execute("SELECT email_key, message_id FROM recipients").fetchall())
+        ledger.db.execute(
+            "CREATE TABLE engagement (id INTEGER PRIMARY KEY, message_id TEXT, kind TEXT)"
+        )
+        ledger.db.executemany(
+            "INSERT INTO engagement (message_id, kind) VALUES (?, 'open')",
+            [(ids[ANN.lower()],), (ids["bob@example.org"],)],
+        )
+        exported = export_person(settings, ledger, ANN)
+        assert [r["message_id"] for r in exported["tables"]["engagement"]] == [ids[ANN.lower()]]
+        result = forget(settings, ledger, ANN)
+        assert result.rows["engagement"] == 1
+        left = ledger.db.execute("SELECT message_id FROM engagement").fetchall()
+    assert left == [(ids["bob@example.org"],)]

@@ -261,3 +261,24 @@ def test_unsubscribing_through_the_link_in_an_issue_sets_the_status(site: Site) 
     answer = httpx.post(f"{site.url}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
     assert answer.status_code == 200
     assert _status(site, "ann@example.org") == "unsubscribed"
+
+
+def test_the_consent_record_hashes_the_client_address_the_trusted_proxy_names(
+    site: Site,
+) -> None:
+    from digest.sending.subscribers import Hasher
+
+    answer = _sign_up(site, "ann@example.org", lang="en")
+    assert answer.status_code == 200
+    httpx.post(
+        f"{site.url}/subscribe",
+        data={"email": "bob@example.org"},
+        headers={"X-Forwarded-For": "203.0.113.9"},  # from 127.0.0.1: a trusted proxy
+    )
+    with site.ledger() as ledger:
+        ann, bob = (Subscribers(ledger).get(a) for a in ("ann@example.org", "bob@example.org"))
+    assert ann is not None and bob is not None
+    assert bob.consent_ip == Hasher(SECRET).ip("203.0.113.9")
+    assert ann.consent_ip == Hasher(SECRET).ip("127.0.0.1")
+    assert bob.consent_source == "form:/subscribe" and bob.consent_text.startswith("Yes, send me")
+    assert b"203.0.113.9" not in (site.folder / "ledger.sqlite3").read_bytes()

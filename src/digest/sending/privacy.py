@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["ForgetResult", "ForgottenCheck", "export_person", "forget", "outbox_root"]
 
 ADDRESS_COLUMNS = ("email_key", "email", "address", "recipient")
+LINK_COLUMNS = ("message_id", "provider_message_id", "digest_id")
+"""Columns that tie a row to one person's message without naming them (provider events)."""
 _SKIP = frozenset({"schema_migrations", "suppression_hashes", "sqlite_sequence"})
 
 
@@ -40,6 +43,7 @@ class _Table:
     name: str
     address_columns: tuple[str, ...]
     text_columns: tuple[str, ...]
+    link_columns: tuple[str, ...] = ()
 
 
 def _q(name: str) -> str:
@@ -60,22 +64,61 @@ def _person_tables(db: sqlite3.Connection) -> list[_Table]:
             continue
         cols = [(r[1], (r[2] or "").upper()) for r in db.execute(f"PRAGMA table_info({_q(name)})")]
         address = tuple(c for c, _ in cols if c.lower() in ADDRESS_COLUMNS)
-        if address:
-            text = tuple(c for c, t in cols if t in ("TEXT", "") and c not in address)
-            tables.append(_Table(name, address, text))
+        links = tuple(c for c, _ in cols if c.lower() in LINK_COLUMNS)
+        if address or links:
+            text = tuple(
+                c for c, t in cols if t in ("TEXT", "") and c not in address and c not in links
+            )
+            tables.append(_Table(name, address, text, links))
     return tables
 
 
-def _rowids(db: sqlite3.Connection, table: _Table, key: str) -> list[int]:
-    """The rows of ``table`` about ``key``: an address column equal to it, or a text column
-    holding it as a whole address (``ann@x.org`` is not in ``joann@x.org``)."""
-    exact = " OR ".join(f"lower({_q(c)}) = ?" for c in table.address_columns)
-    found = [
-        r[0]
-        for r in db.execute(
-            f"SELECT rowid FROM {_q(table.name)} WHERE {exact}", [key] * len(table.address_columns)
-        )
-    ]
+def _links(db: sqlite3.Connection, key: str) -> set[str]:
+    """The ids of the person's messages: the providers' (as the ledger recorded them) and
+    digest's own (derived from issue and address, as the send job derives them)."""
+    import hashlib
+
+    found: set[str] = set()
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "recipients" not in tables:
+        return found
+    for issue_id, message_id in db.execute(
+        "SELECT issue_id, message_id FROM recipients WHERE email_key = ?", (key,)
+    ):
+        if message_id:
+            found.add(str(message_id))
+        found.add(hashlib.sha256(f"{issue_id}\0{key}".encode()).hexdigest()[:32])
+    return found
+
+
+def _rowids(
+    db: sqlite3.Connection, table: _Table, key: str, links: Collection[str] = ()
+) -> list[int]:
+    """The rows of ``table`` about ``key``: an address column equal to it, a message id of
+    theirs (``links``), or a text column holding the address whole (``ann@x.org`` is not
+    in ``joann@x.org``)."""
+    found: list[int] = []
+    if table.address_columns:
+        exact = " OR ".join(f"lower({_q(c)}) = ?" for c in table.address_columns)
+        found += [
+            r[0]
+            for r in db.execute(
+                f"SELECT rowid FROM {_q(table.name)} WHERE {exact}",
+                [key] * len(table.address_columns),
+            )
+        ]
+    ids = sorted(links)
+    for col in table.link_columns:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found += [
+                r[0]
+                for r in db.execute(
+                    f"SELECT rowid FROM {_q(table.name)} WHERE {_q(col)} IN ({marks})", chunk
+                )
+            ]
+    found = list(dict.fromkeys(found))
     if table.text_columns:
         whole = re.compile(rf"(?<![\w.+\-]){re.escape(key)}(?![\w\-]|\.\w)")
         cols = ", ".join(_q(c) for c in table.text_columns)
@@ -137,9 +180,10 @@ def export_person(settings: Settings, ledger: Ledger, email: str) -> dict[str, A
     """Everything the ledger and the outbox hold about ``email``: rows by table, files."""
     key = email_key(email.strip())
     tables = _person_tables(ledger.db)
+    links = _links(ledger.db, key)
     data: dict[str, Any] = {"email": email.strip(), "exported_at": now_text(), "tables": {}}
     for t in tables:
-        rows = _rows(ledger.db, t, _rowids(ledger.db, t, key))
+        rows = _rows(ledger.db, t, _rowids(ledger.db, t, key, links))
         if rows:
             data["tables"][t.name] = rows
     copies = _outbox_copies(settings, _spellings(ledger, tables, key, email.strip()))
@@ -168,11 +212,12 @@ def forget(settings: Settings, ledger: Ledger, email: str) -> ForgetResult:
     result = ForgetResult()
     tables = _person_tables(ledger.db)
     spellings = _spellings(ledger, tables, key, given)
+    links = _links(ledger.db, key)
     db = ledger.db
     db.execute("PRAGMA secure_delete = ON")
     with ledger._tx():
         for t in tables:
-            ids = _rowids(db, t, key)
+            ids = _rowids(db, t, key, links)
             db.executemany(f"DELETE FROM {_q(t.name)} WHERE rowid = ?", [(i,) for i in ids])
             if ids:
                 result.rows[t.name] = len(ids)
