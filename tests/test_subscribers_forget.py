@@ -181,3 +181,17 @@ def test_rows_tied_to_their_messages_by_id_alone_are_forgotten_too(sent: Path) -
         assert result.rows["engagement"] == 1
         left = ledger.db.execute("SELECT message_id FROM engagement").fetchall()
     assert left == [(ids["bob@example.org"],)]
+
+
+def test_importing_an_old_export_does_not_bring_a_forgotten_person_back(sent: Path) -> None:
+    folder = sent.parent
+    old = run_digest("subscribers", "export", "-o", "old-export.csv", cwd=folder)
+    assert old.returncode == 0, old.stderr
+    assert run_digest("subscribers", "forget", "--yes", ANN, cwd=folder).returncode == 0
+    again = run_digest("subscribers", "import", "old-export.csv", cwd=folder)
+    assert again.returncode == 0, again.stderr
+    assert "Skipped 1 who asked to be forgotten" in again.stdout
+    added = run_digest("subscribers", "add", ANN.upper(), cwd=folder)
+    assert "Skipped 1" in added.stdout
+    (folder / "old-export.csv").unlink()
+    assert not _mentions(_stored_bytes(folder).lower(), ANN)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .render import Rendered, render_issue
     from .sending import (
         ForgetResult,
+        ForgottenCheck,
         ImportResult,
         Ledger,
         Reporter,
@@ -102,6 +103,7 @@ __all__ = [
     "DigestError",
     "FeedImport",
     "ForgetResult",
+    "ForgottenCheck",
     "HeaderError",
     "Image",
     "ImportResult",
@@ -203,6 +205,7 @@ _LAZY = {
     "Subscribers": "sending",
     "ImportResult": "sending",
     "ForgetResult": "sending",
+    "ForgottenCheck": "sending",
     "import_suppressions": "sending",
     "ledger_path": "sending",
     "make_reporter": "sending",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,7 +47,16 @@ def _report(result: ImportResult, where: str) -> int:
             f"skipped {where}{row.line} ({row.value!r}): {row.reason}", fg="yellow", err=True
         )
     click.echo(f"Added {result.added} subscribers; {result.already} were already on the list.")
+    if result.forgotten:
+        click.echo(f"Skipped {result.forgotten} who asked to be forgotten.")
     return EXIT_CONFIG if result.bad else 0
+
+
+def _forgotten(settings: Settings, ledger: Ledger) -> Callable[[str], bool]:
+    """Who asked to be forgotten: an import or an add never writes them down again."""
+    from digest import ForgottenCheck
+
+    return ForgottenCheck(settings, ledger).forgotten
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -101,7 +111,12 @@ def add(
     settings = _settings(config_path)
     with _ledger(settings) as ledger:
         result = add_subscribers(
-            ledger, addresses, name=name, consent_text=_consent(settings, consent), source=source
+            ledger,
+            addresses,
+            name=name,
+            consent_text=_consent(settings, consent),
+            source=source,
+            forgotten=_forgotten(settings, ledger),
         )
     return _report(result, "argument ")
 
@@ -136,6 +151,7 @@ def import_(
             consent_text=_consent(settings, consent),
             source=source,
             status=status,
+            forgotten=_forgotten(settings, ledger),
         )
     return _report(result, f"{csv_path}:")
 

@@ -19,7 +19,7 @@ from .ledger import Ledger
 from .lock import JobLock, lock_path
 from .personalise import Personaliser
 from .plan import SendPlan, plan_send
-from .privacy import ForgetResult, export_person, forget
+from .privacy import ForgetResult, ForgottenCheck, export_person, forget
 from .recipients import BadRow, Row, read_recipients
 from .report import Reporter, make_reporter
 from .subscriber_io import ImportResult, add_subscribers, export_subscribers, import_subscribers
@@ -33,6 +33,7 @@ __all__ = [
     "BadRow",
     "DueResult",
     "ForgetResult",
+    "ForgottenCheck",
     "ImportResult",
     "JobLock",
     "Ledger",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +63,8 @@ class ImportResult:
     added: int = 0
     already: int = 0
     bad: list[BadRow] = field(default_factory=list)
+    forgotten: int = 0
+    """Rows skipped because the person asked to be forgotten (their keyed hash matched)."""
 
 
 def _consent_time(fields: dict[str, str]) -> str | None:
@@ -87,16 +89,26 @@ def add_subscribers(
     name: str = "",
     consent_text: str,
     source: str = "cli",
+    forgotten: Callable[[str], bool] | None = None,
 ) -> ImportResult:
-    """Add addresses given one by one as active readers; bad ones are reported by position."""
+    """Add addresses given one by one as active readers; bad ones are reported by position.
+
+    ``forgotten`` (see :class:`~digest.sending.privacy.ForgottenCheck`) names the people who
+    asked to be forgotten: they are not written down again.
+    """
     result = ImportResult()
 
     def rows() -> Iterator[tuple[str, str, dict[str, str], str | None]]:
         for i, address in enumerate(addresses, start=1):
             try:
-                yield normalise_address(address), name, {}, None
+                email = normalise_address(address)
             except ValueError as e:
                 result.bad.append(BadRow(i, address, str(e)))
+                continue
+            if forgotten is not None and forgotten(email):
+                result.forgotten += 1
+                continue
+            yield email, name, {}, None
 
     result.added, result.already = Subscribers(ledger).add(
         rows(), source=source, consent_text=consent_text
@@ -111,8 +123,13 @@ def import_subscribers(
     consent_text: str,
     source: str | None = None,
     status: str = "active",
+    forgotten: Callable[[str], bool] | None = None,
 ) -> ImportResult:
-    """Add every valid row of the CSV at ``path``; rows already stored keep theirs."""
+    """Add every valid row of the CSV at ``path``; rows already stored keep theirs.
+
+    People who asked to be forgotten (``forgotten``) are skipped: an old export must not
+    bring them back.
+    """
     result = ImportResult()
     origin = source or f"import:{path.name}"
 
@@ -120,6 +137,9 @@ def import_subscribers(
         for item in read_recipients(path):
             if isinstance(item, BadRow):
                 result.bad.append(item)
+                continue
+            if forgotten is not None and forgotten(item.email):
+                result.forgotten += 1
                 continue
             fields = {k: v for k, v in item.fields.items() if k not in _NOT_FIELDS}
             yield item.email, item.name, fields, _consent_time(item.fields)
