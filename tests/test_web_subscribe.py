@@ -18,6 +18,7 @@ from tests.test_web_app import SECRET, Site, serve_site
 from digest.sending import Subscribers, prepare_issue, send_issue
 from digest.sending.signup import ConfirmTokens
 
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 TOML = """
 [newsletter]
 name = "Test Weekly"
@@ -169,6 +170,13 @@ def test_refusals_are_friendly_pages_never_500(site: Site) -> None:
     bad = _sign_up(site, "not an address")
     assert bad.status_code == 400 and 'aria-invalid="true"' in bad.text
     assert 'value="not an address"' in bad.text
+    many = httpx.post(url, content="&".join(f"f{i}=x" for i in range(50)), headers=FORM)
+    assert many.status_code == 400 and "<h1>" in many.text
+    odd = httpx.post(url, content=b"email=b%40example.org&name=\xff\x00Bo%0D%0Ab", headers=FORM)
+    assert odd.status_code == 200
+    with site.ledger() as ledger:
+        odd_one = Subscribers(ledger).get("b@example.org")
+    assert odd_one is not None and odd_one.name == "\ufffdBo b"
     trap = _sign_up(site, "robot@example.org", website="http://spam.test")
     assert trap.status_code == 200 and "Check your inbox" in trap.text
     assert _status(site, "robot@example.org") is None

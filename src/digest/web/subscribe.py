@@ -172,7 +172,10 @@ class SignUpSide:
             return self._message(
                 400, "The form did not arrive", "Please try again.", Connection="close"
             )
-        parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+        try:
+            parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+        except ValueError:  # more fields than any form of ours has
+            return self._message(400, "This form could not be read", "Please try again.")
         return {k: v[0] for k, v in parsed.items()}
 
     async def subscribe(self, request: Request) -> Response:
@@ -191,7 +194,8 @@ class SignUpSide:
             log.info("sign-up: honeypot filled; nothing recorded")
             return self._sent()
         raw = form.get("email", "")[:320]
-        name = " ".join(form.get("name", "").split())[:200]
+        # one line of printable text: the name goes into the confirmation mail's To header
+        name = "".join(c for c in " ".join(form.get("name", "").split()) if c.isprintable())[:200]
         lang = form.get("lang", "")
         if lang not in self.languages:
             lang = self.languages[0]
@@ -334,4 +338,5 @@ def install_signup(app: Starlette, web: Web) -> SignUpSide | None:
                 side.mailer.close()
 
     app.router.lifespan_context = lifespan
+    log.info("sign-up form at /subscribe, confirmation links at %s", side.confirm_route)
     return side
