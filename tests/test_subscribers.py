@@ -246,3 +246,26 @@ def test_cli_add_list_and_stats(tmp_path: Path) -> None:
     assert "digest" in row["consent_text"] or row["consent_text"]
     stats = run_digest("subscribers", "stats", "--json", cwd=tmp_path)
     assert json.loads(stats.stdout)["counts"]["active"] == 1
+
+
+def test_cli_import_names_the_file_and_line_of_each_bad_row_and_stats_prints_weeks(
+    tmp_path: Path,
+) -> None:
+    write_config(tmp_path)
+    (tmp_path / "ghost.csv").write_text(
+        "email,name,created_at\nann@example.org,Ann,2026-11-02T09:00:00Z\nann@,Bad,\n",
+        encoding="utf-8",
+    )
+    result = run_digest("subscribers", "import", "ghost.csv", "--source", "ghost", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "skipped ghost.csv:3 ('ann@')" in result.stderr
+    assert "Added 1 subscribers" in result.stdout and "Traceback" not in result.stderr
+    listed = json.loads(run_digest("subscribers", "list", "--json", cwd=tmp_path).stdout)
+    assert listed["consent_source"] == "ghost"
+    assert listed["consent_at"].startswith("2026-11-02T09:00:00")
+    stats = run_digest("subscribers", "stats", "--weeks", "10000", cwd=tmp_path)
+    assert stats.returncode == 0
+    lines = stats.stdout.splitlines()
+    assert lines[0].startswith("pending 0  active 1")
+    assert lines[1].split() == ["week", "joined", "left", "net", "active"]
+    assert lines[2].split() == ["2026-W45", "1", "0", "+1", "1"]
