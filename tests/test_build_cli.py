@@ -67,8 +67,8 @@ def test_bad_config_value_names_the_key(tmp_path: Path, write) -> None:  # type:
         cli, ["build", str(SAMPLE_ISSUE), "--out", str(tmp_path), "--config", str(cfg)]
     )
     assert result.exit_code == 3
-    assert "brand.accent: must be a hex colour" in result.output
-    assert "delivery.rate" in result.output
+    assert "[brand] accent: must be a hex colour" in result.output
+    assert "[delivery] rate" in result.output
 
 
 def test_python_dash_m_digest_runs_without_config(tmp_path: Path) -> None:
@@ -93,19 +93,19 @@ def test_config_links_must_be_absolute_web_urls(tmp_path: Path, write) -> None: 
         cli, ["build", str(SAMPLE_ISSUE), "--out", str(tmp_path), "--config", str(cfg)]
     )
     assert result.exit_code == 3
-    assert "newsletter.logo: must be an absolute http:// or https:// URL" in result.output
-    assert "links.unsubscribe_url" in result.output
+    assert "[newsletter] logo: must be an absolute http:// or https:// URL" in result.output
+    assert "[links] unsubscribe_url" in result.output
 
 
 @pytest.mark.parametrize(
     ("links", "message"),
     [
-        ('utm = { source = "{foo}" }', "links.utm: uses {foo}; it may use only {slug}"),
+        ('utm = { source = "{foo}" }', "[links] utm: uses {foo}; it may use only {slug}"),
         (
             'unsubscribe_url = "https://e.org/u/{date}/{token}"',
-            "links.unsubscribe_url: uses {date}; it may use only {token}, {slug}, {email}",
+            "[links] unsubscribe_url: uses {date}; it may use only {token}, {slug}, {email}",
         ),
-        ('view_online_url = "https://e.org/{token}"', "links.view_online_url: uses {token}"),
+        ('view_online_url = "https://e.org/{token}"', "[links] view_online_url: uses {token}"),
     ],
 )
 def test_url_templates_may_use_only_the_fields_digest_fills(
@@ -125,7 +125,7 @@ def test_font_stack_that_could_break_out_of_css_is_refused(tmp_path: Path, write
         cli, ["build", str(SAMPLE_ISSUE), "--out", str(tmp_path), "--config", str(cfg)]
     )
     assert result.exit_code == 3
-    assert "brand.font_family: a CSS font stack cannot contain" in result.output
+    assert "[brand] font_family: a CSS font stack cannot contain" in result.output
 
 
 def test_every_listed_command_loads_and_has_help() -> None:

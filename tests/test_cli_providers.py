@@ -168,8 +168,7 @@ def test_text_says_whose_message_id_and_what_one_bad_address_does(tmp_path: Path
 def test_a_mistyped_configured_provider_is_flagged(tmp_path: Path) -> None:
     config = tmp_path / "digest.toml"
     config.write_text('[delivery]\nprovider = "fiel"\n', encoding="utf-8")
-    result = CliRunner().invoke(
-        cli, ["providers", "--config", str(config)], standalone_mode=False
-    )
-    assert result.return_value == 3
-    assert "provider = 'fiel' is none of these" in result.output
+    result = CliRunner().invoke(cli, ["providers", "--config", str(config)])
+    assert result.exit_code == 3
+    assert "digest.toml:2: [delivery] provider: no provider is called 'fiel'" in result.output
+    assert "did you mean 'file'?" in result.output

@@ -16,7 +16,7 @@ from digest.errors import HeaderError
 from digest.message import Address, Content, Recipient, build_mime
 
 DATE = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
-CRLF_POLICY = email.policy.default.clone(max_line_length=78, linesep="\r\n")
+CRLF_POLICY = email.policy.default.clone(max_line_length=76, linesep="\r\n")
 
 HTML = (
     "<!doctype html>\n<html><body>\n<p>Hello @@digest.name|reader@@,</p>\n"
@@ -105,7 +105,7 @@ def assert_same(c: Content, r: Recipient) -> bytes:
     assert b"\n" not in fast.data.replace(b"\r\n", b"")
     head, _, body = fast.data.partition(b"\r\n\r\n")
     assert all(len(line) <= 998 for line in head.split(b"\r\n"))
-    assert all(len(line) <= 78 for line in body.split(b"\r\n"))
+    assert all(len(line) <= 76 for line in body.split(b"\r\n"))
     return fast.data
 
 

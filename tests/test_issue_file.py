@@ -47,8 +47,11 @@ def test_sections_follow_first_appearance_and_keep_editor_order() -> None:
     ]
 
 
-def test_subject_is_derived_from_newsletter_number_and_lead() -> None:
-    assert parse_issue(GOOD).subject_for("The Weekly") == "The Weekly #3: Third"
+def test_default_subject_is_the_lead_headline_and_a_template_can_change_it() -> None:
+    issue = parse_issue(GOOD)
+    assert issue.subject_for("The Weekly") == "Third"
+    template = "{newsletter} #{number}: {headline}"
+    assert issue.subject_for("The Weekly", template) == "The Weekly #3: Third"
 
 
 def test_send_at_without_time_zone_is_an_error_on_its_line() -> None:

@@ -101,12 +101,25 @@ def test_subject_with_a_line_break_in_an_issue_file_is_a_clear_error() -> None:
         parse_issue(text, "x.yaml")
 
 
-def test_internationalised_address_is_written_as_utf8_not_encoded_words() -> None:
-    c = Content("i", "s", "<p>h</p>", "t", Address("news@example.org"))
+def test_internationalised_address_stays_utf8_while_name_and_subject_are_encoded() -> None:
+    """RFC 6531 keeps the address raw; RFC 2047 words for the name and subject (rspamd)."""
+    sender = Address("news@example.org", "Nachrichten Ü")
+    c = Content("i", "Grüße aus Köln", "<p>h</p>", "t", sender)
     raw = build_mime(c, Recipient("محمد@example.org", "محمد")).as_bytes()
-    assert "To: محمد <محمد@example.org>".encode() in raw
+    head = raw.split(b"\n\n", 1)[0]
+    to = next(line for line in head.splitlines() if line.startswith(b"To:"))
+    assert to == "To: =?utf-8?b?2YXYrdmF2K8=?= <محمد@example.org>".encode()
+    subject = next(line for line in head.splitlines() if line.startswith(b"Subject:"))
+    assert subject.isascii() and b"=?utf-8?" in subject
+    sender = next(line for line in head.splitlines() if line.startswith(b"From:"))
+    assert sender.isascii() and b"=?utf-8?" in sender
     msg = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
     assert msg["To"].addresses[0].addr_spec == "محمد@example.org"
+    assert msg["To"].addresses[0].display_name == "محمد"
+    assert msg["From"].addresses[0].display_name == "Nachrichten Ü"
+    assert msg["Subject"] == "Grüße aus Köln"
+    non_ascii = [line for line in head.splitlines() if not line.isascii()]
+    assert non_ascii == [to], "only the address itself may be raw UTF-8"
 
 
 def test_long_list_unsubscribe_url_is_never_encoded(sample_rendered: Rendered) -> None:

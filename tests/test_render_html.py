@@ -112,7 +112,7 @@ def test_dark_mode_rules_keep_important_and_outlook_selectors(sample_rendered: R
     assert '<meta name="supported-color-schemes" content="light dark">' in html
     dark = re.search(r"@media \(prefers-color-scheme: dark\) \{(.*?)\n      \}", html, re.S)
     assert dark and "!important" in dark.group(1)
-    assert "[data-ogsc] .dg-kicker" in html and "[data-ogsb]" in html
+    assert "[data-ogsc] .dg-body p.dg-kicker" in html and "[data-ogsb]" in html
 
 
 def test_no_google_fonts_and_no_remote_css(sample_rendered: Rendered) -> None:
@@ -305,3 +305,66 @@ def test_missing_user_template_folder_is_a_config_error(
     )
     with pytest.raises(ConfigError, match=r"\[templates\] dir = .*no folder"):
         render_issue(_issue(), settings)
+
+
+def test_outlook_alone_gets_a_safe_font_instead_of_times_new_roman(
+    sample_rendered: Rendered,
+) -> None:
+    """Word's engine skips a stack starting with -apple-system; an mso-only style names one."""
+    head = sample_rendered.html.split("</head>", 1)[0]
+    blocks = re.findall(r"<!--\[if mso\]>(.*?)<!\[endif\]-->", head, re.S)
+    fonts = [m for b in blocks for m in re.findall(r"font-family:\s*([^;!}]+)", b)]
+    assert fonts, "no Outlook-only font rule in <head>"
+    assert all("apple-system" not in f and "Arial" in f for f in fonts)
+
+
+def test_default_preheader_comes_from_the_intro_without_emphasis_marks(
+    sample_settings: Settings,
+) -> None:
+    issue = _issue(intro="This week we have _good news for night owls_ and **more** [here](https://e.org/).")
+    rendered = render_issue(issue, sample_settings)
+    assert rendered.preheader == "This week we have good news for night owls and more here."
+    hidden = re.search(r'<div style="display:none;[^"]*">([^<]*)', rendered.html)
+    assert hidden and hidden.group(1).startswith(rendered.preheader)
+
+
+def test_default_subject_leads_with_the_headline_and_fits_a_phone(
+    sample_rendered: Rendered, sample_settings: Settings
+) -> None:
+    lead = sample_rendered.issue.lead.headline
+    assert sample_rendered.subject == lead
+    assert len(sample_rendered.subject) <= 60
+    assert not any("subject" in w for w in sample_rendered.warnings)
+    long = render_issue(_issue(subject="S" * 61), sample_settings)
+    assert any("The subject is 61 characters" in w for w in long.warnings)
+
+
+def test_subject_template_from_config(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        '[newsletter]\nname = "Weekly"\nsubject = "{headline} · {newsletter} #{number}"\n',
+        encoding="utf-8",
+    )
+    rendered = render_issue(_issue(), load_settings(config, environ={}))
+    assert rendered.subject == "Plain headline · Weekly #1"
+
+
+def test_unknown_field_in_the_subject_template_names_the_key(tmp_path: Path) -> None:
+    from digest.errors import ConfigError
+
+    config = tmp_path / "digest.toml"
+    config.write_text('[newsletter]\nsubject = "{title}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="subject"):
+        load_settings(config, environ={})
+
+
+def test_list_id_header_from_the_newsletter_id(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        '[newsletter]\nname = "Die Woche: Ü"\nid = "woche.example.de"\n', encoding="utf-8"
+    )
+    rendered = render_issue(_issue(), load_settings(config, environ={}))
+    assert rendered.content.headers["List-Id"] == "<woche.example.de>"
+    config.write_text('[newsletter]\nname = "The Weekly"\nid = "weekly.example.org"\n')
+    rendered = render_issue(_issue(), load_settings(config, environ={}))
+    assert rendered.content.headers["List-Id"] == "The Weekly <weekly.example.org>"

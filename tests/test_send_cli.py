@@ -309,7 +309,7 @@ def test_send_due_refuses_a_new_issue_reusing_a_sent_issues_slug(tmp_path):
     assert len(list((folder / "outbox").rglob("*.eml"))) == 2
 
 
-def test_send_due_refuses_two_files_with_one_slug(tmp_path):
+def test_send_due_refuses_two_files_with_one_slug_before_sending_either(tmp_path):
     now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     folder = _due_folder(tmp_path, {"a": (now - timedelta(hours=2)).isoformat()})
     (folder / "issues" / "b.yaml").write_text(
@@ -318,5 +318,6 @@ def test_send_due_refuses_two_files_with_one_slug(tmp_path):
     )
     settings = load_settings(folder / "digest.toml", environ={"DIGEST_SECRET": SECRET})
     results = {r.path.stem: r for r in send_due(settings, now=now)}
-    assert results["a"].action == "sent"
-    assert results["b"].action == "error" and "also" in results["b"].message
+    assert results["a"].action == "error" and "b.yaml" in results["a"].message
+    assert results["b"].action == "error" and "a.yaml" in results["b"].message
+    assert not (folder / "outbox").exists() and not (folder / "ledger.sqlite3").exists()

@@ -204,8 +204,9 @@ def test_dry_run_plans_batches_and_eta_and_sends_nothing(tmp_path, resend):
         ledger.suppress([("r2@example.org", "complained")])
     plan = plan_send(settings, prepare_issue(settings, issue), recipients=csv)
     assert (plan.rows_read, plan.bad_rows, plan.duplicates, plan.suppressed) == (232, 1, 1, 1)
-    assert plan.to_send == 229 and plan.batch_size == 100 and plan.batches == 3
-    assert plan.eta_seconds == pytest.approx(22.9)
+    # at 10 messages a second a call carries at most 10; 22 full batches wait 1 s each
+    assert plan.to_send == 229 and plan.batch_size == 10 and plan.batches == 23
+    assert plan.eta_seconds == pytest.approx(22.0)
     assert plan.idempotent and plan.duplicate_bound == 0
     assert fake.sent == [] and server.requests == []
     with Ledger(ledger_path(settings)) as ledger:

@@ -109,7 +109,7 @@ def test_unsubscribe_and_bounce_set_the_status_and_the_undo_restores_it(tmp_path
         add_subscribers(ledger, ["ann@example.org", "bob@example.org"], consent_text="ok")
         _sign_up(store, "pat@example.org", "c1")
         ledger.suppress([("ann@example.org", "unsubscribed"), ("pat@example.org", "unsubscribed")])
-        ledger.record_event("bounced", email="bob@example.org")
+        ledger.suppress([("bob@example.org", "bounced")], source="provider event")
         assert [store.get(e).status for e in ("ann@example.org", "bob@example.org")] == [  # type: ignore[union-attr]
             "unsubscribed",
             "bounced",

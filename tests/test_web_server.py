@@ -9,6 +9,7 @@ read-only. Every answer is HTTP (400/413/431/503), never a 500 or a traceback.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import signal
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from tests.serve_process import SECRET, TOML, ServeProcess, serve_process
 
 from digest.sending.ledger import Ledger
@@ -33,12 +36,34 @@ body_timeout = 1
 keep_alive = 1
 """
 ONE_CLICK = b"List-Unsubscribe=One-Click"
+WEBHOOK_ENV = {
+    "DIGEST_WEBHOOK_USER": "hooks",
+    "DIGEST_WEBHOOK_PASSWORD": "hook-password-42",
+    "MAILGUN_WEBHOOK_SIGNING_KEY": "mailgun-signing-key",
+    "RESEND_WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"resend-key-0123456789").decode(),
+    "SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode(),
+    "DIGEST_SES_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:digest",
+}
+BASIC = "Basic " + base64.b64encode(b"hooks:hook-password-42").decode()
+PROOF_HEADERS = {
+    # Checked on the headers before the body is read; the proof itself after.
+    "authorization": BASIC,
+    "svix-id": "msg_1",
+    "svix-timestamp": "1",
+    "svix-signature": "v1,AAAA",
+    "x-twilio-email-event-webhook-signature": "AAAA",
+    "x-twilio-email-event-webhook-timestamp": "1",
+}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    with serve_process(tmp_path_factory.mktemp("serve"), TOML + FAST) as s:
+    with serve_process(tmp_path_factory.mktemp("serve"), TOML + FAST, env=WEBHOOK_ENV) as s:
         yield s
         assert "Traceback" not in s.log_text(), s.log_text()
 
@@ -143,7 +168,10 @@ def test_a_declared_body_over_the_cap_gets_413_without_being_read(server: ServeP
         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000000\r\n\r\n"
     )
     assert status_of(exchange(server, head.encode())) == 413
-    webhook = "POST /webhooks/postmark HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n"
+    webhook = (
+        "POST /webhooks/postmark HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n"
+        f"Authorization: {BASIC}\r\n\r\n"
+    )
     assert status_of(exchange(server, webhook.encode())) == 413
 
 
@@ -178,7 +206,10 @@ def test_a_body_shorter_than_its_content_length_gets_400_within_the_deadline(
     answer = exchange(server, head.encode() + b"List-Unsub", timeout=5)
     assert status_of(answer) == 400
     assert b"did not arrive" in answer
-    webhook = "POST /webhooks/postmark HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{"
+    webhook = (
+        "POST /webhooks/postmark HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n"
+        f"Authorization: {BASIC}\r\n\r\n{{"
+    )
     assert status_of(exchange(server, webhook.encode(), timeout=5)) == 400
     assert "short@example.org" not in suppressed(server)
 
@@ -212,7 +243,7 @@ def test_deeply_nested_json_gets_400_on_every_webhook_route(server: ServeProcess
             response = httpx.post(
                 f"{server.url}/webhooks/{provider}",
                 content=body,
-                headers={"content-type": "application/json"},
+                headers={"content-type": "application/json", **PROOF_HEADERS},
             )
             assert response.status_code == 400, (provider, response.text)
             assert "nests too deep" in response.text

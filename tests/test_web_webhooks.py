@@ -22,7 +22,7 @@ import pytest
 from tests.test_web_app import BASE_TOML, SECRET, Site, seed_sent, serve_site, states
 
 from digest.config import load_settings
-from digest.web.webhooks import Unauthorized, parse_webhook
+from digest.events import BadPayload, Unauthorized, parse_webhook
 
 MAILGUN_KEY = "mailgun-signing-key-0123456789"
 RESEND_KEY = base64.b64encode(b"resend-key-bytes-0123456789abcdef").decode()
@@ -48,6 +48,20 @@ def site(tmp_path: Path) -> Iterator[Site]:
             },
         )
         yield s
+
+
+def tally(response: httpx.Response) -> tuple[int, int, int]:
+    """(events read, events recorded, addresses newly suppressed) from a webhook's answer."""
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    return answer["events"], answer["recorded"], answer["suppressed"]
+
+
+def event_kinds(site: Site, email: str) -> list[str]:
+    """The kinds of the events recorded for ``email``, oldest first."""
+    with site.ledger() as ledger:
+        rows = ledger.db.execute("SELECT kind FROM events WHERE email = ? ORDER BY id", (email,))
+        return [r[0] for r in rows]
 
 
 def suppressed(site: Site, email: str) -> str | None:
@@ -105,7 +119,7 @@ def postmark_bounce(
 def test_postmark_hard_bounce_marks_the_send_and_suppresses(site: Site) -> None:
     response = postmark(site, postmark_bounce("pm-ann-0001", "ann@example.org"))
     assert response.status_code == 200
-    assert response.json() == {"events": 1, "recorded": 1}
+    assert tally(response)[:2] == (1, 1)
     assert states(site)["ann@example.org"] == "bounced"
     assert states(site)["bob@example.org"] == "sent"
     assert suppressed(site, "ann@example.org") == "bounced"
@@ -119,27 +133,25 @@ def test_postmark_spam_complaint_suppresses_as_complained(site: Site) -> None:
     assert suppressed(site, "bob@example.org") == "complained"
 
 
-def test_postmark_soft_bounce_and_delivery_are_accepted_and_ignored(site: Site) -> None:
-    assert postmark(
-        site, postmark_bounce("pm-ann-0001", "ann@example.org", "SoftBounce")
-    ).json() == {
-        "events": 0,
-        "recorded": 0,
-    }
+def test_postmark_soft_bounce_and_delivery_are_recorded_without_suppressing(site: Site) -> None:
+    soft = postmark_bounce("pm-ann-0001", "ann@example.org", "SoftBounce")
+    assert tally(postmark(site, soft)) == (1, 1, 0)
     delivery = {
         "RecordType": "Delivery",
         "MessageID": "pm-ann-0001",
         "Recipient": "ann@example.org",
+        "DeliveredAt": "2026-11-24T13:28:12Z",
     }
-    assert postmark(site, delivery).status_code == 200
+    assert tally(postmark(site, delivery)) == (1, 1, 0)
     assert states(site)["ann@example.org"] == "sent"
     assert suppression_count(site) == 0
+    assert event_kinds(site, "ann@example.org") == ["soft_bounce", "delivered"]
 
 
 def test_postmark_event_for_an_unknown_message_is_200_and_changes_nothing(site: Site) -> None:
     response = postmark(site, postmark_bounce("not-ours-9999", "zed@example.org"))
     assert response.status_code == 200
-    assert response.json() == {"events": 1, "recorded": 0}
+    assert tally(response)[:2] == (1, 0)
     assert suppression_count(site) == 0
 
 
@@ -226,7 +238,7 @@ def test_mailgun_permanent_failure_bounces_only_that_recipient_of_the_batch(
     event = mailgun_failed("ann@example.org", "20261124132638.abc123@mg.example.org")
     response = mailgun(mailgun_site, mailgun_body(event))
     assert response.status_code == 200
-    assert response.json() == {"events": 1, "recorded": 1}
+    assert tally(response)[:2] == (1, 1)
     assert states(mailgun_site) == {"ann@example.org": "bounced", "bob@example.org": "sent"}
     assert suppressed(mailgun_site, "ann@example.org") == "bounced"
     assert suppressed(mailgun_site, "bob@example.org") is None
@@ -242,13 +254,16 @@ def test_mailgun_complaint_suppresses(mailgun_site: Site) -> None:
     assert states(mailgun_site)["bob@example.org"] == "complained"
 
 
-def test_mailgun_temporary_failure_is_ignored(mailgun_site: Site) -> None:
+def test_mailgun_temporary_failure_is_a_deferral_and_suppresses_nothing(mailgun_site: Site) -> None:
     event = mailgun_failed("ann@example.org", "20261124132638.abc123@mg.example.org", "temporary")
-    assert mailgun(mailgun_site, mailgun_body(event)).json() == {"events": 0, "recorded": 0}
+    assert tally(mailgun(mailgun_site, mailgun_body(event))) == (1, 1, 0)
     assert suppression_count(mailgun_site) == 0
+    assert event_kinds(mailgun_site, "ann@example.org") == ["deferred"]
 
 
-def test_mailgun_wrong_key_missing_signature_or_old_timestamp_is_401(mailgun_site: Site) -> None:
+def test_mailgun_wrong_key_missing_signature_or_old_timestamp_is_401_and_not_json_400(
+    mailgun_site: Site,
+) -> None:
     event = mailgun_failed("ann@example.org", "20261124132638.abc123@mg.example.org")
     assert mailgun(mailgun_site, mailgun_body(event, key="not-the-key")).status_code == 401
     assert mailgun(mailgun_site, {"event-data": event}).status_code == 401
@@ -260,15 +275,20 @@ def test_mailgun_wrong_key_missing_signature_or_old_timestamp_is_401(mailgun_sit
     tampered["signature"]["token"] += "x"
     assert mailgun(mailgun_site, tampered).status_code == 401
     not_json = httpx.post(mailgun_site.url + "/webhooks/mailgun", content=b"timestamp=1&token=2")
-    assert not_json.status_code == 401
+    assert not_json.status_code == 400
     assert suppression_count(mailgun_site) == 0
 
 
-def test_mailgun_replayed_token_is_refused(mailgun_site: Site) -> None:
-    event = {"event": "delivered", "recipient": "ann@example.org"}
+def test_mailgun_replayed_token_is_acknowledged_and_changes_nothing(mailgun_site: Site) -> None:
+    event = mailgun_failed("ann@example.org", "20261124132638.abc123@mg.example.org")
     body = mailgun_body(event)
-    assert mailgun(mailgun_site, body).status_code == 200
-    assert mailgun(mailgun_site, body).status_code == 401
+    assert tally(mailgun(mailgun_site, body)) == (1, 1, 1)
+    with mailgun_site.ledger() as ledger:
+        ledger.remove_suppression("ann@example.org")
+    replay = mailgun(mailgun_site, body)
+    assert replay.json()["replay"] is True
+    assert tally(replay) == (1, 0, 0)
+    assert suppressed(mailgun_site, "ann@example.org") is None
 
 
 # -- Resend: Svix signatures ---------------------------------------------------------------
@@ -279,9 +299,10 @@ def svix_headers(
     *,
     secret: str = RESEND_SECRET,
     timestamp: int | None = None,
-    msg_id: str = "msg_2Kw9abc",
+    msg_id: str | None = None,
 ) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
+    msg_id = msg_id or "msg_" + secrets.token_hex(12)
     key = base64.b64decode(secret.split("_", 1)[1])
     mac = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
     return {
@@ -322,7 +343,7 @@ def test_resend_bounce_marks_and_suppresses(site: Site) -> None:
     )
     response = resend(site, body, svix_headers(body))
     assert response.status_code == 200
-    assert response.json() == {"events": 1, "recorded": 1}
+    assert tally(response)[:2] == (1, 1)
     assert states(site)["cat@example.org"] == "bounced"
     assert suppressed(site, "cat@example.org") == "bounced"
 
@@ -333,14 +354,15 @@ def test_resend_complaint_suppresses(site: Site) -> None:
     assert suppressed(site, "cat@example.org") == "complained"
 
 
-def test_resend_transient_bounce_and_other_events_are_ignored(site: Site) -> None:
+def test_resend_transient_bounce_and_delivery_are_recorded_without_suppressing(site: Site) -> None:
     soft = resend_event(
         "email.bounced", "re_cat_0003", "cat@example.org", bounce={"type": "Transient"}
     )
     delivered = resend_event("email.delivered", "re_cat_0003", "cat@example.org")
     for body in (soft, delivered):
-        assert resend(site, body, svix_headers(body)).json() == {"events": 0, "recorded": 0}
+        assert tally(resend(site, body, svix_headers(body))) == (1, 1, 0)
     assert suppression_count(site) == 0
+    assert event_kinds(site, "cat@example.org") == ["soft_bounce", "delivered"]
 
 
 def test_resend_accepts_any_matching_signature_in_the_list(site: Site) -> None:
@@ -372,7 +394,7 @@ def test_resend_event_for_an_unknown_email_is_200_and_changes_nothing(site: Site
     body = resend_event("email.bounced", "re_unknown", "zed@example.org")
     response = resend(site, body, svix_headers(body))
     assert response.status_code == 200
-    assert response.json() == {"events": 1, "recorded": 0}
+    assert tally(response)[:2] == (1, 0)
     assert suppression_count(site) == 0
 
 
@@ -389,7 +411,8 @@ def test_svix_published_example_verifies(tmp_path: Path) -> None:
         "svix-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
     }
     body = b'{"test": 2432232314}'
-    assert parse_webhook("resend", settings, headers, body, now=1614265330) == []
+    with pytest.raises(BadPayload, match="type"):  # signed right, but no Resend event
+        parse_webhook("resend", settings, headers, body, now=1614265330)
     with pytest.raises(Unauthorized):
         parse_webhook("resend", settings, headers, body + b" ", now=1614265330)
     with pytest.raises(Unauthorized):

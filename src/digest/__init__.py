@@ -70,8 +70,11 @@ if TYPE_CHECKING:
         send_issue,
         send_test,
         suppress_addresses,
+        unsuppress_addresses,
         verify,
     )
+    from .sending.compliance import Finding, compliance_findings
+    from .sending.lock import lock_holder, lock_path
     from .sources import (
         issue_schema,
         listing_to_yaml,
@@ -81,6 +84,7 @@ if TYPE_CHECKING:
         write_issue_file,
     )
     from .sources.feed import FeedImport, import_feed, read_feed
+    from .sources.locate import issue_slug, resolve_issue
     from .web import make_web_app, serve_web
 
 __all__ = [
@@ -102,6 +106,7 @@ __all__ = [
     "DeliveryError",
     "DigestError",
     "FeedImport",
+    "Finding",
     "ForgetResult",
     "ForgottenCheck",
     "HeaderError",
@@ -133,6 +138,7 @@ __all__ = [
     "add_subscribers",
     "build_issue",
     "build_mime",
+    "compliance_findings",
     "describe_providers",
     "due_exit_code",
     "export_person",
@@ -143,10 +149,13 @@ __all__ = [
     "import_subscribers",
     "import_suppressions",
     "issue_schema",
+    "issue_slug",
     "ledger_path",
     "listing_to_yaml",
     "load_issue",
     "load_settings",
+    "lock_holder",
+    "lock_path",
     "make_reporter",
     "make_web_app",
     "parse_issue",
@@ -156,11 +165,13 @@ __all__ = [
     "read_listing",
     "recipients_path",
     "render_issue",
+    "resolve_issue",
     "send_due",
     "send_issue",
     "send_test",
     "serve_web",
     "suppress_addresses",
+    "unsuppress_addresses",
     "verify",
     "write_issue_file",
 ]
@@ -190,6 +201,12 @@ _LAZY = {
     "FeedImport": "sources.feed",
     "import_feed": "sources.feed",
     "read_feed": "sources.feed",
+    "resolve_issue": "sources.locate",
+    "issue_slug": "sources.locate",
+    "lock_holder": "sending.lock",
+    "lock_path": "sending.lock",
+    "Finding": "sending.compliance",
+    "compliance_findings": "sending.compliance",
     "make_web_app": "web",
     "serve_web": "web",
     "Provider": "delivery.base",
@@ -216,6 +233,7 @@ _LAZY = {
     "send_issue": "sending",
     "send_test": "sending",
     "suppress_addresses": "sending",
+    "unsuppress_addresses": "sending",
     "verify": "sending",
     "Reporter": "sending",
     "SendPlan": "sending",

@@ -23,6 +23,7 @@ __all__ = [
     "AudienceSettings",
     "BrandSettings",
     "DeliverySettings",
+    "EventSettings",
     "LinkSettings",
     "NewsletterSettings",
     "Secret",
@@ -75,6 +76,7 @@ def _web_url(value: str | None) -> str | None:
 
 
 ISSUE_FIELDS = ("slug", "number", "date")
+SUBJECT_FIELDS = ("headline", "newsletter", "number", "date")
 UNSUBSCRIBE_FIELDS = ("token", "slug", "email")
 
 
@@ -104,6 +106,8 @@ class NewsletterSettings(_Section):
     name as a slug, then the From address's domain.
     """
     name: str = "digest"
+    subject: str = "{headline}"
+    """Default subject of an issue without ``subject:``; phones show 40–60 characters."""
     from_: str = Field("digest <newsletter@example.org>", alias="from")
     reply_to: str | None = None
     postal_address: str | None = None
@@ -117,6 +121,13 @@ class NewsletterSettings(_Section):
     @classmethod
     def _urls(cls, v: str | None) -> str | None:
         return _web_url(v)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, v: str) -> str:
+        if "\n" in v or "\r" in v:
+            raise ValueError("must be on one line")
+        return _template_fields(v, SUBJECT_FIELDS)
 
     @field_validator("id")
     @classmethod
@@ -199,7 +210,21 @@ class LinkSettings(_Section):
     @field_validator("unsubscribe_url")
     @classmethod
     def _unsubscribe(cls, v: str | None) -> str | None:
-        return None if v is None else _template_fields(v, UNSUBSCRIBE_FIELDS) and _web_url(v)
+        """One-click unsubscribe (RFC 8058) needs https, and a link that names its reader."""
+        if v is None:
+            return None
+        _template_fields(v, UNSUBSCRIBE_FIELDS)
+        _web_url(v)
+        if urlsplit(v).scheme != "https":
+            raise ValueError(
+                f"{v!r} must be an https:// URL: one-click unsubscribe (RFC 8058) needs https"
+            )
+        if "{token}" not in v:
+            raise ValueError(
+                f"{v!r} has no {{token}}: without it every message gets the same link, which "
+                'cannot tell who wants to leave; write e.g. "https://example.org/u/{token}"'
+            )
+        return v
 
     @field_validator("view_online_url")
     @classmethod
@@ -300,6 +325,17 @@ class SendingSettings(_Section):
     max_overdue_hours: float = Field(24.0, ge=0)
 
 
+class EventSettings(_Section):
+    """Provider events (``digest serve`` webhooks)."""
+
+    soft_bounce_limit: int = Field(
+        3, ge=1, le=100, description="soft bounces in a row, across issues, that suppress"
+    )
+    retention_days: float = Field(
+        180.0, gt=0, description="days a recorded event is kept before it is purged"
+    )
+
+
 class ServeSettings(_Section):
     """``[serve]``: how ``digest serve`` listens, and the limits it holds every request to."""
 
@@ -343,6 +379,7 @@ class Settings(_Section):
     subscribe: SubscribeSettings = Field(default_factory=SubscribeSettings)
     sending: SendingSettings = Field(default_factory=SendingSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
 
     source: Path | None = Field(None, exclude=True)
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
@@ -368,8 +405,30 @@ class Settings(_Section):
         return p if p.is_absolute() else self.base_dir / p
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(x) for x in loc)
+def _check_providers(settings: Settings, text: str, p: Path) -> None:
+    """``[delivery] provider`` and each ``[providers.NAME]`` must name a provider that
+    exists: a misspelling is caught when the file loads, with its line and the likely name."""
+    from .config_problems import key_lines, suggest
+    from .delivery.base import BUILTIN, available_providers
+
+    named = [(("delivery", "provider"), settings.delivery.provider, "[delivery] provider")]
+    named += [(("providers", n), n, f"[providers.{n}]") for n in settings.providers]
+    unknown = [item for item in named if item[1] not in BUILTIN]
+    if not unknown:
+        return
+    known = available_providers()
+    lines = key_lines(text)
+    problems = []
+    for loc, name, where in unknown:
+        if name in known:
+            continue
+        line = lines.get(loc)
+        close = suggest(name, known)
+        hint = f"did you mean {close!r}?" if close else f"known: {', '.join(sorted(known))}"
+        at = f"{p}:{line}" if line else str(p)
+        problems.append(f"{at}: {where}: no provider is called {name!r}; {hint}")
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def load_settings(
@@ -377,7 +436,13 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Read ``path``, else ``./digest.toml`` if present, else defaults."""
+    """Read ``path``, else ``./digest.toml`` if present, else defaults.
+
+    Every mistake is a ConfigError with one line per problem: ``file:line: [section] key:
+    what is wrong``, with the nearest known key or provider for a misspelling.
+    """
+    from .config_problems import describe
+
     env = dict(os.environ if environ is None else environ)
     explicit = path is not None
     if path is None and env.get("DIGEST_CONFIG"):
@@ -385,11 +450,13 @@ def load_settings(
     p = Path(path) if path is not None else Path(DEFAULT_CONFIG_NAME)
     data: dict[str, Any] = {}
     source: Path | None = None
+    text = ""
     if p.is_file():
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            text = p.read_text(encoding="utf-8")
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{p}: not valid TOML: {e}") from None
+            raise ConfigError(_toml_error(p, e)) from None
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{p}: cannot read: {e}") from None
         source = p.resolve()
@@ -398,9 +465,18 @@ def load_settings(
     try:
         settings = Settings.model_validate({**data, "source": source, "environ": env})
     except ValidationError as e:
-        problems = "; ".join(
-            f"{_loc(err['loc'])}: {str(err['msg']).removeprefix('Value error, ')}"
-            for err in e.errors()
-        )
-        raise ConfigError(f"{p}: {problems}") from None
+        hidden = frozenset({"source", "environ"})
+        raise ConfigError("\n".join(describe(p, text, e.errors(), Settings, hidden))) from None
+    _check_providers(settings, text, p)
     return settings
+
+
+def _toml_error(p: Path, e: tomllib.TOMLDecodeError) -> str:
+    """``file:line: not valid TOML: …`` from tomllib's "(at line N, column M)"."""
+    import re
+
+    message = str(e)
+    m = re.search(r"\(at line (\d+), column \d+\)$", message)
+    if m is None:
+        return f"{p}: not valid TOML: {message}"
+    return f"{p}:{m.group(1)}: not valid TOML: {message[: m.start()].strip()} ({m.group(0)[4:-1]})"

@@ -15,7 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address as _StdAddress
-from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
+from email.headerregistry import (
+    BaseHeader,
+    HeaderRegistry,
+    UniqueAddressHeader,
+    UniqueUnstructuredHeader,
+    UnstructuredHeader,
+)
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import cached_property
@@ -32,6 +38,7 @@ __all__ = [
     "build_mime",
     "check_header",
     "digest_id_of",
+    "list_headers",
     "placeholder",
 ]
 
@@ -55,9 +62,57 @@ class _URLListHeader(UnstructuredHeader):
         )
 
 
+class _EncodedSubject(UniqueUnstructuredHeader):
+    """``Subject``: RFC 2047 encoded words even in a message that carries raw UTF-8.
+
+    SMTPUTF8 (RFC 6531) permits raw UTF-8 headers, but spam filters (rspamd's
+    ``SUBJECT_NEEDS_ENCODING``) still score them, and every reader decodes encoded words.
+    """
+
+    def fold(self, *, policy: email.policy.Policy) -> str:
+        ascii_policy = cast(email.policy.EmailPolicy, policy).clone(utf8=False)
+        folded: str = super().fold(policy=ascii_policy)  # type: ignore[misc]
+        return folded
+
+
+class _EncodedNameAddress(UniqueAddressHeader):
+    """From, To, Reply-To: display names as RFC 2047 encoded words, addresses as they are.
+
+    An internationalised address (RFC 6531) must stay raw UTF-8 (an encoded word is not
+    allowed in an addr-spec); its display name need not, and rspamd scores a raw one
+    (``TO_NEEDS_ENCODING``). The stdlib folds the header with an ASCII stand-in for each
+    address, which is then swapped back.
+    """
+
+    def fold(self, *, policy: email.policy.Policy) -> str:
+        header = cast(BaseHeader, self)
+        if not getattr(policy, "utf8", False) or any(g.display_name for g in self.groups):
+            folded: str = super().fold(policy=policy)  # type: ignore[misc]
+            return folded
+        ascii_policy = cast(email.policy.EmailPolicy, policy).clone(utf8=False)
+        real: dict[str, str] = {}
+        stand_ins: list[_StdAddress] = []
+        for i, a in enumerate(self.addresses):
+            stand_in = f"digest-stand-in-{i}@stand-in.invalid"
+            real[stand_in] = a.addr_spec
+            stand_ins.append(_StdAddress(display_name=a.display_name, addr_spec=stand_in))
+        if not stand_ins:
+            folded = super().fold(policy=policy)  # type: ignore[misc]
+            return folded
+        out: str = ascii_policy.header_factory(header.name, stand_ins).fold(policy=ascii_policy)
+        for stand_in, addr in real.items():
+            out = out.replace(stand_in, addr)
+        return out
+
+
 _REGISTRY = HeaderRegistry()
 _REGISTRY.map_to_type("list-unsubscribe", cast("type[BaseHeader]", _URLListHeader))
-_POLICY = email.policy.default.clone(max_line_length=78, header_factory=_REGISTRY)
+_REGISTRY.map_to_type("subject", cast("type[BaseHeader]", _EncodedSubject))
+for _name in ("from", "to", "reply-to"):
+    _REGISTRY.map_to_type(_name, cast("type[BaseHeader]", _EncodedNameAddress))
+QP_LINE = 76
+"""RFC 2045: a quoted-printable line is at most 76 characters; headers fold there too."""
+_POLICY = email.policy.default.clone(max_line_length=QP_LINE, header_factory=_REGISTRY)
 _POLICY_UTF8 = _POLICY.clone(utf8=True)
 """For internationalised addresses (RFC 6531): an encoded-word is not allowed in an address."""
 
@@ -220,8 +275,34 @@ class Content:
         return check_header("subject", self._subject.fill(recipient.values()))
 
     def headers_for(self, recipient: Recipient) -> dict[str, str]:
+        """This recipient's extra headers, List-Unsubscribe kept to RFC 2369 and 8058."""
         values = recipient.values()
-        return {k: check_header(f"header {k}", f.fill(values)) for k, f in self._headers.items()}
+        filled = {k: check_header(f"header {k}", f.fill(values)) for k, f in self._headers.items()}
+        return list_headers(filled)
+
+
+def list_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` without an empty List-Unsubscribe entry, and One-Click only with https.
+
+    An entry whose per-recipient URL is unfilled (the built preview, a test send) would be
+    ``<>``, which RFC 2369 does not allow; RFC 8058's ``List-Unsubscribe-Post`` means
+    nothing without an https entry, and checkers flag it.
+    """
+    out = dict(headers)
+    keys = {k.lower(): k for k in out}
+    unsub = keys.get("list-unsubscribe")
+    entries: list[str] = []
+    if unsub is not None:
+        entries = [e.strip() for e in out[unsub].split(",")]
+        entries = [e for e in entries if e.strip("<> \t")]
+        if entries:
+            out[unsub] = ", ".join(entries)
+        else:
+            del out[unsub]
+    post = keys.get("list-unsubscribe-post")
+    if post is not None and not any(e.lower().startswith("<https://") for e in entries):
+        del out[post]
+    return out
 
 
 @dataclass(frozen=True, slots=True)

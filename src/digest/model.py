@@ -18,14 +18,59 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["Article", "Image", "Issue", "Section", "check_url", "slugify"]
+__all__ = [
+    "Article",
+    "Image",
+    "Issue",
+    "Section",
+    "check_text",
+    "check_url",
+    "describe_forbidden",
+    "forbidden_character",
+    "slugify",
+]
 
 ALLOWED_SCHEMES = ("http", "https", "mailto")
+
+FORBIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+"""C0 and C1 control characters other than tab and line breaks, lone surrogates and the
+noncharacters U+FFFE/U+FFFF: nothing a reader could see, and the MJML compiler (an XML
+parser) fails on them with no hint of where they came from."""
+_CONTROL_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BS", 0x0B: "VT", 0x0C: "FF", 0x1B: "ESC"}
+
+
+def forbidden_character(text: str) -> str | None:
+    """What is wrong with ``text``, naming its first forbidden character; None if nothing."""
+    m = FORBIDDEN_CHARACTERS.search(text)
+    if m is None:
+        return None
+    return describe_forbidden(m.group(), f"at character {m.start() + 1}")
+
+
+def describe_forbidden(char: str, where: str) -> str:
+    """``contains … U+001B (ESC) <where>: remove it …``: one wording for every boundary."""
+    code = ord(char)
+    label = f"U+{code:04X}"
+    if code in _CONTROL_NAMES:
+        label += f" ({_CONTROL_NAMES[code]})"
+    kind = "a lone surrogate" if 0xD800 <= code <= 0xDFFF else "the invisible character"
+    return (
+        f"contains {kind} {label} {where}: remove it "
+        "(only tab and line breaks are allowed among control characters)"
+    )
+
+
+def check_text(text: str) -> str:
+    """Refuse text holding a character from :data:`FORBIDDEN_CHARACTERS`."""
+    problem = forbidden_character(text)
+    if problem:
+        raise ValueError(problem)
+    return text
 
 
 def check_url(url: str, schemes: tuple[str, ...] = ALLOWED_SCHEMES) -> str:
     """Accept only absolute http, https and mailto links: nothing a reader's client could run."""
-    url = url.strip()
+    url = check_text(url.strip())
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in schemes:
@@ -66,9 +111,14 @@ def _markdown_links(text: str) -> str:
 
 
 Line = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_one_line)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1),
+    AfterValidator(_one_line),
+    AfterValidator(check_text),
 ]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(check_text)
+]
 Markdown = Annotated[Text, AfterValidator(_markdown_links)]
 Url = Annotated[str, AfterValidator(check_url)]
 WebUrl = Annotated[str, AfterValidator(_web_url)]
@@ -135,13 +185,15 @@ class Issue(_Model):
         "", description="Used in file names and the view-online URL; default issue-NUMBER."
     )
     subject: Line | None = Field(
-        None, description="Default: '{newsletter} #{number}: {lead headline}'."
+        None, description="Default: the lead headline ([newsletter] subject in digest.toml)."
     )
     preheader: Line | None = Field(
         None, description="Preview text shown after the subject in inboxes (40–100 chars)."
     )
     intro: Markdown | None = Field(None, description="Editor's note; light Markdown allowed.")
-    lang: str | None = Field(None, description="Language tag, e.g. en, de, ar.")
+    lang: Annotated[str, AfterValidator(check_text)] | None = Field(
+        None, description="Language tag, e.g. en, de, ar."
+    )
     dir: Literal["ltr", "rtl", "auto"] | None = Field(None, description="Text direction.")
     articles: list[Article] = Field(min_length=1, description="The picks, in order.")
 
@@ -173,5 +225,14 @@ class Issue(_Model):
             order.setdefault(a.section, []).append(a)
         return [Section(name=name, articles=tuple(items)) for name, items in order.items()]
 
-    def subject_for(self, newsletter: str) -> str:
-        return self.subject or f"{newsletter} #{self.number}: {self.lead.headline}"
+    def subject_for(self, newsletter: str, template: str = "{headline}") -> str:
+        """The issue's subject, else ``template`` filled (``{headline}`` leads: phones show
+        40–60 characters, and the From line already names the newsletter)."""
+        if self.subject:
+            return self.subject
+        return template.format(
+            headline=self.lead.headline,
+            newsletter=newsletter,
+            number=self.number,
+            date=self.date.isoformat(),
+        )

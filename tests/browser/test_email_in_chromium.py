@@ -109,3 +109,85 @@ def test_sample_issue_switches_to_dark_colours(
     assert luminance(dark.background) < luminance(light.background)
     assert contrast(dark.color, dark.background) >= 4.5
     assert shot.stat().st_size > 0
+
+
+_ROLE_COLOURS_JS = """
+() => {
+  const pick = (sel) => document.querySelector(sel);
+  const colour = (sel) => getComputedStyle(pick(sel)).color;
+  return {
+    kicker: colour('.dg-kicker'),
+    section: colour('.dg-section-title'),
+    date: colour('.dg-title + .dg-meta'),
+    body: colour('.dg-summary p'),
+    headline: colour('.dg-headline a'),
+    divider: getComputedStyle(pick('.dg-divider p')).borderTopColor,
+  };
+}
+"""
+
+
+def _rgb(hex_colour: str) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgb({r}, {g}, {b})"
+
+
+def test_each_role_keeps_its_own_colour_in_dark_mode(browser_page: Page, sample: Sample) -> None:
+    """Kicker, section title, date line and divider each have a dark rule of their own that
+    outranks `.dg-body p` / `.dg-body h2`, so none turns body-text grey."""
+    from digest.config import BrandSettings
+
+    brand = BrandSettings()
+    open_email(browser_page, sample, DESKTOP, "light")
+    light = browser_page.evaluate(_ROLE_COLOURS_JS)
+    browser_page.emulate_media(color_scheme="dark")
+    dark = browser_page.evaluate(_ROLE_COLOURS_JS)
+
+    assert light["kicker"] == _rgb(brand.accent)
+    assert light["divider"] == _rgb("#d0d7de")
+    assert dark["body"] == _rgb(brand.dark_text)
+    assert dark["kicker"] == _rgb(brand.dark_accent)
+    assert dark["section"] == _rgb("#b8b8b8")
+    assert dark["date"] == _rgb("#b8b8b8")
+    assert dark["divider"] == _rgb("#3d444d")
+    assert len({dark["kicker"], dark["section"], dark["body"]}) == 3, dark
+    for role in ("kicker", "section", "date"):
+        assert contrast(dark[role], _rgb(brand.dark_surface)) >= 4.5, (role, dark[role])
+
+
+def test_blocked_image_alt_text_looks_like_the_text_around_it(
+    browser_page: Page, sample: Sample
+) -> None:
+    """Outlook blocks images by default: the alt text then shows in the body's font, in a
+    muted colour, not underlined (the browser here refuses every remote image too)."""
+    from digest.config import BrandSettings
+
+    brand = BrandSettings()
+    open_email(browser_page, sample, DESKTOP)
+    style = browser_page.evaluate(
+        """() => {
+          const img = document.querySelector('.dg-image img');
+          const a = img.closest('a'), s = getComputedStyle(img);
+          return {loaded: img.naturalWidth, font: s.fontFamily, color: s.color,
+                  lineHeight: parseFloat(s.lineHeight) / parseFloat(s.fontSize),
+                  underline: getComputedStyle(a).textDecorationLine};
+        }"""
+    )
+    assert style["loaded"] == 0, "the image should be blocked in this test"
+    assert style["font"].replace('"', "'").startswith(brand.font_family.split(",")[0])
+    assert "serif" not in style["font"].replace("sans-serif", "")
+    assert style["color"] == _rgb(brand.muted)
+    assert style["underline"] == "none"
+    assert style["lineHeight"] >= 1.4
+
+
+def test_axe_core_in_the_page_is_the_pinned_release(browser_page: Page, axe_source: str) -> None:
+    """scripts/test pins the newest axe-core: the scan above ran that version, not an old one."""
+    import re
+
+    pinned = re.search(r'^AXE_VERSION="([\d.]+)"', (REPO / "scripts/test").read_text(), re.M)
+    assert pinned is not None
+    browser_page.set_content("<!doctype html><title>t</title><p>x</p>")
+    browser_page.evaluate(axe_source)
+    assert browser_page.evaluate("axe.version") == pinned.group(1)

@@ -21,8 +21,9 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,6 +85,8 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     peer_tls: bool
+    at: float = field(default_factory=time.monotonic)
+    """When the server accepted it (``time.monotonic``), for pacing tests."""
 
 
 class _Handler:

@@ -7,11 +7,18 @@ from pathlib import Path
 
 import click
 
-from .options import config_option, date_option, force_option, number_option, output_option
+from .options import (
+    config_option,
+    date_option,
+    force_option,
+    issue_argument,
+    number_option,
+    output_option,
+)
 
 
 @click.command()
-@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@issue_argument
 @click.option(
     "--out",
     "out_dir",
@@ -21,11 +28,12 @@ from .options import config_option, date_option, force_option, number_option, ou
     help="Folder for the three files.",
 )
 @config_option
-def build(issue: Path, out_dir: Path, config_path: Path | None) -> None:
-    """Render ISSUE into OUT/<slug>.html, .txt and .eml, and report on them."""
-    from digest import build_issue, load_settings
+def build(issue: str, out_dir: Path, config_path: Path | None) -> None:
+    """Render ISSUE (a file, slug or number) into OUT/<slug>.html, .txt and .eml, and report."""
+    from digest import build_issue, load_settings, resolve_issue
 
-    result = build_issue(issue, out_dir, load_settings(config_path))
+    settings = load_settings(config_path)
+    result = build_issue(resolve_issue(issue, settings), out_dir, settings)
     r = result.rendered
     click.echo(f"Built {r.slug}: {len(r.issue.articles)} articles, subject {r.subject!r}")
     for path in (result.html_path, result.text_path, result.eml_path):

@@ -35,3 +35,7 @@ date_option = click.option(
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Issue date, YYYY-MM-DD (default: today).",
 )
+
+issue_argument = click.argument("issue", metavar="ISSUE")
+"""An issue: its file's path, its slug (issue-13) or its number (13), looked up in
+[sending] issues_dir (``digest.resolve_issue``)."""

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .options import config_option
+from ..text import plural
+from .options import config_option, issue_argument
 
 if TYPE_CHECKING:
     from digest import Reporter, SendPlan, SendReport, Settings
@@ -126,7 +127,7 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@issue_argument
 @recipients_option
 @click.option(
     "--to",
@@ -140,7 +141,7 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
 @config_option
 @log_format_option
 def send(
-    issue: Path,
+    issue: str,
     recipients: Path | None,
     to: tuple[str, ...],
     dry_run: bool,
@@ -148,11 +149,12 @@ def send(
     config_path: Path | None,
     log_format: str,
 ) -> int:
-    """Send ISSUE to the list (resumable), or a test to --to addresses."""
-    from digest import make_reporter, plan_send, prepare_issue, send_issue, send_test
+    """Send ISSUE (a file, slug or number) to the list (resumable), or a test to --to."""
+    from digest import make_reporter, plan_send, prepare_issue, resolve_issue, send_issue, send_test
 
     settings = _settings(config_path)
-    prepared = prepare_issue(settings, issue)
+    path = resolve_issue(issue, settings)
+    prepared = prepare_issue(settings, path)
     if to:
         if dry_run:
             raise click.UsageError("--dry-run and --to do not go together.")
@@ -178,7 +180,7 @@ def send(
         _print_plan(plan, log_format == "json")
         return 0
     report = send_issue(settings, prepared, recipients=recipients, force=force, reporter=reporter)
-    _summary(report, reporter, issue)
+    _summary(report, reporter, path)
     return report.exit_code
 
 
@@ -200,9 +202,8 @@ def send_due(
     for r in results:
         if r.report is not None:
             _summary(r.report, reporter, r.path)
-        else:
-            label = r.issue_id or r.path.name
-            reporter.info(f"{label}: {r.action}", event="due_result", action=r.action)
+        elif r.action in ("not-yet", "unscheduled", "finished"):
+            reporter.info(r.message, event="due_result", action=r.action, issue=r.issue_id)
     return due_exit_code(results)
 
 
@@ -212,11 +213,13 @@ def send_due(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @config_option
 def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -> int:
-    """Show where the send of ISSUE (its slug or its file) stands."""
-    from digest import ConfigError, Ledger, ledger_path
+    """Show where the send of ISSUE (a file, slug or number) stands: counts by state,
+    failures with reasons, and whether a send is running now."""
+    from digest import ConfigError, Ledger, issue_slug, ledger_path, lock_holder, lock_path
 
     settings = _settings(config_path)
-    issue_id = _issue_id(settings, issue_id)
+    issue_id = issue_slug(issue_id, settings)
+    holder = lock_holder(lock_path(settings))
     path = ledger_path(settings)
     if not path.exists():
         raise ConfigError(f"{path}: no send ledger yet; nothing has been sent.")
@@ -238,6 +241,7 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
                     "finished_at": row.finished_at,
                     "counts": counts,
                     "open_batches": open_batches,
+                    "running": holder is not None,
                     "failures": [
                         {"email": e, "error": err, "retryable": r} for e, err, r in failures
                     ],
@@ -247,12 +251,22 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
         )
         return 0
     state = f"finished {row.finished_at}" if row.finished_at else "not finished"
+    if holder is not None and not row.finished_at:
+        state = f"a send job is running now (process {holder or '?'})"
     click.echo(f"{issue_id}: {state} (started {row.created_at})")
     for name in ("sent", "pending", "failed", "suppressed", "bounced", "complained"):
         extra = f" ({counts['failed_retryable']} retryable)" if name == "failed" else ""
         click.echo(f"  {name:<11} {counts[name]}{extra}")
-    if open_batches:
-        click.echo(f"  {open_batches} batches were in flight when a run stopped; resume to send.")
+    if open_batches and holder is not None:
+        click.echo(f"  {plural(open_batches, 'batch')} in flight now.")
+    elif open_batches or (counts["pending"] and not row.finished_at):
+        flight = (
+            f"{plural(open_batches, 'batch')} {'was' if open_batches == 1 else 'were'} in "
+            "flight when a run stopped; "
+            if open_batches
+            else "a run stopped with recipients pending; "
+        )
+        click.echo(f"  {flight}run the same send command again to resume.")
     if failures:
         click.echo("Failures:")
         for email, err, retryable in failures:
@@ -263,30 +277,50 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
     return 0
 
 
-def _issue_id(settings: Settings, given: str) -> str:
-    """An issue slug, or the slug of the issue file ``given`` names."""
-    p = Path(given)
-    if p.suffix in (".yaml", ".yml") and p.is_file():
-        from digest import load_issue
-
-        return load_issue(p).slug
-    return given
-
-
 @click.command()
-@click.argument("issue", type=click.Path(dir_okay=False, path_type=Path))
+@issue_argument
+@click.option(
+    "--failed",
+    "all_failed",
+    is_flag=True,
+    help="Also send again to recipients that failed for good (after fixing the cause).",
+)
+@click.option(
+    "--address",
+    "addresses",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Send again only to this failed recipient, whatever the failure (repeatable).",
+)
 @click.option("--force", is_flag=True, help="Retry even though the issue changed.")
 @config_option
 @log_format_option
-def retry(issue: Path, force: bool, config_path: Path | None, log_format: str) -> int:
-    """Send ISSUE again to its failed-but-retryable recipients only."""
-    from digest import make_reporter, prepare_issue, send_issue
+def retry(
+    issue: str,
+    all_failed: bool,
+    addresses: tuple[str, ...],
+    force: bool,
+    config_path: Path | None,
+    log_format: str,
+) -> int:
+    """Send ISSUE (a file, slug or number) again to recipients whose send failed.
 
+    By default only the failures worth retrying (timeouts, outages); --failed requeues
+    every failure and --address the ones named. Their earlier errors stay in the ledger.
+    """
+    from digest import make_reporter, prepare_issue, resolve_issue, send_issue
+
+    if all_failed and addresses:
+        raise click.UsageError("Give --failed or --address, not both.")
     settings = _settings(config_path)
-    prepared = prepare_issue(settings, issue)
+    path = resolve_issue(issue, settings)
+    prepared = prepare_issue(settings, path)
     reporter = make_reporter(log_format)
-    report = send_issue(settings, prepared, retry_only=True, force=force, reporter=reporter)
-    _summary(report, reporter, issue)
+    requeue: tuple[str, ...] | None = addresses if addresses else (() if all_failed else None)
+    report = send_issue(
+        settings, prepared, retry_only=True, requeue=requeue, force=force, reporter=reporter
+    )
+    _summary(report, reporter, path)
     return report.exit_code
 
 
@@ -304,20 +338,45 @@ def retry(issue: Path, force: bool, config_path: Path | None, log_format: str) -
     default="unsubscribed",
     show_default=True,
 )
+@click.option(
+    "--remove", is_flag=True, help="Take the ADDRESSes off the list instead (for mistakes)."
+)
 @config_option
 def suppress(
-    addresses: tuple[str, ...], csv_path: Path | None, reason: str, config_path: Path | None
+    addresses: tuple[str, ...],
+    csv_path: Path | None,
+    reason: str,
+    remove: bool,
+    config_path: Path | None,
 ) -> int:
-    """Add addresses to the suppression list: no send will reach them."""
-    from digest import EXIT_CONFIG, Ledger, import_suppressions, ledger_path, suppress_addresses
+    """Add addresses to the suppression list (no send will reach them), or --remove them."""
+    from digest import (
+        EXIT_CONFIG,
+        Ledger,
+        import_suppressions,
+        ledger_path,
+        suppress_addresses,
+        unsuppress_addresses,
+    )
 
     if not addresses and csv_path is None:
         raise click.UsageError("Give addresses, or --from-csv FILE.")
+    if remove and csv_path is not None:
+        raise click.UsageError("--remove takes addresses, not --from-csv.")
     settings = _settings(config_path)
     bad = 0
     with Ledger(ledger_path(settings)) as ledger:
+        if remove:
+            removed = unsuppress_addresses(ledger, addresses)
+            for row in removed.bad:
+                bad += 1
+                click.secho(f"skipped argument {row.line} ({row.value!r}): {row.reason}", err=True)
+            for email in removed.removed:
+                click.echo(f"Removed {email} from the suppression list.")
+            for email in removed.absent:
+                click.echo(f"{email} was not on the suppression list.")
         results = []
-        if addresses:
+        if addresses and not remove:
             results.append((suppress_addresses(ledger, addresses, reason=reason), "argument "))
         if csv_path is not None:
             results.append((import_suppressions(ledger, csv_path, reason=reason), f"{csv_path}:"))
@@ -330,5 +389,6 @@ def suppress(
                     err=True,
                 )
             click.echo(f"Suppressed {result.added} new, {result.already} already on the list.")
-        click.echo(f"The suppression list now holds {ledger.suppression_count()} addresses.")
+        count = ledger.suppression_count()
+        click.echo(f"The suppression list now holds {plural(count, 'address')}.")
     return EXIT_CONFIG if bad else 0

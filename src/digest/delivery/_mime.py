@@ -37,17 +37,28 @@ from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from ..message import PLACEHOLDER_RE, Content, Recipient, _Filler, build_mime, check_header
+from ..message import (
+    PLACEHOLDER_RE,
+    QP_LINE,
+    Content,
+    Recipient,
+    _Filler,
+    build_mime,
+    check_header,
+    list_headers,
+)
 
 __all__ = ["MimeTemplate", "RenderedMessage", "render_message", "template_for"]
 
 CRLF = "\r\n"
 _BCRLF = b"\r\n"
-_POLICY = email.policy.default.clone(max_line_length=78, linesep=CRLF)
+_POLICY = email.policy.default.clone(max_line_length=QP_LINE, linesep=CRLF)
 _REGISTRY = HeaderRegistry()
-_MAX_LINE = 78
+_MAX_LINE = QP_LINE
 _MAX_HARD_LINE = 998
-_QP_LINE = 76
+_QP_LINE = QP_LINE
+# Filled per recipient: List-Unsubscribe-Post goes only with a filled https entry (RFC 8058).
+_PER_RECIPIENT = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
 
 # Printable ASCII words separated by single spaces: such a value needs no encoding, and
 # folding it at its spaces gives back the very same value when a reader unfolds it.
@@ -62,7 +73,7 @@ _ADDR_SPEC = re.compile(
 )
 _EW_OVERHEAD = len("=?utf-8?b??=")
 _EW_BYTES = (_MAX_LINE - 1 - _EW_OVERHEAD) // 4 * 3
-"""UTF-8 bytes in one encoded word on a continuation line (leading space, 78 columns)."""
+"""UTF-8 bytes in one encoded word on a continuation line (leading space, 76 columns)."""
 _MSGID = re.compile(r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+>", re.ASCII)
 
 
@@ -130,7 +141,7 @@ def _to_line(name: str, email: str, formatted: str) -> bytes:
 
 def _encoded_words(text: str, used: int) -> list[str]:
     """``text`` as RFC 2047 base64 UTF-8 encoded words, the first fitting after ``used``
-    columns, each whole characters, each line at most 78 columns; [] if none fits."""
+    columns, each whole characters, each line at most 76 columns; [] if none fits."""
     data = text.encode("utf-8")
     first = (_MAX_LINE - used - _EW_OVERHEAD) // 4 * 3
     if first < 4:
@@ -309,8 +320,14 @@ class MimeTemplate:
             msg["Subject"] = content.subject
         slot("date", "Date")
         slot("message-id", "Message-ID")
-        for name, value in content.headers.items():
-            if PLACEHOLDER_RE.search(value):
+        per_recipient = any(
+            PLACEHOLDER_RE.search(v)
+            for k, v in content.headers.items()
+            if k.lower() in _PER_RECIPIENT
+        )
+        static = content.headers if per_recipient else list_headers(content.headers)
+        for name, value in static.items():
+            if PLACEHOLDER_RE.search(value) or (per_recipient and name.lower() in _PER_RECIPIENT):
                 slot("header", name)
             elif value.strip("<>, "):
                 msg[name] = value
@@ -364,7 +381,7 @@ class MimeTemplate:
             else:
                 if extra is None:
                     extra = content.headers_for(recipient)
-                value = extra[name]
+                value = extra.get(name, "")
                 if not value.strip("<>, "):
                     headers.append(b"")
                     continue

@@ -85,6 +85,8 @@ class Provider(ABC):
     """Most request bytes one call may carry, if the provider sets a limit."""
     idempotent: ClassVar[bool] = False
     """True when ``Batch.key`` makes a repeated call safe (no duplicate sends)."""
+    per_message: ClassVar[bool] = False
+    """True when each message is handed over on its own (SMTP): a rate paces them one by one."""
     rejects_whole_batch: ClassVar[bool] = False
     """True when one bad address makes the provider refuse the whole request."""
     keeps_message_id: ClassVar[bool] = False
@@ -102,10 +104,11 @@ class Provider(ABC):
         try:
             self.options = self.options_model.model_validate(settings.provider_options(self.name))
         except ValidationError as e:
-            problems = "; ".join(
-                f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
-            )
-            raise ConfigError(f"[providers.{self.name}] in the config: {problems}") from None
+            from ..config_problems import section_problems
+
+            where = ("providers", self.name)
+            problems = section_problems(settings.source, where, e.errors(), self.options_model)
+            raise ConfigError(problems) from None
 
     def secret(self, name: str) -> str:
         """The revealed value of a required secret; remembered so errors never show it."""

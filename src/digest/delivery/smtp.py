@@ -104,6 +104,7 @@ class SMTPProvider(Provider):
     options_model: ClassVar[type[Options]] = SMTPOptions
     env_vars = ("SMTP_PASSWORD", "DKIM_PRIVATE_KEY")
     max_batch = 100
+    per_message = True
     keeps_message_id = True
 
     def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:

@@ -23,7 +23,7 @@ from ..message import Address, Content, Recipient, build_mime, placeholder
 from ..model import Issue
 from .environment import builtin_template_dir, template_environment
 from .html import compile_mjml, inline_css
-from .markdown import md_text
+from .markdown import md_plain
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -41,6 +41,9 @@ GMAIL_CLIP_BYTES = 102 * 1024
 """Gmail clips a message whose HTML is larger than about this."""
 CLIP_WARN_BYTES = 90 * 1024
 PREHEADER_RANGE = (40, 100)
+SIGNATURE = "-- "
+SUBJECT_MAX = 60
+"""Phones show about 40–60 characters of a subject."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +121,7 @@ def _tracker(utm: Mapping[str, str], values: Mapping[str, object]) -> Any:
 def _preheader(issue: Issue) -> str:
     if issue.preheader:
         return issue.preheader
-    source = issue.intro or issue.lead.summary
-    flat = " ".join(md_text(source, lambda _u: 0).replace(" [0]", "").split())
+    flat = md_plain(issue.intro or issue.lead.summary)
     if len(flat) <= PREHEADER_RANGE[1]:
         return flat
     cut = flat[: PREHEADER_RANGE[1] - 1].rsplit(" ", 1)[0]
@@ -179,9 +181,24 @@ def _links(settings: Settings, fmt: Mapping[str, object]) -> _Links:
     return _Links(view_online, preview, mailto)
 
 
-def _warnings(settings: Settings, links: _Links, preheader: str, html: str) -> list[str]:
+def _list_id(settings: Settings, name: str) -> str:
+    """RFC 2919 ``List-Id``: the newsletter's name as a phrase when it is plain words."""
+    phrase = " ".join(name.split())
+    if phrase and all(c.isalnum() or c in " -_.'!&+" for c in phrase) and phrase.isascii():
+        return f"{phrase} <{settings.newsletter.list_id}>"
+    return f"<{settings.newsletter.list_id}>"
+
+
+def _warnings(
+    settings: Settings, links: _Links, subject: str, preheader: str, html: str
+) -> list[str]:
     """What the editor should fix before sending; the build report prints these."""
     warnings: list[str] = []
+    if len(subject) > SUBJECT_MAX:
+        warnings.append(
+            f"The subject is {len(subject)} characters; phones show about 40–60. "
+            "Shorten it (subject: in the issue, or [newsletter] subject)."
+        )
     if not links.unsubscribe:
         warnings.append("No unsubscribe link: set [links] unsubscribe_url (bulk senders must).")
     if not settings.newsletter.postal_address:
@@ -203,7 +220,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
     """Render ``issue`` with ``settings``: the expensive part, done once per issue."""
     nl = settings.newsletter
     name = issue.newsletter or nl.name
-    subject = issue.subject_for(name)
+    subject = issue.subject_for(name, nl.subject)
     preheader = _preheader(issue)
     fmt = {"slug": issue.slug, "number": issue.number, "date": issue.date.isoformat()}
     links = _links(settings, fmt)
@@ -236,7 +253,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
         text=_render_text(env, context),
         sender=_sender(nl.from_, "from"),
         reply_to=_sender(nl.reply_to, "reply_to") if nl.reply_to else None,
-        headers=links.headers(),
+        headers={**links.headers(), "List-Id": _list_id(settings, name)},
         tags=("digest", issue.slug),
         metadata={"digest_issue": issue.slug},
     )
@@ -245,7 +262,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
         slug=issue.slug,
         preheader=preheader,
         content=content,
-        warnings=tuple(_warnings(settings, links, preheader, html)),
+        warnings=tuple(_warnings(settings, links, subject, preheader, html)),
     )
 
 
@@ -272,7 +289,8 @@ def _render_text(env: jinja2.Environment, context: dict[str, Any]) -> str:
         return refs.index(url) + 1
 
     text = _render(env, "email.txt.j2", {**context, "refs": refs, "ref": ref})
-    lines = [line.rstrip() for line in text.splitlines()]
+    # Trailing spaces go, except in "-- ", the signature separator (RFC 3676 § 4.3).
+    lines = [line if line == SIGNATURE else line.rstrip() for line in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines) + "\n"

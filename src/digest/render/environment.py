@@ -44,12 +44,22 @@ def template_environment(user_dir: Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
+        css=_css_value,
         markdown=lambda s: Markup(md_html(s)),
         markdown_inline=lambda s: Markup(md_inline_html(s)),
         md_text=_md_text,
         wrap=wrap,
     )
     return env
+
+
+def _css_value(value: str) -> Markup:
+    """A value for a stylesheet, unescaped (an entity such as ``&#39;`` breaks the MJML
+    parser inside ``mj-style``); text that could end a rule, a tag or the parse is refused."""
+    bad = sorted({c for c in value if c in "<>{};\\&\r\n" or not c.isprintable()})
+    if bad:
+        raise jinja2.TemplateRuntimeError(f"{value!r} cannot go into CSS: it contains {bad}")
+    return Markup(value)
 
 
 @jinja2.pass_context

@@ -11,6 +11,7 @@ import logging
 import re
 
 from ..errors import TemplateError
+from ..model import FORBIDDEN_CHARACTERS, describe_forbidden
 
 __all__ = ["compile_mjml", "inline_css"]
 
@@ -28,8 +29,21 @@ _STYLE_OPEN = re.compile(
 
 
 def compile_mjml(source: str) -> str:
+    """MJML → HTML; text the compiler cannot parse is refused here with where it sits.
+
+    Issue files and listings refuse control characters at their boundary with file, line
+    and field; this catches what comes another way (digest.toml, an Issue built in code).
+    """
     from mjml import mjml2html
 
+    bad = FORBIDDEN_CHARACTERS.search(source)
+    if bad is not None:
+        start = max(0, bad.start() - 40)
+        near = FORBIDDEN_CHARACTERS.sub("\ufffd", source[start : bad.end() + 40])
+        raise TemplateError(
+            "The email cannot be built: its text "
+            + describe_forbidden(bad.group(), f"near {' '.join(near.split())!r}")
+        )
     try:
         html: str = mjml2html(source, fonts={}, disable_comments=True)
     except ValueError as e:

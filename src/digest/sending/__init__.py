@@ -24,7 +24,12 @@ from .recipients import BadRow, Row, read_recipients
 from .report import Reporter, make_reporter
 from .subscriber_io import ImportResult, add_subscribers, export_subscribers, import_subscribers
 from .subscribers import Subscribers
-from .suppression import SuppressResult, import_suppressions, suppress_addresses
+from .suppression import (
+    SuppressResult,
+    import_suppressions,
+    suppress_addresses,
+    unsuppress_addresses,
+)
 from .testsend import TEST_PREFIX, send_test
 from .tokens import make_token, verify
 
@@ -64,5 +69,6 @@ __all__ = [
     "send_issue",
     "send_test",
     "suppress_addresses",
+    "unsuppress_addresses",
     "verify",
 ]

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import EXIT_PARTIAL, DigestError, InputError
+from ..sources.locate import issue_files
+from ..text import plural
 from .job import SendReport, ledger_path, prepare_loaded, recipients_path, run_send
 from .ledger import Ledger
 from .lock import JobLock, lock_path
@@ -26,6 +28,7 @@ from .report import Reporter
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..model import Issue
 
 __all__ = ["DueResult", "due_exit_code", "due_files", "send_due"]
 
@@ -44,10 +47,63 @@ class DueResult:
 
 
 def due_files(settings: Settings) -> list[Path]:
-    folder = settings.path(settings.sending.issues_dir)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    return issue_files(settings.path(settings.sending.issues_dir))
+
+
+def _when(moment: datetime, now: datetime) -> str:
+    """``send_at`` as the person wrote it, and how far off it is ("in 2 days 3 hours")."""
+    left = int((moment - now).total_seconds())
+    days, rest = divmod(left, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = max(1, rest // 60) if not (days or hours) else rest // 60
+    parts = [plural(days, "day") if days else "", plural(hours, "hour") if hours else ""]
+    if not days:
+        parts.append(plural(minutes, "minute") if minutes else "")
+    return f"{moment.isoformat()} (in {' '.join(p for p in parts if p)})"
+
+
+def _scan(
+    settings: Settings, files: list[Path], moment: datetime, results: list[DueResult]
+) -> list[tuple[DueResult, Issue]]:
+    """Read every issue file first; return the scheduled ones whose time has come.
+
+    Two files with one slug are both refused before anything is sent: which one the
+    editor meant is theirs to say.
+    """
+    from ..sources import load_issue
+
+    loaded: list[tuple[DueResult, Issue]] = []
+    by_slug: dict[str, list[Path]] = {}
+    for path in files:
+        result = DueResult(path, "error")
+        results.append(result)
+        try:
+            issue = load_issue(path)
+        except DigestError as e:
+            result.message, result.exit_code = str(e), e.exit_code
+            continue
+        result.issue_id = issue.slug
+        by_slug.setdefault(issue.slug, []).append(path)
+        loaded.append((result, issue))
+    due: list[tuple[DueResult, Issue]] = []
+    for result, issue in loaded:
+        clash = by_slug[issue.slug]
+        if len(clash) > 1:
+            others = ", ".join(str(p) for p in clash if p != result.path)
+            result.message = (
+                f"{result.path}: its slug {issue.slug!r} is also that of {others}; nothing "
+                "of either was sent. Give each issue its own number (or slug)."
+            )
+            result.exit_code = InputError.exit_code
+        elif issue.send_at is None:
+            result.action = "unscheduled"
+            result.message = f"{result.path}: {issue.slug} has no send_at; send it by hand."
+        elif issue.send_at > moment:
+            result.action = "not-yet"
+            result.message = f"{issue.slug}: not yet due: due at {_when(issue.send_at, moment)}."
+        else:
+            due.append((result, issue))
+    return due
 
 
 def send_due(
@@ -58,9 +114,13 @@ def send_due(
     reporter: Reporter | None = None,
     force: bool = False,
 ) -> list[DueResult]:
-    """Send each due issue in turn under one lock; returns one result per issue file."""
+    """Send each due issue in turn under one lock; returns one result per issue file.
+
+    The whole folder is read and checked first; the ledger is opened only when an issue
+    is due and its send passed the same checks as ``digest send``.
+    """
     from ..delivery.base import get_provider
-    from ..sources import load_issue
+    from .preflight import preflight
 
     rep = reporter or Reporter()
     moment = now or datetime.now(UTC)
@@ -71,31 +131,28 @@ def send_due(
     if not files:
         rep.info(f"{folder}: no issue files; nothing to do.", event="due_none")
         return results
-    with JobLock(lock_path(settings)), Ledger(ledger_path(settings)) as ledger:
+    due = _scan(settings, files, moment, results)
+    for result in results:
+        if result.action == "error":
+            rep.error(result.message, event="issue_error")
+    if not due:
+        return results
+    ledger_file = ledger_path(settings)
+    with JobLock(lock_path(settings)):
         provider = None
-        seen: dict[str, Path] = {}
         try:
-            for path in files:
-                result = DueResult(path, "error")
-                results.append(result)
+            for result, issue in due:
+                path = result.path
                 try:
-                    issue = load_issue(path)
-                    result.issue_id = issue.slug
-                    if issue.send_at is None:
-                        result.action = "unscheduled"
-                        continue
-                    if issue.send_at > moment:
-                        result.action = "not-yet"
-                        continue
-                    if issue.slug in seen:
-                        raise InputError(
-                            f"{path}: its slug {issue.slug!r} is also {seen[issue.slug]}'s; "
-                            "give each issue its own number (or slug)."
-                        )
-                    seen[issue.slug] = path
-                    row = ledger.issue(issue.slug)
+                    row = None
+                    if ledger_file.exists():
+                        with Ledger(ledger_file) as ledger:
+                            row = ledger.issue(issue.slug)
                     if row is not None and row.finished_at is not None:
-                        subject = issue.subject_for(issue.newsletter or settings.newsletter.name)
+                        subject = issue.subject_for(
+                            issue.newsletter or settings.newsletter.name,
+                            settings.newsletter.subject,
+                        )
                         if row.subject != subject:
                             raise InputError(
                                 f"{path}: an issue with the slug {issue.slug!r} was already sent "
@@ -103,12 +160,14 @@ def send_due(
                                 "its own number (or slug)."
                             )
                         result.action = "finished"
+                        result.message = f"{issue.slug}: finished; nothing left to send."
                         continue
+                    assert issue.send_at is not None
                     if moment - issue.send_at > limit:
                         result.action = "overdue"
                         started = "" if row is None else " (its send had started)"
                         result.message = (
-                            f"{path}: {issue.slug} was due at {issue.send_at.isoformat()}, more "
+                            f"{path}: {issue.slug} was due at {issue.send_at}, more "
                             f"than {settings.sending.max_overdue_hours:g} hours ago{started}; "
                             "skipped rather than mailing a stale issue. Send it with "
                             "`digest send` if it should still go."
@@ -116,18 +175,24 @@ def send_due(
                         rep.warning(result.message, event="overdue", issue=issue.slug)
                         continue
                     prepared = prepare_loaded(settings, issue)
+                    csv_path = recipients_path(settings, recipients)
+                    for finding in preflight(
+                        settings, prepared, settings.delivery.provider, csv_path
+                    ):
+                        rep.warning(str(finding), event="compliance", code=finding.code)
                     if provider is None:
                         provider = get_provider(settings)
                     rep.info(f"{path}: {issue.slug} is due; sending.", event="due")
-                    report = run_send(
-                        settings,
-                        prepared,
-                        ledger,
-                        provider,
-                        recipients=recipients_path(settings, recipients),
-                        force=force,
-                        reporter=rep,
-                    )
+                    with Ledger(ledger_file) as ledger:
+                        report = run_send(
+                            settings,
+                            prepared,
+                            ledger,
+                            provider,
+                            recipients=csv_path,
+                            force=force,
+                            reporter=rep,
+                        )
                     result.report = report
                     result.exit_code = report.exit_code
                     result.action = "sent" if report.exit_code == 0 else "partial"

@@ -27,7 +27,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,9 +43,11 @@ from ..errors import (
     SendError,
 )
 from ..message import Batch, Content, Recipient
+from ..text import plural
 from .audience import AudienceCounts, load_audience
 from .ledger import BatchRow, Ledger, MemberRow, Outcome
 from .lock import JobLock, lock_path
+from .pace import paced_batch_size
 from .personalise import Personaliser
 from .report import Reporter
 
@@ -228,7 +230,9 @@ class _Run:
         self.stop = stop
         self.issue_id = prepared.issue_id
         self.personaliser = Personaliser(settings, prepared.issue_id, prepared.content.sender.email)
-        self.size = max(1, provider.batch_size())
+        self.size = paced_batch_size(
+            provider.batch_size(), settings.delivery.rate, per_message=provider.per_message
+        )
 
     def batch_for(self, row: BatchRow) -> tuple[Batch, list[MemberRow]]:
         members = self.ledger.members(row)
@@ -341,8 +345,14 @@ class _Run:
 
 
 def _check_hash(ledger: Ledger, prepared: Prepared, force: bool, reporter: Reporter) -> bool:
-    """Record the issue; refuse an edited issue that has started sending. True if finished."""
+    """Record the issue; refuse an edited issue that has started sending. True if finished.
+
+    An issue edited after its send finished is left as it is (finished, old hash): the run
+    goes on to load the list, and :func:`_changed_after_finish` decides what to say.
+    """
     row = ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
+    if row.content_hash != prepared.content_hash and row.finished_at is not None and not force:
+        return True
     if row.content_hash != prepared.content_hash:
         counts = ledger.counts(prepared.issue_id)
         started = bool(ledger.open_batches(prepared.issue_id)) or any(
@@ -363,6 +373,24 @@ def _check_hash(ledger: Ledger, prepared: Prepared, force: bool, reporter: Repor
         ledger.set_finished(prepared.issue_id, False)
         return False
     return row.finished_at is not None
+
+
+def _changed_after_finish(ledger: Ledger, prepared: Prepared) -> None:
+    """An issue edited after its send finished: fine while nobody is left to send to (the
+    run ends as "already finished", as ``send-due`` says); refused (exit 5) when recipients
+    added to the list since would get the edited version."""
+    row = ledger.issue(prepared.issue_id)
+    if row is None or row.content_hash == prepared.content_hash:
+        return
+    waiting = ledger.counts(prepared.issue_id)["pending"]
+    if waiting:
+        ledger.set_finished(prepared.issue_id, False)
+        raise IssueChangedError(
+            f"Issue {prepared.issue_id!r} changed after its send finished, and "
+            f"{plural(waiting, 'recipient')} added to the list since would get the edited "
+            "version while everyone else got the old one. To send it to them, run again "
+            "with --force."
+        )
 
 
 @contextmanager
@@ -387,10 +415,15 @@ def run_send(
     recipients: Path | None,
     force: bool = False,
     retry_only: bool = False,
+    requeue: Sequence[str] | None = None,
     reporter: Reporter | None = None,
     stop: threading.Event | None = None,
 ) -> SendReport:
-    """The job body, with the lock already held and the ledger and provider open."""
+    """The job body, with the lock already held and the ledger and provider open.
+
+    ``requeue``: failures to send again whatever their kind, all of them when empty
+    (``digest retry --failed`` / ``--address``).
+    """
     with _ledger_errors(ledger):
         rep = reporter or Reporter()
         report = SendReport(prepared.issue_id)
@@ -407,6 +440,9 @@ def run_send(
         with _Signals(stopper) as signals:
             if not retry_only:
                 load_audience(settings, ledger, prepared.issue_id, recipients, rep, report)
+            if requeue is not None:
+                chosen = ledger.make_retryable(prepared.issue_id, requeue)
+                rep.info(f"{plural(chosen, 'failed recipient')} chosen to go again.")
             report.requeued = ledger.requeue_retryable(
                 prepared.issue_id, prepared.content_hash, run.size
             )
@@ -414,10 +450,18 @@ def run_send(
                 rep.info(
                     f"{report.requeued} earlier retryable failures queued again.", event="requeued"
                 )
+            _changed_after_finish(ledger, prepared)
             if was_finished and not report.added and not report.requeued:
                 report.already_finished = True
+                edited = ledger.issue(prepared.issue_id)
+                since = (
+                    " (the issue was edited after its send finished; nobody is left to send to)"
+                    if edited is not None and edited.content_hash != prepared.content_hash
+                    else ""
+                )
                 rep.info(
-                    f"{prepared.issue_id}: already finished; nothing to send.", event="finished"
+                    f"{prepared.issue_id}: already finished; nothing to send{since}.",
+                    event="finished",
                 )
             run.send(report, include_new=not retry_only, signals=signals)
         report.interrupted = stopper.is_set()
@@ -434,26 +478,35 @@ def send_issue(
     recipients: Path | str | None = None,
     force: bool = False,
     retry_only: bool = False,
+    requeue: Sequence[str] | None = None,
     reporter: Reporter | None = None,
     provider: Provider | None = None,
     lock: bool = True,
 ) -> SendReport:
     """Send ``prepared`` to its list (or, with ``retry_only``, to retryable failures only).
 
-    Takes the job lock unless ``lock`` is False (the caller holds it). Raises LockHeldError,
+    Everything is checked (:func:`~digest.sending.preflight.preflight`, the provider's
+    credentials) before the lock or the ledger is touched. Takes the job lock unless
+    ``lock`` is False (the caller holds it). Raises CheckFailedError, LockHeldError,
     IssueChangedError, ConfigError or RecipientsError; a partial send is a report, not an
     exception.
     """
-    csv_path = None if retry_only else recipients_path(settings, recipients)
-    job_lock = JobLock(lock_path(settings))
-    if lock:
-        job_lock.acquire()
-    try:
-        own_provider = provider is None
-        if provider is None:
-            from ..delivery.base import get_provider
+    from .preflight import preflight
 
-            provider = get_provider(settings)
+    csv_path = None if retry_only else recipients_path(settings, recipients)
+    name = provider.name if provider is not None else settings.delivery.provider
+    warnings = preflight(settings, prepared, name, csv_path)
+    own_provider = provider is None
+    if provider is None:
+        from ..delivery.base import get_provider
+
+        provider = get_provider(settings)
+    for finding in warnings:
+        (reporter or Reporter()).warning(str(finding), event="compliance", code=finding.code)
+    job_lock = JobLock(lock_path(settings))
+    try:
+        if lock:
+            job_lock.acquire()
         try:
             with Ledger(ledger_path(settings)) as ledger:
                 return run_send(
@@ -464,10 +517,11 @@ def send_issue(
                     recipients=csv_path,
                     force=force,
                     retry_only=retry_only,
+                    requeue=requeue,
                     reporter=reporter,
                 )
         finally:
-            if own_provider:
-                provider.close()
+            job_lock.release()
     finally:
-        job_lock.release()
+        if own_provider:
+            provider.close()

@@ -7,6 +7,10 @@ Tables::
                   retryable, attempts, timestamps, and the batch it was last sent in
     batches       one row per provider call: number, state (open/done), the key last sent
     suppressions  addresses no send may reach: unsubscribed, bounced, complained
+    events        provider events matched to a recipient of an issue (see event_log)
+    webhook_nonces  one-time ids of webhook requests already acted on (replays)
+    requeues      failures a person chose to send again (``retry --failed``): what they
+                  failed with, kept when they go again
 
 and, for readers who join themselves (:mod:`digest.sending.subscribers`)::
 
@@ -44,7 +48,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, LedgerError
+from ..errors import ConfigError, InputError, LedgerError
 from .recipients import email_key
 
 __all__ = [
@@ -115,6 +119,47 @@ CREATE TABLE IF NOT EXISTS suppressions (
 );
 """
 
+_EVENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id           INTEGER PRIMARY KEY,
+    fingerprint  TEXT NOT NULL UNIQUE,
+    provider     TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    raw_type     TEXT NOT NULL,
+    issue_id     TEXT NOT NULL,
+    email_key    TEXT NOT NULL,
+    email        TEXT NOT NULL,
+    message_id   TEXT,
+    event_id     TEXT,
+    reason       TEXT NOT NULL DEFAULT '',
+    occurred_at  TEXT,
+    received_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_recipient ON events (email_key, issue_id, kind);
+CREATE INDEX IF NOT EXISTS events_issue ON events (issue_id, kind);
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+CREATE TABLE IF NOT EXISTS webhook_nonces (
+    provider  TEXT NOT NULL,
+    nonce     TEXT NOT NULL,
+    seen_at   TEXT NOT NULL,
+    PRIMARY KEY (provider, nonce)
+);
+CREATE INDEX IF NOT EXISTS webhook_nonces_seen ON webhook_nonces (seen_at);
+"""
+
+_REQUEUES = """
+CREATE TABLE IF NOT EXISTS requeues (
+    issue_id     TEXT NOT NULL,
+    email_key    TEXT NOT NULL,
+    error        TEXT,
+    retryable    INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL,
+    batch        INTEGER,
+    requeued_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requeues_issue ON requeues (issue_id, email_key);
+"""
+
 _SUBSCRIBERS = """
 CREATE TABLE subscribers (
     email_key        TEXT PRIMARY KEY,
@@ -174,6 +219,8 @@ END;
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001-initial", _SCHEMA),
+    ("0003-events", _EVENTS_SCHEMA),
+    ("0002-sendux-requeues", _REQUEUES),
     ("0004-subscribers", _SUBSCRIBERS),
 )
 """Forward migrations, applied in order, each once, each in its own transaction.
@@ -184,6 +231,9 @@ edit or reorder a migration that has shipped.
 """
 
 _CHUNK = 2000
+
+_encode_fields = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""Merge fields as stored: compact JSON (one encoder made once, not one per row)."""
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -383,10 +433,12 @@ class Ledger:
             )
 
     def set_finished(self, issue_id: str, finished: bool) -> None:
+        """Mark the issue finished (keeping the first finish time) or not finished."""
         with self._tx():
             self.db.execute(
-                "UPDATE issues SET finished_at = ?, updated_at = ? WHERE issue_id = ?",
-                (_now() if finished else None, _now(), issue_id),
+                "UPDATE issues SET finished_at = ?, updated_at = ? "
+                "WHERE issue_id = ? AND (finished_at IS NULL) = ?",
+                (_now() if finished else None, _now(), issue_id, finished),
             )
 
     def issues(self) -> list[IssueRow]:
@@ -404,9 +456,11 @@ class Ledger:
         """Insert ``(email, name, fields, line)`` rows; returns (new, duplicates)."""
 
         def values() -> Iterator[tuple[Any, ...]]:
-            for email, name, fields, line in rows:
-                now = _now()
-                text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+            now = _now()
+            for n, (email, name, fields, line) in enumerate(rows, 1):
+                if n % _CHUNK == 0:  # a timestamp per chunk, not a clock read per row
+                    now = _now()
+                text = _encode_fields(fields) if fields else "{}"
                 yield issue_id, email_key(email), email, name, text, line, now, now
 
         return self._insert_new(
@@ -551,9 +605,11 @@ class Ledger:
             "VALUES (?, ?, ?, 'open', ?, ?, ?)",
             (issue_id, number, key, len(ids), now, now),
         )
-        self.db.executemany(
-            "UPDATE recipients SET batch = ?, updated_at = ? WHERE id = ?",
-            [(number, now, i) for i in ids],
+        # one set-based statement for the whole batch, not one per recipient
+        self.db.execute(
+            "UPDATE recipients SET batch = ?, updated_at = ? "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (number, now, _encode_fields(list(ids))),
         )
         return BatchRow(issue_id, number, key, "open", len(ids), 0)
 
@@ -578,17 +634,34 @@ class Ledger:
     def record_results(self, batch: BatchRow, outcomes: Sequence[Outcome]) -> None:
         """Write every member's outcome and close the batch, in one transaction."""
         now = _now()
+        # Recipients that share an outcome (a provider's one id for the whole call, one
+        # error for all) are written by one set-based statement per group.
+        sent: dict[str | None, list[int]] = {}
+        failed: dict[tuple[str, int], list[int]] = {}
+        for o in outcomes:
+            if o.ok:
+                sent.setdefault(o.message_id, []).append(o.id)
+            else:
+                failed.setdefault((o.error or "failed", int(o.retryable)), []).append(o.id)
         with self._tx():
+            many = [(m, now, now, i) for m, ids in sent.items() if len(ids) == 1 for i in ids]
             self.db.executemany(
                 "UPDATE recipients SET state = 'sent', message_id = ?, error = NULL, "
                 "retryable = 0, attempts = attempts + 1, sent_at = ?, updated_at = ? "
                 "WHERE id = ? AND state = 'pending'",
-                [(o.message_id, now, now, o.id) for o in outcomes if o.ok],
+                many,
+            )
+            self.db.executemany(
+                "UPDATE recipients SET state = 'sent', message_id = ?, error = NULL, "
+                "retryable = 0, attempts = attempts + 1, sent_at = ?, updated_at = ? "
+                "WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+                [(m, now, now, _encode_fields(ids)) for m, ids in sent.items() if len(ids) > 1],
             )
             self.db.executemany(
                 "UPDATE recipients SET state = 'failed', error = ?, retryable = ?, "
-                "attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'pending'",
-                [(o.error or "failed", int(o.retryable), now, o.id) for o in outcomes if not o.ok],
+                "attempts = attempts + 1, updated_at = ? "
+                "WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+                [(e, r, now, _encode_fields(ids)) for (e, r), ids in failed.items()],
             )
             self.db.execute(
                 "UPDATE batches SET state = 'done', updated_at = ? "
@@ -654,6 +727,51 @@ class Ledger:
                 self._record_batch(issue_id, content_hash, ids)
                 moved += len(ids)
         return moved
+
+    def make_retryable(self, issue_id: str, addresses: Sequence[str] = ()) -> int:
+        """Let chosen failures go again (``digest retry --failed`` / ``--address``).
+
+        Every failed recipient of the issue, or only ``addresses`` (InputError, changing
+        nothing, if one of them did not fail in this send), becomes a retryable failure
+        outside its old batch, so it goes in a new batch with a new key. What it failed with
+        is kept in ``requeues``. Returns how many.
+        """
+        where = "issue_id = ? AND state = 'failed'"
+        params: list[Any] = [issue_id]
+        if addresses:
+            keys = sorted({email_key(a.strip()) for a in addresses})
+            found = dict(
+                self.db.execute(
+                    f"SELECT email_key, state FROM recipients WHERE issue_id = ? "
+                    f"AND email_key IN ({','.join('?' * len(keys))})",
+                    (issue_id, *keys),
+                ).fetchall()
+            )
+            wrong = [
+                f"{k} ({found[k]})" if k in found else f"{k} (not in this send)"
+                for k in keys
+                if found.get(k) != "failed"
+            ]
+            if wrong:
+                raise InputError(
+                    f"Only failed recipients can be sent again; these did not fail in "
+                    f"{issue_id}: {', '.join(wrong)}. Nothing was changed."
+                )
+            where += f" AND email_key IN ({','.join('?' * len(keys))})"
+            params += keys
+        now = _now()
+        with self._tx():
+            self.db.execute(
+                "INSERT INTO requeues (issue_id, email_key, error, retryable, attempts, batch, "
+                f"requeued_at) SELECT issue_id, email_key, error, retryable, attempts, batch, ? "
+                f"FROM recipients WHERE {where}",
+                (now, *params),
+            )
+            cur = self.db.execute(
+                f"UPDATE recipients SET retryable = 1, batch = NULL, updated_at = ? WHERE {where}",
+                (now, *params),
+            )
+        return cur.rowcount
 
     def pending_unbatched(self, issue_id: str) -> int:
         row = self.db.execute(
@@ -734,7 +852,8 @@ class Ledger:
         """A bounce or complaint reported by the provider: mark the send and suppress.
 
         Finds the recipient rows by provider message id, or else by address; returns how
-        many rows changed. The address joins the suppression list either way.
+        many rows changed. Only addresses of rows found join the suppression list: an event
+        that matches no send changes nothing.
         """
         if state not in EVENT_STATES:
             raise ValueError(f"state must be one of {EVENT_STATES}, not {state!r}")
@@ -757,7 +876,7 @@ class Ledger:
                 "UPDATE recipients SET state = ?, updated_at = ? WHERE id = ?",
                 [(state, now, r[0]) for r in rows],
             )
-            targets = {r[1] for r in rows} or ({email} if email else set())
+            targets = {r[1] for r in rows}
             self.db.executemany(
                 "INSERT OR IGNORE INTO suppressions (email_key, email, reason, source, "
                 "created_at) VALUES (?, ?, ?, 'provider event', ?)",

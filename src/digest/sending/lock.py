@@ -15,7 +15,7 @@ from types import TracebackType
 from ..config import Settings
 from ..errors import ConfigError, LockHeldError
 
-__all__ = ["JobLock", "lock_path"]
+__all__ = ["JobLock", "lock_holder", "lock_path"]
 
 
 def lock_path(settings: Settings) -> Path:
@@ -80,3 +80,21 @@ def _read_holder(fd: int) -> str:
         return os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     except OSError:
         return ""
+
+
+def lock_holder(path: Path | str) -> str | None:
+    """Who holds the lock at ``path`` now: the holder's process id ("" if unknown), or None
+    when no job does. Only looks: never creates the file, never keeps the lock."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

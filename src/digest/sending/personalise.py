@@ -17,7 +17,7 @@ from ..message import Recipient
 from .recipients import RESERVED_FIELDS, email_key
 from .tokens import SECRET_ENV, Signer, secret_from_settings
 
-__all__ = ["Personaliser", "message_id_for"]
+__all__ = ["Personaliser", "digest_id_for", "message_id_for"]
 
 
 def _ascii_domain(domain: str) -> str:
@@ -27,9 +27,13 @@ def _ascii_domain(domain: str) -> str:
         return "digest.invalid"
 
 
+def digest_id_for(issue_id: str, email: str) -> str:
+    """digest's own id for one recipient of one issue: the local part of its Message-ID."""
+    return hashlib.sha256(f"{issue_id}\0{email_key(email)}".encode()).hexdigest()[:32]
+
+
 def _message_id(issue_id: str, email: str, domain: str) -> str:
-    h = hashlib.sha256(f"{issue_id}\0{email_key(email)}".encode()).hexdigest()[:32]
-    return f"<digest.{h}@{domain}>"
+    return f"<digest.{digest_id_for(issue_id, email)}@{domain}>"
 
 
 def message_id_for(issue_id: str, email: str, sender_email: str) -> str:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 from ..message import PLACEHOLDER_RE
 from .audience import AudienceCounts, load_audience
+from .compliance import compliance_findings
 from .job import Prepared, ledger_path
 from .ledger import Ledger
-from .personalise import Personaliser
+from .pace import eta_seconds, paced_batch_size
 from .report import Reporter
 
 if TYPE_CHECKING:
@@ -53,15 +54,16 @@ class SendPlan(AudienceCounts):
         return 0 if self.idempotent else self.batch_size * self.concurrency
 
 
-def compliance_warnings(settings: Settings, content_text: str, headers: set[str]) -> list[str]:
-    """What bulk-sender rules (RFC 8058, Gmail/Yahoo 2024, CAN-SPAM) would flag."""
+def compliance_warnings(
+    settings: Settings, provider: str, content_text: str, headers: set[str]
+) -> list[str]:
+    """What bulk-sender rules (RFC 8058, Gmail/Yahoo 2024, CAN-SPAM) would flag: the
+    settings through :func:`compliance_findings`, then the rendered issue itself."""
     out: list[str] = []
-    if not settings.links.unsubscribe_url:
-        out.append(
-            "No unsubscribe URL: set [links] unsubscribe_url. Gmail and Yahoo require a one-click "
-            "List-Unsubscribe URL (RFC 8058) on bulk mail."
-        )
-    else:
+    for f in compliance_findings(settings, provider):
+        refuse = " A real send refuses to go until this is fixed." if f.severity == "error" else ""
+        out.append(f"{f}{refuse}")
+    if settings.links.unsubscribe_url:
         names = {m.group(1) for m in PLACEHOLDER_RE.finditer(content_text)}
         if "unsubscribe_url" not in names:
             out.append("The rendered issue has no per-recipient unsubscribe link in its body.")
@@ -69,8 +71,6 @@ def compliance_warnings(settings: Settings, content_text: str, headers: set[str]
             out.append("The rendered issue has no List-Unsubscribe header.")
         elif "list-unsubscribe-post" not in headers:
             out.append("No List-Unsubscribe-Post header: one-click unsubscribe needs it.")
-    if not settings.newsletter.postal_address:
-        out.append("No postal address: set [newsletter] postal_address (CAN-SPAM requires one).")
     return out
 
 
@@ -115,13 +115,15 @@ def plan_send(
     provider_cls = load_provider_class(settings.delivery.provider)
     content = prepared.content
     text = "\n".join((content.html, content.text, *content.headers.values()))
-    warnings = compliance_warnings(settings, text, {k.lower() for k in content.headers})
+    headers = {k.lower() for k in content.headers}
+    warnings = compliance_warnings(settings, provider_cls.name, text, headers)
     size = provider_cls.max_batch
     try:
         with provider_cls(settings) as provider:
             size = provider.batch_size()
     except ConfigError as e:
         warnings.append(f"The provider is not ready to send: {e}")
+    size = paced_batch_size(size, settings.delivery.rate, per_message=provider_cls.per_message)
     plan = SendPlan(
         issue_id=prepared.issue_id,
         subject=content.subject,
@@ -132,10 +134,6 @@ def plan_send(
         concurrency=settings.delivery.concurrency,
         warnings=warnings,
     )
-    try:
-        Personaliser(settings, prepared.issue_id, content.sender.email)
-    except ConfigError as e:
-        plan.warnings.append(str(e))
     with (
         tempfile.TemporaryDirectory(prefix="digest-plan-") as tmp,
         Ledger(Path(tmp) / "plan.sqlite3") as scratch,
@@ -156,6 +154,5 @@ def plan_send(
             ).fetchone()[0]
         plan.to_send = scratch.pending_unbatched(prepared.issue_id) - plan.already_done
     plan.batches = math.ceil(plan.to_send / plan.batch_size)
-    if plan.rate > 0:
-        plan.eta_seconds = plan.to_send / plan.rate
+    plan.eta_seconds = eta_seconds(plan.to_send, plan.batch_size, plan.rate)
     return plan

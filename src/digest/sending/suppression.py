@@ -16,7 +16,13 @@ from ..errors import ConfigError
 from .ledger import SUPPRESSION_REASONS, Ledger
 from .recipients import BadRow, normalise_address, read_recipients
 
-__all__ = ["SuppressResult", "import_suppressions", "suppress_addresses"]
+__all__ = [
+    "SuppressResult",
+    "UnsuppressResult",
+    "import_suppressions",
+    "suppress_addresses",
+    "unsuppress_addresses",
+]
 
 
 @dataclass
@@ -73,4 +79,24 @@ def import_suppressions(
             yield row.email, row_reason
 
     result.added, result.already = ledger.suppress(good(), source=str(path))
+    return result
+
+
+@dataclass
+class UnsuppressResult:
+    removed: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
+    bad: list[BadRow] = field(default_factory=list)
+
+
+def unsuppress_addresses(ledger: Ledger, addresses: Iterable[str]) -> UnsuppressResult:
+    """Take addresses off the list (a mistake undone); bad ones reported by position."""
+    result = UnsuppressResult()
+    for i, address in enumerate(addresses, start=1):
+        try:
+            email = normalise_address(address)
+        except ValueError as e:
+            result.bad.append(BadRow(i, address, str(e)))
+            continue
+        (result.removed if ledger.remove_suppression(email) else result.absent).append(email)
     return result

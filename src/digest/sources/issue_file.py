@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import InputError, IssueFileError
-from ..model import Issue
+from ..model import FORBIDDEN_CHARACTERS, Issue, describe_forbidden
 
 __all__ = ["issue_schema", "load_issue", "parse_issue", "write_issue_file"]
 
@@ -99,8 +99,60 @@ def _duplicate_keys(node: yaml.Node, path: _Path = ()) -> list[tuple[int | None,
     return problems
 
 
+def _scalars(node: yaml.Node, path: _Path, out: list[tuple[int, int, _Path]]) -> None:
+    """Every scalar's span in the text (start and end index) with its field path."""
+    if isinstance(node, yaml.ScalarNode):
+        out.append((node.start_mark.index, node.end_mark.index, path))
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
+            _scalars(key, (*path, k), out)
+            _scalars(value, (*path, k), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _scalars(item, (*path, i), out)
+
+
+def _raw_forbidden(text: str) -> list[tuple[int | None, str, str]]:
+    """Control characters typed raw into the file, each with its line, column and field.
+
+    PyYAML refuses most of them with a character offset only; to name the field, the file is
+    read again with each one replaced by U+FFFD (same offsets) and the scalar holding it found.
+    """
+    found = list(FORBIDDEN_CHARACTERS.finditer(text))
+    if not found:
+        return []
+    spans: list[tuple[int, int, _Path]] = []
+    try:
+        loader = _IssueLoader(FORBIDDEN_CHARACTERS.sub("\ufffd", text))
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+        if node is not None:
+            _scalars(node, (), spans)
+    except yaml.YAMLError:
+        pass
+    problems: list[tuple[int | None, str, str]] = []
+    seen: set[tuple[int, str]] = set()
+    for m in found:
+        pos = m.start()
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        inside = [s for s in spans if s[0] <= pos < max(s[1], s[0] + 1)]
+        field = _field(min(inside, key=lambda s: s[1] - s[0])[2]) if inside else ""
+        if (line, field) in seen:
+            continue
+        seen.add((line, field))
+        problems.append((line, field, describe_forbidden(m.group(), f"at column {column}")))
+    return problems
+
+
 def parse_issue(text: str, source: str = "<issue>") -> Issue:
     """Validate issue-file text; ``source`` names it in errors."""
+    raw = _raw_forbidden(text)
+    if raw:
+        raise IssueFileError(source, raw)
     try:
         loader = _IssueLoader(text)
         try:

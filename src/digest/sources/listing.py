@@ -7,6 +7,7 @@ finish: sections, intro, lead, and the real links.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date as Date
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ListingError
-from ..model import slugify
+from ..model import FORBIDDEN_CHARACTERS, describe_forbidden, slugify
 
 __all__ = ["ListedArticle", "issue_yaml", "listing_to_yaml", "parse_listing", "read_listing"]
 
@@ -29,12 +30,19 @@ class ListedArticle:
     line: int = 0
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def _blocks(text: str) -> list[tuple[int, list[str]]]:
-    """Paragraphs: runs of non-blank lines, each with its first line number."""
+    """Paragraphs: runs of non-blank lines, each with its first line number.
+
+    Lines end at CR, LF or CRLF only, as an editor counts them (``str.splitlines`` would also
+    break at form feeds, U+2028 and the like, and the line numbers would drift).
+    """
     blocks: list[tuple[int, list[str]]] = []
     current: list[str] = []
     start = 0
-    for n, raw in enumerate(text.splitlines(), start=1):
+    for n, raw in enumerate(_LINE_BREAK.split(text), start=1):
         line = raw.strip()
         if line:
             if not current:
@@ -60,6 +68,7 @@ def parse_listing(text: str, source: str = "<listing>") -> list[ListedArticle]:
             f"{source}:{start}: the headline {lines[-1]!r} has no summary after it "
             "(expected headline, blank line, summary)"
         )
+    _refuse_forbidden(blocks, source)
     articles = []
     for (hline, head), (_, body) in zip(blocks[::2], blocks[1::2], strict=True):
         kicker: str | None = None
@@ -76,6 +85,30 @@ def parse_listing(text: str, source: str = "<listing>") -> list[ListedArticle]:
             ListedArticle(headline=headline, summary=" ".join(body), kicker=kicker, line=hline)
         )
     return articles
+
+
+def _refuse_forbidden(blocks: list[tuple[int, list[str]]], source: str) -> None:
+    """Refuse control characters once, here, naming line, column and field of each."""
+    problems: list[str] = []
+    for i, (start, lines) in enumerate(blocks):
+        number = i // 2 + 1
+        for offset, line in enumerate(lines):
+            m = FORBIDDEN_CHARACTERS.search(line)
+            if m is None:
+                continue
+            if i % 2:
+                field = "summary"
+            elif offset == len(lines) - 1:
+                field = "headline"
+            else:
+                field = "kicker"
+            where = f"at character {m.start() + 1}"
+            problems.append(
+                f"{source}:{start + offset}: article {number} → {field}: "
+                + describe_forbidden(m.group(), where)
+            )
+    if problems:
+        raise ListingError("\n".join(problems))
 
 
 class _Dumper(yaml.SafeDumper):

@@ -3,7 +3,8 @@
 * ``GET /unsubscribe/<token>`` shows a button; ``POST`` (RFC 8058 one-click, or the button)
   adds the address to the ledger's suppression list. The path follows
   ``[links] unsubscribe_url``.
-* ``POST /webhooks/<provider>`` records hard bounces and complaints in the ledger.
+* ``POST /webhooks/<provider>`` records provider events (:mod:`digest.events`) in the
+  ledger: bounces, complaints and unsubscribes suppress; engagement is kept.
 * ``GET /issues/<slug>`` serves ``<slug>.html`` from the ``digest build`` folder (the path
   follows ``[links] view_online_url`` when it has ``{slug}``).
 * ``GET /healthz`` answers ``ok``, or 503 while the ledger cannot be written.

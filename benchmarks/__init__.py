@@ -1,0 +1,1 @@
+"""digest's benchmarks: ``python -m benchmarks [--quick | --full]`` (see ``run.py``)."""
