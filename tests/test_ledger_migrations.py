@@ -18,8 +18,9 @@ FIXTURE = ROOT / "tests" / "fixtures" / "ledgers" / "v0.1.0.sqlite3"
 def test_a_new_ledger_has_every_migration_and_the_matching_version(tmp_path: Path) -> None:
     with Ledger(tmp_path / "l.sqlite3") as ledger:
         assert ledger.schema_version == len(MIGRATIONS)
-        applied = ledger.db.execute("SELECT name FROM schema_migrations ORDER BY rowid")
-        names = [r[0] for r in applied]
+        names = [
+            r[0] for r in ledger.db.execute("SELECT name FROM schema_migrations ORDER BY rowid")
+        ]
     assert names == [name for name, _ in MIGRATIONS]
 
 
