@@ -24,6 +24,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-0123456789abcdef"
+LIST_ID = "test-weekly.example.org"
 TOML = """
 [newsletter]
 name = "Test Weekly"

@@ -472,19 +472,29 @@ def test_cli_prints_to_stdout_with_warnings_on_stderr() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--since", "yesterday"], "--since 'yesterday' is not a date"),
+        (["--since", "yesterday"], "'yesterday' is not a date"),
         (["--since", "2026-11-01", "--days", "2"], "not both"),
-        (["--limit", "0"], "--limit must be 1 or more"),
-        (["--since", "2031-01-01"], "no usable items"),
+        (["--limit", "0"], "0 is not in the range x>=1"),
+        (["--days", "-1"], "-1 is not in the range x>=1"),
     ],
 )
-def test_cli_bad_arguments_exit_3_with_a_message_not_a_traceback(
+def test_cli_bad_option_values_are_usage_errors_exit_2_like_click_s_own(
     args: list[str], message: str
 ) -> None:
     result = CliRunner().invoke(cli, ["import-feed", str(RSS2), "--number", "5", *args])
-    assert result.exit_code == 3
-    assert "error: " in result.stderr and message in result.stderr
+    assert result.exit_code == 2
+    assert "Error: " in result.stderr and message in result.stderr
     assert "Traceback" not in result.output
+    not_a_number = CliRunner().invoke(cli, ["import-feed", str(RSS2), "--number", "x"])
+    assert not_a_number.exit_code == result.exit_code
+
+
+def test_cli_a_feed_with_nothing_recent_is_an_input_error_exit_3() -> None:
+    result = CliRunner().invoke(
+        cli, ["import-feed", str(RSS2), "--number", "5", "--since", "2031-01-01"]
+    )
+    assert result.exit_code == 3
+    assert "error: " in result.stderr and "no usable items" in result.stderr
 
 
 def test_cli_unreachable_feed_exits_3(site: LoopbackServer) -> None:

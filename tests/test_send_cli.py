@@ -43,7 +43,8 @@ def test_send_then_status_shows_counts_by_state(tmp_path):
     folder = _folder(tmp_path)
     sent = run_digest("send", "issue-7.yaml", "--log-format", "text", cwd=folder)
     assert sent.returncode == 0, sent.stderr
-    assert "1 already listed" in sent.stdout
+    assert "3 rows: 2 new recipients, 1 duplicate, 0 bad rows." in sent.stdout
+    assert "earlier run" not in sent.stdout
     status = run_digest("status", "issue-7", cwd=folder)
     assert status.returncode == 0
     assert "sent        2" in status.stdout and "finished" in status.stdout
@@ -89,7 +90,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     done = run_digest("send", "issue-7.yaml", "--dry-run", cwd=folder)
     assert done.returncode == 0, done.stderr
     assert "to send          2" in done.stdout and "duplicates       1" in done.stdout
-    assert "1 batches of up to 1000" in done.stdout
+    assert "1 batch of up to 1000" in done.stdout
     assert not (folder / "outbox").exists() and not (folder / "ledger.sqlite3").exists()
 
 

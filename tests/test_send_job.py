@@ -120,7 +120,7 @@ def test_each_message_is_personalised_from_one_render(tmp_path, resend):
     for i, address in enumerate(["ann@example.org", "bob@example.org"]):
         sent = by_to[address]
         token = sent.headers["List-Unsubscribe"].split("/u/")[1].rstrip(">")
-        assert verify(token, SECRET) == address
+        assert verify(token, SECRET, settings.newsletter.list_id) == address
         assert f"https://example.org/u/{token}" in (sent.html or "")
         assert f"https://example.org/u/{token}" in (sent.text or "")
         assert f"Reader {i}" in (sent.text or "")
@@ -257,7 +257,7 @@ def test_file_backend_writes_one_personalised_eml_per_recipient(tmp_path):
     assert msg["To"].addresses[0].addr_spec == "ann@example.org"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     token = str(msg["List-Unsubscribe"]).split("/u/")[1].rstrip(">")
-    assert verify(token, SECRET) == "ann@example.org"
+    assert verify(token, SECRET, settings.newsletter.list_id) == "ann@example.org"
     body = msg.get_body(("plain",))
     assert body is not None and "Reader 0" in body.get_content()
     first_id = msg["Message-ID"]

@@ -15,8 +15,9 @@ from servers.smtp import SMTPServer
 
 __all__ = ["loopback"]
 
-SLACK = 0.25
-"""Seconds of jitter allowed between when a call starts and when the server sees it."""
+SLACK = 0.6
+"""Seconds of jitter allowed between when a call starts and when the server sees it (the
+machine may be busy: the first call also opens the connection)."""
 
 
 def _folder(tmp_path, provider, options, n, rate):
@@ -63,14 +64,14 @@ def test_http_batches_are_capped_at_the_rate_and_spaced(tmp_path, loopback):
 
 
 def test_smtp_is_paced_message_by_message(tmp_path):
-    n, rate = 6, 5
+    n, rate = 8, 5
     with SMTPServer() as smtp:
         options = {"host": "127.0.0.1", "port": smtp.port, "security": "none"}
         folder = _folder(tmp_path, "smtp", options, n, rate)
         plan = run_digest("send", "issue-7", "--dry-run", cwd=folder)
         done = run_digest("send", "issue-7", cwd=folder)
         times = sorted(m.at for m in smtp.messages)
-    assert "6 batches of up to 1" in plan.stdout, plan.stdout
+    assert "8 batches of up to 1" in plan.stdout, plan.stdout
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(times) == n
     assert times[-1] - times[0] >= (n - 1) / rate - SLACK

@@ -88,6 +88,8 @@ def test_tokens_refuse_forgery_tampering_and_expiry() -> None:
     flipped = ("A" if body[0] != "A" else "B") + body[1:] + "." + mac
     for bad in (other, flipped, "x", "a.b", good + "=", body + "." + other.partition(".")[2]):
         assert tokens.check(bad, now=1_900_000_000)[0] is None, bad
+    rotated = ConfirmTokens("a-new-secret-Zq8vT3kLm9Xw2Rp5", previous=[SECRET])
+    assert rotated.check(good, now=1_900_000_000) == ("ab" * 16, "ok")
 
 
 def test_the_mailer_sends_through_the_file_backend_and_the_link_confirms(tmp_path: Path) -> None:

@@ -195,3 +195,20 @@ def test_importing_an_old_export_does_not_bring_a_forgotten_person_back(sent: Pa
     assert "Skipped 1" in added.stdout
     (folder / "old-export.csv").unlink()
     assert not _mentions(_stored_bytes(folder).lower(), ANN)
+
+
+def test_after_a_secret_rotation_the_old_hashes_still_hold_while_the_old_secret_is_listed(
+    sent: Path,
+) -> None:
+    settings = settings_for(sent)
+    with Ledger(ledger_path(settings)) as ledger:
+        forget(settings, ledger, ANN)
+    new_secret = "a-new-secret-Zq8vT3kLm9Xw2Rp5"
+    rotated = settings_for(sent, DIGEST_SECRET=new_secret, DIGEST_SECRET_PREVIOUS=SECRET)
+    (sent.parent / "issue2.yaml").write_text(issue_yaml(number=8), encoding="utf-8")
+    report = send_issue(rotated, prepare_issue(rotated, sent.parent / "issue2.yaml"))
+    assert report.sent_now == 2 and report.suppressed == 1
+    forgot_old = settings_for(sent, DIGEST_SECRET=new_secret)
+    (sent.parent / "issue3.yaml").write_text(issue_yaml(number=9), encoding="utf-8")
+    with pytest.raises(ConfigError, match="hashed under a secret that is not set"):
+        send_issue(forgot_old, prepare_issue(forgot_old, sent.parent / "issue3.yaml"))

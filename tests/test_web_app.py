@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from starlette.routing import BaseRoute
 from tests.paths import ROOT, SAMPLE_ISSUE
 
 from digest.build import build_issue
@@ -32,7 +33,10 @@ from digest.sending.ledger import Ledger, Outcome
 from digest.web import make_web_app
 from digest.web.server import bind, server_config
 
+ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 SECRET = "test-secret-0123456789abcdef"
+LIST_ID = "test-weekly.example.org"
+"""The list id BASE_TOML gives the newsletter (its name, then its From domain)."""
 BASE_TOML = """
 [newsletter]
 name = "Test Weekly"
@@ -68,11 +72,18 @@ def site_settings(
 
 @contextmanager
 def serve_site(
-    folder: Path, toml: str = BASE_TOML, env: dict[str, str] | None = None
+    folder: Path,
+    toml: str = BASE_TOML,
+    env: dict[str, str] | None = None,
+    routes: Sequence[BaseRoute] = (),
 ) -> Iterator[Site]:
-    """The app on a real server on an ephemeral loopback port, for the length of the block."""
+    """The app on a real server on an ephemeral loopback port, for the length of the block.
+
+    ``routes`` are added to the app the way other parts of digest add theirs.
+    """
     settings = site_settings(folder, toml, env)
     app = make_web_app(settings, folder / "out")
+    app.router.routes.extend(routes)
     sock = bind("127.0.0.1", 0, 128)
     server = uvicorn.Server(server_config(app, settings.serve))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -243,7 +254,7 @@ def test_a_vanished_ledger_is_503_and_logs_no_token_or_secret(
         for path in site.folder.glob("ledger.sqlite3*"):
             path.unlink()
         site.ledger_path.mkdir()
-        token = make_token("ann@example.org", SECRET)
+        token = make_token("ann@example.org", SECRET, LIST_ID)
         with caplog.at_level(logging.INFO, logger="digest.web"):
             response = httpx.post(
                 f"{site.url}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}
@@ -260,6 +271,23 @@ def test_a_vanished_ledger_is_503_and_logs_no_token_or_secret(
     assert "ann@example.org" not in caplog.text
 
 
+def test_a_ledger_replaced_on_disk_gets_the_next_unsubscribe(tmp_path: Path) -> None:
+    """A restored or moved ledger: the server must not keep writing to the old file."""
+    from digest.sending.tokens import make_token
+
+    with serve_site(tmp_path) as site:
+        first = make_token("ann@example.org", SECRET, LIST_ID)
+        assert httpx.post(f"{site.url}/unsubscribe/{first}", data=ONE_CLICK).status_code == 200
+        for path in site.folder.glob("ledger.sqlite3*"):
+            path.rename(path.with_name(path.name.replace("ledger", "old-ledger")))
+        Ledger(site.ledger_path).close()
+        second = make_token("bob@example.org", SECRET, LIST_ID)
+        assert httpx.post(f"{site.url}/unsubscribe/{second}", data=ONE_CLICK).status_code == 200
+        with site.ledger() as ledger:
+            assert ledger.is_suppressed("bob@example.org") == "unsubscribed"
+            assert ledger.is_suppressed("ann@example.org") is None
+
+
 def test_a_failing_template_shows_the_plain_500_page_and_logs_the_route(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -268,7 +296,7 @@ def test_a_failing_template_shows_the_plain_500_page_and_logs_the_route(
     (tmp_path / "tpl" / "web").mkdir(parents=True)
     (tmp_path / "tpl" / "web" / "unsubscribe.html.j2").write_text("{{ 1 // 0 }}", "utf-8")
     toml = BASE_TOML + '[templates]\ndir = "tpl"\n'
-    token = make_token("ann@example.org", SECRET)
+    token = make_token("ann@example.org", SECRET, LIST_ID)
     with serve_site(tmp_path, toml) as site, caplog.at_level(logging.INFO, logger="digest.web"):
         response = httpx.get(f"{site.url}/unsubscribe/{token}")
     assert response.status_code == 500
@@ -283,7 +311,7 @@ def test_request_lines_are_logged_without_the_token(
 ) -> None:
     from digest.sending.tokens import make_token
 
-    token = make_token("ann@example.org", SECRET)
+    token = make_token("ann@example.org", SECRET, LIST_ID)
     with caplog.at_level(logging.INFO, logger="digest.web"):
         httpx.get(f"{site.url}/unsubscribe/{token}")
         assert logged(caplog, r"GET unsubscribe 200 \d+ms$"), caplog.text

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from tests.serve_process import SECRET, TOML, ServeProcess, serve_process
+from tests.serve_process import LIST_ID, SECRET, TOML, ServeProcess, serve_process
 
 from digest.sending.ledger import Ledger
 from digest.sending.tokens import make_token
@@ -69,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 
 def token(email: str) -> str:
-    return make_token(email, SECRET)
+    return make_token(email, SECRET, LIST_ID)
 
 
 def suppressed(server: ServeProcess) -> set[str]:
@@ -362,3 +362,31 @@ def test_a_read_only_ledger_gives_503_and_an_unhealthy_healthz(tmp_path: Path) -
     assert "the send ledger is unavailable" in log
     assert "Traceback" not in log
     assert suppressed_emails(tmp_path / "ledger.sqlite3") == set()
+
+
+def test_two_workers_share_the_port_answer_a_burst_and_stop_cleanly(tmp_path: Path) -> None:
+    emails = [f"workers-{i}@example.org" for i in range(60)]
+    with serve_process(tmp_path, TOML, args=("--workers", "2")) as server:
+        results = asyncio.run(post_all(server.url, [f"/unsubscribe/{token(e)}" for e in emails]))
+        assert results == [200] * len(emails)
+        assert server.stop() == 0
+        log = server.log_text()
+    assert log.count("Started server process") == 2, log
+    assert set(emails) <= suppressed_emails(tmp_path / "ledger.sqlite3")
+    assert "Traceback" not in log
+
+
+def test_connections_over_max_connections_get_503_not_a_reset(tmp_path: Path) -> None:
+    toml = TOML + "[serve]\nmax_connections = 3\nheader_timeout = 30\n"
+    with serve_process(tmp_path, toml) as server:
+        held = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(3)]
+        try:
+            time.sleep(0.3)  # the server has accepted them
+            answer = exchange(server, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", timeout=5)
+            assert status_of(answer) == 503
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(0.3)
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        assert "Traceback" not in server.log_text()

@@ -265,7 +265,7 @@ def test_unsubscribing_through_the_link_in_an_issue_sets_the_status(site: Site) 
 
     with site.ledger() as ledger:
         add_subscribers(ledger, ["ann@example.org"], consent_text="ok")
-    token = make_token("ann@example.org", SECRET)
+    token = make_token("ann@example.org", SECRET, site.settings.newsletter.list_id)
     answer = httpx.post(f"{site.url}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
     assert answer.status_code == 200
     assert _status(site, "ann@example.org") == "unsubscribed"

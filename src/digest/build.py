@@ -19,10 +19,22 @@ class BuildResult:
     html_path: Path
     text_path: Path
     eml_path: Path
+    web_page: Path | None = None
+    """The page published into the web archive (``--web``), if any."""
 
 
-def build_issue(issue_path: Path | str, out_dir: Path | str, settings: Settings) -> BuildResult:
-    """Render an issue file once and write its three files into ``out_dir``."""
+def build_issue(
+    issue_path: Path | str,
+    out_dir: Path | str,
+    settings: Settings,
+    *,
+    web_dir: Path | str | None = None,
+) -> BuildResult:
+    """Render an issue file once and write its three files into ``out_dir``.
+
+    With ``web_dir``, also publish it into that web archive folder (page, metadata, index
+    and feed; see :mod:`digest.archive`).
+    """
     issue = load_issue(issue_path)
     rendered = render_issue(issue, settings)
     out = Path(out_dir)
@@ -36,4 +48,9 @@ def build_issue(issue_path: Path | str, out_dir: Path | str, settings: Settings)
     html_path.write_text(rendered.preview_html(), encoding="utf-8")
     text_path.write_text(rendered.preview_text(), encoding="utf-8")
     eml_path.write_bytes(rendered.preview_message().as_bytes())
-    return BuildResult(rendered, html_path, text_path, eml_path)
+    web_page = None
+    if web_dir is not None:
+        from .archive import publish
+
+        web_page = publish(rendered, web_dir, settings)
+    return BuildResult(rendered, html_path, text_path, eml_path, web_page)

@@ -20,6 +20,7 @@ from .errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
+    "ArchiveSettings",
     "AudienceSettings",
     "BrandSettings",
     "DeliverySettings",
@@ -325,6 +326,18 @@ class SendingSettings(_Section):
     max_overdue_hours: float = Field(24.0, ge=0)
 
 
+class ArchiveSettings(_Section):
+    """``[archive]``: the web archive folder that ``send``/``send-due`` publish issues into."""
+
+    dir: Path | None = Field(None, description="publish each issue here once it is sent")
+    url: str | None = Field(None, description="the folder's public URL (the feed's self link)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return _web_url(v)
+
+
 class EventSettings(_Section):
     """Provider events (``digest serve`` webhooks)."""
 
@@ -360,6 +373,9 @@ class ServeSettings(_Section):
     graceful_timeout: float = Field(
         20.0, gt=0, description="seconds in-flight requests get to finish after SIGTERM"
     )
+    legacy_tokens: bool = Field(
+        True, description="accept digest 0.1's readable tokens (turn off 30 days after)"
+    )
     trusted_proxies: list[str] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],
         description="addresses (or networks) whose X-Forwarded-For/-Proto are believed",
@@ -379,6 +395,7 @@ class Settings(_Section):
     subscribe: SubscribeSettings = Field(default_factory=SubscribeSettings)
     sending: SendingSettings = Field(default_factory=SendingSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     events: EventSettings = Field(default_factory=EventSettings)
 
     source: Path | None = Field(None, exclude=True)
@@ -408,14 +425,16 @@ class Settings(_Section):
 def _check_providers(settings: Settings, text: str, p: Path) -> None:
     """``[delivery] provider`` and each ``[providers.NAME]`` must name a provider that
     exists: a misspelling is caught when the file loads, with its line and the likely name."""
-    from .config_problems import key_lines, suggest
-    from .delivery.base import BUILTIN, available_providers
+    from .delivery.builtin import BUILTIN
 
     named = [(("delivery", "provider"), settings.delivery.provider, "[delivery] provider")]
     named += [(("providers", n), n, f"[providers.{n}]") for n in settings.providers]
     unknown = [item for item in named if item[1] not in BUILTIN]
     if not unknown:
         return
+    from .config_problems import key_lines, suggest
+    from .delivery.base import available_providers
+
     known = available_providers()
     lines = key_lines(text)
     problems = []

@@ -8,6 +8,7 @@ touches a template engine, MJML or premailer.
 
 from __future__ import annotations
 
+import binascii
 import email.policy
 import html
 import re
@@ -27,7 +28,8 @@ from email.utils import format_datetime, make_msgid
 from functools import cached_property
 from typing import cast
 
-from .errors import HeaderError
+from .errors import HeaderError, InputError
+from .model import FORBIDDEN_CHARACTERS
 
 __all__ = [
     "UNDISCLOSED",
@@ -38,6 +40,7 @@ __all__ = [
     "build_mime",
     "check_header",
     "digest_id_of",
+    "encoded_words",
     "list_headers",
     "placeholder",
 ]
@@ -62,14 +65,49 @@ class _URLListHeader(UnstructuredHeader):
         )
 
 
+_EW_OVERHEAD = len("=?utf-8?b??=")
+
+
+def encoded_words(text: str, used: int, max_line: int = 76) -> list[str]:
+    """``text`` as RFC 2047 base64 UTF-8 encoded words, the first fitting after ``used``
+    columns, each whole characters, each line at most ``max_line`` columns; [] if none fits.
+
+    Spaces stay inside the words: the whitespace between two encoded words is dropped by
+    readers (RFC 2047 § 6.2), so a space folded there would be lost.
+    """
+    data = text.encode("utf-8")
+    first = (max_line - used - _EW_OVERHEAD) // 4 * 3
+    if first < 4:
+        return []
+    rest = (max_line - 1 - _EW_OVERHEAD) // 4 * 3
+    words: list[str] = []
+    pos, limit, size = 0, first, len(data)
+    while pos < size:
+        end = min(pos + limit, size)
+        while end < size and data[end] & 0xC0 == 0x80:
+            end -= 1
+        chunk = binascii.b2a_base64(data[pos:end], newline=False).decode("ascii")
+        words.append(f"=?utf-8?b?{chunk}?=")
+        pos, limit = end, rest
+    return words
+
+
 class _EncodedSubject(UniqueUnstructuredHeader):
     """``Subject``: RFC 2047 encoded words even in a message that carries raw UTF-8.
 
     SMTPUTF8 (RFC 6531) permits raw UTF-8 headers, but spam filters (rspamd's
     ``SUBJECT_NEEDS_ENCODING``) still score them, and every reader decodes encoded words.
+    A non-ASCII subject is encoded here rather than by the stdlib's folder, which can put a
+    space of the subject between two encoded words, where readers drop it.
     """
 
     def fold(self, *, policy: email.policy.Policy) -> str:
+        name = cast(BaseHeader, self).name
+        value = str(self)
+        if not value.isascii() and "=?" not in value:
+            words = encoded_words(value, len(name) + 2, policy.max_line_length or 76)
+            if words:
+                return f"{name}: " + (policy.linesep + " ").join(words) + policy.linesep
         ascii_policy = cast(email.policy.EmailPolicy, policy).clone(utf8=False)
         folded: str = super().fold(policy=ascii_policy)  # type: ignore[misc]
         return folded
@@ -122,12 +160,24 @@ def placeholder(name: str, default: str = "") -> str:
     return f"@@digest.{name}|{default}@@" if default else f"@@digest.{name}@@"
 
 
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+"""Everything Python's ``str.splitlines`` breaks at: the stdlib refuses each in a header."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def check_header(field_name: str, value: str) -> str:
-    """Refuse a header value with a line break: it would let text forge further headers."""
-    if "\r" in value or "\n" in value:
+    """Refuse a header value with a line break (it would let text forge further headers) or
+    another control character (readers show it differently, or not at all)."""
+    if _LINE_BREAKS.search(value):
         raise HeaderError(
             f"The {field_name} contains a line break, which is not allowed in a mail header: "
             f"{value!r}. Put it on one line."
+        )
+    bad = FORBIDDEN_CHARACTERS.search(value)
+    if bad is not None:
+        raise HeaderError(
+            f"The {field_name} contains the control character U+{ord(bad.group()):04X}, "
+            f"which is not allowed in a mail header: {value!r}. Remove it."
         )
     return value
 
@@ -240,6 +290,13 @@ class Content:
         check_header("subject", self.subject)
         for k, v in self.headers.items():
             check_header(f"header {k}", v)
+        for part, body in (("HTML", self.html), ("text", self.text)):
+            bad = _SURROGATE.search(body)
+            if bad is not None:
+                raise InputError(
+                    f"The {part} part holds a lone surrogate U+{ord(bad.group()):04X} at "
+                    f"character {bad.start() + 1}: it cannot be encoded as UTF-8."
+                )
 
     @cached_property
     def _html(self) -> _Filler:

@@ -85,7 +85,7 @@ def check_url(url: str, schemes: tuple[str, ...] = ALLOWED_SCHEMES) -> str:
 
 
 def _one_line(value: str) -> str:
-    if "\n" in value or "\r" in value:
+    if any(c in value for c in "\n\r\u2028\u2029"):
         raise ValueError("must be on one line")
     return value
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..errors import DigestError
+from ..errors import EXIT_INTERRUPTED, DigestError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("digest.cli.build", "Render an issue file into HTML, text and .eml files."),
@@ -22,9 +22,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "providers": ("digest.cli.providers", "List delivery providers and what each needs."),
     "send": ("digest.cli.send", "Send an issue: to the list, or a test to --to addresses."),
     "send-due": ("digest.cli.send", "Send every issue whose send_at has passed (for cron)."),
-    "status": ("digest.cli.send", "Show where a send stands, recipient by recipient."),
-    "retry": ("digest.cli.send", "Send again to recipients whose send failed retryably."),
-    "suppress": ("digest.cli.send", "Add addresses to the suppression list."),
+    "status": (
+        "digest.cli.send",
+        "Show where a send stands: counts by state, failures, a job running.",
+    ),
+    "retry": ("digest.cli.send", "Send again to failed recipients (retryable, or chosen)."),
+    "suppress": ("digest.cli.send", "Add addresses to the suppression list, or remove them."),
     "subscribers": (
         "digest.cli.subscribers",
         "Readers who joined: list, add, import, export, forget, stats.",
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         rv: Any = cli.main(args=argv, prog_name="digest", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
@@ -85,5 +88,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     sys.exit(rv if isinstance(rv, int) else 0)

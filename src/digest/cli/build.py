@@ -27,17 +27,27 @@ from .options import (
     show_default=True,
     help="Folder for the three files.",
 )
+@click.option(
+    "--web",
+    "web_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also publish into this web archive folder: the page, its metadata, index.html "
+    "and feed.xml (what digest serve --archive serves).",
+)
 @config_option
-def build(issue: str, out_dir: Path, config_path: Path | None) -> None:
+def build(issue: str, out_dir: Path, web_dir: Path | None, config_path: Path | None) -> None:
     """Render ISSUE (a file, slug or number) into OUT/<slug>.html, .txt and .eml, and report."""
     from digest import build_issue, load_settings, resolve_issue
 
     settings = load_settings(config_path)
-    result = build_issue(resolve_issue(issue, settings), out_dir, settings)
+    result = build_issue(resolve_issue(issue, settings), out_dir, settings, web_dir=web_dir)
     r = result.rendered
     click.echo(f"Built {r.slug}: {len(r.issue.articles)} articles, subject {r.subject!r}")
     for path in (result.html_path, result.text_path, result.eml_path):
         click.echo(f"  {path}  {path.stat().st_size / 1024:.1f} KB")
+    if result.web_page is not None:
+        click.echo(f"Published to the web archive: {result.web_page}")
     for warning in r.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 

@@ -10,20 +10,38 @@ import click
 from .options import date_option, force_option, number_option, output_option
 
 
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--since``: a date or an ISO 8601 time, checked while the command line is read, so a
+    bad value is a usage error (exit 2) like every other bad option value."""
+    from digest import InputError
+    from digest.sources.feed import feed_since
+
+    if value is not None:
+        try:
+            feed_since(value)
+        except InputError as e:
+            raise click.BadParameter(str(e).removeprefix("--since "), ctx, param) from None
+    return value
+
+
 @click.command(name="import-feed")
 @click.argument("source")
 @output_option
 @click.option(
     "--since",
+    callback=_since,
     metavar="DATE",
     help="Only items published or updated since DATE (YYYY-MM-DD, or an ISO 8601 time).",
 )
 @click.option(
-    "--days", type=int, metavar="N", help="Only items published or updated in the last N days."
+    "--days",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Only items published or updated in the last N days.",
 )
 @click.option(
     "--limit",
-    type=int,
+    type=click.IntRange(min=1),
     metavar="N",
     default=12,
     show_default=True,
@@ -52,6 +70,9 @@ def import_feed(
     issue file: newest first, items without a title or an http(s) link skipped."""
     from digest import import_feed as run
     from digest import write_issue_file
+
+    if since is not None and days is not None:
+        raise click.UsageError("Give --since or --days, not both.")
 
     when = issue_date.date() if isinstance(issue_date, datetime) else date.today()
     result = run(

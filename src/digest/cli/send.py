@@ -1,7 +1,7 @@
 """Commands that send: ``send``, ``send-due``, ``status``, ``retry``, ``suppress``.
 
 They parse arguments, call :mod:`digest.sending` and print; each returns its exit status
-(0 all sent, 1 partial failure, 3 config or input error, 4 lock held, 5 issue changed).
+from the one table in :mod:`digest.errors` (documented in the README).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
         click.echo(f"  already done     {plan.already_done} (in the ledger)")
     click.echo(f"  to send          {plan.to_send}")
     click.echo(
-        f"  provider         {plan.provider}: {plan.batches} batches of up to "
+        f"  provider         {plan.provider}: {plural(plan.batches, 'batch')} of up to "
         f"{plan.batch_size}, {plan.concurrency} at a time"
     )
     rate = f"{plan.rate:g} messages/s" if plan.rate else "no limit"
@@ -150,7 +150,15 @@ def send(
     log_format: str,
 ) -> int:
     """Send ISSUE (a file, slug or number) to the list (resumable), or a test to --to."""
-    from digest import make_reporter, plan_send, prepare_issue, resolve_issue, send_issue, send_test
+    from digest import (
+        EXIT_PARTIAL,
+        make_reporter,
+        plan_send,
+        prepare_issue,
+        resolve_issue,
+        send_issue,
+        send_test,
+    )
 
     settings = _settings(config_path)
     path = resolve_issue(issue, settings)
@@ -166,7 +174,7 @@ def send(
             else:
                 failed += 1
                 click.secho(f"[TEST] failed for {r.email}: {r.error}", fg="red", err=True)
-        return 1 if failed else 0
+        return EXIT_PARTIAL if failed else 0
     reporter = make_reporter(log_format)
     if dry_run:
         from digest import recipients_path

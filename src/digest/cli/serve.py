@@ -27,23 +27,34 @@ from .options import config_option
     "--archive",
     "archive_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("out"),
-    show_default=True,
-    help="Folder of built issues (digest build's --out) served at /issues/<slug>.",
+    default=None,
+    help="Web archive folder (digest build --web, or --out) served at /issues/: its pages, "
+    "index and feed.  [default: [archive] dir, else out]",
 )
 @config_option
 def serve(
     host: str | None,
     port: int | None,
     workers: int | None,
-    archive_dir: Path,
+    archive_dir: Path | None,
     config_path: Path | None,
 ) -> None:
     """Answer unsubscribe links (RFC 8058 one-click too), provider webhooks and /issues/<slug>.
 
-    Needs DIGEST_SECRET, the secret the send job signs unsubscribe links with. Limits,
-    timeouts and trusted proxies are in digest.toml's [serve]. Stop with Ctrl-C or SIGTERM:
-    requests in flight finish first.
+    Needs DIGEST_SECRET, the secret the send job makes unsubscribe links with (and, after a
+    rotation, the old ones in DIGEST_SECRET_PREVIOUS). Limits, timeouts and trusted proxies
+    are in digest.toml's [serve]. Stop with Ctrl-C or SIGTERM: requests in flight finish
+    first.
+
+    Each provider's webhook (POST /webhooks/NAME) answers 401 until its environment
+    variables are set:
+
+    \b
+      postmark, mailjet, brevo   DIGEST_WEBHOOK_USER, DIGEST_WEBHOOK_PASSWORD
+      mailgun                    MAILGUN_WEBHOOK_SIGNING_KEY
+      resend                     RESEND_WEBHOOK_SECRET
+      sendgrid                   SENDGRID_WEBHOOK_PUBLIC_KEY
+      ses                        DIGEST_SES_TOPIC_ARN
     """
     from digest import load_settings, serve_web
 

@@ -66,7 +66,8 @@ def subscribers() -> None:
     Subscribers live in the send ledger. A send reaches the active ones when
     [audience] source is "subscribers" or "both"; suppressions win over both.
     Forgotten addresses are kept only as hashes keyed by DIGEST_SECRET: keep the
-    secret, or a send cannot check them (it stops rather than guess).
+    secret (after a change, list the old one in DIGEST_SECRET_PREVIOUS), or a send
+    cannot check them and stops rather than guess.
     """
 
 

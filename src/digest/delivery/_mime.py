@@ -45,6 +45,7 @@ from ..message import (
     _Filler,
     build_mime,
     check_header,
+    encoded_words,
     list_headers,
 )
 
@@ -71,9 +72,6 @@ _ADDR_SPEC = re.compile(
     r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*",
     re.ASCII,
 )
-_EW_OVERHEAD = len("=?utf-8?b??=")
-_EW_BYTES = (_MAX_LINE - 1 - _EW_OVERHEAD) // 4 * 3
-"""UTF-8 bytes in one encoded word on a continuation line (leading space, 76 columns)."""
 _MSGID = re.compile(r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+>", re.ASCII)
 
 
@@ -107,7 +105,7 @@ def _header_line(name: str, value: str, *, unstructured: bool) -> bytes:
             return f"{name}: {value}{CRLF}".encode("ascii")
         if unstructured:
             return _fold_plain(name, value)
-    if unstructured and value.isprintable() and "=?" not in value:
+    if unstructured and "=?" not in value:
         words = _encoded_words(value, len(name) + 2)
         if words:
             return f"{name}: {(CRLF + ' ').join(words)}{CRLF}".encode("ascii")
@@ -140,22 +138,7 @@ def _to_line(name: str, email: str, formatted: str) -> bytes:
 
 
 def _encoded_words(text: str, used: int) -> list[str]:
-    """``text`` as RFC 2047 base64 UTF-8 encoded words, the first fitting after ``used``
-    columns, each whole characters, each line at most 76 columns; [] if none fits."""
-    data = text.encode("utf-8")
-    first = (_MAX_LINE - used - _EW_OVERHEAD) // 4 * 3
-    if first < 4:
-        return []
-    words: list[str] = []
-    pos, limit, size = 0, first, len(data)
-    while pos < size:
-        end = min(pos + limit, size)
-        while end < size and data[end] & 0xC0 == 0x80:
-            end -= 1
-        chunk = binascii.b2a_base64(data[pos:end], newline=False).decode("ascii")
-        words.append(f"=?utf-8?b?{chunk}?=")
-        pos, limit = end, _EW_BYTES
-    return words
+    return encoded_words(text, used, _MAX_LINE)
 
 
 def _fold_plain(name: str, value: str) -> bytes:
@@ -184,12 +167,45 @@ def _qp(lines: Sequence[str]) -> bytes:
     """Quoted-printable body of ``lines``, each ended by CRLF; an empty body is one CRLF."""
     if not lines:
         return _BCRLF
-    return binascii.b2a_qp((CRLF.join(lines) + CRLF).encode("utf-8"))
+    return _fit(binascii.b2a_qp((CRLF.join(lines) + CRLF).encode("utf-8")), _QP_LINE)
 
 
 def _qp_inline(text: str) -> bytes:
-    """Quoted-printable for text within one line: soft breaks CRLF, trailing space encoded."""
-    return binascii.b2a_qp(text.encode("utf-8")).replace(b"=\n", b"=\r\n")
+    """Quoted-printable for text within one line: soft breaks CRLF, trailing space encoded.
+
+    Its last line is kept to 75 characters, so that a soft break can follow it when the next
+    piece of the line is joined on.
+    """
+    out = binascii.b2a_qp(text.encode("utf-8")).replace(b"=\n", b"=\r\n")
+    return _fit(out, _QP_LINE - 1)
+
+
+def _fit(data: bytes, last_max: int) -> bytes:
+    """Every line at most 76 characters (RFC 2045), the last at most ``last_max``.
+
+    b2a_qp writes 77 when it encodes a space at the end of a full line (``=20``); such a
+    line gets a soft break inserted, never inside an ``=XX`` escape.
+    """
+    lines = data.split(b"\n")
+    if all(len(line.rstrip(b"\r")) <= _QP_LINE for line in lines) and (
+        len(lines[-1]) <= last_max
+    ):
+        return data
+    out: list[bytes] = []
+    for i, line in enumerate(lines):
+        end = b"\r" if line.endswith(b"\r") else b""
+        body = line[: len(line) - len(end)]
+        limit = last_max if i == len(lines) - 1 else _QP_LINE
+        while len(body) > limit:
+            cut = _QP_LINE - 1
+            for back in (1, 2):  # never split an =XX escape
+                if body[cut - back : cut - back + 1] == b"=":
+                    cut -= back
+                    break
+            out.append(body[:cut] + b"=\r")
+            body = body[cut:]
+        out.append(body + end)
+    return b"\n".join(out)
 
 
 def _join_inline(parts: list[bytes]) -> bytes:

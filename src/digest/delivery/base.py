@@ -9,8 +9,8 @@ for one bad address, isolating it (the culprits ``blame`` names, else halving th
 HTTP providers add their transport and error mapping in ``digest.delivery._http``.
 
 Adding a provider: one module under ``digest.delivery`` with a ``Provider`` subclass (name,
-limits, options model, ``env_vars``), one line in ``BUILTIN`` below (or an entry point in the
-``digest.providers`` group for a third-party package), a test server under
+limits, options model, ``env_vars``), one line in ``BUILTIN`` (``delivery/builtin.py``; or an
+entry point in the ``digest.providers`` group for a third-party package), a test server under
 ``tests/servers/``, and one README row.
 """
 
@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from ..message import Batch
+from .builtin import BUILTIN
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -284,18 +285,6 @@ def _fail_all(batch: Batch, error: str, *, retryable: bool) -> list[RecipientRes
     ]
 
 
-BUILTIN: dict[str, str] = {
-    "file": "digest.delivery.local:FileProvider",
-    "console": "digest.delivery.local:ConsoleProvider",
-    "smtp": "digest.delivery.smtp:SMTPProvider",
-    "postmark": "digest.delivery.postmark:PostmarkProvider",
-    "sendgrid": "digest.delivery.sendgrid:SendGridProvider",
-    "mailgun": "digest.delivery.mailgun:MailgunProvider",
-    "resend": "digest.delivery.resend:ResendProvider",
-    "brevo": "digest.delivery.brevo:BrevoProvider",
-    "mailjet": "digest.delivery.mailjet:MailjetProvider",
-    "ses": "digest.delivery.ses:SESProvider",
-}
 
 
 def available_providers() -> dict[str, str]:

@@ -9,6 +9,7 @@ values.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, metadata
@@ -121,6 +122,15 @@ def _install_hint(extra: str, module: str) -> str:
     return f"pip install {module.partition('.')[0] or module}"
 
 
+_RST_LITERAL = re.compile(r"``(.+?)``")
+_RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def _prose(text: str) -> str:
+    """A docstring's reStructuredText as a person reads it: ``x`` and :class:`x` as x."""
+    return _RST_ROLE.sub(r"\1", _RST_LITERAL.sub(r"\1", text)).strip()
+
+
 def _describe(name: str, target: str, settings: Any) -> ProviderRow:
     row = ProviderRow(name=name, target=target, loaded=False)
     row.in_use = name == settings.delivery.provider
@@ -141,7 +151,7 @@ def _describe(name: str, target: str, settings: Any) -> ProviderRow:
         row.notes.append(f"cannot be loaded: {type(e).__name__}: {e}")
         return row
     row.loaded = True
-    row.description = str(getattr(cls, "description", "") or (cls.__doc__ or "").strip())
+    row.description = _prose(str(getattr(cls, "description", "") or (cls.__doc__ or "")))
     row.max_batch = int(cls.max_batch)
     row.idempotent = bool(cls.idempotent)
     row.rejects_whole_batch = bool(getattr(cls, "rejects_whole_batch", False))
@@ -155,7 +165,7 @@ def _describe(name: str, target: str, settings: Any) -> ProviderRow:
                 type=_type_name(info.annotation),
                 default=None if info.is_required() else _default(info),
                 required=info.is_required(),
-                description=info.description or "",
+                description=_prose(info.description or ""),
                 configured=_plain(configured.get(key)),
                 is_configured=key in configured,
             )

@@ -43,6 +43,25 @@ _TRANSIENT_ERRNOS = {
 }
 
 
+def _ascii(value: str) -> str:
+    """Non-ASCII parts of an address spelled as IDNA/Punycode (``xn--…``), so a name like
+    ``محمد@example.org`` keeps a readable, recognisable file name instead of losing its
+    local part."""
+    if value.isascii():
+        return value
+    local, at, domain = value.rpartition("@")
+    if not at:
+        local, domain = value, ""
+    if not local.isascii():
+        local = "xn--" + local.encode("punycode").decode("ascii")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            domain = "xn--" + domain.encode("punycode").decode("ascii")
+    return f"{local}@{domain}" if at else local
+
+
 def safe_file_name(value: str) -> str:
     """A file name for ``value`` that is the same every time and never clashes with another.
 
@@ -52,7 +71,7 @@ def safe_file_name(value: str) -> str:
     """
     if _SAFE.fullmatch(value) and not _WINDOWS_RESERVED.fullmatch(value) and ".." not in value:
         return value
-    cleaned = _UNSAFE_CHARS.sub("_", value.lower()).strip("._")[:80] or "_"
+    cleaned = _UNSAFE_CHARS.sub("_", _ascii(value).lower()).strip("._")[:80] or "_"
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return f"{cleaned}-{digest}"
 

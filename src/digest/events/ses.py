@@ -221,10 +221,11 @@ def _topics(settings: Settings) -> list[str]:
 
 
 def check_headers(settings: Settings, headers: Mapping[str, str]) -> None:
+    """No topic configured, or SNS's topic header naming another topic: refused unread."""
     topic = headers.get("x-amz-sns-topic-arn")
     if topic is not None and topic not in _topics(settings):
         raise Unauthorized(f"the x-amz-sns-topic-arn is not one listed in {SES_TOPIC_ENV}")
-    _topics(settings)
+    _topics(settings)  # raises when none is configured, header or not
 
 
 def _verify(settings: Settings, body: bytes, now: float) -> SnsMessage:

@@ -8,7 +8,7 @@ The public surface used by the CLI and by other programs::
     plan_send(settings, prepared, ...)      the --dry-run plan → SendPlan
     send_test(settings, prepared, [...])    a "[TEST] " send that never touches the ledger
     Ledger(path)                            status, suppression, provider events
-    verify(token, secret)                   for the site that receives unsubscribe clicks
+    verify(token, secret, list_id)          for the site that receives unsubscribe clicks
     Subscribers(ledger)                     readers who joined: status and consent records
     export_person / forget                  a person's data on request
 """

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..text import plural
 from .ledger import Ledger
 from .privacy import ForgottenCheck
-from .recipients import BadRow, read_recipients
+from .recipients import BadRow, read_recipients, sniff_recipients
 from .report import Reporter
 from .suppression import import_suppressions
 
@@ -41,7 +42,15 @@ class AudienceCounts:
     duplicates: int = 0
     bad_rows: int = 0
     suppressed: int = 0
+    inactive: int = 0
+    """Rows the exporter marks never confirmed or switched off: skipped, not suppressed."""
+    marked_suppressed: int = 0
+    """Rows the exporter marks unsubscribed, cleaned or complained: added to the list."""
     subscribers: int = 0
+    """Active subscribers read from the ledger (``[audience] source``)."""
+
+
+_SUPPRESS_CHUNK = 500
 
 
 def load_audience(
@@ -52,6 +61,7 @@ def load_audience(
     reporter: Reporter,
     counts: AudienceCounts,
     *,
+    dry_run: bool = False,
     live: Ledger | None = None,
 ) -> None:
     """Import ``[audience] suppressions``, stream the audience into ``ledger``, mark the
@@ -60,27 +70,42 @@ def load_audience(
     ``recipients`` is the CSV (None when ``[audience] source = "subscribers"``); ``live`` the
     ledger holding the subscribers and forgotten hashes, when ``ledger`` is a scratch copy
     (a dry run). Fills ``counts``; each bad row is reported with its line number and the
-    rest go on.
+    rest go on. Rows an exporter marks unsubscribed, cleaned or complained join the
+    suppression list (source: the file) and are counted as suppressed; never-confirmed rows
+    are skipped.
     """
     source = settings.audience.source
     home = live if live is not None else ledger
     forgotten = ForgottenCheck(settings, home)
-    if forgotten.other_keys:
-        reporter.warning(
-            f"{forgotten.other_keys} forgotten addresses were hashed under another "
-            "DIGEST_SECRET and cannot be checked; see `digest subscribers --help`.",
-            event="forgotten_other_key",
-        )
+    if source == "subscribers":
+        recipients = None
     if settings.audience.suppressions is not None:
         supp_path = settings.path(settings.audience.suppressions)
         result = import_suppressions(ledger, supp_path)
         for bad in result.bad[:MAX_BAD_ROWS_SHOWN]:
             reporter.warning(f"{supp_path}:{bad.line}: skipped: {bad.reason}", event="bad_row")
 
+    fmt = sniff_recipients(recipients) if recipients and recipients.is_file() else None
+    if fmt is not None and (fmt.source != "digest" or fmt.delimiter != ","):
+        sep = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}[fmt.delimiter]
+        reporter.info(
+            f"{recipients}: read as a {fmt.source} export, {sep}-separated.",
+            event="csv_format",
+            source=fmt.source,
+            delimiter=fmt.delimiter,
+        )
+    before = ledger.recipient_count(issue_id)
+    pending_suppress: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        if pending_suppress:
+            ledger.suppress(pending_suppress, source=str(recipients))
+            pending_suppress.clear()
+
     def rows() -> Iterator[tuple[str, str, dict[str, str], int | None]]:
         if source in ("subscribers", "both"):
             yield from subscriber_rows()
-        if source == "subscribers" or recipients is None:
+        if recipients is None:
             return
         for item in read_recipients(recipients):
             counts.rows_read += 1
@@ -97,6 +122,14 @@ def load_audience(
             if forgotten and forgotten.forgotten(item.email):
                 counts.suppressed += 1
                 continue
+            if item.status == "inactive":
+                counts.inactive += 1
+                continue
+            if item.status != "subscribed":
+                counts.marked_suppressed += 1
+                pending_suppress.append((item.email, item.status))
+                if len(pending_suppress) >= _SUPPRESS_CHUNK:
+                    flush()
             yield item.email, item.name, item.fields, item.line
 
     def subscriber_rows() -> Iterator[tuple[str, str, dict[str, str], int | None]]:
@@ -110,6 +143,7 @@ def load_audience(
 
     counts.added, counts.duplicates = ledger.add_recipients(issue_id, rows())
     hidden = counts.suppressed
+    flush()
     if counts.bad_rows > MAX_BAD_ROWS_SHOWN:
         reporter.warning(
             f"{recipients}: {counts.bad_rows - MAX_BAD_ROWS_SHOWN} more bad rows not shown.",
@@ -118,17 +152,37 @@ def load_audience(
     counts.suppressed = hidden + ledger.apply_suppressions(issue_id)
     if source != "csv":
         reporter.info(
-            f"subscribers: {counts.subscribers} active in the ledger.",
+            f"subscribers: {plural(counts.subscribers, 'active subscriber')} in the ledger.",
             event="subscribers",
             subscribers=counts.subscribers,
         )
     reporter.info(
-        f"{recipients or 'subscribers'}: {counts.rows_read} rows, {counts.added} new recipients, "
-        f"{counts.duplicates} already listed (duplicates, or loaded by an earlier run), "
-        f"{counts.bad_rows} bad rows.",
+        _loaded(recipients or "subscribers", counts, first_load=before == 0, dry_run=dry_run),
         event="loaded",
         rows=counts.rows_read,
         added=counts.added,
         duplicates=counts.duplicates,
         bad_rows=counts.bad_rows,
+        inactive=counts.inactive,
+        marked_suppressed=counts.marked_suppressed,
     )
+
+
+def _loaded(path: Path | str, c: AudienceCounts, *, first_load: bool, dry_run: bool) -> str:
+    """One sentence on what the list held, in the words that are true for this run."""
+    if dry_run:
+        kept = f"{plural(c.added, 'recipient')} after removing {plural(c.duplicates, 'duplicate')}"
+    elif first_load:
+        kept = f"{plural(c.added, 'new recipient')}, {plural(c.duplicates, 'duplicate')}"
+    else:
+        kept = (
+            f"{plural(c.added, 'new recipient')}, {c.duplicates} already listed (loaded by an "
+            "earlier run, or repeated in the file)"
+        )
+    parts = [f"{path}: {plural(c.rows_read, 'row')}: {kept}", plural(c.bad_rows, "bad row")]
+    if c.marked_suppressed:
+        parts.append(f"{c.marked_suppressed} marked unsubscribed or cleaned by the exporter")
+    if c.inactive:
+        parts.append(f"{c.inactive} never confirmed (skipped)")
+    tail = " (dry run: nothing stored)" if dry_run else ""
+    return ", ".join(parts) + f"{tail}."

@@ -79,20 +79,40 @@ def _rows(ledger: Ledger, sql: str, params: tuple[str, ...]) -> list[_Row]:
 _SELECT = "SELECT id, issue_id, email, state FROM recipients "
 
 
-def match(ledger: Ledger, event: TrackingEvent) -> list[_Row]:
+class _ByMessageId:
+    """Sends by provider message id, each id looked up once per request.
+
+    One id may cover a whole batch (Mailgun, SendGrid: up to 1,000 recipients) and a
+    request may carry an event for each of them.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.seen: dict[str, dict[str, list[_Row]]] = {}
+
+    def __call__(self, message_id: str) -> dict[str, list[_Row]]:
+        """The sends of ``message_id`` by address key (empty when the id is not ours)."""
+        if message_id not in self.seen:
+            by_key: dict[str, list[_Row]] = {}
+            for row in _rows(self.ledger, _SELECT + "WHERE message_id = ?", (message_id,)):
+                by_key.setdefault(email_key(row.email), []).append(row)
+            self.seen[message_id] = by_key
+        return self.seen[message_id]
+
+
+def match(ledger: Ledger, event: TrackingEvent, by_id: _ByMessageId | None = None) -> list[_Row]:
     """The sends ``event`` is about (see the module's docstring); empty when none."""
+    by_id = by_id or _ByMessageId(ledger)
     key = email_key(event.address) if event.address else None
     for mid in event.message_ids:
-        rows = _rows(ledger, _SELECT + "WHERE message_id = ?", (mid,))
-        if not rows:
+        sends = by_id(mid)
+        if not sends:
             continue
-        if key is not None:
-            rows = [r for r in rows if email_key(r.email) == key]
-        elif len(rows) > 1:
-            rows = []  # one id for a whole batch and no address: cannot tell whose
-        if rows:
-            return rows
-        break
+        if key is not None and key in sends:
+            return sends[key]
+        if key is None and len(sends) == 1:
+            return next(iter(sends.values()))
+        break  # our id, but another recipient's (or a whole batch's, and no address)
     if key is None:
         return []
     if event.digest_id:
@@ -160,9 +180,10 @@ def _apply(
             reason = "bounced"
     if reason is None:
         return 0
-    if reason in _STATE_OF and row.state in ("sent", "failed"):
+    if reason in _STATE_OF:
         ledger.db.execute(
-            "UPDATE recipients SET state = ?, updated_at = ? WHERE id = ?",
+            "UPDATE recipients SET state = ?, updated_at = ? "
+            "WHERE id = ? AND state IN ('sent', 'failed')",
             (_STATE_OF[reason], now, row.id),
         )
     return _suppress(ledger, row.email, reason, event.provider, now)
@@ -196,8 +217,9 @@ def record_request(
             )
             if cur.rowcount == 0:
                 return Recorded(len(events), replay=True)
+        by_id = _ByMessageId(ledger)
         for event in events:
-            for row in match(ledger, event):
+            for row in match(ledger, event, by_id):
                 matched += 1
                 cur = ledger.db.execute(
                     "INSERT OR IGNORE INTO events (fingerprint, provider, kind, raw_type, "

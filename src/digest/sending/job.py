@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..delivery.base import Provider, RecipientResult
     from ..model import Issue
+    from ..render import Rendered
 
 __all__ = [
     "Prepared",
@@ -74,6 +75,8 @@ class Prepared:
     issue_id: str
     content: Content
     content_hash: str
+    rendered: Rendered | None = field(default=None, compare=False, repr=False)
+    """The whole rendering, for publishing to the web archive once sent."""
 
 
 def prepare_issue(settings: Settings, path: Path | str) -> Prepared:
@@ -88,7 +91,7 @@ def prepare_loaded(settings: Settings, issue: Issue) -> Prepared:
     from ..render import render_issue
 
     rendered = render_issue(issue, settings)
-    return Prepared(rendered.slug, rendered.content, rendered.content_hash)
+    return Prepared(rendered.slug, rendered.content, rendered.content_hash, rendered)
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -276,9 +279,10 @@ class _Run:
                 while True:
                     if stop.is_set() and not announced and signals and signals.name:
                         announced = True
+                        flight = plural(len(in_flight), "batch")
                         self.reporter.warning(
-                            f"{signals.name}: stopping; {len(in_flight)} batches in flight "
-                            "finish first. Run the same command again to resume.",
+                            f"{signals.name}: stopping; {flight} in flight finish first. "
+                            "Run the same command again to resume.",
                             event="stopping",
                         )
                     while not stop.is_set() and len(in_flight) < concurrency:
@@ -468,7 +472,24 @@ def run_send(
         report.finished = ledger.is_finished(prepared.issue_id)
         ledger.set_finished(prepared.issue_id, report.finished)
         report.counts = ledger.counts(prepared.issue_id)
+        if report.finished and report.counts.get("sent") and settings.archive.dir is not None:
+            _publish(settings, prepared, rep)
         return report
+
+
+def _publish(settings: Settings, prepared: Prepared, rep: Reporter) -> None:
+    """Put the sent issue into ``[archive] dir``; a failure there never fails the send."""
+    from ..archive import publish
+
+    if prepared.rendered is None or settings.archive.dir is None:
+        return
+    folder = settings.path(settings.archive.dir)
+    try:
+        publish(prepared.rendered, folder, settings)
+    except DigestError as e:
+        rep.warning(f"The issue was sent but not published to the archive: {e}", event="archive")
+        return
+    rep.info(f"{prepared.issue_id}: published to {folder}.", event="archive")
 
 
 def send_issue(

@@ -221,6 +221,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001-initial", _SCHEMA),
     ("0003-events", _EVENTS_SCHEMA),
     ("0002-sendux-requeues", _REQUEUES),
+    (
+        "0004-events-by-address",
+        "CREATE INDEX IF NOT EXISTS recipients_email_key ON recipients (email_key, sent_at);",
+    ),
     ("0004-subscribers", _SUBSCRIBERS),
 )
 """Forward migrations, applied in order, each once, each in its own transaction.
@@ -496,6 +500,13 @@ class Ledger:
                 (_now(), issue_id),
             )
         return cur.rowcount
+
+    def recipient_count(self, issue_id: str) -> int:
+        """How many recipients the issue has in the ledger, in any state."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM recipients WHERE issue_id = ?", (issue_id,)
+        ).fetchone()
+        return int(row[0])
 
     def counts(self, issue_id: str) -> dict[str, int]:
         """Recipients by state (every state present, zero where none)."""

@@ -8,6 +8,7 @@ and headers such as ``List-Unsubscribe``) by joining pieces split once.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from urllib.parse import quote
 
@@ -17,7 +18,15 @@ from ..message import Recipient
 from .recipients import RESERVED_FIELDS, email_key
 from .tokens import SECRET_ENV, Signer, secret_from_settings
 
-__all__ = ["Personaliser", "digest_id_for", "message_id_for"]
+__all__ = ["EMAIL_FIELD_DEPRECATED", "Personaliser", "digest_id_for", "message_id_for"]
+
+log = logging.getLogger("digest.sending")
+
+EMAIL_FIELD_DEPRECATED = (
+    "[links] unsubscribe_url uses {email}, which is deprecated and will stop working in "
+    "digest 0.3: it writes the reader's address into every link (proxy logs, link "
+    "scanners). The {token} already says who it is; remove {email} from the template."
+)
 
 
 def _ascii_domain(domain: str) -> str:
@@ -59,9 +68,12 @@ class Personaliser:
         self.issue_id = issue_id
         self.template = settings.links.unsubscribe_url
         secret = secret if secret is not None else secret_from_settings(settings)
-        self._signer = Signer(secret) if secret is not None else None
+        list_id = settings.newsletter.list_id
+        self._signer = Signer(secret, list_id) if secret is not None else None
         self._slug = quote(issue_id, safe="")
         self._domain = _ascii_domain(sender_email.rpartition("@")[2])
+        if self.template is not None and "{email}" in self.template:
+            log.warning(EMAIL_FIELD_DEPRECATED)
         if self.template is not None and "{token}" in self.template and secret is None:
             raise ConfigError(
                 f"[links] unsubscribe_url needs a signed token, but {SECRET_ENV} is not set "

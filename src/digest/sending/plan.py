@@ -142,7 +142,9 @@ def plan_send(
         live_path = ledger_path(settings)
         live = Ledger(live_path, readonly=True) if live_path.exists() else None
         try:
-            load_audience(settings, scratch, prepared.issue_id, recipients, rep, plan, live=live)
+            load_audience(
+                settings, scratch, prepared.issue_id, recipients, rep, plan, dry_run=True, live=live
+            )
         finally:
             if live is not None:
                 live.close()

@@ -249,14 +249,16 @@ def forget(settings: Settings, ledger: Ledger, email: str) -> ForgetResult:
 class ForgottenCheck:
     """Whether an address was forgotten: its keyed hash is in ``suppression_hashes``.
 
-    Loaded once per send (a forgotten list is short). Without the secret the hashes cannot
-    be checked, so a send refuses to go ahead rather than risk mailing a forgotten person.
+    Loaded once per send (a forgotten list is short). Hashes made under a previous secret
+    are recognised while it is listed in ``DIGEST_SECRET_PREVIOUS``. Without the secret the
+    hashes cannot be checked, so a send refuses to go ahead rather than risk mailing a
+    forgotten person; the same when some were made under a secret no longer given.
     """
 
     def __init__(self, settings: Settings, ledger: Ledger | None) -> None:
         self.hashes: set[str] = set()
         self.other_keys = 0
-        self._hasher: Hasher | None = None
+        self._hashers: list[Hasher] = []
         if ledger is None:
             return
         exists = ledger.db.execute(
@@ -267,12 +269,20 @@ class ForgottenCheck:
         rows = ledger.db.execute("SELECT hash, key_id FROM suppression_hashes").fetchall()
         if not rows:
             return
-        self._hasher = Hasher.from_settings(settings, "checking the forgotten addresses")
-        self.hashes = {h for h, k in rows if k == self._hasher.key_id}
-        self.other_keys = sum(1 for _, k in rows if k != self._hasher.key_id)
+        self._hashers = Hasher.all_from_settings(settings, "checking the forgotten addresses")
+        known = {h.key_id for h in self._hashers}
+        self.hashes = {h for h, k in rows if k in known}
+        self.other_keys = sum(1 for _, k in rows if k not in known)
+        if self.other_keys:
+            raise ConfigError(
+                f"{ledger.path}: {self.other_keys} forgotten addresses were hashed under a "
+                "secret that is not set, so a send cannot tell whether it would mail them. "
+                "Put the old secret in DIGEST_SECRET_PREVIOUS (it keeps old links working "
+                "too)."
+            )
 
     def __bool__(self) -> bool:
         return bool(self.hashes)
 
     def forgotten(self, email: str) -> bool:
-        return self._hasher is not None and self._hasher.address(email) in self.hashes
+        return any(h.address(email) in self.hashes for h in self._hashers)

@@ -25,6 +25,7 @@ import hmac
 import secrets
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -63,20 +64,27 @@ def new_confirm_id() -> str:
     return secrets.token_hex(_ID_BYTES)
 
 
+def _confirm_key(secret: Secret | str) -> bytes:
+    raw = secret if isinstance(secret, str) else secret.reveal()
+    return hmac.new(raw.encode(), b"digest-confirm-key", hashlib.sha256).digest()
+
+
 class ConfirmTokens:
-    """Makes and checks confirmation tokens under a key derived from the secret."""
+    """Makes confirmation tokens under a key derived from the secret; checks them under it
+    and the ``previous`` secrets (a rotation does not break links already mailed)."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "_keys")
 
-    def __init__(self, secret: Secret | str) -> None:
-        raw = secret if isinstance(secret, str) else secret.reveal()
-        self._key = hmac.new(raw.encode(), b"digest-confirm-key", hashlib.sha256).digest()
+    def __init__(self, secret: Secret | str, previous: Sequence[Secret | str] = ()) -> None:
+        self._key = _confirm_key(secret)
+        self._keys = [self._key, *(_confirm_key(p) for p in previous)]
 
     def __repr__(self) -> str:
         return "ConfirmTokens(<secret>)"
 
-    def _mac(self, body: bytes) -> bytes:
-        return hmac.new(self._key, b"digest-confirm:" + body, hashlib.sha256).digest()[:_MAC_BYTES]
+    def _mac(self, body: bytes, key: bytes | None = None) -> bytes:
+        mac = hmac.new(key or self._key, b"digest-confirm:" + body, hashlib.sha256)
+        return mac.digest()[:_MAC_BYTES]
 
     def make(self, confirm_id: str, expires_at: float) -> str:
         body = bytes.fromhex(confirm_id) + struct.pack(">Q", int(expires_at))
@@ -91,7 +99,9 @@ class ConfirmTokens:
             body, mac = _unb64(body_text), _unb64(mac_text)
         except (binascii.Error, ValueError):
             return None, "forged"
-        if len(body) != _ID_BYTES + 8 or not hmac.compare_digest(mac, self._mac(body)):
+        if len(body) != _ID_BYTES + 8 or not any(
+            hmac.compare_digest(mac, self._mac(body, key)) for key in self._keys
+        ):
             return None, "forged"
         (expires,) = struct.unpack(">Q", body[_ID_BYTES:])
         if expires < (time.time() if now is None else now):
@@ -173,7 +183,10 @@ def sign_up(
 
 
 def confirm(
-    ledger: Ledger, tokens: ConfirmTokens, hasher: Hasher | None, token: str
+    ledger: Ledger,
+    tokens: ConfirmTokens,
+    hasher: Hasher | Sequence[Hasher] | None,
+    token: str,
 ) -> tuple[Subscriber | None, str]:
     """Confirm the reader a token names: (subscriber, "ok") or (None, why not)."""
     confirm_id, why = tokens.check(token)

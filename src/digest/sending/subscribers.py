@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -75,6 +75,14 @@ class Hasher:
         if secret is None:
             raise ConfigError(f"{SECRET_ENV} is not set; {why} needs it (it keys the hashes).")
         return cls(secret)
+
+    @classmethod
+    def all_from_settings(cls, settings: Settings, why: str) -> list[Hasher]:
+        """The current secret's hasher, then one per ``DIGEST_SECRET_PREVIOUS`` entry: hashes
+        made before a rotation are still recognised."""
+        from .tokens import previous_secrets
+
+        return [cls.from_settings(settings, why), *(cls(s) for s in previous_secrets(settings))]
 
     def hash(self, purpose: str, value: str) -> str:
         return hmac.new(self._key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
@@ -293,7 +301,9 @@ class Subscribers:
         ).fetchone()
         return Subscriber.from_row(row) if row else None
 
-    def confirm(self, confirm_id: str, hasher: Hasher | None = None) -> Subscriber | None:
+    def confirm(
+        self, confirm_id: str, hasher: Hasher | Sequence[Hasher] | None = None
+    ) -> Subscriber | None:
         """Make the pending reader of ``confirm_id`` active; None if there is none.
 
         The confirmation proves the inbox and its owner's wish, so the suppressions a
@@ -320,10 +330,11 @@ class Subscribers:
                 "('unsubscribed', 'bounced', 'complained')",
                 (key,),
             )
-            if hasher is not None:
-                self.db.execute(
-                    "DELETE FROM suppression_hashes WHERE hash = ?", (hasher.address(email),)
-                )
+            hashers = [hasher] if isinstance(hasher, Hasher) else list(hasher or [])
+            self.db.executemany(
+                "DELETE FROM suppression_hashes WHERE hash = ?",
+                [(h.address(email),) for h in hashers],
+            )
         return self.get(email)
 
     def set_status(self, email: str, status: str) -> bool:

@@ -70,7 +70,8 @@ def import_suppressions(
             if isinstance(row, BadRow):
                 result.bad.append(row)
                 continue
-            row_reason = row.fields.get("reason", "").strip().lower() or reason
+            exported = row.status if row.status in SUPPRESSION_REASONS else ""
+            row_reason = row.fields.get("reason", "").strip().lower() or exported or reason
             if row_reason not in SUPPRESSION_REASONS:
                 result.bad.append(
                     BadRow(row.line, row.email, f"unknown suppression reason {row_reason!r}")

@@ -105,6 +105,9 @@ class Feed:
     language: str | None
     items: tuple[FeedItem, ...]
     warnings: tuple[str, ...] = ()
+    warning_dates: tuple[datetime | None, ...] = ()
+    """The date of the item each warning is about (None: undated), so an import can drop
+    the warnings about items its date filter or limit leaves out anyway."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,51 +436,69 @@ def parse_feed(
     warnings: list[str] = []
     items: list[FeedItem] = []
     seen: dict[str, int] = {}
+    dates: list[datetime | None] = []
     for n, entry in enumerate(entries, start=1):
-        where = f"{source}: item {n}"
-        headline = _text_of(str(entry.get("title") or ""), entry.get("title_detail"))
-        if not headline:
-            warnings.append(f"{where}: skipped: it has no title")
-            continue
-        link = str(entry.get("link") or "").strip()
-        if not link:
-            warnings.append(f"{where} ({headline!r}): skipped: it has no link")
-            continue
+        mark = len(warnings)
         try:
-            url = check_url(link, ("http", "https"))
-        except ValueError as e:
-            warnings.append(f"{where} ({headline!r}): skipped: {e}")
-            continue
-        if url in seen:
-            warnings.append(f"{where} ({headline!r}): skipped: same link as item {seen[url]}")
-            continue
-        seen[url] = n
-        summary_html = str(entry.get("summary") or "")
-        summary = _text_of(summary_html, entry.get("summary_detail"))
-        summary = shorten(_READ_MORE.sub("…", summary))
-        if not summary:
-            summary = headline
-            warnings.append(
-                f"{where} ({headline!r}): no summary in the feed; the headline stands in for one"
-            )
-        tags = entry.get("tags") or []
-        category = _collapse(str(tags[0].get("label") or tags[0].get("term") or "")) if tags else ""
-        items.append(
-            FeedItem(
-                position=n,
-                headline=headline,
-                summary=summary,
-                url=url,
-                author=_author(entry),
-                category=category or None,
-                image=_image(entry, headline, alts[n - 1], where, warnings),
-                published=_published(entry),
-            )
-        )
+            _read_entry(n, entry, source, alts, warnings, items, seen)
+        finally:
+            dates.extend([_published(entry)] * (len(warnings) - mark))
     info: Mapping[str, Any] = parsed.get("feed") or {}
     title = _text_of(str(info.get("title") or ""), info.get("title_detail")) or None
     language = _collapse(str(info.get("language") or "")) or None
-    return Feed(source, title, language, tuple(items), tuple(warnings))
+    return Feed(source, title, language, tuple(items), tuple(warnings), tuple(dates))
+
+
+def _read_entry(
+    n: int,
+    entry: Mapping[str, Any],
+    source: str,
+    alts: Sequence[Any],
+    warnings: list[str],
+    items: list[FeedItem],
+    seen: dict[str, int],
+) -> None:
+    """One entry as a FeedItem appended to ``items``, or skipped with a warning."""
+    where = f"{source}: item {n}"
+    headline = _text_of(str(entry.get("title") or ""), entry.get("title_detail"))
+    if not headline:
+        warnings.append(f"{where}: skipped: it has no title")
+        return
+    link = str(entry.get("link") or "").strip()
+    if not link:
+        warnings.append(f"{where} ({headline!r}): skipped: it has no link")
+        return
+    try:
+        url = check_url(link, ("http", "https"))
+    except ValueError as e:
+        warnings.append(f"{where} ({headline!r}): skipped: {e}")
+        return
+    if url in seen:
+        warnings.append(f"{where} ({headline!r}): skipped: same link as item {seen[url]}")
+        return
+    seen[url] = n
+    summary_html = str(entry.get("summary") or "")
+    summary = _text_of(summary_html, entry.get("summary_detail"))
+    summary = shorten(_READ_MORE.sub("…", summary))
+    if not summary:
+        summary = headline
+        warnings.append(
+            f"{where} ({headline!r}): no summary in the feed; the headline stands in for one"
+        )
+    tags = entry.get("tags") or []
+    category = _collapse(str(tags[0].get("label") or tags[0].get("term") or "")) if tags else ""
+    items.append(
+        FeedItem(
+            position=n,
+            headline=headline,
+            summary=summary,
+            url=url,
+            author=_author(entry),
+            category=category or None,
+            image=_image(entry, headline, alts[n - 1], where, warnings),
+            published=_published(entry),
+        )
+    )
 
 
 def read_feed(source: str, *, timeout: float = TIMEOUT, max_bytes: int = MAX_FEED_BYTES) -> Feed:
@@ -603,6 +624,23 @@ def feed_to_yaml(
     return issue_yaml(doc, header)
 
 
+def _relevant(feed: Feed, cutoff: datetime | None, chosen: list[FeedItem], limit: int) -> list[str]:
+    """The feed's warnings about items the import could have used: not those older than
+    ``--since``/``--days``, nor those past the ``--limit`` newest (they were left out anyway)."""
+    if len(feed.warning_dates) != len(feed.warnings):
+        return list(feed.warnings)
+    full = len(chosen) >= limit
+    floor = chosen[-1].published if full and chosen else None
+    kept = []
+    for text, when in zip(feed.warnings, feed.warning_dates, strict=True):
+        if cutoff is not None and (when is None or when < cutoff):
+            continue
+        if floor is not None and (when is None or when < floor):
+            continue
+        kept.append(text)
+    return kept
+
+
 def import_feed(
     source: str,
     *,
@@ -623,7 +661,7 @@ def import_feed(
     cutoff = feed_since(since, days, now=now)
     feed = read_feed(source, timeout=timeout, max_bytes=max_bytes)
     chosen, dropped = select_items(feed, since=cutoff, limit=limit)
-    warnings = [*feed.warnings, *dropped]
+    warnings = [*_relevant(feed, cutoff, chosen, limit), *dropped]
     if not chosen:
         after = f" published since {cutoff:%Y-%m-%d %H:%M} UTC" if cutoff else ""
         raise InputError(

@@ -24,10 +24,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ..config import Secret, Settings
+from ..config import Settings
 from ..errors import ConfigError
-from ..sending.tokens import SECRET_ENV, secret_from_settings, verify
-from .archive import issue_page
+from ..sending.personalise import EMAIL_FIELD_DEPRECATED
+from ..sending.tokens import SECRET_ENV, Verifier, verifier_from_settings
+from .archive import archive_file, issue_page
 from .body import BodyRefused
 from .guard import Guard
 from .ledger_gate import LedgerGate
@@ -54,7 +55,7 @@ class Web:
 
     settings: Settings
     archive_dir: Path
-    secret: Secret
+    verifier: Verifier
     gate: LedgerGate = field(init=False)
     pages: Pages = field(init=False)
     unsubscribe_path: PathTemplate = field(init=False)
@@ -77,7 +78,7 @@ class Web:
 
     def verify(self, token: str) -> str | None:
         """The address a token was issued for, or None."""
-        return verify(token, self.secret)
+        return self.verifier.verify(token)
 
     @staticmethod
     def allow(method: str, *allowed: str) -> Response | None:
@@ -103,7 +104,10 @@ class Web:
             return "unsubscribe"
         if m := _WEBHOOK.fullmatch(path):
             return f"webhook {m['provider'][:20]!r}"
-        if self.archive_path.match(path, query) is not None:
+        root = self.archive_path.root
+        if self.archive_path.match(path, query) is not None or (
+            root != "/" and path.startswith(root.rstrip("/"))
+        ):
             return "archive"
         # Only the first segment: enough to spot a proxy that adds a prefix, never a token.
         first, slash, _ = path.lstrip("/").partition("/")
@@ -126,10 +130,13 @@ class Web:
         """Unsubscribe links and issue pages, at the paths ``[links]`` gives them; else 404."""
         request = Request(scope, receive)
         query = dict(request.query_params)
+        path = request.url.path
         response: Response
-        if (token := self.unsubscribe_path.match(request.url.path, query)) is not None:
+        if (token := self.unsubscribe_path.match(path, query)) is not None:
             response = await unsubscribe(self, request, token)
-        elif (slug := self.archive_path.match(request.url.path, query)) is not None:
+        elif (archived := archive_file(self, request.method, path)) is not None:
+            response = archived
+        elif (slug := self.archive_path.match(path, query)) is not None:
             response = await issue_page(self, request.method, slug)
         else:
             response = self.pages.not_found()
@@ -153,19 +160,20 @@ def make_web_app(settings: Settings, archive_dir: Path | str = Path("out")) -> S
     Needs ``DIGEST_SECRET`` (the secret the send job signs unsubscribe tokens with). Checks
     the ledger on the spot: a path that can never be a ledger raises :class:`ConfigError`.
     """
-    secret = secret_from_settings(settings)
-    if secret is None:
+    verifier = verifier_from_settings(settings, legacy=settings.serve.legacy_tokens)
+    if verifier is None:
         raise ConfigError(
             f"{SECRET_ENV} is not set: digest serve checks unsubscribe links with the same "
             "secret the send job signed them with. Set it in this process's environment."
         )
-    web = Web(settings, Path(archive_dir), secret)
-    web.gate.open()
-    web.gate.close()
+    if "{email}" in (settings.links.unsubscribe_url or ""):
+        log.warning(EMAIL_FIELD_DEPRECATED)
+    web = Web(settings, Path(archive_dir), verifier)
+    web.gate.check_path()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        web.gate.open()
+        await web.gate.start()
         ready = [p.name for p in PROVIDERS.values() if all(settings.secret(n) for n in p.env)]
         log.info(
             "webhooks ready for: %s (the others answer 401 until their variables are set; "
@@ -175,7 +183,7 @@ def make_web_app(settings: Settings, archive_dir: Path | str = Path("out")) -> S
         try:
             yield
         finally:
-            web.gate.close()
+            await web.gate.stop()
 
     guard = Middleware(
         Guard,

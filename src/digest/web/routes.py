@@ -31,6 +31,8 @@ class PathTemplate:
     key: str
     query_name: str | None = None
     """When the key travels in the query: the parameter's name."""
+    root: str = "/"
+    """The path up to the last ``/`` before the first field (``/issues/`` of ``/issues/{slug}``)."""
 
     @classmethod
     def parse(cls, url: str, key: str, setting: str) -> PathTemplate:
@@ -60,7 +62,9 @@ class PathTemplate:
                 regex.append(".+?")
             elif name is not None:
                 regex.append("[^/]+")
-        return cls(url, re.compile("".join(regex)), key, query_name)
+        head = fields[0][0] if fields and fields[0][1] is not None else path
+        root = head[: head.rfind("/") + 1] or "/"
+        return cls(url, re.compile("".join(regex)), key, query_name, root)
 
     def match(self, path: str, query: dict[str, str]) -> str | None:
         """The key's value when ``path`` (and ``query``) fit the template, else None."""

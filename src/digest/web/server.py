@@ -123,7 +123,7 @@ def server_config(app: Any, serve: ServeSettings, *, factory: bool = False) -> u
         app,
         factory=factory,
         http=_Protocol,
-        ws="none",
+        ws="auto",
         lifespan="on",
         workers=serve.workers,
         backlog=serve.backlog,
@@ -164,13 +164,16 @@ def serve_web(
     host: str | None = None,
     port: int | None = None,
     workers: int | None = None,
-    archive_dir: Path | str = Path("out"),
+    archive_dir: Path | str | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until Ctrl-C or SIGTERM (both stop gracefully); ``ready`` gets the base URL.
 
-    ``host``, ``port`` and ``workers`` override ``[serve]``.
+    ``host``, ``port`` and ``workers`` override ``[serve]``; ``archive_dir`` defaults to
+    ``[archive] dir``, else ``out``.
     """
+    if archive_dir is None:
+        archive_dir = settings.path(settings.archive.dir) if settings.archive.dir else Path("out")
     configure_logging()
     serve = settings.serve.model_copy(
         update={

@@ -33,10 +33,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..errors import ConfigError
 from ..sending.confirmations import ConfirmationMailer, confirm_url_template
 from ..sending.ledger import Ledger
 from ..sending.signup import ConfirmTokens, confirm, peek, prune_limits, sign_up
 from ..sending.subscribers import Hasher, Subscribers, validated
+from ..sending.tokens import SECRET_ENV, previous_secrets, secret_from_settings
 from .body import BodyRefused, read_body
 from .ledger_gate import LedgerUnavailable
 
@@ -69,8 +71,12 @@ class SignUpSide:
         self.web = web
         self.settings = web.settings
         sub = self.settings.subscribe
-        self.hasher = Hasher(web.secret)
-        self.tokens = ConfirmTokens(web.secret)
+        secret = secret_from_settings(self.settings)
+        if secret is None:  # make_web_app has refused to start already
+            raise ConfigError(f"{SECRET_ENV} is not set: sign-up links are signed with it.")
+        self.hasher = Hasher(secret)
+        self.hashers = Hasher.all_from_settings(self.settings, "lifting a forgotten address")
+        self.tokens = ConfirmTokens(secret, previous_secrets(self.settings))
         self.mailer = ConfirmationMailer(self.settings, self.tokens)
         confirm_path = urlsplit(confirm_url_template(self.settings)).path
         self.confirm_route = confirm_path
@@ -271,7 +277,7 @@ class SignUpSide:
             return self._message(400, "The form did not arrive", "Please press the button again.")
         try:
             who, why = await self.web.gate.run(
-                lambda ledger: confirm(ledger, self.tokens, self.hasher, token)
+                lambda ledger: confirm(ledger, self.tokens, self.hashers, token)
             )
         except LedgerUnavailable:
             return self._unavailable()

@@ -1,5 +1,10 @@
 """``/unsubscribe/<token>``: a GET asks, a POST (RFC 8058 one-click, or the page's button) acts.
 
+The pages name the newsletter and show the address masked (``a•••@example.org``): the
+link may have been forwarded. After the button, an **undo** posts the same token with
+``undo=yes`` and takes away only the ``unsubscribed`` suppression (the token proves the
+inbox; a bounce or complaint stays).
+
 The token is checked before a byte of the body is read: a bad link is answered at once and
 its body never read. A good link's body is read up to ``[serve] max_unsubscribe_body``
 (the one-click body is 26 bytes). The suppression is written before the answer goes out,
@@ -20,9 +25,18 @@ from .ledger_gate import LedgerUnavailable
 if TYPE_CHECKING:
     from .app import Web
 
-__all__ = ["unsubscribe"]
+__all__ = ["mask", "unsubscribe"]
 
 _FORM = "application/x-www-form-urlencoded"
+_REASON = "unsubscribed"
+
+
+def mask(email: str) -> str:
+    """``ann@example.org`` -> ``a•••@example.org``: enough to recognise, little to leak."""
+    local, at, domain = email.rpartition("@")
+    if not at:
+        local, domain = email, ""
+    return f"{local[:1]}•••{at}{domain}"
 
 
 def bad_link(web: Web, *, close: bool) -> Response:
@@ -43,7 +57,9 @@ async def unsubscribe(web: Web, request: Request, token: str) -> Response:
     if email is None:
         return bad_link(web, close=request.method == "POST")
     if request.method != "POST":
-        return web.pages.page(200, "web/unsubscribe.html.j2", title="Unsubscribe", email=email)
+        return web.pages.page(
+            200, "web/unsubscribe.html.j2", title="Unsubscribe", masked=mask(email)
+        )
     serve = web.settings.serve
     try:
         body = await read_body(request, serve.max_unsubscribe_body, serve.body_timeout)
@@ -52,12 +68,20 @@ async def unsubscribe(web: Web, request: Request, token: str) -> Response:
     form = {}
     if request.headers.get("content-type", "").split(";")[0].strip().lower() == _FORM:
         form = parse_qs(body.decode("utf-8", "replace"))
+    if "undo" in form:
+        try:
+            await web.gate.run(lambda ledger: ledger.remove_suppression(email, reason=_REASON))
+        except LedgerUnavailable:
+            return web.pages.unavailable()
+        return web.pages.page(
+            200, "web/resubscribed.html.j2", title="You are still subscribed", masked=mask(email)
+        )
     from_page = "confirm" in form
     source = "web page" if from_page else "one-click"
     try:
-        await web.gate.run(lambda ledger: ledger.suppress([(email, "unsubscribed")], source=source))
+        await web.gate.suppress(email, source)
     except LedgerUnavailable:
         return web.pages.unavailable()
     if not from_page:
         return PlainTextResponse("Unsubscribed.\n")
-    return web.pages.page(200, "web/unsubscribed.html.j2", title="Unsubscribed", email=email)
+    return web.pages.page(200, "web/unsubscribed.html.j2", title="Unsubscribed", masked=mask(email))
