@@ -177,7 +177,6 @@ def test_import_records_where_and_when_consent_was_given_and_reports_bad_rows(
         "cat@example.org,Cat,,Rome\n",
         encoding="utf-8",
     )
-    export.write_text(export.read_text().replace("Email Address", "email"), encoding="utf-8")
     with Ledger(tmp_path / "l.sqlite3") as ledger:
         result = import_subscribers(ledger, export, consent_text="Joined on Mailchimp")
         assert (result.added, result.already) == (2, 0)
@@ -269,3 +268,24 @@ def test_cli_import_names_the_file_and_line_of_each_bad_row_and_stats_prints_wee
     assert lines[0].startswith("pending 0  active 1")
     assert lines[1].split() == ["week", "joined", "left", "net", "active"]
     assert lines[2].split() == ["2026-W45", "1", "0", "+1", "1"]
+
+
+def test_import_keeps_what_the_exporting_tool_says_about_each_row(tmp_path: Path) -> None:
+    export = tmp_path / "buttondown.csv"
+    export.write_text(
+        "email,subscriber_type,creation_date\n"
+        "ann@example.org,regular,2025-06-01T08:00:00Z\n"
+        "bob@example.org,unsubscribed,2025-05-01T08:00:00Z\n"
+        "cat@example.org,unactivated,2025-07-01T08:00:00Z\n",
+        encoding="utf-8",
+    )
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        result = import_subscribers(ledger, export, consent_text="Joined on Buttondown")
+        store = Subscribers(ledger)
+        ann, bob = store.get("ann@example.org"), store.get("bob@example.org")
+        assert (result.added, result.marked, result.inactive) == (2, 1, 1)
+        assert ann is not None and ann.status == "active"
+        assert ann.consent_at.startswith("2025-06-01T08:00:00")
+        assert bob is not None and bob.status == "unsubscribed"
+        assert ledger.is_suppressed("bob@example.org") == "unsubscribed"
+        assert store.get("cat@example.org") is None

@@ -47,6 +47,10 @@ def _report(result: ImportResult, where: str) -> int:
             f"skipped {where}{row.line} ({row.value!r}): {row.reason}", fg="yellow", err=True
         )
     click.echo(f"Added {result.added} subscribers; {result.already} were already on the list.")
+    if result.marked:
+        click.echo(f"{result.marked} marked unsubscribed, cleaned or complained by the exporter.")
+    if result.inactive:
+        click.echo(f"Skipped {result.inactive} never confirmed.")
     if result.forgotten:
         click.echo(f"Skipped {result.forgotten} who asked to be forgotten.")
     return EXIT_CONFIG if result.bad else 0
@@ -131,7 +135,8 @@ def add(
     type=click.Choice(["active", "unsubscribed", "bounced", "complained"]),
     default="active",
     show_default=True,
-    help="The status of every imported row (import a tool's unsubscribed export as such).",
+    help="The status of rows the export does not mark otherwise (rows it marks "
+    "unsubscribed, cleaned or complained keep that; never-confirmed rows are skipped).",
 )
 @config_option
 def import_(

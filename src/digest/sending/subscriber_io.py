@@ -54,6 +54,7 @@ EXPORT_COLUMNS = (
     "fields",
 )
 
+_GONE = frozenset({"unsubscribed", "bounced", "complained"})
 _NOT_FIELDS = frozenset(CONSENT_TIME_COLUMNS) | frozenset(EXPORT_COLUMNS)
 """Columns of digest's own export (and consent times) that are not merge fields."""
 
@@ -65,6 +66,10 @@ class ImportResult:
     bad: list[BadRow] = field(default_factory=list)
     forgotten: int = 0
     """Rows skipped because the person asked to be forgotten (their keyed hash matched)."""
+    inactive: int = 0
+    """Rows the exporting tool marks never confirmed: skipped."""
+    marked: int = 0
+    """Rows it marks unsubscribed, cleaned or complained: stored so, and suppressed."""
 
 
 def _consent_time(fields: dict[str, str]) -> str | None:
@@ -98,7 +103,7 @@ def add_subscribers(
     """
     result = ImportResult()
 
-    def rows() -> Iterator[tuple[str, str, dict[str, str], str | None]]:
+    def rows() -> Iterator[tuple[str, str, dict[str, str], str | None, str]]:
         for i, address in enumerate(addresses, start=1):
             try:
                 email = normalise_address(address)
@@ -108,7 +113,7 @@ def add_subscribers(
             if forgotten is not None and forgotten(email):
                 result.forgotten += 1
                 continue
-            yield email, name, {}, None
+            yield email, name, {}, None, "active"
 
     result.added, result.already = Subscribers(ledger).add(
         rows(), source=source, consent_text=consent_text
@@ -127,13 +132,17 @@ def import_subscribers(
 ) -> ImportResult:
     """Add every valid row of the CSV at ``path``; rows already stored keep theirs.
 
+    Rows the exporting tool marks unsubscribed, cleaned or complained go in with that
+    status and join the suppression list (as a send would put them there); rows it marks
+    never confirmed are skipped (there is no consent to record). The rest get ``status``.
     People who asked to be forgotten (``forgotten``) are skipped: an old export must not
     bring them back.
     """
     result = ImportResult()
     origin = source or f"import:{path.name}"
+    gone: list[tuple[str, str]] = []
 
-    def rows() -> Iterator[tuple[str, str, dict[str, str], str | None]]:
+    def rows() -> Iterator[tuple[str, str, dict[str, str], str | None, str]]:
         for item in read_recipients(path):
             if isinstance(item, BadRow):
                 result.bad.append(item)
@@ -141,12 +150,22 @@ def import_subscribers(
             if forgotten is not None and forgotten(item.email):
                 result.forgotten += 1
                 continue
+            if item.status == "inactive":
+                result.inactive += 1
+                continue
+            row_status = status
+            if item.status in _GONE:
+                row_status = item.status
+                gone.append((item.email, item.status))
+                result.marked += 1
             fields = {k: v for k, v in item.fields.items() if k not in _NOT_FIELDS}
-            yield item.email, item.name, fields, _consent_time(item.fields)
+            yield item.email, item.name, fields, _consent_time(item.fields), row_status
 
     result.added, result.already = Subscribers(ledger).add(
-        rows(), source=origin, consent_text=consent_text, status=status
+        rows(), source=origin, consent_text=consent_text
     )
+    if gone:
+        ledger.suppress(gone, source=str(path))
     return result
 
 

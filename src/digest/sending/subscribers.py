@@ -184,23 +184,22 @@ class Subscribers:
 
     def add(
         self,
-        rows: Iterable[tuple[str, str, dict[str, str], str | None]],
+        rows: Iterable[tuple[str, str, dict[str, str], str | None, str]],
         *,
         source: str,
         consent_text: str,
-        status: str = "active",
     ) -> tuple[int, int]:
-        """Add ``(email, name, fields, consent_at)`` rows the editor vouches for.
+        """Add ``(email, name, fields, consent_at, status)`` rows the editor vouches for.
 
         Addresses already stored keep their row (their status and consent record) as they
         are; those on the suppression list go in with its status, never as active.
         Returns (added, already stored).
         """
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}")
 
         def values() -> Iterator[tuple[Any, ...]]:
-            for email, name, fields, consent_at in rows:
+            for email, name, fields, consent_at, status in rows:
+                if status not in STATUSES:
+                    raise ValueError(f"status must be one of {STATUSES}")
                 now = now_text()
                 confirmed = (consent_at or now) if status == "active" else None
                 yield (
