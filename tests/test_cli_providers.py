@@ -56,6 +56,8 @@ def test_json_lists_every_registered_provider(tmp_path: Path) -> None:
     assert set(rows) == set(base.available_providers())
     smtp = rows["smtp"]
     assert smtp["available"] is True and smtp["idempotent"] is False
+    assert smtp["reconciles"] is False
+    assert {n for n, r in rows.items() if r["reconciles"]} == {"postmark", "mailgun", "mailjet"}
     options = {o["name"]: o for o in smtp["options"]}
     assert options["security"]["default"] == "starttls"
     assert options["host"]["default"] == "localhost"

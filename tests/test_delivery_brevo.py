@@ -11,7 +11,7 @@ import pytest
 from digest.config import Settings
 from digest.delivery.base import get_provider
 from digest.delivery.brevo import BrevoProvider, idempotency_key
-from digest.errors import ConfigError, PermanentDeliveryError
+from digest.errors import AccountDeliveryError, ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.brevo import FakeBrevo
 from servers.kit import LoopbackServer, RateWindow, Reply, Request, Waited, loopback
@@ -246,11 +246,10 @@ def test_stall_and_drop_are_retried(fake: FakeBrevo, start: Start):
 def test_a_wrong_key_fails_at_once_with_brevos_message(start: Start):
     server = start(FakeBrevo(api_key="xkeysib-right"))
     sleeps: list[float] = []
-    with provider(server, sleeps) as p:
-        results = p.deliver(Batch(content(), people(3), "k-auth"))
+    with provider(server, sleeps) as p, pytest.raises(AccountDeliveryError) as err:
+        p.deliver(Batch(content(), people(3), "k-auth"))
     assert len(server.requests) == 1 and sleeps == []
-    assert all(not r.ok and not r.retryable for r in results)
-    assert "unauthorized: Key not found" in (results[0].error or "")
+    assert "unauthorized: Key not found" in str(err.value) and "BREVO_API_KEY" in str(err.value)
 
 
 def test_one_bad_address_is_isolated_by_splitting(fake: FakeBrevo, start: Start):

@@ -29,7 +29,7 @@ from digest.delivery._http import (
     read_rate_limit,
 )
 from digest.delivery.base import Options, RecipientResult, load_provider_class
-from digest.errors import ConfigError
+from digest.errors import AccountDeliveryError, ConfigError
 from digest.message import Batch, Recipient
 
 pytest_plugins = ["tests.servers.kit"]
@@ -350,9 +350,10 @@ def test_the_secret_is_scrubbed_from_an_error_body_that_echoes_it(
     caplog.set_level(logging.DEBUG)
     server.faults.fail(1, status=403, body=f"token {TOKEN} is not allowed here")
     p = make(server)
-    [r] = p.deliver(make_batch(recipients(1)))
-    assert "token *** is not allowed" in (r.error or "")
-    assert TOKEN not in (r.error or "") + caplog.text + repr(p)
+    with pytest.raises(AccountDeliveryError) as err:
+        p.deliver(make_batch(recipients(1)))
+    assert "token *** is not allowed" in str(err.value) and "ECHO_TOKEN" in str(err.value)
+    assert TOKEN not in str(err.value) + caplog.text + repr(p)
 
 
 def test_a_missing_secret_is_a_config_error_when_the_client_starts(

@@ -12,7 +12,7 @@ import pytest
 from tests.servers.support import Sleeps, make_batch, make_content, make_settings, recipients
 
 from digest.delivery.mailgun import MailgunProvider
-from digest.errors import ConfigError
+from digest.errors import AccountDeliveryError, ConfigError
 from digest.message import Address, Recipient
 
 if TYPE_CHECKING:
@@ -54,6 +54,8 @@ def test_one_form_call_gives_each_recipient_a_message_of_their_own(mailgun: Fake
         assert d.meta["tags"][0] == "2026-w48" and len(d.meta["tags"]) <= 3
         assert d.meta["variables"]["digest-issue"] == "2026-w48"
         assert "%recipient." not in d.html + d.text + d.subject
+    events = {e["recipient"]: e["user-variables"]["digest_id"] for _, e in mailgun.events}
+    assert events == {r.email: r.digest_id for r in rs}
 
 
 def test_html_values_are_escaped_and_text_values_are_not(mailgun: FakeMailgun) -> None:
@@ -150,7 +152,7 @@ def test_server_errors_are_retried_then_every_recipient_fails_retryable(
     mailgun: FakeMailgun,
 ) -> None:
     sleeps = Sleeps()
-    mailgun.server.faults.fail(20, status=500)  # type: ignore[union-attr]
+    mailgun.server.faults.fail(20, status=503)  # type: ignore[union-attr]
     with provider(mailgun, sleeps, max_retries=4) as p:
         results = p.deliver(make_batch(recipients(3)))
     assert len(mailgun.server.requests) == 5  # type: ignore[union-attr]
@@ -159,27 +161,28 @@ def test_server_errors_are_retried_then_every_recipient_fails_retryable(
     assert len(mailgun.mailbox) == 0
 
 
-def test_a_stall_and_a_dropped_connection_are_both_retried(mailgun: FakeMailgun) -> None:
-    mailgun.server.faults.drop(1)  # type: ignore[union-attr]
-    mailgun.server.faults.stall(1, seconds=5)  # type: ignore[union-attr]
-    rs = recipients(2)
-    with provider(mailgun, timeout=0.3) as p:
-        results = p.deliver(make_batch(rs))
-    assert all(r.ok for r in results)
-    faults = [q.fault for q in mailgun.server.requests]  # type: ignore[union-attr]
-    assert faults == ["drop", "stall", None]
-    assert all(mailgun.count(r.email) == 1 for r in rs)
+@pytest.mark.parametrize("fault", ["stall", "drop", "502"])
+def test_a_lost_answer_leaves_the_batch_unknown_never_resent(
+    mailgun: FakeMailgun, fault: str
+) -> None:
+    faults = mailgun.server.faults  # type: ignore[union-attr]
+    {"stall": lambda: faults.stall(1, seconds=5), "drop": lambda: faults.drop(1),
+     "502": lambda: faults.fail(1, status=502)}[fault]()
+    sleeps = Sleeps()
+    with provider(mailgun, sleeps, timeout=0.3) as p:
+        results = p.deliver(make_batch(recipients(2)))
+    assert all(r.unknown and not r.ok and not r.retryable for r in results)
+    assert len(mailgun.server.requests) == 1 and sleeps == []  # type: ignore[union-attr]
 
 
 def test_a_bad_key_fails_at_once_with_mailguns_answer(mailgun: FakeMailgun) -> None:
     sleeps = Sleeps()
-    with provider(mailgun, sleeps, key="key-wrong") as p:
-        results = p.deliver(make_batch(recipients(5)))
+    with provider(mailgun, sleeps, key="key-wrong") as p, pytest.raises(AccountDeliveryError) as e:
+        p.deliver(make_batch(recipients(5)))
     assert len(mailgun.server.requests) == 1  # type: ignore[union-attr]
     assert sleeps == []
-    for r in results:
-        assert not r.ok and not r.retryable
-        assert "Forbidden" in (r.error or "") and "status 401" in (r.error or "")
+    assert "Forbidden" in str(e.value) and "status 401" in str(e.value)
+    assert "MAILGUN_API_KEY" in str(e.value)
 
 
 def test_the_key_never_shows_in_logs_errors_or_reprs(
@@ -188,11 +191,13 @@ def test_the_key_never_shows_in_logs_errors_or_reprs(
     caplog.set_level(logging.DEBUG)
     secret = "key-secret-but-wrong-77"
     bad = provider(mailgun, key=secret)
-    results = bad.deliver(make_batch(recipients(2)))
+    with pytest.raises(AccountDeliveryError) as err:
+        bad.deliver(make_batch(recipients(2)))
     good = provider(mailgun)
     mailgun.server.faults.fail(1, status=502, body=f"upstream said {mailgun.api_key}")  # type: ignore[union-attr]
-    good.deliver(make_batch(recipients(2)))
-    texts = [caplog.text, repr(bad), repr(good), repr(results), *(r.error or "" for r in results)]
+    results = good.deliver(make_batch(recipients(2)))
+    texts = [caplog.text, repr(bad), repr(good), str(err.value), repr(results),
+             *(r.error or "" for r in results)]
     assert not any(secret in t or mailgun.api_key in t for t in texts)
     bad.close()
     good.close()
@@ -232,3 +237,26 @@ def test_the_fake_refuses_what_the_docs_refuse(mailgun: FakeMailgun) -> None:
     r = httpx.post(url, auth=auth, data={"from": "a@example.org", "to": "b@example.org"})
     assert r.status_code == 400 and "text" in r.json()["message"]
     assert len(mailgun.mailbox) == 0
+
+
+def test_a_lost_answer_is_found_in_the_accepted_events_by_digest_id(mailgun: FakeMailgun) -> None:
+    """Mailgun took the batch, the answer was lost: nothing is resent, and the Events API
+    (accepted events tagged with the issue, paged 300 at a time) finds every recipient."""
+    mailgun.server.faults.drop(1, process=True)  # type: ignore[union-attr]
+    rs = recipients(320)
+    content = make_content()
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    with provider(mailgun) as p:
+        assert p.reconciles and not p.idempotent
+        results = p.deliver(make_batch(rs, content))
+        assert all(r.unknown for r in results)
+        found = p.accepted(content, [*rs, *recipients(1, start=900)], since)
+        assert p.issue_messages(content) == 1
+        assert p.issue_messages(make_content(issue_id="2026-w49")) == 0
+        mailgun.search_lag = 60.0
+        assert p.accepted(content, rs[:1], since) == {}
+    assert found == {r.digest_id: mailgun.ids[0] for r in rs}
+    assert all(mailgun.count(r.email) == 1 for r in rs)
+    pages = [q for q in mailgun.server.requests if q.method == "GET"]  # type: ignore[union-attr]
+    assert pages[0].query["event"] == ["accepted"] and pages[0].query["tags"] == ["2026-w48"]
+    assert len(pages) >= 2, "320 events take two pages of 300"

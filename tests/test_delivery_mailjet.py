@@ -6,13 +6,14 @@ import base64
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from digest.config import Settings
 from digest.delivery.base import get_provider
 from digest.delivery.mailjet import MailjetProvider
-from digest.errors import ConfigError, PermanentDeliveryError
+from digest.errors import AccountDeliveryError, ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, loopback
 from servers.mailjet import FakeMailjet
@@ -128,52 +129,68 @@ def test_429_waits_as_long_as_retry_after_says(fake: FakeMailjet, start: Start):
 
 def test_server_errors_are_retried_then_given_up(fake: FakeMailjet, start: Start):
     server = start(fake)
-    server.faults.fail(10, status=500, body={
-        "ErrorIdentifier": "D4DF574C-0C5F-45C7-BA52-7AA8E533C3DE", "StatusCode": 500,
-        "ErrorMessage": "Internal Server Error"})
+    server.faults.fail(10, status=503, body={
+        "ErrorIdentifier": "D4DF574C-0C5F-45C7-BA52-7AA8E533C3DE", "StatusCode": 503,
+        "ErrorMessage": "Service Unavailable"})
     sleeps: list[float] = []
     with provider(server, sleeps, max_retries=2) as p:
-        results = p.deliver(Batch(content(), people(2), "k-500"))
+        results = p.deliver(Batch(content(), people(2), "k-503"))
     assert len(server.requests) == 3 and len(sleeps) == 2
     assert all(not r.ok and r.retryable for r in results)
+    assert "Service Unavailable" in (results[0].error or "")
+
+
+def test_a_500_may_have_been_processed_so_it_is_not_retried(fake: FakeMailjet, start: Start):
+    server = start(fake)
+    server.faults.fail(1, status=500, body={"StatusCode": 500,
+                                             "ErrorMessage": "Internal Server Error"})
+    sleeps: list[float] = []
+    with provider(server, sleeps) as p:
+        results = p.deliver(Batch(content(), people(2), "k-500"))
+    assert len(server.requests) == 1 and sleeps == []
+    assert all(r.unknown and not r.ok for r in results)
     assert "Internal Server Error" in (results[0].error or "")
 
 
-def test_stall_and_drop_before_processing_are_retried_without_duplicates(
-    fake: FakeMailjet, start: Start
+@pytest.mark.parametrize("fault", ["stall", "drop"])
+def test_stall_and_drop_leave_the_batch_unknown_without_duplicates(
+    fake: FakeMailjet, start: Start, fault: str
 ):
     server = start(fake)
-    server.faults.stall(1, seconds=2.0)
-    server.faults.drop(1)
+    server.faults.stall(1, seconds=2.0) if fault == "stall" else server.faults.drop(1)
     readers = people(3)
     with provider(server, []) as p:
         results = p.deliver(Batch(content(), readers, "k-flaky"))
-    assert all(r.ok for r in results)
-    assert all(fake.deliveries(r.email) == 1 for r in readers)
+    assert all(r.unknown for r in results) and len(server.requests) == 1
+    assert all(fake.deliveries(r.email) == 0 for r in readers)
 
 
-def test_a_lost_answer_can_duplicate_because_mailjet_has_no_idempotency_key(
+def test_a_lost_answer_is_not_sent_again_because_mailjet_has_no_idempotency_key(
     fake: FakeMailjet, start: Start
 ):
-    """Documents the limit digest reports (``idempotent = False``) rather than hiding it."""
+    """Mailjet took the message, the answer was lost: the recipient is unknown, not resent."""
     server = start(fake)
     server.faults.drop(1, process=True)
+    readers = [Recipient(f"reader{i}@example.com", f"Reader {i}", {"token": f"t{i}"},
+                         f"<digest.{i:032x}@example.org>") for i in range(2)]
     with provider(server, []) as p:
-        assert p.idempotent is False
-        results = p.deliver(Batch(content(), people(1), "k-lost"))
-    assert results[0].ok
-    assert fake.deliveries("reader0@example.com") == 2
+        assert p.idempotent is False and p.reconciles is True
+        results = p.deliver(Batch(content(), readers[:1], "k-lost"))
+        found = p.accepted(content(), readers, datetime.now(UTC) - timedelta(seconds=5))
+    assert results[0].unknown and not results[0].ok
+    assert fake.deliveries("reader0@example.com") == 1
+    assert fake.sent[0].custom_id == readers[0].digest_id
+    assert found == {readers[0].digest_id: str(fake.sent[0].message_id)}
 
 
 def test_bad_credentials_fail_at_once_with_mailjets_message(start: Start):
     server = start(FakeMailjet(public=PUBLIC, private="another"))
     sleeps: list[float] = []
-    with provider(server, sleeps) as p:
-        results = p.deliver(Batch(content(), people(3), "k-auth"))
+    with provider(server, sleeps) as p, pytest.raises(AccountDeliveryError) as err:
+        p.deliver(Batch(content(), people(3), "k-auth"))
     assert len(server.requests) == 1 and sleeps == []
-    assert all(not r.ok and not r.retryable for r in results)
-    assert "mj-0015" in (results[0].error or "")
-    assert "authentication/authorization failure" in (results[0].error or "")
+    assert "mj-0015" in str(err.value) and "MJ_APIKEY_PRIVATE" in str(err.value)
+    assert "authentication/authorization failure" in str(err.value)
 
 
 def test_sandbox_mode_validates_without_sending(fake: FakeMailjet, start: Start):

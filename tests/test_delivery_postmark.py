@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 import httpx
@@ -10,7 +11,7 @@ import pytest
 from tests.servers.support import Sleeps, make_batch, make_content, make_settings, recipients
 
 from digest.delivery.postmark import PostmarkProvider
-from digest.errors import ConfigError
+from digest.errors import AccountDeliveryError, ConfigError
 from digest.message import Recipient
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def test_each_recipient_gets_a_message_filled_for_them(postmark: FakePostmark) -
         assert d.headers["Message-ID"] == r.message_id
         assert d.meta["Tag"] == "2026-w48"
         assert d.meta["Metadata"]["digest_issue"] == "2026-w48"
+        assert d.meta["Metadata"]["digest_id"] == r.digest_id
         assert d.meta["MessageStream"] == "broadcast"
         assert d.meta["ReplyTo"] == "The Editor <editor@example.org>"
 
@@ -106,11 +108,11 @@ def test_429_waits_as_retry_after_says_then_delivers(postmark: FakePostmark) -> 
     assert all(postmark.count(r.email) == 1 for r in rs)
 
 
-def test_server_errors_are_retried_then_every_recipient_fails_retryable(
+def test_503_is_not_processed_so_it_is_retried_then_every_recipient_fails_retryable(
     postmark: FakePostmark,
 ) -> None:
     sleeps = Sleeps()
-    postmark.server.faults.fail(10, status=500)  # type: ignore[union-attr]
+    postmark.server.faults.fail(10, status=503)  # type: ignore[union-attr]
     rs = recipients(4)
     with provider(postmark, sleeps, max_retries=3, backoff=1.0) as p:
         results = p.deliver(make_batch(rs))
@@ -118,8 +120,8 @@ def test_server_errors_are_retried_then_every_recipient_fails_retryable(
     assert len(sleeps) == 3
     for n, s in enumerate(sleeps):
         assert 0.5 * 2**n <= s <= 2**n
-    assert [(r.ok, r.retryable) for r in results] == [(False, True)] * 4
-    assert "status 500" in (results[0].error or "")
+    assert [(r.ok, r.retryable, r.unknown) for r in results] == [(False, True, False)] * 4
+    assert "status 503" in (results[0].error or "")
     assert len(postmark.mailbox) == 0
 
 
@@ -131,49 +133,73 @@ def test_503_for_a_while_then_recovery_delivers(postmark: FakePostmark) -> None:
     assert len(postmark.mailbox) == 2
 
 
-def test_a_stall_past_the_timeout_is_retried(postmark: FakePostmark) -> None:
-    postmark.server.faults.stall(1, seconds=5)  # type: ignore[union-attr]
-    rs = recipients(2)
-    with provider(postmark, timeout=0.3) as p:
-        results = p.deliver(make_batch(rs))
-    assert all(r.ok for r in results)
-    assert [q.fault for q in postmark.server.requests] == ["stall", None]  # type: ignore[union-attr]
-    assert all(postmark.count(r.email) == 1 for r in rs)
+@pytest.mark.parametrize("fault", ["500", "stall", "drop"])
+def test_a_lost_answer_is_never_sent_again_blindly_its_recipients_are_unknown(
+    postmark: FakePostmark, fault: str
+) -> None:
+    """A 500 (maybe processed), a stall past the timeout or a dropped connection: one call,
+    no retry, every recipient unknown."""
+    faults = postmark.server.faults  # type: ignore[union-attr]
+    {"500": lambda: faults.fail(1, status=500), "stall": lambda: faults.stall(1, seconds=5),
+     "drop": lambda: faults.drop(1)}[fault]()
+    sleeps = Sleeps()
+    with provider(postmark, sleeps, timeout=0.3) as p:
+        results = p.deliver(make_batch(recipients(2)))
+    assert [(r.ok, r.retryable, r.unknown) for r in results] == [(False, False, True)] * 2
+    assert len(postmark.server.requests) == 1 and sleeps == []  # type: ignore[union-attr]
 
 
-def test_a_dropped_connection_is_retried(postmark: FakePostmark) -> None:
-    postmark.server.faults.drop(1)  # type: ignore[union-attr]
-    rs = recipients(2)
-    with provider(postmark) as p:
-        results = p.deliver(make_batch(rs))
-    assert all(r.ok for r in results)
-    assert all(postmark.count(r.email) == 1 for r in rs)
-
-
-def test_a_lost_answer_may_duplicate_because_postmark_has_no_idempotency(
+def test_a_lost_answer_is_found_in_the_outbound_search_by_digest_id(
     postmark: FakePostmark,
 ) -> None:
-    """Postmark accepted, the answer was lost, the retry sent again: documented, not hidden."""
+    """Postmark accepted, the answer was lost: nothing is sent twice, and the Messages API
+    says who was accepted (matched on Metadata.digest_id)."""
     postmark.server.faults.drop(1, process=True)  # type: ignore[union-attr]
-    r = recipients(1)
+    rs = recipients(3)
+    content = make_content()
     with provider(postmark) as p:
-        assert p.idempotent is False
-        [res] = p.deliver(make_batch(r))
-    assert res.ok
-    assert postmark.count(r[0].email) == 2
+        assert p.idempotent is False and p.reconciles is True
+        results = p.deliver(make_batch(rs, content))
+        found = p.accepted(content, [*rs, *recipients(1, start=7)], datetime.now(UTC))
+    assert all(r.unknown for r in results)
+    assert all(postmark.count(r.email) == 1 for r in rs)
+    assert found == {r.digest_id: postmark.mailbox.to(r.email)[0].message_id for r in rs}
+    search = postmark.server.requests[-1]  # type: ignore[union-attr]
+    assert (search.method, search.path) == ("GET", "/messages/outbound")
+    assert search.query["tag"] == ["2026-w48"] and search.query["count"] == ["500"]
 
 
-def test_a_bad_token_fails_at_once_with_postmarks_message(postmark: FakePostmark) -> None:
+def test_the_search_pages_through_the_issue_and_respects_the_lag(
+    postmark: FakePostmark,
+) -> None:
+    rs = recipients(620)
+    content = make_content()
+    since = datetime.now(UTC)
+    with provider(postmark) as p:
+        assert all(r.ok for r in p.deliver(make_batch(rs, content)))
+        oldest = rs[:3]
+        assert set(p.accepted(content, oldest, since)) == {r.digest_id for r in oldest}
+        offsets = [q.query["offset"][0] for q in postmark.server.requests  # type: ignore[union-attr]
+                   if q.method == "GET"]
+        assert offsets == ["0", "500"]
+        assert p.issue_messages(content) == 620
+        assert p.issue_messages(make_content(issue_id="2026-w49")) == 0
+        postmark.search_lag = 60.0
+        assert p.accepted(content, oldest, since) == {}, "not searchable yet: not found"
+
+
+def test_a_bad_token_stops_at_once_naming_the_variable(postmark: FakePostmark) -> None:
     sleeps = Sleeps()
-    with provider(postmark, sleeps, token="wrong-token-123") as p:
-        results = p.deliver(make_batch(recipients(3)))
+    with (
+        provider(postmark, sleeps, token="wrong-token-123") as p,
+        pytest.raises(AccountDeliveryError) as err,
+    ):
+        p.deliver(make_batch(recipients(3)))
     assert len(postmark.server.requests) == 1  # type: ignore[union-attr]
     assert sleeps == []
-    for r in results:
-        assert not r.ok and not r.retryable
-        assert "valid Server token" in (r.error or "")
-        assert "ErrorCode 10" in (r.error or "")
-        assert "status 401" in (r.error or "")
+    text = str(err.value)
+    assert "valid Server token" in text and "ErrorCode 10" in text and "status 401" in text
+    assert "POSTMARK_SERVER_TOKEN" in text and "wrong-token-123" not in text
 
 
 def test_an_invalid_address_fails_only_that_recipient(postmark: FakePostmark) -> None:
@@ -205,10 +231,11 @@ def test_the_token_never_shows_in_logs_errors_or_reprs(
     caplog.set_level(logging.DEBUG)
     postmark.server.faults.throttle(1)  # type: ignore[union-attr]
     p = provider(postmark, token=secret)
-    results = p.deliver(make_batch(recipients(2)))
+    with pytest.raises(AccountDeliveryError) as err:
+        p.deliver(make_batch(recipients(2)))
     good = provider(postmark)
     good.deliver(make_batch(recipients(1)))
-    texts = [caplog.text, repr(p), str(p), *(r.error or "" for r in results), repr(results)]
+    texts = [caplog.text, repr(p), str(p), str(err.value), repr(err.value)]
     assert not any(secret in t for t in texts)
     assert not any(postmark.token in t for t in [caplog.text, repr(good)])
     p.close()

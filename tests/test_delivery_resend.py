@@ -10,7 +10,7 @@ import pytest
 from digest.config import Settings
 from digest.delivery.base import get_provider
 from digest.delivery.resend import ResendProvider, idempotency_key
-from digest.errors import ConfigError, PermanentDeliveryError
+from digest.errors import AccountDeliveryError, ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, RateWindow, Waited, loopback
 from servers.resend import FakeResend, mailbox
@@ -188,13 +188,12 @@ def test_a_503_then_success_delivers_once(fake: FakeResend, start: Start):
 def test_a_wrong_key_fails_at_once_with_resends_own_message(start: Start):
     server = start(FakeResend(api_key="re_the_right_one"))
     sleeps: list[float] = []
-    with provider(server, sleeps) as p:
-        results = p.deliver(Batch(content(), people(4), "k-auth"))
+    with provider(server, sleeps) as p, pytest.raises(AccountDeliveryError) as err:
+        p.deliver(Batch(content(), people(4), "k-auth"))
     assert len(server.requests) == 1 and sleeps == []
-    assert all(not r.ok and not r.retryable for r in results)
-    assert "API key is invalid" in (results[0].error or "")
-    assert "invalid_api_key" in (results[0].error or "")
-    assert KEY not in (results[0].error or "")
+    text = str(err.value)
+    assert "API key is invalid" in text and "invalid_api_key" in text
+    assert "RESEND_API_KEY" in text and KEY not in text
 
 
 def test_one_bad_address_is_isolated_by_splitting_the_batch(fake: FakeResend, start: Start):
@@ -275,3 +274,13 @@ def test_a_refusal_echoing_the_secret_is_scrubbed_from_the_exception(start: Star
     error = caught.value
     assert "bad ***" in str(error) and "bad ***" in error.body
     assert KEY not in str(error) + error.body + repr(error)
+
+
+def test_each_email_carries_its_digest_id_as_a_tag(fake: FakeResend, start: Start):
+    server = start(fake)
+    r = Recipient("ann@example.com", "Ann", {"token": "t"}, f"<digest.{'a1' * 16}@example.org>")
+    with provider(server, []) as p:
+        [res] = p.deliver(Batch(content(), [r], "k-tag"))
+    assert res.ok
+    assert {"name": "digest_id", "value": "a1" * 16} in fake.sent[0].tags
+    assert {"name": "issue", "value": "2026-47"} in fake.sent[0].tags

@@ -11,7 +11,7 @@ import pytest
 from tests.servers.support import Sleeps, make_batch, make_content, make_settings, recipients
 
 from digest.delivery.sendgrid import SendGridProvider
-from digest.errors import ConfigError
+from digest.errors import AccountDeliveryError, ConfigError
 from digest.message import Address, Recipient
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ def test_one_call_carries_the_body_once_and_each_recipient_reads_their_own(
         assert d.headers["List-Unsubscribe"] == f"<{url}>"
         assert d.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert d.meta["custom_args"]["digest_issue"] == "2026-w48"
+        assert d.meta["custom_args"]["digest_id"] == r.digest_id
         assert "2026-w48" in d.meta["categories"]
         assert d.meta["to"] == {"email": r.email, "name": r.name}
 
@@ -97,7 +98,7 @@ def test_a_large_body_is_not_multiplied_by_the_recipients(sendgrid: FakeSendGrid
         results = p.deliver(make_batch(recipients(500), big))
     assert all(r.ok for r in results)
     [req] = sendgrid.server.requests  # type: ignore[union-attr]
-    assert len(req.body) < 400_000
+    assert len(req.body) < 450_000  # the body once, plus ~500 bytes a personalization
 
 
 def test_one_bad_address_is_isolated_and_the_rest_delivered(sendgrid: FakeSendGrid) -> None:
@@ -211,27 +212,29 @@ def test_server_errors_are_retried_then_every_recipient_fails_retryable(
     assert all(not r.ok and r.retryable for r in results)
 
 
-def test_a_stall_and_a_dropped_connection_are_both_retried(sendgrid: FakeSendGrid) -> None:
-    sendgrid.server.faults.stall(1, seconds=5)  # type: ignore[union-attr]
-    sendgrid.server.faults.drop(1)  # type: ignore[union-attr]
+@pytest.mark.parametrize("fault", ["stall", "drop"])
+def test_a_stall_or_a_dropped_connection_leaves_the_batch_unknown_never_resent(
+    sendgrid: FakeSendGrid, fault: str
+) -> None:
+    """SendGrid has no idempotency key and no free search: a lost answer is not retried."""
+    faults = sendgrid.server.faults  # type: ignore[union-attr]
+    faults.stall(1, seconds=5, process=True) if fault == "stall" else faults.drop(1, process=True)
     rs = recipients(3)
     with provider(sendgrid, timeout=0.3) as p:
         results = p.deliver(make_batch(rs))
-    assert all(r.ok for r in results)
-    faults = [q.fault for q in sendgrid.server.requests]  # type: ignore[union-attr]
-    assert faults == ["stall", "drop", None]
+        assert p.reconciles is False
+    assert all(r.unknown and not r.ok and not r.retryable for r in results)
+    assert len(sendgrid.server.requests) == 1  # type: ignore[union-attr]
     assert all(sendgrid.count(r.email) == 1 for r in rs)
 
 
 def test_a_bad_key_fails_at_once_without_splitting(sendgrid: FakeSendGrid) -> None:
     sleeps = Sleeps()
-    with provider(sendgrid, sleeps, key="SG.wrong") as p:
-        results = p.deliver(make_batch(recipients(6)))
+    with provider(sendgrid, sleeps, key="SG.wrong") as p, pytest.raises(AccountDeliveryError) as e:
+        p.deliver(make_batch(recipients(6)))
     assert len(sendgrid.server.requests) == 1  # type: ignore[union-attr]
     assert sleeps == []
-    for r in results:
-        assert not r.ok and not r.retryable
-        assert "authorization grant is invalid" in (r.error or "")
+    assert "authorization grant is invalid" in str(e.value) and "SENDGRID_API_KEY" in str(e.value)
 
 
 def test_the_key_never_shows_in_logs_errors_or_reprs(
@@ -240,11 +243,13 @@ def test_the_key_never_shows_in_logs_errors_or_reprs(
     caplog.set_level(logging.DEBUG)
     secret = "SG.very-secret-value-42"
     bad = provider(sendgrid, key=secret)
-    results = bad.deliver(make_batch(recipients(2)))
+    with pytest.raises(AccountDeliveryError) as err:
+        bad.deliver(make_batch(recipients(2)))
     good = provider(sendgrid)
     sendgrid.server.faults.fail(1, status=500, body=f"echo {sendgrid.api_key}")  # type: ignore[union-attr]
-    good.deliver(make_batch(recipients(2)))
-    texts = [caplog.text, repr(bad), repr(good), repr(results), *(r.error or "" for r in results)]
+    results = good.deliver(make_batch(recipients(2)))
+    texts = [caplog.text, repr(bad), repr(good), str(err.value), repr(results),
+             *(r.error or "" for r in results)]
     assert not any(secret in t or sendgrid.api_key in t for t in texts)
     bad.close()
     good.close()

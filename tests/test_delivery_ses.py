@@ -15,7 +15,7 @@ import pytest
 from digest.config import Settings
 from digest.delivery.base import get_provider
 from digest.delivery.ses import SESProvider
-from digest.errors import ConfigError, PermanentDeliveryError
+from digest.errors import AccountDeliveryError, ConfigError, PermanentDeliveryError
 from digest.message import Address, Batch, Content, Recipient
 from servers.kit import LoopbackServer, loopback
 from servers.ses import AUTH_RE, FakeSES, load_model, validate
@@ -160,20 +160,25 @@ def test_temporary_credentials_send_the_session_token_signed(start: Start):
 def test_a_wrong_secret_is_refused_at_once_with_ses_words(fake: FakeSES, start: Start):
     server = start(fake)
     sleeps: list[float] = []
-    with provider(server, sleeps, env={"AWS_SECRET_ACCESS_KEY": "not-the-secret"}) as p:
-        results = p.deliver(Batch(content(), people(1), "bad-secret"))
+    with (
+        provider(server, sleeps, env={"AWS_SECRET_ACCESS_KEY": "not-the-secret"}) as p,
+        pytest.raises(AccountDeliveryError) as err,
+    ):
+        p.deliver(Batch(content(), people(1), "bad-secret"))
     assert len(server.requests) == 1 and sleeps == []
-    assert not results[0].ok and not results[0].retryable
-    assert "InvalidSignatureException" in (results[0].error or "")
-    assert "signature we calculated does not match" in (results[0].error or "")
+    assert "InvalidSignatureException" in str(err.value)
+    assert "signature we calculated does not match" in str(err.value)
+    assert "AWS_SECRET_ACCESS_KEY" in str(err.value) and "not-the-secret" not in str(err.value)
     assert fake.sent == []
 
 
 def test_an_unknown_access_key_is_refused(fake: FakeSES, start: Start):
     server = start(fake)
-    with provider(server, [], env={"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN"}) as p:
-        results = p.deliver(Batch(content(), people(1), "bad-key"))
-    assert "UnrecognizedClientException" in (results[0].error or "")
+    with (
+        provider(server, [], env={"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN"}) as p,
+        pytest.raises(AccountDeliveryError, match="UnrecognizedClientException"),
+    ):
+        p.deliver(Batch(content(), people(1), "bad-key"))
 
 
 def test_throttling_codes_are_retried(fake: FakeSES, start: Start):
@@ -203,25 +208,48 @@ def test_a_rejected_recipient_fails_alone_and_the_rest_go_out(start: Start):
 
 def test_server_errors_are_retried_then_given_up(fake: FakeSES, start: Start):
     server = start(fake)
-    server.faults.fail(10, status=500, body={"message": "Internal failure."},
-                       headers={"x-amzn-ErrorType": "InternalFailure"})
+    server.faults.fail(10, status=503, body={"message": "Service unavailable."},
+                       headers={"x-amzn-ErrorType": "ServiceUnavailable"})
     sleeps: list[float] = []
     with provider(server, sleeps, max_retries=2) as p:
         results = p.deliver(Batch(content(), people(1), "5xx"))
     assert len(server.requests) == 3 and len(sleeps) == 2
     assert not results[0].ok and results[0].retryable
-    assert "Internal failure" in (results[0].error or "")
+    assert "Service unavailable" in (results[0].error or "")
 
 
-def test_stall_and_drop_are_retried_with_a_fresh_signature(fake: FakeSES, start: Start):
+def test_an_internal_failure_may_have_sent_so_it_is_unknown_not_retried(
+    fake: FakeSES, start: Start
+):
     server = start(fake)
-    server.faults.stall(1, seconds=2.0)
-    server.faults.drop(1)
+    server.faults.fail(1, status=500, body={"message": "Internal failure."},
+                       headers={"x-amzn-ErrorType": "InternalFailure"})
+    sleeps: list[float] = []
+    with provider(server, sleeps) as p:
+        results = p.deliver(Batch(content(), people(1), "5xx"))
+        assert p.reconciles is False
+    assert len(server.requests) == 1 and sleeps == []
+    assert results[0].unknown and "Internal failure" in (results[0].error or "")
+
+
+def test_a_throttled_call_is_retried_signed_again(fake: FakeSES, start: Start):
+    server = start(fake)
+    server.faults.throttle(1, retry_after="0")
     with provider(server, []) as p:
         results = p.deliver(Batch(content(), people(1), "flaky"))
     assert results[0].ok
-    assert [r.fault for r in server.requests] == ["stall", "drop", None]
+    assert [r.status for r in server.requests] == [429, 200]
+    assert all(r.header("Authorization") for r in server.requests)
     assert fake.deliveries("reader0@example.com") == 1
+
+
+@pytest.mark.parametrize("fault", ["stall", "drop"])
+def test_stall_and_drop_leave_the_recipient_unknown(fake: FakeSES, start: Start, fault: str):
+    server = start(fake)
+    server.faults.stall(1, seconds=2.0) if fault == "stall" else server.faults.drop(1)
+    with provider(server, []) as p:
+        results = p.deliver(Batch(content(), people(1), "flaky"))
+    assert results[0].unknown and len(server.requests) == 1
 
 
 def test_an_unknown_configuration_set_fails_with_ses_words(fake: FakeSES, start: Start):
@@ -284,3 +312,14 @@ def test_a_refusal_echoing_the_secret_is_scrubbed_from_the_exception(start: Star
     error = caught.value
     assert "bad ***" in str(error) and "bad ***" in error.body
     assert SECRET not in str(error) + error.body + repr(error)
+
+
+def test_each_message_carries_its_digest_id_as_an_email_tag(fake: FakeSES, start: Start):
+    server = start(fake)
+    r = Recipient("ann@example.com", "Ann", {"token": "t"}, f"<digest.{'b2' * 16}@example.org>")
+    with provider(server, []) as p:
+        [res] = p.deliver(Batch(content(), [r], "k-tag"))
+    assert res.ok
+    (req,) = server.requests
+    assert {"Name": "digest_id", "Value": "b2" * 16} in req.json["EmailTags"]
+    assert validate(load_model(), "SendEmailRequest", req.json) == []

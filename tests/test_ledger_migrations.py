@@ -52,3 +52,44 @@ def test_a_ledger_from_a_newer_release_is_refused_by_name(tmp_path: Path) -> Non
     db.close()
     with pytest.raises(LedgerError, match="newer digest"):
         Ledger(path)
+
+
+def test_0002_once_outcomes_turns_an_attempted_open_batch_into_one_to_reconcile(
+    tmp_path: Path,
+) -> None:
+    """A 0.1.0 ledger left by a crash (an open batch with attempts) migrates to a `sending`
+    batch, whose members then become unknown instead of being sent again blindly."""
+    path = tmp_path / "old.sqlite3"
+    shutil.copyfile(FIXTURE, path)
+    db = sqlite3.connect(path)
+    db.execute(
+        "INSERT INTO batches (issue_id, number, key, state, size, attempts, created_at, "
+        "updated_at) VALUES ('issue-12', 2, 'k', 'open', 1, 1, '2026-11-20T08:01:00.000+00:00', "
+        "'2026-11-20T08:01:00.000+00:00')"
+    )
+    db.execute(
+        "INSERT INTO recipients (issue_id, email_key, email, state, batch, created_at, "
+        "updated_at) VALUES ('issue-12', 'eve@example.org', 'eve@example.org', 'pending', 2, "
+        "'2026-11-20T08:00:00.000+00:00', '2026-11-20T08:00:00.000+00:00')"
+    )
+    db.commit()
+    db.close()
+    with Ledger(path) as ledger:
+        names = {r[0] for r in ledger.db.execute("SELECT name FROM schema_migrations")}
+        assert names == {name for name, _ in MIGRATIONS} and "0002-once-outcomes" in names
+        states = dict(ledger.db.execute("SELECT number, state FROM batches"))
+        assert states == {1: "done", 2: "sending"}
+        assert ledger.counts("issue-12")["exposure"] == 1
+        assert ledger.settle_in_flight("issue-12", idempotent=False) == 1
+        counts = ledger.counts("issue-12")
+        assert (counts["unknown"], counts["sent"], counts["found"]) == (1, 2, 0)
+        [lost] = ledger.unknown_batches("issue-12")
+        assert lost.number == 2 and [m.email for m in lost.members] == ["eve@example.org"]
+
+
+def test_a_read_only_open_of_an_unmigrated_ledger_still_counts(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    shutil.copyfile(FIXTURE, path)
+    with Ledger(path, readonly=True) as ledger:
+        counts = ledger.counts("issue-12")
+    assert (counts["sent"], counts["unknown"], counts["found"]) == (2, 0, 0)

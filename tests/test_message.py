@@ -142,3 +142,17 @@ def test_digest_id_is_the_message_id_local_part() -> None:
     assert r.digest_id == "0123abcd"
     assert digest_id_of("<digest.ff@x.org>") == "ff"
     assert Recipient("b@example.org").digest_id is None
+
+
+@pytest.mark.parametrize("sep", ["\u2028", "\x85", "\x1e", "\x0c"])
+def test_other_line_separators_in_a_name_become_a_space_on_both_paths(sep: str) -> None:
+    """The stdlib refuses them in a header with a bare ValueError; a subscriber's name may
+    hold one, so it becomes a space rather than a traceback."""
+    from digest.delivery._mime import render_message
+
+    c = Content("i", "Hi @@digest.name@@", "<p>h</p>", "t", Address("news@example.org"))
+    r = Recipient("ann@example.org", f"Ann{sep}Lee")
+    for data in (build_mime(c, r).as_bytes(), render_message(c, r).data):
+        msg = _parse(data)
+        assert msg["To"].addresses[0].display_name == "Ann Lee"
+        assert str(msg["Subject"]) == "Hi Ann Lee"

@@ -328,10 +328,13 @@ def _fold(text: str) -> str:
 HEADER_TEXT = st.one_of(ANY_TEXT, PLAIN).map(lambda t: t.replace("@@", "@"))
 """Header text; ``@@`` goes, as a merge placeholder in a subject is a feature, not input."""
 LONG_HEADER_TEXT = st.one_of(HEADER_TEXT, _long(990, 1_600))
-_HEADER_BAD = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]"
-)
-"""What a header value may not hold: line breaks of any kind, other controls, surrogates."""
+_SPACES = re.compile("[\\s\x00-\x1f\x7f-\x9f]+")
+
+
+def _same_words(a: str, b: str) -> bool:
+    """Equal up to runs of white space and controls (line separators in a header become a
+    space; Python's parser unfolds and may drop white space next to an encoded word)."""
+    return _SPACES.sub("", a) == _SPACES.sub("", b)
 
 
 @hsettings(max_examples=share(0.4))
@@ -370,8 +373,8 @@ def test_mime_builder_gives_a_standard_message_or_a_header_error(
             render_message(content, person).data,
         ]
     except HeaderError as e:
-        assert "not allowed in a mail header" in str(e)
-        assert any(_HEADER_BAD.search(s) for s in (subject, name, value))
+        assert "line break" in str(e)
+        assert any(c in s for s in (subject, name, value) for c in "\r\n")
         return
     except InputError as e:
         assert "lone surrogate" in str(e) and re.search("[\ud800-\udfff]", body)
@@ -383,7 +386,7 @@ def test_mime_builder_gives_a_standard_message_or_a_header_error(
             "from", "to", "subject", "date", "message-id", "list-unsubscribe",
             "list-unsubscribe-post", "mime-version", "content-type",
         ], names
-        assert str(msg["Subject"]).split() == f"{subject} {value or 'x'}".split()
+        assert _same_words(str(msg["Subject"]), f"{subject} {value or 'x'}")
         assert msg["To"].addresses[0].addr_spec == person.email
         text = msg.get_body(("plain",))
         assert text is not None and value in text.get_content().replace("\r\n", "\n")

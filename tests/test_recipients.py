@@ -134,3 +134,15 @@ def test_a_quoted_cell_on_one_line_is_still_a_good_row(write):
     path = write("subs.csv", 'email,name,city\nann@example.org,"Lee, Ann","Rome, Italy"\n')
     good, bad = _rows(path)
     assert bad == [] and good[0].name == "Lee, Ann" and good[0].fields == {"city": "Rome, Italy"}
+
+
+def test_a_name_with_a_control_character_is_a_bad_row_with_its_line(tmp_path: Path) -> None:
+    """Caught when the list is read, not by the provider call that would refuse the header."""
+    p = tmp_path / "r.csv"
+    p.write_text('email,name\na@example.org,"Ann\x1fX"\nb@example.org,Bob\n', encoding="utf-8")
+    rows = list(read_recipients(p))
+    bad = [r for r in rows if isinstance(r, BadRow)]
+    assert [(b.line, b.reason) for b in bad] == [
+        (2, "the name contains the control character U+001F")
+    ]
+    assert [r.email for r in rows if isinstance(r, Row)] == ["b@example.org"]

@@ -20,6 +20,7 @@ from tests.send_support import (
 )
 
 from digest.config import load_settings
+from digest.errors import EXIT_LEDGER
 from digest.sending import send_due
 from digest.sending.due import due_exit_code
 from servers.kit import loopback
@@ -216,8 +217,9 @@ def test_a_ledger_file_that_is_not_a_database_is_an_error_not_a_traceback(tmp_pa
     (folder / "ledger.sqlite3").write_text("not a database\n")
     for args in (("status", "issue-7"), ("send", "issue-7.yaml"), ("suppress", "a@b.org")):
         done = run_digest(*args, cwd=folder)
-        assert done.returncode == 3, done.stderr
-        assert "ledger.sqlite3" in done.stderr and "Traceback" not in done.stderr
+        assert done.returncode == EXIT_LEDGER, done.stderr
+        assert "ledger.sqlite3" in done.stderr and "damaged" in done.stderr
+        assert "Traceback" not in done.stderr
 
 
 def test_only_permanent_failures_say_retry_will_not_help(tmp_path, loopback):

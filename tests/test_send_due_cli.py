@@ -40,3 +40,15 @@ def test_two_files_with_one_number_are_reported_before_either_is_sent(tmp_path):
     assert done.returncode == 3
     assert "a-first.yaml" in done.stdout and "b-second.yaml" in done.stdout
     assert not (folder / "outbox").exists()
+
+
+def test_a_due_issue_that_fails_its_checks_leaves_no_ledger(tmp_path):
+    from tests.send_support import cli_env
+
+    past = datetime.now(UTC) - timedelta(hours=1)
+    folder = _folder(tmp_path, {"due": (15, past)})
+    env = cli_env()
+    del env["DIGEST_SECRET"]
+    done = run_digest("send-due", "--log-format", "text", cwd=folder, env=env)
+    assert done.returncode == 3 and "DIGEST_SECRET" in done.stdout
+    assert not (folder / "ledger.sqlite3").exists()

@@ -50,7 +50,7 @@ def test_a_reader_added_after_an_edit_needs_force_and_is_counted(tmp_path):
     write_csv(folder / "subs.csv", ["ann@example.org", "bob@example.org", "cy@example.org"])
     refused = run_digest("send", "issues/issue-7.yaml", cwd=folder)
     assert refused.returncode == 5
-    assert "1 recipient added to the list since" in refused.stderr
+    assert "1 recipient added to the list (or chosen to go again) since" in refused.stderr
     forced = run_digest("send", "issues/issue-7.yaml", "--force", cwd=folder)
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert len(list((folder / "outbox").rglob("*.eml"))) == 3

@@ -16,8 +16,8 @@ from digest.errors import (
     EXIT_CHANGED,
     EXIT_PARTIAL,
     IssueChangedError,
+    LedgerError,
     LockHeldError,
-    SendError,
 )
 from digest.sending import (
     JobLock,
@@ -345,8 +345,9 @@ def test_the_dry_run_counts_and_reports_the_audience_exactly_as_the_send_does(tm
 
 
 def test_a_ledger_that_cannot_be_written_mid_send_stops_with_a_message_and_resumes(tmp_path):
-    """An SQLite failure while recording results (a full disk, say) is a SendError naming the
-    ledger, not a traceback; the batch stays open and the next run finishes the send."""
+    """An SQLite failure while recording results (a full disk, say) is a LedgerError naming
+    the ledger, not a traceback; the batch stays `sending` and the next run finishes the send
+    (the file backend is idempotent, so it goes again with its key)."""
     config = write_config(tmp_path, sending={"ledger": "ledger.sqlite3"})
     settings = settings_for(config)
     issue = tmp_path / "issue-7.yaml"
@@ -357,13 +358,14 @@ def test_a_ledger_that_cannot_be_written_mid_send_stops_with_a_message_and_resum
             "CREATE TRIGGER full_disk BEFORE UPDATE OF state ON recipients "
             "WHEN NEW.state = 'sent' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
         )
-    with pytest.raises(SendError) as err:
+    with pytest.raises(LedgerError) as err:
         send_issue(settings, prepare_issue(settings, issue), recipients=csv)
     assert "ledger.sqlite3" in str(err.value) and "disk is full" in str(err.value)
 
     with Ledger(ledger_path(settings)) as ledger:
         ledger.db.execute("DROP TRIGGER full_disk")
-        assert len(ledger.open_batches("issue-7")) == 1
+        states = ledger.db.execute("SELECT state FROM batches").fetchall()
+        assert states == [("sending",)]
     again = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
     assert again.exit_code == 0 and again.counts["sent"] == 2
     assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 2

@@ -28,8 +28,9 @@ def test_status_tells_a_running_send_from_a_stopped_one(tmp_path, loopback):
 
     def held(req: Request) -> Reply:
         reply = fake(req)
-        arrived.set()
-        release.wait(30)
+        if req.method == "POST":  # the send, not the new-ledger check's search
+            arrived.set()
+            release.wait(30)
         return reply
 
     server = loopback(held)

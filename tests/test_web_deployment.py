@@ -80,3 +80,37 @@ def test_forwarded_headers_are_believed_only_from_trusted_proxies(
         )
         client = "203.0.113.9" if trusted else "127.0.0.1"
         assert logged(caplog, rf"^{re.escape(client)} GET /scheme 200 \d+ms$"), caplog.text
+
+
+def test_the_app_works_on_an_asgi_server_that_sends_no_lifespan_events(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    import uvicorn
+    from tests.test_web_app import LIST_ID, SECRET, site_settings
+
+    from digest.sending.ledger import Ledger
+    from digest.sending.tokens import make_token
+    from digest.web import make_web_app
+    from digest.web.server import bind
+
+    app = make_web_app(site_settings(tmp_path), tmp_path / "out")
+    sock = bind("127.0.0.1", 0, 64)
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_config=None))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        token = make_token("ann@example.org", SECRET, LIST_ID)
+        response = httpx.post(f"{url}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+        assert response.status_code == 200
+        assert httpx.get(url + "/healthz").text == "ok\n"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        assert ledger.is_suppressed("ann@example.org") == "unsubscribed"

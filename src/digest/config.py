@@ -255,6 +255,12 @@ class DeliverySettings(_Section):
     backoff: float = Field(1.0, ge=0, description="first retry wait in seconds; doubles")
     max_backoff: float = Field(60.0, ge=0)
     timeout: float = Field(30.0, gt=0)
+    reconcile_delay: float = Field(
+        30.0,
+        ge=0,
+        description="seconds to wait after a lost answer before asking the provider what it "
+        "accepted (its search lags a little behind its sends)",
+    )
 
 
 class AudienceSettings(_Section):

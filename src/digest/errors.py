@@ -11,8 +11,12 @@
     │   └── HeaderError              CR/LF or similar in something that becomes a header
     ├── TemplateError                a template failed to render or compile         (exit 3)
     ├── DeliveryError                a provider refused or failed (provider, status, body)
-    │   ├── TransientDeliveryError   worth retrying: 429, 5xx, timeouts, resets
-    │   └── PermanentDeliveryError   not worth retrying: bad key, malformed request
+    │   ├── TransientDeliveryError   not sent, worth retrying: 429, refused connections,
+    │   │                            a 5xx the provider documents as not processed
+    │   ├── AmbiguousDeliveryError   may have been sent: a lost answer (timeout after the
+    │   │                            request went, a dropped connection, another 5xx)
+    │   └── PermanentDeliveryError   not worth retrying: malformed request, refused sender
+    │       └── AccountDeliveryError 401/403: the key or the account; stops the run  (exit 3)
     ├── SendError                    the send job cannot go on
     │   ├── LockHeldError            another job holds the lock                      (exit 4)
     │   ├── IssueChangedError        the issue changed since its send started        (exit 5)
@@ -42,6 +46,8 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "AccountDeliveryError",
+    "AmbiguousDeliveryError",
     "CheckFailedError",
     "ConfigError",
     "DeliveryError",
@@ -140,7 +146,8 @@ class DeliveryError(DigestError):
 
 
 class TransientDeliveryError(DeliveryError):
-    """Worth retrying later: throttling, a server error, a timeout or a dropped connection.
+    """Not sent, and worth retrying later: throttling, a refused connection, a server error
+    the provider documents as "not processed".
 
     ``retry_after`` is the provider's requested wait in seconds, when it gave one.
     """
@@ -150,8 +157,26 @@ class TransientDeliveryError(DeliveryError):
         super().__init__(message, **kw)  # type: ignore[arg-type]
 
 
+class AmbiguousDeliveryError(DeliveryError):
+    """The request may have been taken: its answer was lost (a timeout after the request
+    went, a connection dropped before the answer, a server error of unknown effect).
+
+    Never retried blindly (except with an idempotency key): the outcome is looked up at the
+    provider where it can say, else the recipients are marked *unknown*.
+    """
+
+
 class PermanentDeliveryError(DeliveryError):
     """Retrying would not help: bad credentials, a malformed request, a refused sender."""
+
+
+class AccountDeliveryError(PermanentDeliveryError):
+    """The provider refused the credentials or the account (401/403): nothing was sent.
+
+    It stops the run and leaves everyone pending; the message names the setting to fix.
+    """
+
+    exit_code = EXIT_CONFIG
 
 
 class SendError(DigestError):

@@ -13,7 +13,9 @@ Faults are queued on ``server.faults`` and consumed in order by the requests tha
 * ``stall(n, seconds)``: say nothing for ``seconds`` (past a client's timeout), then close;
 * ``drop(n)``: close the connection without an answer;
 * ``hold()``: let the app accept and record the request, then keep the answer back until
-  ``release()``; ``wait_held(k)`` waits until k requests are being held (crash tests).
+  ``release()``; ``wait_held(k)`` waits until k requests are being held (crash tests);
+* ``passthrough(n)``: let the next n requests through untouched (to lay out a schedule of
+  faults in advance).
 
 ``process=True`` on ``stall`` and ``drop`` runs the app first: the provider accepted the
 message, but the client never hears so (a lost answer).
@@ -359,6 +361,10 @@ class Faults:
         """Close the connection of the next ``n`` requests without any answer."""
         self._add(_Rule("drop", n, process=process))
 
+    def passthrough(self, n: int = 1) -> None:
+        """Let the next ``n`` requests reach the app with no fault."""
+        self._add(_Rule("pass", n))
+
     def hold(self, n: int | None = None) -> None:
         """Accept and record the next ``n`` requests (all, if None), answer after release()."""
         self._released.clear()
@@ -545,7 +551,7 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             )
             server._record(req)
             rule = server.faults._next()
-            if rule is None:
+            if rule is None or rule.kind == "pass":
                 self._send(req, server._run(req))
                 return
             req.fault = rule.kind

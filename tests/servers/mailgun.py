@@ -9,6 +9,15 @@ plain address; without it every recipient sees all the others in To; ``%recipien
 filled per recipient), "API Response Codes" (400 with a JSON ``message``; 429 rate limit;
 500 retry), and the quick-start answer ``{"id": "<...>", "message": "Queued. Thank you."}``.
 
+The Events API, from documentation.mailgun.com "Events" (``GET /v3/<domain>/events``:
+``begin``/``end`` in epoch seconds, ``ascending`` yes/no, ``limit`` at most 300, filters
+``event``, ``recipient``, ``tags``; the answer ``{"items": [...], "paging": {"next": URL,
+...}}`` with one event per recipient carrying ``recipient``, ``tags``, ``timestamp``,
+``user-variables`` and ``message.headers.message-id``; a page past the end has no items).
+Custom variables (``v:``) may hold ``%recipient.KEY%``, filled per recipient as anymail's
+per-recipient metadata relies on. ``search_lag`` delays an event's visibility, as Mailgun's
+event storage lags behind its API.
+
 Two choices where the docs are thin: a wrong key answers 401 with the plain text
 ``Forbidden`` (what the API sends; the response-code table lists auth errors under 403),
 and ``%recipient.KEY%`` is filled in ``h:`` headers as in the subject and bodies (the docs
@@ -23,6 +32,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +59,7 @@ MAX_RECIPIENTS = 1000
 MAX_OPTIONS = 16 * 1024
 MAX_MESSAGE = 25 * 1000 * 1000
 _PATH = re.compile(r"/v3/([^/]+)/messages")
+_EVENTS = re.compile(r"/v3/([^/]+)/events(?:/([A-Za-z0-9_=-]+))?")
 _VAR = re.compile(r"%recipient\.([A-Za-z0-9_.-]+)%")
 
 
@@ -65,14 +76,23 @@ class FakeMailgun(FakeProvider):
         self.mailbox = Mailbox()
         self.accepted: list[dict[str, list[str]]] = []
         self.ids: list[str] = []
+        self.events: list[tuple[float, dict[str, Any]]] = []
+        """(recorded at, the accepted event as the Events API shows it), oldest first."""
+        self.search_lag = 0.0
         self._lock = threading.Lock()
 
     def __call__(self, req: Request) -> Reply:
         m = _PATH.fullmatch(req.path)
-        if not m:
+        events = _EVENTS.fullmatch(req.path)
+        if not m and not events:
             return Reply(404, "404 page not found")
         if not self._authorised(req):
             return Reply(401, "Forbidden")
+        if events:
+            if req.method != "GET":
+                return Reply(405, "Method Not Allowed")
+            return self._events(req, unquote(events.group(1)), events.group(2))
+        assert m is not None
         domain = unquote(m.group(1))
         if domain not in self.domains:
             return _msg(404, f"Domain not found: {domain}")
@@ -152,6 +172,8 @@ class FakeMailgun(FakeProvider):
         }
         if "recipient-variables" not in form:
             for a in to:
+                self._record_event(parse_address(a) or a, meta["tags"], meta["variables"],
+                                   message_id)
                 self.mailbox.add(Delivery(
                     to=parse_address(a) or a, subject=first.get("subject", ""),
                     html=first.get("html", ""), text=first.get("text", ""), headers=headers,
@@ -167,12 +189,62 @@ class FakeMailgun(FakeProvider):
             def fill(text: str, values: dict[str, str] = values) -> str:
                 return _VAR.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
+            self._record_event(addr, meta["tags"],
+                               {k: fill(v) for k, v in meta["variables"].items()}, message_id)
             self.mailbox.add(Delivery(
                 to=addr, subject=fill(first.get("subject", "")),
                 html=fill(first.get("html", "")), text=fill(first.get("text", "")),
                 headers={k: fill(v) for k, v in headers.items()},
                 message_id=message_id, meta={**meta, "To": a},
             ))
+
+
+    def _record_event(self, addr: str, tags: list[str], variables: dict[str, str],
+                      message_id: str) -> None:
+        now = time.time()
+        event = {
+            "event": "accepted", "id": secrets.token_hex(8), "timestamp": now,
+            "recipient": addr, "tags": tags, "user-variables": variables,
+            "message": {"headers": {"message-id": message_id.strip("<>"), "to": addr}},
+        }
+        with self._lock:
+            self.events.append((time.monotonic(), event))
+
+    def _events(self, req: Request, domain: str, page: str | None) -> Reply:
+        if domain not in self.domains:
+            return _msg(404, f"Domain not found: {domain}")
+        if page:
+            state = json.loads(base64.urlsafe_b64decode(page.encode()))
+            q, offset = state["q"], state["offset"]
+        else:
+            q, offset = {k: v[0] for k, v in req.query.items()}, 0
+        try:
+            limit = int(q.get("limit", 100))
+            begin = float(q["begin"]) if "begin" in q else None
+        except ValueError:
+            return _msg(400, "Invalid limit or begin")
+        if not 0 < limit <= 300:
+            return _msg(400, "limit must be between 1 and 300")
+        if begin is None and q.get("ascending") == "yes":
+            return _msg(400, "begin is required with ascending=yes")
+        visible_before = time.monotonic() - self.search_lag
+        with self._lock:
+            seen = [e for at, e in self.events if at <= visible_before]
+        if q.get("ascending") != "yes":
+            seen.reverse()
+        hits = [
+            e for e in seen
+            if q.get("event", e["event"]) == e["event"]
+            and q.get("recipient", e["recipient"]).lower() == e["recipient"]
+            and ("tags" not in q or q["tags"] in e["tags"])
+            and (begin is None or e["timestamp"] >= begin)
+        ]
+        items = hits[offset : offset + limit]
+        token = base64.urlsafe_b64encode(
+            json.dumps({"q": q, "offset": offset + len(items)}).encode()).decode()
+        base = f"{self.url}/v3/{domain}/events"
+        return Reply(200, {"items": items, "paging": {"next": f"{base}/{token}",
+                                                       "previous": f"{base}/{token}"}})
 
 
 def _addresses(values: list[str]) -> list[str]:

@@ -9,6 +9,10 @@ per-message ``{"Status": "error", "Errors": [...]}`` entries and the error code 
 (50 messages a call in v3.1) and "Status codes". "In bulk sending we process each message
 separately": valid messages are sent even when others fail, and the call then answers 400
 (as django-anymail's tests of Mailjet's partial failures also record).
+
+The message resource of the v3 REST API (dev.mailjet.com "Message" resource: ``GET
+/v3/REST/message`` filtered by ``CustomID``, ``FromTS``; the answer ``{"Count", "Data":
+[{"ID", "CustomID", "ArrivedAt", ...}], "Total"}``) lists the messages Mailjet took.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import base64
 import itertools
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +55,7 @@ class Sent:
     headers: dict[str, str]
     custom_id: str | None
     event_payload: str | None
+    at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -67,12 +73,15 @@ class FakeMailjet:
             return sum(1 for s in self.sent for t in s.to if t.lower() == email.lower())
 
     def __call__(self, req: Request) -> Reply:
-        if req.method != "POST" or req.path != "/v3.1/send":
+        route = (req.method, req.path)
+        if route not in (("POST", "/v3.1/send"), ("GET", "/v3/REST/message")):
             return _global(404, "mj-0000", "Object not found")
         if not self._authorized(req.header("authorization") or ""):
             return _global(401, "mj-0015", "API key authentication/authorization failure. You "
                            "may be unauthorized to access the API or your API key may be "
                            "expired. Visit API keys management section to check your keys.")
+        if req.method == "GET":
+            return self._messages(req)
         body = req.json
         if not isinstance(body, dict):
             return _global(400, "mj-0002",
@@ -92,6 +101,17 @@ class FakeMailjet:
                 entries.append(_error_entry(errors) if errors else self._accept(m, sandbox))
         status = 200 if all(e["Status"] == "success" for e in entries) else 400
         return Reply(status, {"Messages": entries})
+
+    def _messages(self, req: Request) -> Reply:
+        q = {k: v[0] for k, v in req.query.items()}
+        since = float(q.get("FromTS", 0))
+        with self._lock:
+            data = [
+                {"ID": s.message_id, "CustomID": s.custom_id or "", "ArrivedAt": s.at}
+                for s in self.sent
+                if ("CustomID" not in q or s.custom_id == q["CustomID"]) and s.at >= since
+            ]
+        return Reply(200, {"Count": len(data), "Data": data, "Total": len(data)})
 
     def _authorized(self, header: str) -> bool:
         if not header.startswith("Basic "):

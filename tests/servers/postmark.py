@@ -12,15 +12,27 @@ postmarkapp.com/developer/api/overview (401 for a missing or wrong token, 422 wi
 invalid email request, 402 invalid JSON, 403 incompatible JSON, 406 inactive recipient,
 409 JSON required, 410 too many batch messages). The docs give no status for a body over
 50 MB; this fake answers 413 as a front proxy would.
+
+The Messages API's outbound search, from postmarkapp.com/developer/api/messages-api:
+``GET /messages/outbound`` with ``count`` (required, at most 500) and ``offset`` (required;
+``count + offset`` at most 10,000), filters ``recipient``, ``tag``, ``status``,
+``fromdate``/``todate`` (Eastern time) and ``metadata_<key>``; the answer is
+``{"TotalCount", "Messages": [...]}``, newest first, each message with ``MessageID``,
+``Tag``, ``To``, ``Recipients``, ``ReceivedAt``, ``Status``, ``Metadata`` and more. The docs
+give no error for a count or offset out of range; this fake answers 422 as for any bad
+request. ``search_lag`` makes an accepted message show up in the search only that many
+seconds later, as a real index lags behind.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -57,14 +69,20 @@ class FakePostmark(FakeProvider):
         """Addresses Postmark has marked inactive (hard bounce, spam complaint)."""
         self.mailbox = Mailbox()
         self.batches: list[list[dict[str, Any]]] = []
+        self.outbound: list[tuple[float, dict[str, Any]]] = []
+        """(accepted at, the message as the search shows it), oldest first."""
+        self.search_lag = 0.0
         self._lock = threading.Lock()
 
     def __call__(self, req: Request) -> Reply:
-        if req.method != "POST" or req.path != "/email/batch":
+        route = (req.method, req.path)
+        if route not in (("POST", "/email/batch"), ("GET", "/messages/outbound")):
             return Reply(404, "Not Found")
         token = req.header("X-Postmark-Server-Token")
         if not token or token != self.token:
             return _error(401, 10, "Request does not contain a valid Server token.")
+        if req.method == "GET":
+            return self._search(req)
         if (req.header("Content-Type") or "").split(";")[0].strip() != "application/json":
             return _error(422, 409, "JSON required.")
         if len(req.body) > MAX_BYTES:
@@ -94,6 +112,20 @@ class FakePostmark(FakeProvider):
                 f"inactive. Found inactive addresses: {', '.join(inactive)}.",
             }
         message_id = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        with self._lock:
+            self.outbound.append((time.monotonic(), {
+                "MessageID": message_id,
+                "Tag": m.get("Tag") or "",
+                "To": [{"Email": a, "Name": None} for a in to],
+                "Recipients": to,
+                "From": m["From"],
+                "Subject": m.get("Subject", ""),
+                "ReceivedAt": now.astimezone(ZoneInfo("America/New_York")).isoformat(),
+                "Status": "Sent",
+                "MessageStream": m.get("MessageStream", "outbound"),
+                "Metadata": m.get("Metadata") or {},
+            }))
         headers = {h["Name"]: h["Value"] for h in m.get("Headers") or []}
         for addr in to:
             self.mailbox.add(Delivery(
@@ -114,6 +146,41 @@ class FakePostmark(FakeProvider):
             "SubmittedAt": datetime.now(UTC).isoformat(),
             "To": m["To"],
         }
+
+    def _search(self, req: Request) -> Reply:
+        q = {k: v[0] for k, v in req.query.items()}
+        try:
+            count, offset = int(q["count"]), int(q["offset"])
+        except (KeyError, ValueError):
+            return _error(422, 300, "count and offset are required integers.")
+        if not 0 < count <= 500 or offset < 0 or count + offset > 10_000:
+            return _error(422, 300, "count is 1 to 500 and count + offset at most 10,000.")
+        eastern = ZoneInfo("America/New_York")
+
+        def when(text: str) -> datetime:
+            return datetime.fromisoformat(text).replace(tzinfo=eastern)
+
+        visible_before = time.monotonic() - self.search_lag
+        with self._lock:
+            seen = [m for at, m in self.outbound if at <= visible_before]
+        hits = []
+        for m in reversed(seen):
+            received = datetime.fromisoformat(m["ReceivedAt"])
+            if "tag" in q and m["Tag"] != q["tag"]:
+                continue
+            if "recipient" in q and q["recipient"].lower() not in m["Recipients"]:
+                continue
+            if "status" in q and m["Status"].lower() != q["status"].lower():
+                continue
+            if "fromdate" in q and received < when(q["fromdate"]):
+                continue
+            if "todate" in q and received > when(q["todate"]):
+                continue
+            meta = {k[len("metadata_"):]: v for k, v in q.items() if k.startswith("metadata_")}
+            if any(m["Metadata"].get(k) != v for k, v in meta.items()):
+                continue
+            hits.append(m)
+        return Reply(200, {"TotalCount": len(hits), "Messages": hits[offset : offset + count]})
 
     def _check(self, m: dict[str, Any]) -> tuple[int, str] | None:
         if not m.get("From") or parse_address(m["From"]) is None:

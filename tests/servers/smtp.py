@@ -10,6 +10,9 @@ Faults, set on the server before a send:
 * ``rcpt_replies[address] = "550 5.1.1 No such user"``: answer RCPT TO for that address;
 * ``data_replies.append("451 4.3.0 Try again later")``: answer the next DATA with it;
 * ``drop_after``: close a connection, unanswered, at the MAIL FROM after that many messages;
+* ``data_fault``: a function asked at each DATA; ``"lose"`` accepts the message, then closes
+  the connection before answering (a lost answer), ``"drop"`` closes it without taking the
+  message, any other string is the reply;
 * ``echo_password``: refuse a login with a reply that repeats the password it was sent (as
   a careless server might), to show the client keeps it out of its errors.
 """
@@ -23,6 +26,7 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -117,6 +121,18 @@ class _Handler:
     async def handle_DATA(self, smtp: SMTP, session: Any, envelope: Any) -> str:
         if self.server.data_replies:
             return self.server.data_replies.popleft()
+        fault = self.server.data_fault() if self.server.data_fault is not None else None
+        if fault in ("lose", "drop"):
+            if fault == "lose":
+                self.server.messages.append(
+                    Received(envelope.mail_from, list(envelope.rcpt_tos),
+                             envelope.original_content, False)
+                )
+            assert smtp.transport is not None
+            smtp.transport.abort()
+            return "421 4.4.2 closing"
+        if fault is not None:
+            return fault
         session.delivered = getattr(session, "delivered", 0) + 1
         transport = smtp.transport
         tls = session.ssl is not None or (
@@ -151,6 +167,7 @@ class SMTPServer:
         self.rcpt_replies: dict[str, str] = {}
         self.data_replies: deque[str] = deque()
         self.drop_after: int | None = None
+        self.data_fault: Callable[[], str | None] | None = None
         self.echo_password = False
         self._context: ssl.SSLContext | None = None
         if security != "none":

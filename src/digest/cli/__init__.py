@@ -6,13 +6,15 @@ Commands live one module each in this package and are imported only when run, so
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import EXIT_INTERRUPTED, DigestError
+from ..errors import EXIT_INTERRUPTED, EXIT_LEDGER, DigestError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("digest.cli.build", "Render an issue file into HTML, text and .eml files."),
@@ -28,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "retry": ("digest.cli.send", "Send again to failed recipients (retryable, or chosen)."),
     "suppress": ("digest.cli.send", "Add addresses to the suppression list, or remove them."),
+    "ledger": ("digest.cli.ledger", "Back up the send ledger (SQLite's online backup)."),
     "subscribers": (
         "digest.cli.subscribers",
         "Readers who joined: list, add, import, export, forget, stats.",
@@ -86,6 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     except DigestError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
+    except sqlite3.Error as e:  # a ledger failure the ledger's own mapping did not see
+        from ..sending.ledger import ledger_error
+
+        click.echo(f"error: {ledger_error(Path('[sending] ledger'), e)}", err=True)
+        sys.exit(EXIT_LEDGER)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(EXIT_INTERRUPTED)

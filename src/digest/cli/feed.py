@@ -70,6 +70,7 @@ def import_feed(
     issue file: newest first, items without a title or an http(s) link skipped."""
     from digest import import_feed as run
     from digest import write_issue_file
+    from digest.text import plural
 
     if since is not None and days is not None:
         raise click.UsageError("Give --since or --days, not both.")
@@ -88,6 +89,7 @@ def import_feed(
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     if output:
         write_issue_file(output, result.text, overwrite=force)
-        click.echo(f"Wrote {output}: {len(result.items)} items from {result.feed.source}", err=True)
+        items = plural(len(result.items), "item")
+        click.echo(f"Wrote {output}: {items} from {result.feed.source}", err=True)
     else:
         click.echo(result.text, nl=False)

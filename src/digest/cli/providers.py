@@ -25,7 +25,12 @@ def _text(rows: list[ProviderRow]) -> str:
         if row.description:
             out.append(f"  {row.description}")
         if row.loaded:
-            idem = "yes" if row.idempotent else "no (a retry after a lost answer may duplicate)"
+            if row.idempotent:
+                idem = "yes"
+            elif row.reconciles:
+                idem = "no (a lost answer is looked up at the provider, never resent blindly)"
+            else:
+                idem = "no (a lost answer leaves its recipients unknown until retry --unknown)"
             out.append(f"  batch: up to {row.max_batch} recipients a call; idempotent: {idem}")
             msgid = "digest's stable one" if row.keeps_message_id else "the provider's own"
             bad = (

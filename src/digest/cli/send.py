@@ -1,7 +1,8 @@
 """Commands that send: ``send``, ``send-due``, ``status``, ``retry``, ``suppress``.
 
 They parse arguments, call :mod:`digest.sending` and print; each returns its exit status
-from the one table in :mod:`digest.errors` (documented in the README).
+from the one table in :mod:`digest.errors` (documented in the README): 7 when the ledger
+cannot be used, 8 while some outcomes are unknown.
 """
 
 from __future__ import annotations
@@ -51,9 +52,18 @@ def _summary(report: SendReport, reporter: Reporter, source: Path) -> None:
     text = (
         f"{report.issue_id}: sent {report.sent_now} and failed {report.failed_now} this run; "
         f"in all {c.get('sent', 0)} sent, {c.get('failed', 0)} failed "
-        f"({c.get('failed_retryable', 0)} retryable), {c.get('pending', 0)} pending, "
+        f"({c.get('failed_permanent', 0)} permanent, {c.get('failed_retryable', 0)} will "
+        f"retry), {c.get('unknown', 0)} unknown, {c.get('pending', 0)} pending, "
         f"{c.get('suppressed', 0)} suppressed."
     )
+    settled = c.get("found", 0) + c.get("resent", 0) + c.get("risked", 0)
+    if settled or report.unknown_now:
+        text += (
+            f" Lost answers: {report.unknown_now} this run; reconciled in all "
+            f"{c.get('found', 0)} found at the provider, {c.get('resent', 0)} resent "
+            f"(not accepted), {c.get('risked', 0)} resent on request."
+        )
+    text += f" Duplicate exposure: {c.get('exposure', 0)}."
     data: dict[str, Any] = {"event": "summary", "issue": report.issue_id, "counts": c}
     data.update(exit_code=report.exit_code, interrupted=report.interrupted)
     if report.exit_code:
@@ -71,6 +81,8 @@ def _hint(report: SendReport, source: Path) -> str:
     retryable = c.get("failed_retryable", 0)
     permanent = c.get("failed", 0) - retryable
     parts = []
+    if c.get("unknown", 0):
+        parts.append(_unknown_hint(c["unknown"], source))
     if retryable:
         parts.append(f"{retryable} failed for now: `digest retry {source}` sends them again.")
     if permanent:
@@ -89,10 +101,20 @@ def _hint(report: SendReport, source: Path) -> str:
     )
 
 
+def _unknown_hint(unknown: int, source: Path | str) -> str:
+    return (
+        f"{unknown} outcomes are unknown (the provider's answer was lost and it cannot be "
+        "asked, or has not said yet): they are not sent again on their own. A later run asks "
+        f"again where the provider can say; `digest retry {source} --unknown` sends them "
+        "again, and any whose first message did arrive then gets a second copy."
+    )
+
+
 def _print_plan(plan: SendPlan, as_json: bool) -> None:
     if as_json:
         data = dict(plan.__dict__)
         data["duplicate_bound"] = plan.duplicate_bound
+        data["unknown_bound"] = plan.unknown_bound
         click.echo(json.dumps({"event": "plan", **data}, ensure_ascii=False))
         return
     eta = (
@@ -117,10 +139,16 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
     click.echo(f"  ETA              {eta}")
     if plan.idempotent:
         click.echo("  crash safety     idempotency keys: a resumed send duplicates nothing")
+    elif plan.reconciles:
+        click.echo(
+            "  crash safety     lost answers are looked up at the provider: only those it did "
+            "not accept go again"
+        )
     else:
         click.echo(
-            f"  crash safety     no idempotency keys: a crash mid-call may duplicate up to "
-            f"{plan.duplicate_bound} messages (the batches in flight)"
+            f"  crash safety     lost answers cannot be looked up: a crash mid-call leaves up "
+            f"to {plural(plan.unknown_bound, 'recipient')} unknown (never resent on their own; "
+            "`digest retry --unknown` may send them a second copy)"
         )
     for w in plan.warnings:
         click.secho(f"warning: {w}", fg="yellow")
@@ -138,6 +166,12 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Print the send plan and send nothing.")
 @click.option("--force", is_flag=True, help="Resume even though the issue changed.")
+@click.option(
+    "--new-ledger",
+    is_flag=True,
+    help="Send although the ledger has no record of ISSUE and the provider (or outbox) "
+    "already holds messages of it (only if you mean to send it all again).",
+)
 @config_option
 @log_format_option
 def send(
@@ -146,6 +180,7 @@ def send(
     to: tuple[str, ...],
     dry_run: bool,
     force: bool,
+    new_ledger: bool,
     config_path: Path | None,
     log_format: str,
 ) -> int:
@@ -187,7 +222,14 @@ def send(
         )
         _print_plan(plan, log_format == "json")
         return 0
-    report = send_issue(settings, prepared, recipients=recipients, force=force, reporter=reporter)
+    report = send_issue(
+        settings,
+        prepared,
+        recipients=recipients,
+        force=force,
+        new_ledger=new_ledger,
+        reporter=reporter,
+    )
     _summary(report, reporter, path)
     return report.exit_code
 
@@ -239,6 +281,8 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
         counts = ledger.counts(issue_id)
         failures = ledger.failures(issue_id, limit)
         open_batches = len(ledger.open_batches(issue_id))
+        in_flight = ledger.in_flight(issue_id)
+        sending = ledger.sending_batches(issue_id)
     if as_json:
         click.echo(
             json.dumps(
@@ -249,6 +293,8 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
                     "finished_at": row.finished_at,
                     "counts": counts,
                     "open_batches": open_batches,
+                    "in_flight": in_flight,
+                    "sending_batches": sending,
                     "running": holder is not None,
                     "failures": [
                         {"email": e, "error": err, "retryable": r} for e, err, r in failures
@@ -262,19 +308,40 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
     if holder is not None and not row.finished_at:
         state = f"a send job is running now (process {holder or '?'})"
     click.echo(f"{issue_id}: {state} (started {row.created_at})")
-    for name in ("sent", "pending", "failed", "suppressed", "bounced", "complained"):
-        extra = f" ({counts['failed_retryable']} retryable)" if name == "failed" else ""
-        click.echo(f"  {name:<11} {counts[name]}{extra}")
-    if open_batches and holder is not None:
-        click.echo(f"  {plural(open_batches, 'batch')} in flight now.")
-    elif open_batches or (counts["pending"] and not row.finished_at):
+    notes = {
+        "failed": f" ({counts['failed_permanent']} permanent, {counts['failed_retryable']} "
+        "will retry)",
+        "unknown": " (answer lost: not sent again until the provider says, or --unknown)",
+    }
+    for name in ("sent", "pending", "failed", "unknown", "suppressed", "bounced", "complained"):
+        click.echo(f"  {name:<11} {counts[name]}{notes.get(name, '')}")
+    click.echo(
+        f"  reconciled  {counts['found'] + counts['resent'] + counts['risked']} "
+        f"({counts['found']} found at the provider, {counts['resent']} resent as not "
+        f"accepted, {counts['risked']} resent on request)"
+    )
+    click.echo(
+        f"  duplicate exposure {counts['exposure']} (recipients who could get a second copy: "
+        "the unknown ones if resent, and batches caught mid-call by a crash)"
+    )
+    if sending and holder is not None:
+        click.echo(f"  {plural(sending, 'batch')} in flight now.")
+    elif sending:
+        click.echo(
+            f"  {plural(sending, 'batch')} {'was' if sending == 1 else 'were'} in flight when a "
+            f"run stopped ({plural(in_flight, 'recipient')}): the next run settles them (asks "
+            "the provider, repeats the call under its key, or marks them unknown)."
+        )
+    elif holder is None and (open_batches or (counts["pending"] and not row.finished_at)):
         flight = (
-            f"{plural(open_batches, 'batch')} {'was' if open_batches == 1 else 'were'} in "
-            "flight when a run stopped; "
+            f"{plural(open_batches, 'batch')} {'was' if open_batches == 1 else 'were'} "
+            "planned but not sent when a run stopped; "
             if open_batches
             else "a run stopped with recipients pending; "
         )
         click.echo(f"  {flight}run the same send command again to resume.")
+    if counts["unknown"]:
+        click.echo(_unknown_hint(counts["unknown"], issue_id))
     if failures:
         click.echo("Failures:")
         for email, err, retryable in failures:
@@ -301,6 +368,12 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
     help="Send again only to this failed recipient, whatever the failure (repeatable).",
 )
 @click.option("--force", is_flag=True, help="Retry even though the issue changed.")
+@click.option(
+    "--unknown",
+    is_flag=True,
+    help="Also send again those whose outcome is unknown (a lost answer the provider cannot "
+    "settle): any whose first message did arrive gets a second copy.",
+)
 @config_option
 @log_format_option
 def retry(
@@ -308,6 +381,7 @@ def retry(
     all_failed: bool,
     addresses: tuple[str, ...],
     force: bool,
+    unknown: bool,
     config_path: Path | None,
     log_format: str,
 ) -> int:
@@ -315,6 +389,7 @@ def retry(
 
     By default only the failures worth retrying (timeouts, outages); --failed requeues
     every failure and --address the ones named. Their earlier errors stay in the ledger.
+    --unknown also sends again those whose outcome is unknown (a lost answer).
     """
     from digest import make_reporter, prepare_issue, resolve_issue, send_issue
 
@@ -326,7 +401,13 @@ def retry(
     reporter = make_reporter(log_format)
     requeue: tuple[str, ...] | None = addresses if addresses else (() if all_failed else None)
     report = send_issue(
-        settings, prepared, retry_only=True, requeue=requeue, force=force, reporter=reporter
+        settings,
+        prepared,
+        retry_only=True,
+        requeue=requeue,
+        resend_unknown=unknown,
+        force=force,
+        reporter=reporter,
     )
     _summary(report, reporter, path)
     return report.exit_code

@@ -9,8 +9,11 @@ django-anymail's backends:
   ``HTTPRequest.accept``) to one :class:`~digest.delivery.base.RecipientResult` per recipient.
 
 Everything else is here: the ``httpx.Client`` (created once per provider instance, shared by
-threads), the mapping of failures to :mod:`digest.errors` (429 and 5xx, timeouts and dropped
-connections are transient; other 4xx are permanent and carry the provider's own message),
+threads), the mapping of failures to :mod:`digest.errors` by what they say was done: *not sent*
+(a refused connection, 429, 408, a 5xx the provider documents as not processed) is
+transient; *ambiguous* (no answer after the request went, a dropped connection, any other
+5xx) may have been taken; 401/403 are account errors that stop the run; other 4xx are
+permanent and carry the provider's own message,
 and waits from ``Retry-After`` and the rate-limit headers (``X-RateLimit-*``, the IETF
 ``RateLimit-*`` and ``RateLimit``, Brevo's ``x-sib-ratelimit-*``: :func:`read_rate_limit`),
 and splitting a batch that would exceed ``max_batch_bytes``.
@@ -37,7 +40,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import httpx
 from pydantic import field_validator
 
-from ..errors import PermanentDeliveryError, TransientDeliveryError
+from ..errors import (
+    AccountDeliveryError,
+    AmbiguousDeliveryError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from ..message import PLACEHOLDER_RE, Batch, Content, Recipient
 from .base import Options, Provider, RecipientResult
 
@@ -467,6 +476,9 @@ class HTTPProvider(Provider):
     error_code_field: ClassVar[str | None] = None
     """The field of an error answer naming the error (Resend's ``name``, Brevo's ``code``);
     its value goes in front of the message."""
+    unprocessed_statuses: ClassVar[frozenset[int]] = frozenset({503})
+    """5xx answers that mean the request was not processed (safe to send again). RFC 9110
+    gives 503 that meaning ("unable to handle the request"); every other 5xx is ambiguous."""
     bytes_margin: ClassVar[float] = 0.95
     """Share of ``max_batch_bytes`` a batch is planned to fill (estimates are not exact)."""
 
@@ -652,18 +664,31 @@ class HTTPProvider(Provider):
         headers.setdefault("Accept", "application/json")
         try:
             response = self.client.request(req.method, req.path, headers=headers, **body)
-        except httpx.TimeoutException as e:
+        except (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout) as e:
             raise TransientDeliveryError(
-                f"no answer within {self.delivery.timeout:g}s ({type(e).__name__})",
+                f"not sent: no connection or the request could not be written within "
+                f"{self.delivery.timeout:g}s ({type(e).__name__})",
+                provider=self.name,
+            ) from None
+        except httpx.TimeoutException as e:
+            raise AmbiguousDeliveryError(
+                f"answer lost: no answer within {self.delivery.timeout:g}s after the request "
+                f"went ({type(e).__name__})",
                 provider=self.name,
             ) from None
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as e:
             raise PermanentDeliveryError(
                 f"cannot send to {self.base_url()}: {self.scrub(str(e))}", provider=self.name
             ) from None
-        except httpx.TransportError as e:
+        except (httpx.ConnectError, httpx.ProxyError, httpx.WriteError) as e:
             raise TransientDeliveryError(
-                f"connection failed: {self.scrub(str(e)) or type(e).__name__}",
+                f"not sent: connection failed: {self.scrub(str(e)) or type(e).__name__}",
+                provider=self.name,
+            ) from None
+        except httpx.TransportError as e:
+            raise AmbiguousDeliveryError(
+                f"answer lost: the connection dropped after the request went: "
+                f"{self.scrub(str(e)) or type(e).__name__}",
                 provider=self.name,
             ) from None
         self.log.debug("%s %s -> %s", req.method, req.path, response.status_code)
@@ -671,6 +696,16 @@ class HTTPProvider(Provider):
         status = response.status_code
         if 200 <= status < 300 or status in req.accept:
             return response
+        raise self.status_error(response)
+
+    def status_error(self, response: httpx.Response) -> DeliveryError:
+        """The error for a refused call, classified by what the status says was done.
+
+        429, 408 and ``unprocessed_statuses`` were not processed (retry); 401/403 are the
+        key or the account (stop); any other 5xx may have been processed (ambiguous); the
+        rest of 4xx are permanent.
+        """
+        status = response.status_code
         message = self.scrub(self.error_message(response))
         body_text = self.scrub(response.text[:_BODY_LIMIT])
         if status == 429:
@@ -678,22 +713,42 @@ class HTTPProvider(Provider):
             if wait is None:
                 quota = self.rate_limit(response)
                 wait = quota.reset if quota is not None else None
-            raise TransientDeliveryError(
+            return TransientDeliveryError(
                 f"rate limited: {message}",
                 provider=self.name,
                 status=status,
                 body=body_text,
                 retry_after=wait,
             )
-        if status >= 500 or status == 408:
-            raise TransientDeliveryError(
-                f"server error: {message}",
+        if status == 408 or status in self.unprocessed_statuses:
+            return TransientDeliveryError(
+                f"not processed: {message}",
                 provider=self.name,
                 status=status,
                 body=body_text,
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
-        raise PermanentDeliveryError(message, provider=self.name, status=status, body=body_text)
+        if status >= 500:
+            return AmbiguousDeliveryError(
+                f"server error, the call may have been processed: {message}",
+                provider=self.name,
+                status=status,
+                body=body_text,
+            )
+        if status in (401, 403):
+            return self.account_error(message, status=status, body=body_text)
+        return PermanentDeliveryError(message, provider=self.name, status=status, body=body_text)
+
+    def account_error(self, message: str, *, status: int, body: str = "") -> AccountDeliveryError:
+        """A refused key or account: names the environment variables to check."""
+        names = ", ".join(self.env_vars) or "the provider's settings"
+        return AccountDeliveryError(
+            f"{message}. The provider refused the credentials or the account: check {names}. "
+            "Nothing was sent by this call; everyone not yet sent stays pending",
+            provider=self.name,
+            status=status,
+            body=body,
+        )
 
     def rate_limit(self, response: httpx.Response) -> RateLimit | None:
         """The quota this answer reports; a provider with headers of its own reads them here."""

@@ -30,6 +30,7 @@ import email.policy
 import re
 import secrets
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -382,12 +383,12 @@ class MimeTemplate:
         headers: list[bytes] = []
         for _marker, kind, name, unstructured in self._slots:
             if kind == "to":
-                headers.append(_to_line(recipient.name, recipient.email, to))
+                headers.append(_to_line(recipient.address.name, recipient.email, to))
                 continue
             if kind == "subject":
                 value = subject
             elif kind == "date":
-                value = format_datetime(date or datetime.now(UTC))
+                value = format_datetime(date) if date is not None else _date_now()
             elif kind == "message-id":
                 check_header("Message-ID", message_id)
                 if _MSGID.fullmatch(message_id):
@@ -419,6 +420,19 @@ class MimeTemplate:
             elif isinstance(piece, int):
                 out.append(headers[piece])
         return RenderedMessage(b"".join(out), message_id, to, subject)
+
+
+_date_cache: tuple[int, str] = (-1, "")
+
+
+def _date_now() -> str:
+    """The Date header for now: formatted once a second, not once a message."""
+    global _date_cache
+    second = int(time.time())
+    cached = _date_cache
+    if cached[0] != second:
+        cached = _date_cache = (second, format_datetime(datetime.fromtimestamp(second, UTC)))
+    return cached[1]
 
 
 def _find(skeleton: bytes, needle: bytes, what: str | int) -> tuple[int, int, str | int]:

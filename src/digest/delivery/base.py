@@ -20,16 +20,23 @@ import logging
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from ..message import Batch
+from ..errors import (
+    AccountDeliveryError,
+    AmbiguousDeliveryError,
+    ConfigError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from ..message import Batch, Content, Recipient
 from .builtin import BUILTIN
 
 if TYPE_CHECKING:
@@ -53,7 +60,9 @@ class RecipientResult:
     """What became of one recipient in one call.
 
     ``message_id`` is the provider's id for this recipient's message, or for the whole batch
-    where the provider gives only one. ``retryable`` is true when a later try may succeed.
+    where the provider gives only one. ``retryable`` is true when a later try may succeed
+    (nothing was sent); ``unknown`` when the call may have been taken but its answer was
+    lost, so sending again could duplicate.
     """
 
     email: str
@@ -61,6 +70,7 @@ class RecipientResult:
     message_id: str | None = None
     error: str | None = None
     retryable: bool = False
+    unknown: bool = False
 
 
 class Options(BaseModel):
@@ -93,6 +103,8 @@ class Provider(ABC):
     keeps_message_id: ClassVar[bool] = False
     """True when the recipient gets digest's stable ``Message-ID`` (the provider lets us set
     it and keeps it); else the provider writes its own."""
+    reconciles: ClassVar[bool] = False
+    """True when ``accepted`` can look up what the provider took (after a lost answer)."""
     split_statuses: ClassVar[frozenset[int]] = frozenset({400, 413, 422})
     """Refusals one recipient (or too much data) can cause: only these isolate culprits.
     Auth, a missing domain or an answer without a status never split a batch."""
@@ -147,6 +159,24 @@ class Provider(ABC):
         ``PermanentDeliveryError`` when the whole call failed for good.
         """
 
+    def accepted(
+        self, content: Content, recipients: Sequence[Recipient], since: datetime
+    ) -> dict[str, str | None]:
+        """Which of ``recipients`` the provider accepted for ``content`` since ``since``.
+
+        Returns digest id → the provider's message id (None when it gives none) for each
+        recipient it found, matched on the digest id sent in the provider's metadata field;
+        a recipient missing from the answer was not accepted (as far as the provider knows
+        now: allow for search lag before believing it). Only when ``reconciles`` is true;
+        raises ``DeliveryError`` when the look-up itself fails.
+        """
+        raise NotImplementedError(f"{self.name} cannot look up what it accepted")
+
+    def issue_messages(self, content: Content) -> int | None:
+        """How many messages of this issue the provider (or outbox) already holds, or None
+        when it cannot tell: guards against a ledger that was lost or reset."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook; most backends hold nothing
         """Release pooled connections."""
 
@@ -198,7 +228,10 @@ class Provider(ABC):
         (the repeat shares its result); the batch is cut to the provider's limits
         (``chunks``); each chunk is tried until it succeeds, with backoff and jitter for
         transient failures up to ``delivery.max_retries`` (then every recipient gets a
-        retryable failure). A provider that refuses a whole request for one bad address
+        retryable failure). An ambiguous failure (the call may have been taken) is retried
+        only at an idempotent provider (same key); elsewhere its recipients come back
+        ``unknown``, for the job to reconcile. An account error (401/403) is raised: it
+        stops the run. A provider that refuses a whole request for one bad address
         (``rejects_whole_batch``) gets its culprits isolated: the ones ``blame`` names fail
         alone and the rest go again; when it names no one, the batch is halved.
         """
@@ -231,7 +264,9 @@ class Provider(ABC):
         for i, r in enumerate(everyone):
             if i in repeats:
                 f = out[repeats[i]]
-                out.append(RecipientResult(r.email, f.ok, f.message_id, f.error, f.retryable))
+                out.append(
+                    RecipientResult(r.email, f.ok, f.message_id, f.error, f.retryable, f.unknown)
+                )
             else:
                 out.append(next(unique))
         return out
@@ -246,6 +281,16 @@ class Provider(ABC):
                 if attempt > self.delivery.max_retries:
                     return _fail_all(batch, self.scrub(str(e)), retryable=True)
                 self._sleep(self._backoff(attempt, e.retry_after))
+            except AmbiguousDeliveryError as e:
+                # a repeat under the same idempotency key cannot send twice; anywhere else
+                # the call may have been taken, so it is never sent again blindly
+                if not self.idempotent:
+                    return _fail_all(batch, self.scrub(str(e)), retryable=False, unknown=True)
+                if attempt > self.delivery.max_retries:
+                    return _fail_all(batch, self.scrub(str(e)), retryable=True)
+                self._sleep(self._backoff(attempt, None))
+            except AccountDeliveryError:
+                raise
             except PermanentDeliveryError as e:
                 if (
                     not self.rejects_whole_batch
@@ -279,9 +324,12 @@ class Provider(ABC):
         ]
 
 
-def _fail_all(batch: Batch, error: str, *, retryable: bool) -> list[RecipientResult]:
+def _fail_all(
+    batch: Batch, error: str, *, retryable: bool, unknown: bool = False
+) -> list[RecipientResult]:
     return [
-        RecipientResult(r.email, False, error=error, retryable=retryable) for r in batch.recipients
+        RecipientResult(r.email, False, error=error, retryable=retryable, unknown=unknown)
+        for r in batch.recipients
     ]
 
 

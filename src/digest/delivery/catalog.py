@@ -54,6 +54,7 @@ class ProviderRow:
     description: str = ""
     max_batch: int | None = None
     idempotent: bool | None = None
+    reconciles: bool | None = None
     rejects_whole_batch: bool | None = None
     keeps_message_id: bool | None = None
     options: list[OptionRow] = field(default_factory=list)
@@ -71,6 +72,7 @@ class ProviderRow:
             "description": self.description,
             "max_batch": self.max_batch,
             "idempotent": self.idempotent,
+            "reconciles": self.reconciles,
             "rejects_whole_batch": self.rejects_whole_batch,
             "keeps_message_id": self.keeps_message_id,
             "options": [
@@ -154,6 +156,7 @@ def _describe(name: str, target: str, settings: Any) -> ProviderRow:
     row.description = _prose(str(getattr(cls, "description", "") or (cls.__doc__ or "")))
     row.max_batch = int(cls.max_batch)
     row.idempotent = bool(cls.idempotent)
+    row.reconciles = bool(getattr(cls, "reconciles", False))
     row.rejects_whole_batch = bool(getattr(cls, "rejects_whole_batch", False))
     row.keeps_message_id = bool(getattr(cls, "keeps_message_id", False))
     configured = settings.provider_options(name)

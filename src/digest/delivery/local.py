@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, ClassVar, TextIO
 from pydantic import Field
 
 from ..errors import DigestError, PermanentDeliveryError
-from ..message import Batch
+from ..message import Batch, Content
 from ._mime import render_message
 from .base import Options, Provider, RecipientResult
 
@@ -101,6 +101,11 @@ class FileProvider(Provider):
     def path_for(self, issue_id: str, email: str) -> Path:
         """Where the message for this issue and recipient goes."""
         return self.root / safe_file_name(issue_id) / f"{safe_file_name(email)}.eml"
+
+    def issue_messages(self, content: Content) -> int | None:
+        """The .eml files of this issue already in the outbox."""
+        folder = self.root / safe_file_name(content.issue_id)
+        return sum(1 for p in folder.glob("*.eml") if p.is_file()) if folder.is_dir() else 0
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         folder = self.root / safe_file_name(batch.content.issue_id)

@@ -14,15 +14,20 @@ Facts from Mailjet's documentation (dev.mailjet.com "Send API v3.1", "Send API e
   "ErrorMessage", "ErrorRelatedTo", ...}]}``. The HTTP status is 400 as soon as one message
   failed, so a 400 with a ``Messages`` list is read per message, not as a failed call.
 * A call-wide error (bad JSON, bad credentials) is a single object with ``ErrorMessage``.
-* Mailjet documents no idempotency key: a retry after a lost answer may send twice.
+* Mailjet documents no idempotency key: a retry after a lost answer may send twice, so a
+  lost answer is never retried. Each message's ``CustomID`` is digest's per-recipient id,
+  and the message resource (``GET /v3/REST/message?CustomID=...``, answered
+  ``{"Count", "Data": [{"ID", "CustomID", ...}]}``) says whether Mailjet took it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlencode
 
 import httpx
 
@@ -66,6 +71,7 @@ class MailjetProvider(HTTPProvider):
     env_vars: ClassVar[tuple[str, ...]] = ("MJ_APIKEY_PUBLIC", "MJ_APIKEY_PRIVATE")
     max_batch: ClassVar[int] = 50
     idempotent: ClassVar[bool] = False
+    reconciles: ClassVar[bool] = True
     rejects_whole_batch: ClassVar[bool] = False
     error_code_field = "ErrorCode"
 
@@ -87,6 +93,29 @@ class MailjetProvider(HTTPProvider):
         if self.options.sandbox:
             payload["SandboxMode"] = True
         return HTTPRequest("POST", "/v3.1/send", json=payload, accept=frozenset({400}))
+
+    def accepted(
+        self, content: Content, recipients: Sequence[Recipient], since: datetime
+    ) -> dict[str, str | None]:
+        """One look-up of the message resource per recipient, by ``CustomID``."""
+        found: dict[str, str | None] = {}
+        for r in recipients:
+            if not r.digest_id:
+                continue
+            query = urlencode({"CustomID": r.digest_id, "FromTS": int(since.timestamp())})
+            response = self.request(HTTPRequest("GET", f"/v3/REST/message?{query}"))
+            try:
+                data = response.json()["Data"]
+            except (ValueError, KeyError, TypeError):
+                raise PermanentDeliveryError(
+                    "the message resource answered without Data",
+                    provider=self.name,
+                    status=response.status_code,
+                ) from None
+            if isinstance(data, list) and data:
+                first = data[0] if isinstance(data[0], dict) else {}
+                found[r.digest_id] = str(first["ID"]) if "ID" in first else None
+        return found
 
     def parse_response(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
         try:
@@ -121,7 +150,7 @@ def _message(
         "Subject": content.subject_for(recipient),
         "TextPart": bodies.text.fill(values),
         "HTMLPart": bodies.html.fill(values),
-        "CustomID": content.issue_id,
+        "CustomID": recipient.digest_id or content.issue_id,
         "EventPayload": json.dumps({"issue": content.issue_id, "batch": batch_key}),
     }
     if content.reply_to:

@@ -4,16 +4,25 @@ Each recipient gets a complete message (body filled on our side), and Postmark a
 with one result per message, in order: ``ErrorCode`` 0 and a ``MessageID`` when accepted,
 else its own error code and message for that recipient only. A bad token or a malformed
 request fails the whole call (401, 422).
+
+Each message carries digest's per-recipient id in ``Metadata.digest_id``. After a lost
+answer, Postmark's Messages API (``GET /messages/outbound``: ``count`` ≤ 500, ``offset``,
+``count + offset`` ≤ 10,000, filters ``tag``, ``recipient``, ``fromdate`` in Eastern time and
+``metadata_<key>``) says which of them it accepted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
 from ..errors import PermanentDeliveryError
-from ..message import Batch, Recipient
+from ..message import Batch, Content, Recipient
 from ._http import Bodies, HTTPOptions, HTTPProvider, HTTPRequest
 from .base import Options, RecipientResult
 
@@ -23,6 +32,19 @@ TOKEN_ENV = "POSTMARK_SERVER_TOKEN"
 
 _RETRYABLE_CODES = frozenset({100, 429})
 """Per-message error codes worth another try later (maintenance, rate limit)."""
+
+SEARCH_PAGE = 500
+SEARCH_WINDOW = 10_000
+"""Postmark's search returns at most ``count + offset`` ≤ 10,000 messages per query."""
+
+
+def eastern(when: datetime) -> str:
+    """``when`` as the Messages API's ``fromdate`` wants it: Eastern time, no offset."""
+    try:
+        zone: Any = ZoneInfo("America/New_York")
+    except ZoneInfoNotFoundError:
+        zone = timezone(timedelta(hours=-5))
+    return when.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class PostmarkOptions(HTTPOptions):
@@ -48,6 +70,7 @@ class PostmarkProvider(HTTPProvider):
     idempotent = False
     rejects_whole_batch = False
     keeps_message_id = True
+    reconciles = True
     key_env = TOKEN_ENV
     key_header = ("X-Postmark-Server-Token", "{key}")
 
@@ -83,6 +106,8 @@ class PostmarkProvider(HTTPProvider):
             "HtmlBody": bodies.html.fill(values),
             "TextBody": bodies.text.fill(values),
         }
+        if r.digest_id:
+            msg["Metadata"] = {**shared["Metadata"], "digest_id": r.digest_id}
         headers = [{"Name": k, "Value": v} for k, v in c.headers_for(r).items() if v.strip("<>, ")]
         if o.message_id_header and r.message_id:
             headers.append({"Name": "Message-ID", "Value": r.message_id})
@@ -122,6 +147,56 @@ class PostmarkProvider(HTTPProvider):
                     )
                 )
         return results
+
+    def accepted(
+        self, content: Content, recipients: Sequence[Recipient], since: datetime
+    ) -> dict[str, str | None]:
+        """Page through the issue's messages (its tag) sent since ``since``, matching
+        ``Metadata.digest_id``; past the 10,000-message window, ask for each one left."""
+        wanted = {r.digest_id for r in recipients if r.digest_id}
+        found: dict[str, str | None] = {}
+        query = {"tag": content.issue_id, "fromdate": eastern(since)}
+        offset = 0
+        while wanted - found.keys() and offset + SEARCH_PAGE <= SEARCH_WINDOW:
+            messages, total = self._search(query, offset)
+            self._match(messages, wanted, found)
+            offset += SEARCH_PAGE
+            if offset >= total or not messages:
+                return found
+        for digest_id in sorted(wanted - found.keys()):
+            messages, _ = self._search({**query, "metadata_digest_id": digest_id}, 0)
+            self._match(messages, wanted, found)
+        return found
+
+    def issue_messages(self, content: Content) -> int | None:
+        """How many messages tagged with the issue Postmark holds (its retention: 45 days)."""
+        _, total = self._search({"tag": content.issue_id}, 0, count=1)
+        return total
+
+    def _search(
+        self, query: dict[str, str], offset: int, count: int = SEARCH_PAGE
+    ) -> tuple[list[Any], int]:
+        params = urlencode({"count": count, "offset": offset, **query})
+        response = self.request(HTTPRequest("GET", f"/messages/outbound?{params}"))
+        try:
+            body = response.json()
+            messages = body["Messages"]
+            total = int(body["TotalCount"])
+        except (ValueError, KeyError, TypeError):
+            raise PermanentDeliveryError(
+                "the message search answered without Messages and TotalCount",
+                provider=self.name,
+                status=response.status_code,
+            ) from None
+        return (messages if isinstance(messages, list) else []), total
+
+    @staticmethod
+    def _match(messages: list[Any], wanted: set[str], found: dict[str, str | None]) -> None:
+        for m in messages:
+            meta = m.get("Metadata") if isinstance(m, dict) else None
+            digest_id = meta.get("digest_id") if isinstance(meta, dict) else None
+            if digest_id in wanted:
+                found[digest_id] = m.get("MessageID")
 
     def error_message(self, response: httpx.Response) -> str:
         try:

@@ -162,4 +162,6 @@ def _email(
     headers = {k: v for k, v in content.headers_for(recipient).items() if v.strip("<>, ")}
     if headers:
         email["headers"] = headers
+    if recipient.digest_id:
+        email["tags"] = [*shared["tags"], {"name": "digest_id", "value": recipient.digest_id}]
     return email

@@ -4,6 +4,9 @@ The body goes once per call: the HTML and text carry substitution tags, and each
 personalization (one per recipient) holds that recipient's values, subject and headers.
 SendGrid answers 202 with an empty body and one ``X-Message-Id`` for the whole request; one
 bad address makes it refuse the whole request with 400, so the base splits the batch.
+Each personalization carries digest's per-recipient id in ``custom_args.digest_id`` (merged
+by SendGrid with the message's own ``custom_args``); SendGrid offers no free look-up of what
+it accepted, so a lost answer leaves its recipients unknown.
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ class SendGridProvider(HTTPProvider):
         values = tokens.values(r)
         if values:
             p["substitutions"] = {_tag(k): v for k, v in values.items()}
+        if r.digest_id:
+            p["custom_args"] = {"digest_id": r.digest_id}
         return p
 
     def recipient_bytes(self, batch: Batch, recipient: Recipient) -> int:

@@ -209,7 +209,11 @@ class SESProvider(HTTPProvider):
             "FromEmailAddress": _header_form(sender),
             "Destination": {"ToAddresses": [_header_form(to)]},
             "Content": {"Raw": {"Data": base64.b64encode(raw).decode("ascii")}},
-            "EmailTags": [{"Name": k, "Value": v} for k, v in issue_tags(c)],
+            "EmailTags": [
+                {"Name": k, "Value": v}
+                for k, v in [*issue_tags(c), ("digest_id", original.digest_id or "")]
+                if v
+            ],
         }
         if self._configuration_set:
             payload["ConfigurationSetName"] = self._configuration_set
@@ -244,6 +248,8 @@ class SESProvider(HTTPProvider):
             )
         if code in RECIPIENT_CODES:
             return [RecipientResult(recipient.email, False, error=f"ses: {message}")]
+        if status == 403 or code in ("AccountSuspendedException", "SendingPausedException"):
+            raise self.account_error(message, status=status, body=body)
         raise PermanentDeliveryError(message, provider=self.name, status=status, body=body)
 
     def error_code(self, response: httpx.Response) -> str:

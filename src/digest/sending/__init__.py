@@ -20,7 +20,7 @@ from .lock import JobLock, lock_path
 from .personalise import Personaliser
 from .plan import SendPlan, plan_send
 from .privacy import ForgetResult, ForgottenCheck, export_person, forget
-from .recipients import BadRow, Row, read_recipients
+from .recipients import BadRow, CsvFormat, Row, read_recipients, sniff_recipients
 from .report import Reporter, make_reporter
 from .subscriber_io import ImportResult, add_subscribers, export_subscribers, import_subscribers
 from .subscribers import Subscribers
@@ -36,6 +36,7 @@ from .tokens import make_token, verify
 __all__ = [
     "TEST_PREFIX",
     "BadRow",
+    "CsvFormat",
     "DueResult",
     "ForgetResult",
     "ForgottenCheck",
@@ -68,6 +69,7 @@ __all__ = [
     "send_due",
     "send_issue",
     "send_test",
+    "sniff_recipients",
     "suppress_addresses",
     "unsuppress_addresses",
     "verify",

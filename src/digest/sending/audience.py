@@ -145,8 +145,9 @@ def load_audience(
     hidden = counts.suppressed
     flush()
     if counts.bad_rows > MAX_BAD_ROWS_SHOWN:
+        more = plural(counts.bad_rows - MAX_BAD_ROWS_SHOWN, "more bad row")
         reporter.warning(
-            f"{recipients}: {counts.bad_rows - MAX_BAD_ROWS_SHOWN} more bad rows not shown.",
+            f"{recipients}: {more} not shown.",
             event="bad_rows_more",
         )
     counts.suppressed = hidden + ledger.apply_suppressions(issue_id)

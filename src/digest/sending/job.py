@@ -9,16 +9,21 @@ One run of :func:`send_issue`:
    suppressed; this happens on every run, so rows added to the CSV since an earlier run
    (even one that finished) go out now and nobody is skipped;
 4. puts failed-but-retryable recipients of earlier runs back in line;
-5. sends: first the batches an earlier run recorded but never finished (same members, same
-   idempotency key), then new batches of ``provider.batch_size()``, each recorded before it
-   goes; ``delivery.concurrency`` worker threads, ``delivery.rate`` messages a second;
-6. writes each batch's results in one transaction.
+5. settles what an earlier run left uncertain: batches still ``sending`` (a crash mid-call)
+   go again with their key at an idempotent provider, else their members become
+   ``unknown``; unknown members are looked up at a provider that can say what it accepted
+   (after ``delivery.reconcile_delay``, for its search lag): those found are sent, the
+   rest go out again. Elsewhere they stay unknown until ``retry --unknown``;
+6. sends: first the batches recorded but never sent, then new batches of
+   ``provider.batch_size()``, each recorded and checkpointed before it goes;
+   ``delivery.concurrency`` worker threads, ``delivery.rate`` messages a second. A lost
+   answer (an ambiguous failure) is never sent again blindly: its members become
+   ``unknown`` and the batch size halves, to bound what the next lost answer leaves open;
+7. writes each batch's results in one transaction, then settles this run's unknowns as in 5.
 
+A refused key or account (401/403) stops the run with everyone not yet sent pending.
 SIGINT or SIGTERM (from the list load on) stops planning new batches; the batches in flight
-finish and are recorded, and the next run picks up the rest. After SIGKILL, the batches that
-were in flight stay ``open`` and go again with the same key: at an idempotent provider
-nothing is duplicated, at others at most those batches (``concurrency × batch size``
-messages) can arrive twice.
+finish and are recorded, and the next run picks up the rest.
 """
 
 from __future__ import annotations
@@ -31,21 +36,26 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     EXIT_PARTIAL,
+    EXIT_UNKNOWN,
+    AccountDeliveryError,
     ConfigError,
+    DeliveryError,
     DigestError,
     IssueChangedError,
+    LedgerError,
     SendError,
 )
 from ..message import Batch, Content, Recipient
 from ..text import plural
 from .audience import AudienceCounts, load_audience
-from .ledger import BatchRow, Ledger, MemberRow, Outcome
+from .ledger import BatchRow, Ledger, MemberRow, Outcome, ledger_error
 from .lock import JobLock, lock_path
 from .pace import paced_batch_size
 from .personalise import Personaliser
@@ -128,14 +138,24 @@ class SendReport(AudienceCounts):
     requeued: int = 0
     sent_now: int = 0
     failed_now: int = 0
+    unknown_now: int = 0
+    """Recipients whose answer was lost in this run (or in a run that crashed before it)."""
+    found_now: int = 0
+    """Unknown outcomes settled in this run as accepted by the provider."""
+    resent_now: int = 0
+    """Unknown outcomes the provider had not accepted, queued to go again."""
+    risked_now: int = 0
+    """Unknown outcomes sent again on request (``retry --unknown``)."""
     interrupted: bool = False
     already_finished: bool = False
     finished: bool = False
 
     @property
     def exit_code(self) -> int:
-        """0 when nothing is left to send and nothing failed (even if a signal came after the
-        last batch); else 1 (partial)."""
+        """8 while some outcome is unknown; else 0 when nothing is left to send and nothing
+        failed (even if a signal came after the last batch); else 1 (partial)."""
+        if self.counts.get("unknown", 0):
+            return EXIT_UNKNOWN
         if not self.finished or self.counts.get("failed", 0):
             return EXIT_PARTIAL
         return 0
@@ -209,7 +229,7 @@ def _outcomes(members: list[MemberRow], results: list[RecipientResult]) -> list[
         if r is None:
             out.append(Outcome(m.id, False, None, "the provider returned no result", True))
         else:
-            out.append(Outcome(m.id, r.ok, r.message_id, r.error, r.retryable))
+            out.append(Outcome(m.id, r.ok, r.message_id, r.error, r.retryable, r.unknown))
     return out
 
 
@@ -236,6 +256,7 @@ class _Run:
         self.size = paced_batch_size(
             provider.batch_size(), settings.delivery.rate, per_message=provider.per_message
         )
+        self.floor = min(self.size, _SMALLEST_AFTER_LOSS)
 
     def batch_for(self, row: BatchRow) -> tuple[Batch, list[MemberRow]]:
         members = self.ledger.members(row)
@@ -321,7 +342,7 @@ class _Run:
             if not members:  # every member was settled in the meantime (a requeue, a race)
                 self.ledger.record_results(row, [])
                 continue
-            self.ledger.begin_attempt(row)
+            self.ledger.begin_attempt(row, self.provider.name)
             return pool.submit(work, batch), (row, members)
         return None
 
@@ -332,20 +353,108 @@ class _Run:
         members: list[MemberRow],
         report: SendReport,
     ) -> Exception | None:
-        """Write a finished batch's results in one transaction; return what it raised, if so."""
+        """Write a finished batch's results in one transaction; return what it raised, if so.
+
+        A refused key or account reopens the batch (nothing was sent); any other error
+        leaves it ``sending``, to be settled as a lost answer next run.
+        """
         try:
             results = fut.result()
+        except AccountDeliveryError as e:
+            self.ledger.undo_attempt(row)
+            return e
         except Exception as e:
             return e
-        if results is None:  # stopped before the call: the batch stays open
+        if results is None:  # stopped before the call: the batch is open again
+            self.ledger.undo_attempt(row)
             return None
         outcomes = _outcomes(members, results)
         self.ledger.record_results(row, outcomes)
         ok = sum(1 for o in outcomes if o.ok)
+        lost = sum(1 for o in outcomes if o.unknown and not o.ok)
         report.sent_now += ok
-        report.failed_now += len(outcomes) - ok
+        report.failed_now += len(outcomes) - ok - lost
+        report.unknown_now += lost
         self.reporter.progress(ok, len(outcomes) - ok)
+        if lost:
+            smaller = max(self.floor, self.size // 2)
+            self.reporter.warning(
+                f"batch {row.number}: the answer for {lost} messages was lost; they are not "
+                f"sent again until the outcome is known. Batches shrink to {smaller}.",
+                event="answer_lost",
+                batch=row.number,
+                unknown=lost,
+            )
+            self.size = smaller
         return None
+
+    def reconcile(self, report: SendReport) -> None:
+        """Settle unknown outcomes where the provider can say what it accepted.
+
+        Waits until ``delivery.reconcile_delay`` has passed since the newest of those calls
+        (interruptible), then asks once for all of them: those found are sent, the rest go
+        out again in new batches. Batches sent through another provider are left unknown.
+        """
+        provider = self.provider
+        if not provider.reconciles:
+            return
+        batches = [
+            b
+            for b in self.ledger.unknown_batches(self.issue_id)
+            if b.provider in (None, provider.name)
+        ]
+        if not batches:
+            return
+        ready = max(b.attempted_at for b in batches) + self.settings.delivery.reconcile_delay
+        wait = ready - time.time()
+        if wait > 0:
+            self.reporter.info(
+                f"waiting {wait:.0f}s before asking {provider.name} what it accepted "
+                "(its search lags behind its sends)",
+                event="reconcile_wait",
+            )
+            if self.stop.wait(wait):
+                return
+        members = [m for b in batches for m in b.members]
+        recipients = [self.personaliser.recipient(m.email, m.name, m.fields) for m in members]
+        since = datetime.fromtimestamp(min(b.attempted_at for b in batches) - 300, UTC)
+        try:
+            accepted = provider.accepted(self.prepared.content, recipients, since)
+        except AccountDeliveryError:
+            raise
+        except DeliveryError as e:
+            self.reporter.warning(
+                f"could not ask {provider.name} what it accepted ({provider.scrub(str(e))}); "
+                f"{len(members)} outcomes stay unknown and are asked about next run.",
+                event="reconcile_failed",
+            )
+            return
+        found: dict[int, str | None] = {}
+        missing: list[int] = []
+        for m, r in zip(members, recipients, strict=True):
+            if r.digest_id in accepted:
+                found[m.id] = accepted[r.digest_id]
+            else:
+                missing.append(m.id)
+        self.ledger.settle_unknown(
+            self.issue_id, self.prepared.content_hash, self.size, found, missing
+        )
+        report.found_now += len(found)
+        report.resent_now += len(missing)
+        self.reporter.info(
+            f"asked {provider.name} about {len(members)} lost answers: {len(found)} were "
+            f"accepted (not sent again), {len(missing)} were not and go out again.",
+            event="reconciled",
+            found=len(found),
+            resent=len(missing),
+        )
+
+
+_SMALLEST_AFTER_LOSS = 10
+"""Batch size never shrinks below this after lost answers (or the provider's own size)."""
+
+_RECONCILE_ROUNDS = 3
+"""Most look-up-and-resend rounds in one run; what is left waits for the next run."""
 
 
 def _check_hash(ledger: Ledger, prepared: Prepared, force: bool, reporter: Reporter) -> bool:
@@ -391,23 +500,49 @@ def _changed_after_finish(ledger: Ledger, prepared: Prepared) -> None:
         ledger.set_finished(prepared.issue_id, False)
         raise IssueChangedError(
             f"Issue {prepared.issue_id!r} changed after its send finished, and "
-            f"{plural(waiting, 'recipient')} added to the list since would get the edited "
-            "version while everyone else got the old one. To send it to them, run again "
-            "with --force."
+            f"{plural(waiting, 'recipient')} added to the list (or chosen to go again) since "
+            "would get the edited version while everyone else got the old one. To send it "
+            "to them, run again with --force."
         )
 
 
 @contextmanager
 def _ledger_errors(ledger: Ledger) -> Iterator[None]:
-    """An SQLite failure mid-send (a full disk, a damaged file) as a message, not a traceback."""
+    """An SQLite failure mid-send (a full disk, a damaged file) as a message, not a traceback.
+
+    Batches whose results could not be written stay ``sending``: the next run settles them
+    as lost answers (never sends them again blindly).
+    """
     try:
         yield
     except sqlite3.Error as e:
-        raise SendError(
-            f"{ledger.path}: the send ledger could not be written: {e}. Nothing recorded is "
-            "lost: sent batches are marked, and the batches in flight stay open and go again "
-            "with the same keys. Fix the cause (free disk space?) and run the same command again."
-        ) from None
+        raise ledger_error(ledger.path, e) from None
+
+
+def _guard_new_ledger(
+    ledger: Ledger, prepared: Prepared, provider: Provider, reporter: Reporter
+) -> None:
+    """Refuse to start an issue this ledger has never seen when the provider (or outbox)
+    already holds messages of it: the ledger was lost, reset or replaced."""
+    try:
+        held = provider.issue_messages(prepared.content)
+    except AccountDeliveryError:
+        raise
+    except DeliveryError as e:
+        reporter.warning(
+            f"could not ask {provider.name} whether {prepared.issue_id!r} was sent before "
+            f"({provider.scrub(str(e))}); going on.",
+            event="new_ledger_unchecked",
+        )
+        return
+    if held:
+        raise LedgerError(
+            f"{ledger.path} has no record of {prepared.issue_id!r}, but {provider.name} "
+            f"already holds {held} message(s) of it: this ledger is not the one that sent "
+            "it (lost, reset or replaced?). Sending now would mail those readers again. "
+            "Restore the ledger from a backup (`digest ledger backup FILE` makes one), or, "
+            "if you really mean to send the issue again from scratch, add --new-ledger."
+        )
 
 
 def run_send(
@@ -419,6 +554,8 @@ def run_send(
     recipients: Path | None,
     force: bool = False,
     retry_only: bool = False,
+    resend_unknown: bool = False,
+    new_ledger: bool = False,
     requeue: Sequence[str] | None = None,
     reporter: Reporter | None = None,
     stop: threading.Event | None = None,
@@ -436,6 +573,8 @@ def run_send(
                 f"Nothing to retry: {prepared.issue_id!r} has no send in {ledger.path}. "
                 "Send it first with `digest send`."
             )
+        if not new_ledger and ledger.issue(prepared.issue_id) is None:
+            _guard_new_ledger(ledger, prepared, provider, rep)
         was_finished = _check_hash(ledger, prepared, force, rep)
         stopper = stop or threading.Event()
         run = _Run(settings, prepared, ledger, provider, rep, stopper)
@@ -447,12 +586,34 @@ def run_send(
             if requeue is not None:
                 chosen = ledger.make_retryable(prepared.issue_id, requeue)
                 rep.info(f"{plural(chosen, 'failed recipient')} chosen to go again.")
+            lost = ledger.settle_in_flight(prepared.issue_id, idempotent=provider.idempotent)
+            if lost:
+                report.unknown_now += lost
+                rep.warning(
+                    f"{lost} recipients were in batches being sent when an earlier run "
+                    "stopped: their outcome is unknown, so they are not sent again blindly.",
+                    event="in_flight_unknown",
+                    unknown=lost,
+                )
+            run.reconcile(report)
+            if resend_unknown:
+                report.risked_now = ledger.release_unknown(
+                    prepared.issue_id, prepared.content_hash, run.size
+                )
+                if report.risked_now:
+                    rep.warning(
+                        f"{report.risked_now} recipients whose outcome is unknown are sent "
+                        "again (--unknown): any of them whose first message did arrive gets "
+                        "a second copy.",
+                        event="unknown_resent",
+                    )
             report.requeued = ledger.requeue_retryable(
                 prepared.issue_id, prepared.content_hash, run.size
             )
             if report.requeued:
                 rep.info(
-                    f"{report.requeued} earlier retryable failures queued again.", event="requeued"
+                    f"{plural(report.requeued, 'earlier retryable failure')} queued again.",
+                    event="requeued",
                 )
             _changed_after_finish(ledger, prepared)
             if was_finished and not report.added and not report.requeued:
@@ -468,6 +629,13 @@ def run_send(
                     event="finished",
                 )
             run.send(report, include_new=not retry_only, signals=signals)
+            for _ in range(_RECONCILE_ROUNDS):
+                if stopper.is_set() or not provider.reconciles or not ledger.counts(
+                    prepared.issue_id
+                )["unknown"]:
+                    break
+                run.reconcile(report)
+                run.send(report, include_new=not retry_only, signals=signals)
         report.interrupted = stopper.is_set()
         report.finished = ledger.is_finished(prepared.issue_id)
         ledger.set_finished(prepared.issue_id, report.finished)
@@ -499,6 +667,8 @@ def send_issue(
     recipients: Path | str | None = None,
     force: bool = False,
     retry_only: bool = False,
+    resend_unknown: bool = False,
+    new_ledger: bool = False,
     requeue: Sequence[str] | None = None,
     reporter: Reporter | None = None,
     provider: Provider | None = None,
@@ -509,8 +679,10 @@ def send_issue(
     Everything is checked (:func:`~digest.sending.preflight.preflight`, the provider's
     credentials) before the lock or the ledger is touched. Takes the job lock unless
     ``lock`` is False (the caller holds it). Raises CheckFailedError, LockHeldError,
-    IssueChangedError, ConfigError or RecipientsError; a partial send is a report, not an
-    exception.
+    IssueChangedError, ConfigError, RecipientsError, LedgerError (also when the ledger does
+    not know the issue but the provider holds messages of it, unless ``new_ledger``) or
+    AccountDeliveryError; a partial send is a report, not an exception. ``resend_unknown``
+    sends again those whose outcome is unknown (``retry --unknown``).
     """
     from .preflight import preflight
 
@@ -538,6 +710,8 @@ def send_issue(
                     recipients=csv_path,
                     force=force,
                     retry_only=retry_only,
+                    resend_unknown=resend_unknown,
+                    new_ledger=new_ledger,
                     requeue=requeue,
                     reporter=reporter,
                 )

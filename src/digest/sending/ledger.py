@@ -5,7 +5,8 @@ Tables::
     issues        one row per issue: content hash, timestamps, finished or not
     recipients    one row per issue and recipient: state, provider message id, error,
                   retryable, attempts, timestamps, and the batch it was last sent in
-    batches       one row per provider call: number, state (open/done), the key last sent
+    batches       one row per provider call: number, state (open/sending/done), the key last
+                  sent, the provider, when the last call started and its outcome class
     suppressions  addresses no send may reach: unsubscribed, bounced, complained
     events        provider events matched to a recipient of an issue (see event_log)
     webhook_nonces  one-time ids of webhook requests already acted on (replays)
@@ -24,24 +25,37 @@ Two triggers keep a subscriber's status in step with the suppression list: a sup
 makes a confirmed reader active again.
 
 Recipient states: ``pending`` (not sent yet), ``sent``, ``failed`` (with ``retryable``),
-``suppressed`` (skipped: on the suppression list), and later ``bounced`` / ``complained``
-(set from provider events).
+``unknown`` (the call may have been taken but its answer was lost: never sent again until
+the provider says it did not accept it, or ``retry --unknown``), ``suppressed`` (skipped: on
+the suppression list), and later ``bounced`` / ``complained`` (set from provider events).
+``reconciled`` says how an unknown outcome was settled: ``found`` at the provider,
+``resent`` (the provider had not accepted it) or ``risked`` (sent again on request).
+
+A batch is ``open`` when planned, ``sending`` from just before its provider call until its
+results are written, ``done`` after. Its ``outcome``: ``answered`` (the provider answered
+per recipient), ``not_sent`` (refused before it could act), ``ambiguous`` (the answer was
+lost), ``reconciled`` (an ambiguous batch settled by asking the provider).
 
 Duplicates are merged by SQLite itself: ``(issue_id, email_key)`` is unique and rows go in
 with ``INSERT OR IGNORE``, so memory stays flat however long the list is.
 
-A batch's members and key are committed *before* the provider is called. After a crash,
-an ``open`` batch is sent again with the same members and the same key, which makes the
-retry a no-op at providers that honour idempotency keys; at the others only that batch can
-arrive twice. Only :mod:`digest.sending` writes the ledger.
+A batch's members and key are committed (and checkpointed) *before* the provider is
+called. After a crash, a ``sending`` batch goes again with the same members and key at a
+provider that honours idempotency keys; at the others its members become ``unknown`` and are
+reconciled. The write-ahead log is checkpointed after every batch, so a copy of the file
+without its ``-wal`` loses nothing recorded. Every SQLite failure is a
+:class:`~digest.errors.LedgerError` that says what to do. Only :mod:`digest.sending` writes
+the ledger.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -61,10 +75,12 @@ __all__ = [
     "Ledger",
     "MemberRow",
     "Outcome",
+    "UnknownBatch",
     "batch_key",
+    "ledger_error",
 ]
 
-STATES = ("pending", "sent", "failed", "suppressed", "bounced", "complained")
+STATES = ("pending", "sent", "failed", "unknown", "suppressed", "bounced", "complained")
 EVENT_STATES = ("bounced", "complained")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "manual")
 
@@ -160,6 +176,18 @@ CREATE TABLE IF NOT EXISTS requeues (
 CREATE INDEX IF NOT EXISTS requeues_issue ON requeues (issue_id, email_key);
 """
 
+_OUTCOMES = """
+ALTER TABLE batches ADD COLUMN provider TEXT;
+ALTER TABLE batches ADD COLUMN outcome TEXT;
+ALTER TABLE batches ADD COLUMN attempted_at TEXT;
+ALTER TABLE recipients ADD COLUMN reconciled TEXT;
+UPDATE batches SET state = 'sending', attempted_at = updated_at
+    WHERE state = 'open' AND attempts > 0;
+"""
+"""Outcome classes per batch, ``unknown`` recipients and how they were settled. An ``open``
+batch with attempts from an older release may have been in flight at a crash: it becomes
+``sending``, so it is reconciled rather than sent again blindly."""
+
 _SUBSCRIBERS = """
 CREATE TABLE subscribers (
     email_key        TEXT PRIMARY KEY,
@@ -225,6 +253,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "0004-events-by-address",
         "CREATE INDEX IF NOT EXISTS recipients_email_key ON recipients (email_key, sent_at);",
     ),
+    ("0002-once-outcomes", _OUTCOMES),
     ("0004-subscribers", _SUBSCRIBERS),
 )
 """Forward migrations, applied in order, each once, each in its own transaction.
@@ -238,6 +267,61 @@ _CHUNK = 2000
 
 _encode_fields = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """Merge fields as stored: compact JSON (one encoder made once, not one per row)."""
+
+_CHECKED: set[tuple[int, int]] = set()
+"""Ledger files (device, inode) this process has integrity-checked."""
+
+
+def ledger_error(path: Path, error: sqlite3.Error | OSError) -> LedgerError:
+    """One clear message for an SQLite (or file) failure of the ledger at ``path``."""
+    text = str(error)
+    low = text.lower()
+    if "readonly" in low or "read-only" in low or "permission" in low:
+        what = (
+            "is read-only: digest must write it to record every send. Make the file, its "
+            "-wal and -shm files and their folder writable"
+        )
+    elif "locked" in low or "busy" in low:
+        what = (
+            "is locked by another program (a sqlite3 shell, a backup or sync tool?). Let it "
+            "finish or close it"
+        )
+    elif "full" in low:
+        what = (
+            "cannot grow: the disk is full (or the ledger reached its size limit). Free some "
+            "space"
+        )
+    elif "malformed" in low or "not a database" in low or "corrupt" in low:
+        what = (
+            "is damaged. Restore it from a backup (`digest ledger backup FILE` makes one); "
+            "sending without it would mail everyone again"
+        )
+    elif "unable to open" in low:
+        what = "cannot be opened: check that the path is right and its folder is writable"
+    else:
+        what = "failed"
+    return LedgerError(
+        f"{path}: the send ledger {what} ({text}), then run the same command again. What "
+        "was recorded is kept; nothing is sent while the ledger cannot record it."
+    )
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose every SQLite failure becomes one :class:`LedgerError`."""
+
+    ledger_path: Path = Path("ledger")
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as e:
+            raise ledger_error(self.ledger_path, e) from None
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.Error as e:
+            raise ledger_error(self.ledger_path, e) from None
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -306,37 +390,152 @@ class Outcome:
     message_id: str | None
     error: str | None
     retryable: bool
+    unknown: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownBatch:
+    """A batch whose answer was lost: its unknown members, and when and where it went."""
+
+    number: int
+    provider: str | None
+    attempted_at: float
+    """Unix time the call started (for search lag)."""
+    members: list[MemberRow]
 
 
 class Ledger:
     """The ledger file. Use from one thread; open one per process (WAL handles the rest)."""
 
-    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+    def __init__(
+        self, path: Path | str, *, readonly: bool = False, timeout: float = 30.0
+    ) -> None:
         self.path = Path(path)
+        self._refuse_empty()
         try:
             if readonly:
-                uri = f"{self.path.resolve().as_uri()}?mode=ro"
-                self.db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+                db = self._open_readonly(timeout)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-                self._migrate()
-            # a read-only open is lazy: read once so a broken file fails here, not later
-            self.db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                db = sqlite3.connect(
+                    self.path, timeout=timeout, isolation_level=None, factory=_Connection
+                )
         except sqlite3.Error as e:
-            raise ConfigError(
-                f"{self.path}: cannot open the send ledger: {e}. Check [sending] ledger in "
-                "digest.toml: it must name an SQLite file (or a new one) in a folder you can "
-                "write to."
-            ) from None
+            raise ledger_error(self.path, e) from None
         except OSError as e:
             raise ConfigError(
                 f"{self.path}: cannot create the send ledger's folder {self.path.parent}: "
                 f"{e.strerror}. Check [sending] ledger in digest.toml."
             ) from None
-        self.db.execute("PRAGMA busy_timeout=30000")
+        assert isinstance(db, _Connection)
+        db.ledger_path = self.path
+        self.db: _Connection = db
+        try:
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+            self.check_integrity()
+            if not readonly:
+                self._migrate()
+            self.db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _open_readonly(self, timeout: float) -> sqlite3.Connection:
+        """A read-only connection; for a file nobody can write (a read-only folder, where
+        SQLite cannot make the WAL's shared-memory file) an ``immutable`` one."""
+        base = self.path.resolve().as_uri()
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            db = sqlite3.connect(
+                f"{base}?{query}", uri=True, timeout=timeout, isolation_level=None,
+                factory=_Connection,
+            )
+            db.ledger_path = self.path
+            try:
+                db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except LedgerError as e:
+                db.close()
+                if "read-only" not in str(e) or "immutable" in query:
+                    raise
+                continue
+            return db
+        raise AssertionError("unreachable")
+
+    def _refuse_empty(self) -> None:
+        """A ledger file that exists but is empty or unreadable was truncated or replaced:
+        taking it as a new ledger would send the whole list again."""
+        try:
+            size = self.path.stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as e:
+            raise ledger_error(self.path, e) from None
+        if size == 0:
+            raise LedgerError(
+                f"{self.path}: the send ledger is empty (0 bytes). A ledger is never empty "
+                "once written, so it was truncated or replaced, and starting afresh would "
+                "mail everyone again. Restore it from a backup (`digest ledger backup FILE` "
+                "makes one). If you really mean to start over, delete the file and send "
+                "with --new-ledger."
+            )
+        if not os.access(self.path, os.R_OK):
+            raise LedgerError(
+                f"{self.path}: the send ledger cannot be read (permission denied). Make it "
+                "readable by the user running digest, then run the same command again."
+            )
+
+    def check_integrity(self) -> None:
+        """``PRAGMA quick_check``: refuse a damaged file before anything is sent.
+
+        Once per file per process: it reads the whole file (~150 ms at 100,000 recipients,
+        ``benchmarks/bench_ledger.py``), so a server opening the ledger per request checks
+        it when it starts, not on every request.
+        """
+        try:
+            st = self.path.stat()
+            seen = (st.st_dev, st.st_ino)
+        except OSError:
+            seen = None
+        if seen is not None and seen in _CHECKED:
+            return
+        try:
+            rows = self.db.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.Error as e:
+            raise ledger_error(self.path, e) from None
+        if [r[0] for r in rows] != ["ok"]:
+            detail = "; ".join(str(r[0]) for r in rows[:3])
+            raise ledger_error(self.path, sqlite3.DatabaseError(f"corrupt: {detail}"))
+        if seen is not None:
+            _CHECKED.add(seen)
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the main file, so a copy of the file alone (without
+        its ``-wal``) holds everything recorded so far."""
+        self.db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+
+    def backup(self, target: Path | str) -> Path:
+        """A consistent copy of the ledger at ``target``, made with SQLite's online backup
+        API (safe while another process writes); written beside it, then renamed."""
+        dest = Path(target)
+        tmp = dest.with_name(f".{dest.name}.part")
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp.unlink(missing_ok=True)
+            out = sqlite3.connect(tmp)
+            try:
+                self.db.backup(out)
+                out.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                out.close()
+            os.replace(tmp, dest)
+        except sqlite3.Error as e:
+            tmp.unlink(missing_ok=True)
+            raise ledger_error(dest, e) from None
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise LedgerError(f"{dest}: cannot write the backup: {e.strerror or e}.") from None
+        return dest
 
     def _migrate(self) -> None:
         """Bring the file up to this release's schema; refuse one from a newer release."""
@@ -509,7 +708,12 @@ class Ledger:
         return int(row[0])
 
     def counts(self, issue_id: str) -> dict[str, int]:
-        """Recipients by state (every state present, zero where none)."""
+        """Recipients by state (every state present, zero where none), plus
+        ``failed_retryable`` / ``failed_permanent``, how unknown outcomes were settled:
+        ``found`` (at the provider), ``resent`` (the provider had not accepted them),
+        ``risked`` (sent again on ``retry --unknown``), and ``exposure``: how many could
+        still get a second copy (the unknown ones, if resent, and members of batches a
+        crash caught mid-call)."""
         out = dict.fromkeys(STATES, 0)
         for state, n in self.db.execute(
             "SELECT state, COUNT(*) FROM recipients WHERE issue_id = ? GROUP BY state",
@@ -521,7 +725,38 @@ class Ledger:
             "AND retryable = 1",
             (issue_id,),
         ).fetchone()[0]
+        out["failed_permanent"] = out["failed"] - out["failed_retryable"]
+        out.update(found=0, resent=0, risked=0)
+        if self._has_column("recipients", "reconciled"):
+            for how, n in self.db.execute(
+                "SELECT reconciled, COUNT(*) FROM recipients WHERE issue_id = ? "
+                "AND reconciled IS NOT NULL GROUP BY reconciled",
+                (issue_id,),
+            ):
+                out[how] = n
+        out["exposure"] = out["unknown"] + self.in_flight(issue_id)
         return out
+
+    def sending_batches(self, issue_id: str) -> int:
+        """Batches whose provider call started and whose results are not written yet."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM batches WHERE issue_id = ? AND state = 'sending'", (issue_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def in_flight(self, issue_id: str) -> int:
+        """Pending recipients of batches caught mid-call (``sending``) by a crash."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM recipients r JOIN batches b ON b.issue_id = r.issue_id "
+            "AND b.number = r.batch WHERE r.issue_id = ? AND r.state = 'pending' "
+            "AND b.state = 'sending'",
+            (issue_id,),
+        ).fetchone()
+        return int(row[0])
+
+    def _has_column(self, table: str, column: str) -> bool:
+        """True once the migration adding ``column`` ran (a read-only open cannot migrate)."""
+        return any(r[1] == column for r in self.db.execute(f"PRAGMA table_info({table})"))
 
     def failures(self, issue_id: str, limit: int | None = None) -> list[tuple[str, str, bool]]:
         """(email, error, retryable) of failed recipients, oldest first."""
@@ -543,14 +778,14 @@ class Ledger:
         )
 
     def is_finished(self, issue_id: str) -> bool:
-        """True when the issue has recipients and nothing is left to send or retry.
+        """True when the issue has recipients and nothing is left to send, retry or settle.
 
         An issue with no recipient at all (an empty or wholly broken list) is not finished:
         ``send-due`` must try again once the list is fixed.
         """
         total, left = self.db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(state = 'pending' OR (state = 'failed' "
-            "AND retryable = 1)), 0) FROM recipients WHERE issue_id = ?",
+            "SELECT COUNT(*), COALESCE(SUM(state IN ('pending', 'unknown') OR "
+            "(state = 'failed' AND retryable = 1)), 0) FROM recipients WHERE issue_id = ?",
             (issue_id,),
         ).fetchone()
         return bool(total and not left)
@@ -633,27 +868,68 @@ class Ledger:
         ).fetchall()
         return [MemberRow(i, e, n, json.loads(f)) for i, e, n, f in rows]
 
-    def begin_attempt(self, batch: BatchRow) -> None:
-        """Count one more provider call and record its key (written before the call)."""
+    def begin_attempt(self, batch: BatchRow, provider: str = "") -> None:
+        """Mark the batch ``sending``: one more call, its key, its provider and start time.
+
+        Written and checkpointed before the call, so that after a crash (even with the
+        ``-wal`` file lost) the batch is known to have maybe gone.
+        """
         with self._tx():
             self.db.execute(
-                "UPDATE batches SET attempts = attempts + 1, key = ?, updated_at = ? "
+                "UPDATE batches SET attempts = attempts + 1, key = ?, state = 'sending', "
+                "provider = ?, attempted_at = ?, updated_at = ? "
                 "WHERE issue_id = ? AND number = ?",
-                (batch.key, _now(), batch.issue_id, batch.number),
+                (batch.key, provider, _now(), _now(), batch.issue_id, batch.number),
+            )
+        self.checkpoint()
+
+    def undo_attempt(self, batch: BatchRow) -> None:
+        """The call never started (the job was stopped first): the batch is ``open`` again."""
+        with self._tx():
+            self.db.execute(
+                "UPDATE batches SET attempts = MAX(attempts - 1, 0), state = 'open', "
+                "updated_at = ? WHERE issue_id = ? AND number = ?",
+                (_now(), batch.issue_id, batch.number),
+            )
+
+    def release_batch(self, batch: BatchRow) -> None:
+        """The provider refused the call before acting (a bad key): the members go back in
+        line, unbatched, and the batch is closed as ``not_sent``."""
+        now = _now()
+        with self._tx():
+            self.db.execute(
+                "UPDATE recipients SET batch = NULL, updated_at = ? "
+                "WHERE issue_id = ? AND batch = ? AND state = 'pending'",
+                (now, batch.issue_id, batch.number),
+            )
+            self.db.execute(
+                "UPDATE batches SET state = 'done', outcome = 'not_sent', updated_at = ? "
+                "WHERE issue_id = ? AND number = ?",
+                (now, batch.issue_id, batch.number),
             )
 
     def record_results(self, batch: BatchRow, outcomes: Sequence[Outcome]) -> None:
-        """Write every member's outcome and close the batch, in one transaction."""
+        """Write every member's outcome and close the batch with its outcome class, in one
+        transaction, then checkpoint the write-ahead log."""
         now = _now()
         # Recipients that share an outcome (a provider's one id for the whole call, one
         # error for all) are written by one set-based statement per group.
         sent: dict[str | None, list[int]] = {}
         failed: dict[tuple[str, int], list[int]] = {}
+        unknown: dict[str, list[int]] = {}
         for o in outcomes:
             if o.ok:
                 sent.setdefault(o.message_id, []).append(o.id)
+            elif o.unknown:
+                unknown.setdefault(o.error or "the answer was lost", []).append(o.id)
             else:
                 failed.setdefault((o.error or "failed", int(o.retryable)), []).append(o.id)
+        if unknown:
+            outcome = "ambiguous"
+        elif outcomes and not sent and all(r for _, r in failed):
+            outcome = "not_sent"
+        else:
+            outcome = "answered"
         with self._tx():
             many = [(m, now, now, i) for m, ids in sent.items() if len(ids) == 1 for i in ids]
             self.db.executemany(
@@ -674,11 +950,133 @@ class Ledger:
                 "WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
                 [(e, r, now, _encode_fields(ids)) for (e, r), ids in failed.items()],
             )
-            self.db.execute(
-                "UPDATE batches SET state = 'done', updated_at = ? "
-                "WHERE issue_id = ? AND number = ?",
-                (now, batch.issue_id, batch.number),
+            self.db.executemany(
+                "UPDATE recipients SET state = 'unknown', error = ?, retryable = 0, "
+                "attempts = attempts + 1, updated_at = ? "
+                "WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+                [(e, now, _encode_fields(ids)) for e, ids in unknown.items()],
             )
+            self.db.execute(
+                "UPDATE batches SET state = 'done', outcome = ?, updated_at = ? "
+                "WHERE issue_id = ? AND number = ?",
+                (outcome, now, batch.issue_id, batch.number),
+            )
+        self.checkpoint()
+
+    def settle_in_flight(self, issue_id: str, *, idempotent: bool) -> int:
+        """Batches left ``sending`` by a crash: their calls may have been taken.
+
+        With an idempotency key they are simply ``open`` again (the same key makes a repeat
+        safe); otherwise their pending members become ``unknown``, to be reconciled. Returns
+        how many recipients became unknown.
+        """
+        now = _now()
+        with self._tx():
+            numbers = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT number FROM batches WHERE issue_id = ? AND state = 'sending'",
+                    (issue_id,),
+                )
+            ]
+            if not numbers:
+                return 0
+            if idempotent:
+                self.db.execute(
+                    "UPDATE batches SET state = 'open', updated_at = ? "
+                    "WHERE issue_id = ? AND state = 'sending'",
+                    (now, issue_id),
+                )
+                return 0
+            cur = self.db.execute(
+                "UPDATE recipients SET state = 'unknown', error = ?, updated_at = ? "
+                "WHERE issue_id = ? AND state = 'pending' AND batch IN "
+                "(SELECT number FROM batches WHERE issue_id = ? AND state = 'sending')",
+                (
+                    "the run stopped while this batch was being sent: its answer was lost",
+                    now,
+                    issue_id,
+                    issue_id,
+                ),
+            )
+            self.db.execute(
+                "UPDATE batches SET state = 'done', outcome = 'ambiguous', updated_at = ? "
+                "WHERE issue_id = ? AND state = 'sending'",
+                (now, issue_id),
+            )
+        return cur.rowcount
+
+    def unknown_batches(self, issue_id: str) -> list[UnknownBatch]:
+        """Batches with members whose outcome is unknown, oldest first."""
+        rows = self.db.execute(
+            "SELECT r.batch, b.provider, COALESCE(b.attempted_at, b.updated_at), r.id, "
+            "r.email, r.name, r.fields FROM recipients r JOIN batches b "
+            "ON b.issue_id = r.issue_id AND b.number = r.batch "
+            "WHERE r.issue_id = ? AND r.state = 'unknown' ORDER BY r.batch, r.id",
+            (issue_id,),
+        ).fetchall()
+        out: list[UnknownBatch] = []
+        for number, provider, at, i, e, n, f in rows:
+            if not out or out[-1].number != number:
+                when = datetime.fromisoformat(at).timestamp()
+                out.append(UnknownBatch(number, provider or None, when, []))
+            out[-1].members.append(MemberRow(i, e, n, json.loads(f)))
+        return out
+
+    def settle_unknown(
+        self,
+        issue_id: str,
+        content_hash: str,
+        size: int,
+        found: dict[int, str | None],
+        missing: Sequence[int],
+    ) -> None:
+        """Write what the provider said about unknown members: ``found`` (row id → its
+        message id) were sent; ``missing`` were not accepted and go out again in new
+        batches of up to ``size``."""
+        now = _now()
+        with self._tx():
+            self.db.executemany(
+                "UPDATE recipients SET state = 'sent', message_id = ?, error = NULL, "
+                "reconciled = 'found', sent_at = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'unknown'",
+                [(mid, now, now, i) for i, mid in found.items()],
+            )
+            self._rebatch_unknown(issue_id, content_hash, size, list(missing), "resent")
+            self.db.execute(
+                "UPDATE batches SET outcome = 'reconciled', updated_at = ? WHERE issue_id = ? "
+                "AND outcome = 'ambiguous' AND number NOT IN (SELECT batch FROM recipients "
+                "WHERE issue_id = ? AND state = 'unknown' AND batch IS NOT NULL)",
+                (now, issue_id, issue_id),
+            )
+        self.checkpoint()
+
+    def release_unknown(self, issue_id: str, content_hash: str, size: int) -> int:
+        """``retry --unknown``: every unknown member goes out again (marked ``risked``)."""
+        with self._tx():
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT id FROM recipients WHERE issue_id = ? AND state = 'unknown' "
+                    "ORDER BY id",
+                    (issue_id,),
+                )
+            ]
+            self._rebatch_unknown(issue_id, content_hash, size, ids, "risked")
+        return len(ids)
+
+    def _rebatch_unknown(
+        self, issue_id: str, content_hash: str, size: int, ids: list[int], how: str
+    ) -> None:
+        """Unknown members back to pending, in new open batches of up to ``size``."""
+        now = _now()
+        for chunk in _chunks(ids, max(1, min(size, 500))):
+            self.db.execute(
+                "UPDATE recipients SET state = 'pending', error = NULL, reconciled = ?, "
+                f"updated_at = ? WHERE id IN ({_marks(chunk)}) AND state = 'unknown'",
+                (how, now, *chunk),
+            )
+            self._record_batch(issue_id, content_hash, chunk)
 
     def requeue_retryable(self, issue_id: str, content_hash: str, size: int) -> int:
         """Put failed-but-retryable recipients back into open batches; returns how many.
@@ -896,6 +1294,16 @@ class Ledger:
         return len(rows)
 
 
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    """``ids`` in pieces small enough for one ``IN (...)`` each."""
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+def _marks(ids: Sequence[int]) -> str:
+    return ", ".join("?" * len(ids))
+
+
 class _Tx:
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on error) on an autocommit connection."""
 
@@ -906,4 +1314,9 @@ class _Tx:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            self.db.execute("COMMIT")
+            return
+        # the original error says more; SQLite may have rolled back already
+        with suppress(sqlite3.Error, LedgerError):
+            self.db.execute("ROLLBACK")

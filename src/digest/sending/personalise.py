@@ -72,6 +72,7 @@ class Personaliser:
         self._signer = Signer(secret, list_id) if secret is not None else None
         self._slug = quote(issue_id, safe="")
         self._domain = _ascii_domain(sender_email.rpartition("@")[2])
+        self._shows_email = "{email" in (self.template or "")
         if self.template is not None and "{email}" in self.template:
             log.warning(EMAIL_FIELD_DEPRECATED)
         if self.template is not None and "{token}" in self.template and secret is None:
@@ -92,7 +93,10 @@ class Personaliser:
             return ""
         if token is None:
             token = self._signer.token(email) if self._signer is not None else ""
-        return self.template.format(token=token, slug=self._slug, email=quote(email, safe=""))
+        # quote the address only for a template that shows it (percent-encoding costs more
+        # than the rest of a recipient's link)
+        quoted = quote(email, safe="") if self._shows_email else ""
+        return self.template.format(token=token, slug=self._slug, email=quoted)
 
     def recipient(
         self, email: str, name: str = "", fields: Mapping[str, str] | None = None

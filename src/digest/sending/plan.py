@@ -39,6 +39,7 @@ class SendPlan(AudienceCounts):
     subject: str
     provider: str
     idempotent: bool
+    reconciles: bool = False
     already_done: int = 0
     to_send: int = 0
     batch_size: int = 1
@@ -50,8 +51,16 @@ class SendPlan(AudienceCounts):
 
     @property
     def duplicate_bound(self) -> int:
-        """Most messages a crash could duplicate (0 at an idempotent provider)."""
-        return 0 if self.idempotent else self.batch_size * self.concurrency
+        """Most messages a crash or a lost answer could duplicate without you choosing it: 0
+        (an idempotency key repeats the call safely; a look-up settles a lost answer;
+        elsewhere a lost answer is left unknown, never resent on its own)."""
+        return 0
+
+    @property
+    def unknown_bound(self) -> int:
+        """Most recipients one crash can leave unknown (to settle with ``retry --unknown``)
+        at a provider that can neither repeat a call safely nor be asked."""
+        return 0 if self.idempotent or self.reconciles else self.batch_size * self.concurrency
 
 
 def compliance_warnings(
@@ -129,6 +138,7 @@ def plan_send(
         subject=content.subject,
         provider=provider_cls.name,
         idempotent=provider_cls.idempotent,
+        reconciles=provider_cls.reconciles,
         batch_size=max(1, size),
         rate=settings.delivery.rate,
         concurrency=settings.delivery.concurrency,

@@ -30,6 +30,7 @@ from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from ..errors import RecipientsError
+from ..model import FORBIDDEN_CHARACTERS
 
 __all__ = [
     "RESERVED_FIELDS",
@@ -423,6 +424,10 @@ def _parse(
     )
     if "\r" in name or "\n" in name:
         return BadRow(line, email_text, "the name contains a line break")
+    if bad := FORBIDDEN_CHARACTERS.search(name):
+        return BadRow(
+            line, email_text, f"the name contains the control character U+{ord(bad.group()):04X}"
+        )
     fields = {}
     for raw, col in columns.extra:
         v = raw_row.get(raw)

@@ -14,6 +14,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from ..text import plural
+
 __all__ = ["JsonReporter", "Reporter", "RichReporter", "TextReporter", "make_reporter"]
 
 
@@ -60,7 +62,7 @@ class TextReporter(Reporter):
 
     def progress_start(self, issue_id: str, total: int) -> None:
         self._restart(total)
-        self._line(f"sending {issue_id}: {total} messages")
+        self._line(f"sending {issue_id}: {plural(total, 'message')}")
 
     def progress(self, sent: int, failed: int) -> None:
         rate, eta = self._advance(sent, failed)

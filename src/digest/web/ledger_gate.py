@@ -65,14 +65,13 @@ class LedgerGate:
         """
         try:
             Ledger(self.path).close()
-        except ConfigError as e:
+        except (ConfigError, LedgerError) as e:
             if not self.path.is_file():
                 raise
             self._fail(e)
 
     async def start(self) -> None:
-        """Start the writer thread and open the ledger on it (the app's startup)."""
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-ledger")
+        """Open the ledger on the writer thread and check it (the app's startup)."""
         await self.probe()
 
     async def stop(self) -> None:
@@ -92,8 +91,8 @@ class LedgerGate:
 
     async def run(self, work: Callable[[Ledger], T]) -> T:
         """``work(ledger)`` on the writer thread; raises :class:`LedgerUnavailable`."""
-        if self._thread is None:
-            raise LedgerUnavailable("the server is not running")
+        if self._thread is None:  # started here, so a server without lifespan events works
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-ledger")
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._call, work)
 
     async def suppress(self, email: str, source: str) -> None:
