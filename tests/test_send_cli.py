@@ -239,7 +239,9 @@ def test_only_permanent_failures_say_retry_will_not_help(tmp_path, loopback):
     done = run_digest("send", "issue-7.yaml", cwd=tmp_path, env=env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed for good" in done.stdout and "digest status issue-7" in done.stdout
-    assert "digest retry" not in done.stdout
+    # no plain retry (it would skip them); only --failed, for a cause the sender fixed
+    assert "`digest retry issue-7.yaml`" not in done.stdout
+    assert "`digest retry issue-7.yaml --failed`" in done.stdout
 
 
 def test_sigterm_while_the_list_is_read_stops_cleanly_before_sending(tmp_path):
