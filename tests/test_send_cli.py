@@ -104,6 +104,15 @@ def test_test_send_goes_only_to_the_given_addresses(tmp_path):
     assert not (folder / "ledger.sqlite3").exists()
 
 
+def test_test_send_to_a_bad_address_says_why_in_one_clean_sentence(tmp_path):
+    folder = _folder(tmp_path)
+    done = run_digest("send", "issue-7.yaml", "--to", "editor.example.org", cwd=folder)
+    assert done.returncode == 3
+    assert "--to 'editor.example.org' is not a valid address: " in done.stderr, done.stderr
+    assert ".." not in done.stderr
+    assert not (folder / "outbox").exists()
+
+
 def test_test_send_never_replaces_a_real_recipients_message(tmp_path):
     folder = _folder(tmp_path)
     assert run_digest("send", "issue-7.yaml", cwd=folder).returncode == 0
