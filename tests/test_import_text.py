@@ -118,3 +118,26 @@ def test_number_is_required_because_it_names_the_issue() -> None:
     result = CliRunner().invoke(cli, ["import-text", str(SEED_LISTING)])
     assert result.exit_code == 2
     assert "--number" in result.output
+
+
+@pytest.mark.parametrize("base", ["ftp://files.example.org/", "example.org/articles"])
+def test_a_base_url_the_build_would_refuse_is_refused_before_writing(
+    tmp_path: Path, base: str
+) -> None:
+    from tests.send_support import run_digest
+
+    out = tmp_path / "issue-5.yaml"
+    done = run_digest(
+        "import-text",
+        str(SEED_LISTING),
+        "--number",
+        "5",
+        "--base-url",
+        base,
+        "-o",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--base-url" in done.stderr and "absolute http(s) URL" in done.stderr
+    assert not out.exists()

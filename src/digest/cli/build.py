@@ -52,6 +52,18 @@ def build(issue: str, out_dir: Path, web_dir: Path | None, config_path: Path | N
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
+def _web_base(value: str) -> str:
+    """Refuse a base the issue file would refuse later, link by link, at build time."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(
+            f"{value!r} must be an absolute http(s) URL, e.g. https://example.org/articles/"
+        )
+    return value
+
+
 @click.command(name="import-text")
 @click.argument("listing", type=click.Path(dir_okay=False, path_type=Path))
 @output_option
@@ -63,6 +75,7 @@ def build(issue: str, out_dir: Path, web_dir: Path | None, config_path: Path | N
     default="https://example.org/articles/",
     show_default=True,
     help="Links are guessed as BASE-URL + the headline's slug; check them.",
+    callback=lambda _ctx, _param, value: _web_base(value),
 )
 def import_text(
     listing: Path,
