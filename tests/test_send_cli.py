@@ -149,6 +149,13 @@ def test_status_of_an_unknown_issue_names_the_known_ones(tmp_path):
     assert done.returncode == 3 and "issue-7" in done.stderr
 
 
+def test_status_with_a_negative_failures_count_is_a_usage_error(tmp_path):
+    folder = _folder(tmp_path)
+    done = run_digest("status", "issue-7", "--failures", "-1", cwd=folder)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--failures" in done.stderr
+
+
 def _due_folder(tmp_path: Path, send_ats: dict[str, str | None]) -> Path:
     folder = _folder(tmp_path, issues_dir="issues", max_overdue_hours=24)
     (folder / "issues").mkdir()

@@ -260,7 +260,14 @@ def send_due(
 
 @click.command()
 @click.argument("issue_id", metavar="ISSUE")
-@click.option("--failures", "limit", default=20, show_default=True, help="Failures to list.")
+@click.option(
+    "--failures",
+    "limit",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Failures to list.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @config_option
 def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -> int:
