@@ -101,3 +101,16 @@ def test_the_send_summary_of_a_local_permanent_failure_names_retry_failed(tmp_pa
     assert first.returncode == 1, first.stdout + first.stderr
     assert "refused by the provider" not in first.stdout  # the outbox refused it, not a provider
     assert "`digest retry " in first.stdout and " --failed`" in first.stdout, first.stdout
+
+
+def test_retry_failed_counts_the_chosen_recipients_once(tmp_path):
+    folder = _folder(tmp_path)
+    _break_outbox(folder, "bob@example.org")
+    first = run_digest("send", "issue-7", cwd=folder)
+    assert first.returncode == 1, first.stdout + first.stderr
+    (folder / "outbox" / "issue-7" / "bob@example.org.eml" / "x").rmdir()
+    (folder / "outbox" / "issue-7" / "bob@example.org.eml").rmdir()
+    again = run_digest("retry", "7", "--failed", "--log-format", "text", cwd=folder)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 failed recipient chosen to go again" in again.stdout
+    assert "retryable failure" not in again.stdout, again.stdout  # not counted a second time
