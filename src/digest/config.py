@@ -132,6 +132,16 @@ class NewsletterSettings(_Section):
     def _urls(cls, v: str | None) -> str | None:
         return _web_url(v)
 
+    @field_validator("from_", "reply_to")
+    @classmethod
+    def _mailbox(cls, v: str | None) -> str | None:
+        """Checked here, not at render time, so the error names the file and line."""
+        from email.utils import parseaddr
+
+        if v is not None and "@" not in parseaddr(v)[1]:
+            raise ValueError(f"{v!r} is not a mail address; write e.g. 'Name <you@example.org>'")
+        return v
+
     @field_validator("subject")
     @classmethod
     def _subject(cls, v: str) -> str:

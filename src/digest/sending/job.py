@@ -583,6 +583,7 @@ def run_send(
         with _Signals(stopper) as signals:
             if not retry_only:
                 load_audience(settings, ledger, prepared.issue_id, recipients, rep, report)
+            chosen = 0
             if requeue is not None:
                 chosen = ledger.make_retryable(prepared.issue_id, requeue)
                 rep.info(f"{plural(chosen, 'failed recipient')} chosen to go again.")
@@ -610,9 +611,11 @@ def run_send(
             report.requeued = ledger.requeue_retryable(
                 prepared.issue_id, prepared.content_hash, run.size
             )
-            if report.requeued:
+            # the ones chosen above were just made retryable: count only the others here
+            if report.requeued > chosen:
                 rep.info(
-                    f"{plural(report.requeued, 'earlier retryable failure')} queued again.",
+                    f"{plural(report.requeued - chosen, 'earlier retryable failure')} "
+                    "queued again.",
                     event="requeued",
                 )
             _changed_after_finish(ledger, prepared)
