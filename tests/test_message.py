@@ -176,3 +176,14 @@ def test_subject_that_looks_like_an_encoded_word_reaches_readers_as_written(subj
     want = subject.replace("@@digest.x@@", "=?utf-8?q?y?=")
     for data in (build_mime(c, r).as_bytes(), render_message(c, r).data):
         assert str(_parse(data)["Subject"]) == want
+
+
+def test_a_lone_surrogate_in_a_display_name_is_a_header_error() -> None:
+    """Found by the MIME property test: the stdlib raised UnicodeEncodeError instead."""
+    import pytest
+
+    from digest.errors import HeaderError
+    from digest.message import Address
+
+    with pytest.raises(HeaderError, match="lone surrogate"):
+        Address("news@example.org", "\ud800")

@@ -179,7 +179,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def check_header(field_name: str, value: str) -> str:
-    """Refuse a header value with CR or LF: it would let text forge further headers.
+    """Refuse a header value with CR or LF (it would let text forge further headers) or a
+    lone surrogate (the stdlib cannot encode it).
 
     A lone surrogate (text decoded with errors ignored somewhere) is refused too. Returns the
     value with any other line separator (VT, FF, U+001C–U+001E, NEL, U+2028,
