@@ -126,7 +126,7 @@ def plan_send(
     settings: Settings,
     prepared: Prepared,
     *,
-    recipients: Path,
+    recipients: Path | None,
     reporter: Reporter | None = None,
 ) -> SendPlan:
     """The plan for sending ``prepared`` to ``recipients`` now; nothing is sent or written."""
@@ -162,7 +162,15 @@ def plan_send(
     ):
         _drop_send_indexes(scratch)
         have_done = _copy_live(scratch, ledger_path(settings), prepared.issue_id)
-        load_audience(settings, scratch, prepared.issue_id, recipients, rep, plan, dry_run=True)
+        live_path = ledger_path(settings)
+        live = Ledger(live_path, readonly=True) if live_path.exists() else None
+        try:
+            load_audience(
+                settings, scratch, prepared.issue_id, recipients, rep, plan, dry_run=True, live=live
+            )
+        finally:
+            if live is not None:
+                live.close()
         if have_done:
             plan.already_done = scratch.db.execute(
                 "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND state = 'pending' "
