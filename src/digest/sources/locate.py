@@ -61,9 +61,11 @@ def resolve_issue(arg: str | Path, settings: Settings) -> Path:
             return here
     folder = settings.path(settings.sending.issues_dir)
     number = int(text) if text.isdigit() else None
-    matches = []
+    matches, unread = [], []
     for path in issue_files(folder):
         slug, num = _names(path)
+        if slug is None and num is None:
+            unread.append(str(path))
         if slug == text or (number is not None and num == number) or path.stem == text:
             matches.append(path)
     if len(matches) == 1:
@@ -76,10 +78,16 @@ def resolve_issue(arg: str | Path, settings: Settings) -> Path:
         )
     if given.suffix in ISSUE_SUFFIXES or "/" in text:
         raise InputError(f"{given}: no such issue file.")
+    broken = (
+        f" These files in it have no readable number, so could not be checked: "
+        f"{', '.join(unread)} (`digest build FILE` shows what is wrong)."
+        if unread
+        else ""
+    )
     raise InputError(
         f"No issue {text!r}: no such file, and no issue file in {folder} "
         "([sending] issues_dir) has that slug or number. Give the issue file's path, "
-        "its slug (issue-13) or its number (13)."
+        f"its slug (issue-13) or its number (13).{broken}"
     )
 
 
