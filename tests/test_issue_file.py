@@ -41,7 +41,7 @@ articles:
 def test_sections_follow_first_appearance_and_keep_editor_order() -> None:
     issue = parse_issue(GOOD)
     assert issue.lead.headline == "Third"
-    assert [(s.name, [a.headline for a in s.articles]) for s in issue.sections] == [
+    assert [(s.name, [a.headline for a in s.articles]) for s in issue.groups] == [
         ("World", ["First", "Fourth"]),
         ("Home", ["Second"]),
     ]
@@ -64,13 +64,13 @@ def test_send_at_without_time_zone_is_an_error_on_its_line() -> None:
 
 def test_errors_name_file_line_and_field_for_every_mistake() -> None:
     text = GOOD.replace("url: https://example.org/2", "url: javascript:alert(1)").replace(
-        "    summary: Four.\n", ""
+        "  - headline: Fourth\n    summary: Four.\n", "  - summary: Four.\n"
     )
     with pytest.raises(IssueFileError) as e:
         parse_issue(text, "week.yaml")
     message = str(e.value)
     assert "week.yaml:11: article 2 → url: links must start with http:, https:, mailto:" in message
-    assert "week.yaml:18: article 4 → summary: is required" in message
+    assert "week.yaml:18: article 4 → headline: is required" in message
     assert "Traceback" not in message
 
 
@@ -114,7 +114,7 @@ def test_build_reports_a_bad_file_without_a_traceback(write) -> None:  # type: i
 def test_schema_is_json_schema_generated_from_the_model() -> None:
     schema = json.loads(issue_schema())
     assert schema["$schema"].startswith("https://json-schema.org/")
-    assert set(schema["required"]) == {"number", "date", "articles"}
+    assert set(schema["required"]) == {"number", "date"}
     assert schema["properties"]["articles"]["items"]["$ref"].endswith("/Article")
     assert set(schema["properties"]) == set(Issue.model_fields)
 

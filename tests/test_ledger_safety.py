@@ -151,7 +151,7 @@ def test_a_ledger_copied_without_its_wal_after_a_kill_sends_nobody_twice(tmp_pat
     server.faults.passthrough(3)  # the new-ledger check, then two batches
     server.faults.hold()
     env = cli_env(POSTMARK_SERVER_TOKEN=POSTMARK_TOKEN)
-    proc = start_digest("send", "issue-7.yaml", cwd=tmp_path, env=env)
+    proc = start_digest("send", "issue-7.yaml", "--skip-check", cwd=tmp_path, env=env)
     assert server.faults.wait_held(1, timeout=60), "the third batch never reached Postmark"
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
@@ -160,7 +160,7 @@ def test_a_ledger_copied_without_its_wal_after_a_kill_sends_nobody_twice(tmp_pat
     for leftover in ("ledger.sqlite3-wal", "ledger.sqlite3-shm"):
         (tmp_path / leftover).unlink(missing_ok=True)
 
-    again = run_digest("send", "issue-7.yaml", cwd=tmp_path, env=env)
+    again = run_digest("send", "issue-7.yaml", "--skip-check", cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert {e: fake.count(e) for e in emails} == dict.fromkeys(emails, 1)
     assert "40 were accepted" in again.stdout
@@ -184,9 +184,9 @@ def test_a_new_ledger_for_an_issue_postmark_already_sent_is_refused(tmp_path, lo
     server = fake.server = loopback(fake)
     emails = _postmark_folder(tmp_path, server.url, 12)
     env = cli_env(POSTMARK_SERVER_TOKEN=POSTMARK_TOKEN)
-    assert run_digest("send", "issue-7.yaml", cwd=tmp_path, env=env).returncode == 0
+    assert run_digest("send", "issue-7.yaml", "--skip-check", cwd=tmp_path, env=env).returncode == 0
     (tmp_path / "ledger.sqlite3").rename(tmp_path / "lost.sqlite3")
-    refused = run_digest("send", "issue-7.yaml", cwd=tmp_path, env=env)
+    refused = run_digest("send", "issue-7.yaml", "--skip-check", cwd=tmp_path, env=env)
     assert refused.returncode == EXIT_LEDGER, refused.stdout + refused.stderr
     assert "postmark already holds 12 message(s)" in refused.stderr
     assert {e: fake.count(e) for e in emails} == dict.fromkeys(emails, 1)
@@ -196,7 +196,7 @@ def test_a_refused_token_stops_the_run_and_leaves_everyone_pending(tmp_path, loo
     fake = FakePostmark()
     server = fake.server = loopback(fake)
     emails = _postmark_folder(tmp_path, server.url, 30, batch_size=10)
-    bad = run_digest("send", "issue-7.yaml", "--new-ledger", cwd=tmp_path,
+    bad = run_digest("send", "issue-7.yaml", "--skip-check", "--new-ledger", cwd=tmp_path,
                      env=cli_env(POSTMARK_SERVER_TOKEN="wrong-token"))
     assert bad.returncode == EXIT_CONFIG, bad.stdout + bad.stderr
     assert "POSTMARK_SERVER_TOKEN" in bad.stderr and "wrong-token" not in bad.stderr
@@ -204,7 +204,7 @@ def test_a_refused_token_stops_the_run_and_leaves_everyone_pending(tmp_path, loo
     env = cli_env(POSTMARK_SERVER_TOKEN=POSTMARK_TOKEN)
     status = run_digest("status", "issue-7", "--json", cwd=tmp_path, env=env)
     assert '"pending": 30' in status.stdout and '"failed": 0' in status.stdout
-    good = run_digest("send", "issue-7.yaml", cwd=tmp_path, env=env)
+    good = run_digest("send", "issue-7.yaml", "--skip-check", cwd=tmp_path, env=env)
     assert good.returncode == 0, good.stdout + good.stderr
     assert {e: fake.count(e) for e in emails} == dict.fromkeys(emails, 1)
 
@@ -215,7 +215,7 @@ def test_an_ambiguous_batch_shrinks_the_batches_after_it(tmp_path, loopback):
     emails = _postmark_folder(tmp_path, server.url, 200, batch_size=80)
     server.faults.passthrough(1)
     server.faults.fail(1, status=500)  # maybe processed: nothing is sent again blindly
-    done = run_digest("send", "issue-7.yaml", cwd=tmp_path,
+    done = run_digest("send", "issue-7.yaml", "--skip-check", cwd=tmp_path,
                       env=cli_env(POSTMARK_SERVER_TOKEN=POSTMARK_TOKEN))
     assert done.returncode == 0, done.stdout + done.stderr
     sizes = [len(q.json) for q in server.requests if q.method == "POST"]

@@ -156,3 +156,14 @@ def test_other_line_separators_in_a_name_become_a_space_on_both_paths(sep: str) 
         msg = _parse(data)
         assert msg["To"].addresses[0].display_name == "Ann Lee"
         assert str(msg["Subject"]) == "Hi Ann Lee"
+
+
+def test_a_lone_surrogate_in_a_display_name_is_a_header_error() -> None:
+    """Found by the MIME property test: the stdlib raised UnicodeEncodeError instead."""
+    import pytest
+
+    from digest.errors import HeaderError
+    from digest.message import Address
+
+    with pytest.raises(HeaderError, match="lone surrogate"):
+        Address("news@example.org", "\ud800")

@@ -252,7 +252,7 @@ def test_only_permanent_failures_say_retry_will_not_help(tmp_path, loopback):
     write_csv(tmp_path / "subs.csv", ["ann@example.org", "jo@exämple.org"])
     (tmp_path / "issue-7.yaml").write_text(issue_yaml(), encoding="utf-8")
     env = cli_env(RESEND_API_KEY="re_test_key")
-    done = run_digest("send", "issue-7.yaml", cwd=tmp_path, env=env)
+    done = run_digest("send", "issue-7.yaml", "--skip-check", cwd=tmp_path, env=env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed for good" in done.stdout and "digest status issue-7" in done.stdout
     # no plain retry (it would skip them); only --failed, for a cause the sender fixed

@@ -138,14 +138,16 @@ def test_sigkill_mid_send_then_resume_idempotent_provider_sends_each_once(
     server = loopback(gate)
     issue, emails, env = _setup(tmp_path, "resend", server.url, n=450)
 
-    proc = start_digest("send", issue, "--log-format", "json", cwd=tmp_path, env=env)
+    proc = start_digest(
+        "send", issue, "--skip-check", "--log-format", "json", cwd=tmp_path, env=env
+    )
     _kill_when_held(proc, gate)
     received = len(fake.sent)
     assert 0 < received < len(emails)
     assert proc.returncode == -signal.SIGKILL
     gate.release()
 
-    rerun = run_digest("send", issue, "--log-format", "json", cwd=tmp_path, env=env)
+    rerun = run_digest("send", issue, "--skip-check", "--log-format", "json", cwd=tmp_path, env=env)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     counts = Counter(s.to[0].rpartition("<")[2].rstrip(">") for s in fake.sent)
     assert {e: counts[e] for e in emails} == dict.fromkeys(emails, 1)
@@ -167,7 +169,9 @@ def test_sigkill_mid_send_at_postmark_is_reconciled_and_sends_each_once(
     server = loopback(gate)
     issue, emails, env = _setup(tmp_path, "postmark", server.url, n=1200)
 
-    proc = start_digest("send", issue, "--log-format", "json", cwd=tmp_path, env=env)
+    proc = start_digest(
+        "send", issue, "--skip-check", "--log-format", "json", cwd=tmp_path, env=env
+    )
     _kill_when_held(proc, gate)
     received = len(fake.mailbox)
     assert 0 < received < len(emails)
@@ -175,7 +179,7 @@ def test_sigkill_mid_send_at_postmark_is_reconciled_and_sends_each_once(
     in_flight_to = {m["To"].rpartition("<")[2].rstrip(">").lower() for m in in_flight}
     gate.release()
 
-    rerun = run_digest("send", issue, cwd=tmp_path, env=env)
+    rerun = run_digest("send", issue, "--skip-check", cwd=tmp_path, env=env)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "500 were accepted" in rerun.stdout, rerun.stdout
     assert {e: fake.count(e) for e in emails} == dict.fromkeys(emails, 1)
@@ -191,9 +195,9 @@ def test_two_overlapping_send_due_runs_deliver_each_message_once(tmp_path, loopb
     server = loopback(gate)
     _, emails, env = _setup(tmp_path, "postmark", server.url, n=40)
 
-    first = start_digest("send-due", "--log-format", "json", cwd=tmp_path, env=env)
+    first = start_digest("send-due", "--skip-check", "--log-format", "json", cwd=tmp_path, env=env)
     assert gate.held.wait(60), "the first run never reached the provider"
-    second = run_digest("send-due", "--log-format", "json", cwd=tmp_path, env=env)
+    second = run_digest("send-due", "--skip-check", "--log-format", "json", cwd=tmp_path, env=env)
     assert first.poll() is None, "the runs really overlapped"
     assert second.returncode == EXIT_LOCKED
     assert "holds the lock" in second.stderr
@@ -202,7 +206,7 @@ def test_two_overlapping_send_due_runs_deliver_each_message_once(tmp_path, loopb
     assert first.returncode == 0, out + err
     assert {e: fake.count(e) for e in emails} == dict.fromkeys(emails, 1)
 
-    third = run_digest("send-due", "--log-format", "json", cwd=tmp_path, env=env)
+    third = run_digest("send-due", "--skip-check", "--log-format", "json", cwd=tmp_path, env=env)
     assert third.returncode == 0
     assert len(fake.mailbox) == len(emails), "a finished issue is not sent again"
 
@@ -212,7 +216,7 @@ def test_provider_outage_mid_list_is_retried_and_ledger_agrees_with_server(tmp_p
     server = loopback(Gate(fake, fail_from=2, fail_count=3))
     issue, emails, env = _setup(tmp_path, "resend", server.url, n=350)
 
-    done = run_digest("send", issue, "--log-format", "json", cwd=tmp_path, env=env)
+    done = run_digest("send", issue, "--skip-check", "--log-format", "json", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     statuses = [r.status for r in server.requests]
     assert statuses.count(503) == 3 and statuses[-1] == 200
@@ -232,7 +236,7 @@ def test_outage_longer_than_the_retries_leaves_retryable_failures_for_the_next_r
     server = loopback(Gate(fake, fail_from=2, fail_count=50))
     issue, emails, env = _setup(tmp_path, "resend", server.url, n=350, max_retries=1)
 
-    first = run_digest("send", issue, cwd=tmp_path, env=env)
+    first = run_digest("send", issue, "--skip-check", cwd=tmp_path, env=env)
     assert first.returncode == EXIT_PARTIAL
     status = run_digest("status", "issue-7", "--json", cwd=tmp_path, env=env)
     counts = json.loads(status.stdout)["counts"]
@@ -254,7 +258,9 @@ def test_sigterm_stops_after_the_batch_in_flight_and_a_rerun_finishes(tmp_path, 
     server = loopback(gate)
     issue, emails, env = _setup(tmp_path, "resend", server.url, n=450)
 
-    proc = start_digest("send", issue, "--log-format", "json", cwd=tmp_path, env=env)
+    proc = start_digest(
+        "send", issue, "--skip-check", "--log-format", "json", cwd=tmp_path, env=env
+    )
     assert gate.held.wait(60)
     proc.send_signal(signal.SIGTERM)
     gate.release()
@@ -265,6 +271,6 @@ def test_sigterm_stops_after_the_batch_in_flight_and_a_rerun_finishes(tmp_path, 
     states = Counter(s for s, _ in _ledger_rows(tmp_path).values())
     assert states["sent"] == 200 and states["pending"] == 250
 
-    rerun = run_digest("send", issue, cwd=tmp_path, env=env)
+    rerun = run_digest("send", issue, "--skip-check", cwd=tmp_path, env=env)
     assert rerun.returncode == 0
     assert sorted(s.to[0].rpartition("<")[2].rstrip(">") for s in fake.sent) == sorted(emails)

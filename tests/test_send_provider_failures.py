@@ -32,6 +32,7 @@ def test_refused_send_keeps_the_key_out_of_ledger_logs_and_files(tmp_path: Path)
         result = run_digest(
             "send",
             "issue.yaml",
+            "--skip-check",  # sample-style example.org links: content rules opted out
             "--recipients",
             csv,
             "--config",
@@ -80,7 +81,15 @@ def test_hint_after_a_retryable_failure_names_a_command_that_works(tmp_path: Pat
         csv = write_csv(tmp_path / "list.csv", ["ann@example.org"])
         env = cli_env(POSTMARK_SERVER_TOKEN=TOKEN)
         failed = run_digest(
-            "send", "issue.yaml", "--recipients", csv, "--config", config, cwd=tmp_path, env=env
+            "send",
+            "issue.yaml",
+            "--skip-check",
+            "--recipients",
+            csv,
+            "--config",
+            config,
+            cwd=tmp_path,
+            env=env,
         )
         assert failed.returncode == 1
         output = failed.stdout + failed.stderr

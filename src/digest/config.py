@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -25,12 +33,14 @@ __all__ = [
     "BrandSettings",
     "DeliverySettings",
     "EventSettings",
+    "IssuesSettings",
     "LinkSettings",
     "NewsletterSettings",
     "Secret",
     "SendingSettings",
     "ServeSettings",
     "Settings",
+    "SubscribeSettings",
     "load_settings",
 ]
 
@@ -275,12 +285,82 @@ class DeliverySettings(_Section):
 class AudienceSettings(_Section):
     recipients: Path | None = None
     suppressions: Path | None = None
+    source: Literal["csv", "subscribers", "both"] = "csv"
+    """Who a send goes to: the ``recipients`` CSV, the active subscribers in the ledger
+    (readers who joined through the form, or were added or imported), or both."""
+
+
+class SubscribeSettings(_Section):
+    """``[subscribe]``: readers joining through ``digest serve``'s form, with double opt-in."""
+
+    enabled: bool = False
+    confirm_url: str | None = None
+    """Where confirmation links point, with ``{token}``; default: the origin of
+    ``[links] unsubscribe_url`` plus ``/confirm/{token}``."""
+    consent_text: str = (
+        "Yes, send me {newsletter} by email. I can unsubscribe at any time with the link "
+        "in every issue."
+    )
+    """What the reader agrees to (shown by the form, stored with their consent)."""
+    languages: list[str] = Field(default_factory=list)
+    """Languages the form may ask for (``?lang=``); default only ``[newsletter] lang``."""
+    confirm_expires_hours: float = Field(48.0, gt=0)
+    purge_after_days: float = Field(7.0, gt=0)
+    """Unconfirmed sign-ups older than this are deleted."""
+    mail_window_minutes: float = Field(60.0, ge=0)
+    """At most one confirmation mail per address in this many minutes."""
+    ip_limit: int = Field(10, ge=1)
+    """Sign-ups one client address may make per ``ip_window_minutes``."""
+    ip_window_minutes: float = Field(60.0, gt=0)
+    store_ip: Literal["hash", "full", "none"] = "hash"
+    """How the consent record keeps the sign-up IP: a keyed hash, the address, or not."""
+    check_dns: bool = False
+    """Look up the address's domain before accepting it (off: syntax only, no DNS)."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Sites whose pages may post the form (``https://example.org``), besides serve's own
+    origin and ``[newsletter] website``."""
+    max_body: int = Field(8192, ge=1024, le=1_048_576)
+    """Largest sign-up or confirmation request body, in bytes."""
+    mail_attempts: int = Field(6, ge=1, le=50)
+    """Tries per confirmation mail before it is given up."""
+
+    @field_validator("confirm_url")
+    @classmethod
+    def _confirm(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if "{token}" not in urlsplit(v).path:
+            raise ValueError("needs {token} in its path, like https://example.org/confirm/{token}")
+        return _template_fields(v, ("token",)) and _web_url(v)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        out = []
+        for origin in v:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+                raise ValueError(f"{origin!r} is not an origin like https://example.org")
+            out.append(f"{parts.scheme}://{parts.netloc}".lower())
+        return out
 
 
 class SendingSettings(_Section):
     ledger: Path = Path("digest-ledger.sqlite3")
     issues_dir: Path = Path("issues")
+    """The old name of ``[issues] dir``; still read, and always equal to it."""
     max_overdue_hours: float = Field(24.0, ge=0)
+
+
+class IssuesSettings(_Section):
+    """The editor's desk: where issue files live and how often one comes out."""
+
+    dir: Path | None = None
+    """The issues folder (default ``issues``; ``[sending] issues_dir`` is the old name)."""
+    cadence_days: int = Field(7, ge=1, le=366)
+    """Days between issues: ``digest new`` dates the next one this much later."""
+    summary_max: int = Field(400, ge=40)
+    """``digest check`` warns about a summary longer than this many characters."""
 
 
 class ArchiveSettings(_Section):
@@ -349,7 +429,9 @@ class Settings(_Section):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     audience: AudienceSettings = Field(default_factory=AudienceSettings)
+    subscribe: SubscribeSettings = Field(default_factory=SubscribeSettings)
     sending: SendingSettings = Field(default_factory=SendingSettings)
+    issues: IssuesSettings = Field(default_factory=IssuesSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     events: EventSettings = Field(default_factory=EventSettings)
@@ -376,6 +458,34 @@ class Settings(_Section):
     def path(self, p: Path) -> Path:
         """A path from the config, relative to the config file's folder."""
         return p if p.is_absolute() else self.base_dir / p
+
+    @field_validator("issues")
+    @classmethod
+    def _issues_dir_agrees(cls, v: IssuesSettings, info: ValidationInfo) -> IssuesSettings:
+        """``[issues] dir`` and its old name ``[sending] issues_dir`` may not disagree."""
+        sending = info.data.get("sending")
+        if v.dir is not None and isinstance(sending, SendingSettings):
+            old = sending.issues_dir
+            if "issues_dir" in sending.model_fields_set and old != v.dir:
+                raise ValueError(
+                    f"dir = {str(v.dir)!r} and its old name [sending] issues_dir = "
+                    f"{str(old)!r} disagree; keep only [issues] dir"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _one_issues_dir(self) -> Settings:
+        """``[issues] dir`` and its old name ``[sending] issues_dir`` always agree."""
+        if self.issues.dir is None:
+            self.issues.dir = self.sending.issues_dir
+        else:
+            self.sending.issues_dir = self.issues.dir
+        return self
+
+    @property
+    def issues_dir(self) -> Path:
+        """The issues folder: ``[issues] dir`` (or its old name ``[sending] issues_dir``)."""
+        return self.path(self.issues.dir or Path("issues"))
 
 
 def _check_providers(settings: Settings, text: str, p: Path) -> None:

@@ -166,7 +166,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def check_header(field_name: str, value: str) -> str:
-    """Refuse a header value with CR or LF: it would let text forge further headers.
+    """Refuse a header value with CR or LF (it would let text forge further headers) or a
+    lone surrogate (the stdlib cannot encode it).
 
     Returns the value with any other line separator (VT, FF, U+001C–U+001E, NEL, U+2028,
     U+2029) made a space. Issue files refuse these at their boundary; this covers
@@ -176,6 +177,11 @@ def check_header(field_name: str, value: str) -> str:
         raise HeaderError(
             f"The {field_name} contains a line break, which is not allowed in a mail header: "
             f"{value!r}. Put it on one line."
+        )
+    if _SURROGATE.search(value):
+        raise HeaderError(
+            f"The {field_name} contains a lone surrogate (broken text, not a character): "
+            f"{value!r}. Save the source as UTF-8 again."
         )
     return _OTHER_BREAKS.sub(" ", value)
 

@@ -147,11 +147,18 @@ class Article(_Model):
     """One picked article: a headline and summary linking to the full piece."""
 
     headline: Line = Field(description="The article's headline, on one line.")
-    summary: Markdown = Field(description="One or two sentences; light Markdown allowed.")
-    url: Url = Field(description="Link to the article (http, https or mailto).")
+    summary: Markdown | None = Field(
+        None, description="One or two sentences; light Markdown allowed (a draft may lack it)."
+    )
+    url: Url | None = Field(
+        None,
+        description="Link to the article (http, https or mailto); a draft may lack it, "
+        "but `digest check` and a real send refuse an issue with an article without one.",
+    )
     kicker: Line | None = Field(None, description="Short label shown above the headline.")
     section: Line | None = Field(None, description="Section heading this article goes under.")
     author: Line | None = None
+    site: Line | None = Field(None, description="The site or publication it appeared in.")
     image: Image | None = None
     lead: bool = Field(False, description="The lead story: shown first and largest.")
 
@@ -195,12 +202,25 @@ class Issue(_Model):
         None, description="Language tag, e.g. en, de, ar."
     )
     dir: Literal["ltr", "rtl", "auto"] | None = Field(None, description="Text direction.")
-    articles: list[Article] = Field(min_length=1, description="The picks, in order.")
+    sections: list[Line] | None = Field(
+        None,
+        description="Section names in the order they appear; sections not listed follow "
+        "in order of first appearance. `digest new` copies it to the next issue.",
+    )
+    articles: list[Article] = Field(
+        default_factory=list, description="The picks, in order (a draft may have none yet)."
+    )
 
     @model_validator(mode="after")
     def _one_lead(self) -> Issue:
         if not self.slug:
             object.__setattr__(self, "slug", f"issue-{self.number}")
+        if self.sections is not None:
+            seen: set[str] = set()
+            for name in self.sections:
+                if name in seen:
+                    raise ValueError(f"sections: {name!r} is listed twice")
+                seen.add(name)
         leads = [i for i, a in enumerate(self.articles) if a.lead]
         if len(leads) > 1:
             numbers = ", ".join(str(i + 1) for i in leads)
@@ -210,28 +230,52 @@ class Issue(_Model):
         return self
 
     @property
-    def lead(self) -> Article:
-        """The article marked lead, else the first."""
-        return next((a for a in self.articles if a.lead), self.articles[0])
+    def lead(self) -> Article | None:
+        """The article marked lead, else the first; None while a draft has no articles."""
+        return next(
+            (a for a in self.articles if a.lead), self.articles[0] if self.articles else None
+        )
 
     @property
-    def sections(self) -> list[Section]:
-        """Articles other than the lead, grouped by section in order of first appearance."""
+    def groups(self) -> list[Section]:
+        """Articles other than the lead, grouped by section.
+
+        Sections named in ``sections`` come first, in that order; the others follow in order
+        of first appearance. The editor's order is kept within each.
+        """
         lead = self.lead
-        order: dict[str | None, list[Article]] = {}
+        order: dict[str | None, list[Article]] = {name: [] for name in self.sections or ()}
         for a in self.articles:
             if a is lead:
                 continue
             order.setdefault(a.section, []).append(a)
-        return [Section(name=name, articles=tuple(items)) for name, items in order.items()]
+        return [Section(name=name, articles=tuple(items)) for name, items in order.items() if items]
+
+    @property
+    def draft_problems(self) -> list[str]:
+        """Why this issue is still a draft (empty when it is complete enough to send)."""
+        if not self.articles:
+            return ["it has no articles yet"]
+        return [
+            f"article {i} ({a.headline!r}) has no link"
+            for i, a in enumerate(self.articles, start=1)
+            if not a.url
+        ]
+
+    @property
+    def is_draft(self) -> bool:
+        """A draft loads, previews and builds, but `digest check` and real sends refuse it."""
+        return bool(self.draft_problems)
 
     def subject_for(self, newsletter: str, template: str = "{headline}") -> str:
         """The issue's subject, else ``template`` filled (``{headline}`` leads: phones show
-        40–60 characters, and the From line already names the newsletter)."""
+        40–60 characters, and the From line already names the newsletter). A draft with no
+        articles yet has no headline to lead with; it says so."""
         if self.subject:
             return self.subject
+        lead = self.lead
         return template.format(
-            headline=self.lead.headline,
+            headline=lead.headline if lead else "(no articles yet)",
             newsletter=newsletter,
             number=self.number,
             date=self.date.isoformat(),

@@ -582,7 +582,8 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if req.method != "HEAD":  # a HEAD answer has the headers, never a body
+                    self.wfile.write(data)
                 self.wfile.flush()
             except OSError:
                 self.close_connection = True
@@ -592,6 +593,6 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             with suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
     return Handler

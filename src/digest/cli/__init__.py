@@ -17,6 +17,11 @@ import click
 from ..errors import EXIT_INTERRUPTED, EXIT_LEDGER, DigestError
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("digest.cli.desk", "Set up a newsletter folder: digest.toml, issues/, a draft."),
+    "new": ("digest.cli.desk", "Start the next issue file from the newest one."),
+    "add": ("digest.cli.desk", "Fetch web pages and add them to an issue as articles."),
+    "check": ("digest.cli.desk", "The pre-send check: links, content, compliance (exit 6)."),
+    "preview": ("digest.cli.desk", "Serve a live preview: desktop, phone, dark, plaintext."),
     "build": ("digest.cli.build", "Render an issue file into HTML, text and .eml files."),
     "import-text": ("digest.cli.build", "Turn a plain listing of articles into an issue file."),
     "import-feed": ("digest.cli.feed", "Turn a feed's recent items into an issue file."),
@@ -31,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retry": ("digest.cli.send", "Send again to failed recipients (retryable, or chosen)."),
     "suppress": ("digest.cli.send", "Add addresses to the suppression list, or remove them."),
     "ledger": ("digest.cli.ledger", "Back up the send ledger (SQLite's online backup)."),
+    "subscribers": (
+        "digest.cli.subscribers",
+        "Readers who joined: list, add, import, export, forget, stats.",
+    ),
     "serve": ("digest.cli.serve", "Serve unsubscribe links, provider webhooks and the archive."),
 }
 

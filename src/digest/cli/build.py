@@ -52,46 +52,29 @@ def build(issue: str, out_dir: Path, web_dir: Path | None, config_path: Path | N
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
-def _web_base(value: str) -> str:
-    """Refuse a base the issue file would refuse later, link by link, at build time."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise click.BadParameter(
-            f"{value!r} must be an absolute http(s) URL, e.g. https://example.org/articles/"
-        )
-    return value
-
-
 @click.command(name="import-text")
 @click.argument("listing", type=click.Path(dir_okay=False, path_type=Path))
 @output_option
 @number_option
 @force_option
 @date_option
-@click.option(
-    "--base-url",
-    default="https://example.org/articles/",
-    show_default=True,
-    help="Links are guessed as BASE-URL + the headline's slug; check them.",
-    callback=lambda _ctx, _param, value: _web_base(value),
-)
 def import_text(
     listing: Path,
     output: Path | None,
     number: int,
     force: bool,
     issue_date: object,
-    base_url: str,
 ) -> None:
-    """Turn a plain LISTING (headline, blank line, summary) into an issue file."""
+    """Turn a plain LISTING (headline, blank line, summary) into an issue file.
+
+    A line holding only an http(s) address, after the headline or at the end of the
+    summary, is the article's link; without one the article is a draft without a link."""
     from datetime import datetime
 
     from digest import listing_to_yaml, read_listing, write_issue_file
 
     when = issue_date.date() if isinstance(issue_date, datetime) else date.today()
-    text = listing_to_yaml(read_listing(listing), number=number, date=when, base_url=base_url)
+    text = listing_to_yaml(read_listing(listing), number=number, date=when)
     if output:
         write_issue_file(output, text, overwrite=force)
         click.echo(f"Wrote {output}", err=True)

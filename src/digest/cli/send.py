@@ -26,6 +26,11 @@ log_format_option = click.option(
     show_default=True,
     help="auto: a progress bar in a terminal, plain lines otherwise; json: JSON lines.",
 )
+skip_check_option = click.option(
+    "--skip-check",
+    is_flag=True,
+    help="Skip the pre-send check's content rules (never compliance, never drafts).",
+)
 recipients_option = click.option(
     "--recipients",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -167,6 +172,7 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Print the send plan and send nothing.")
 @click.option("--force", is_flag=True, help="Resume even though the issue changed.")
+@skip_check_option
 @click.option(
     "--new-ledger",
     is_flag=True,
@@ -181,13 +187,18 @@ def send(
     to: tuple[str, ...],
     dry_run: bool,
     force: bool,
+    skip_check: bool,
     new_ledger: bool,
     config_path: Path | None,
     log_format: str,
 ) -> int:
-    """Send ISSUE (a file, slug or number) to the list (resumable), or a test to --to."""
+    """Send ISSUE (a file, slug or number) to the list (resumable), or a test to --to.
+
+    A real send runs the offline pre-send check first (`digest check --offline`) and
+    refuses on errors (exit 6); the file and console backends show them as warnings."""
     from digest import (
         EXIT_PARTIAL,
+        gate_send,
         make_reporter,
         plan_send,
         prepare_issue,
@@ -198,6 +209,9 @@ def send(
 
     settings = _settings(config_path)
     path = resolve_issue(issue, settings)
+    findings = gate_send(settings, path, skip_content=skip_check, refuse=not (to or dry_run))
+    for f in findings:
+        click.secho(f"warning: {f.code}: {f.message}", fg="yellow", err=True)
     prepared = prepare_issue(settings, path)
     if to:
         if dry_run:
@@ -238,18 +252,29 @@ def send(
 @click.command(name="send-due")
 @recipients_option
 @click.option("--force", is_flag=True, help="Resume issues even though they changed.")
+@skip_check_option
 @config_option
 @log_format_option
 def send_due(
-    recipients: Path | None, force: bool, config_path: Path | None, log_format: str
+    recipients: Path | None,
+    force: bool,
+    skip_check: bool,
+    config_path: Path | None,
+    log_format: str,
 ) -> int:
-    """Send every issue in [sending] issues_dir whose send_at has passed (for cron)."""
-    from digest import due_exit_code, make_reporter
+    """Send every issue in [issues] dir whose send_at has passed (for cron); each runs the
+    offline pre-send check first and is refused on errors (exit 6)."""
+    from digest import due_exit_code, gate_send, make_reporter
     from digest import send_due as run_due
 
     settings = _settings(config_path)
     reporter = make_reporter(log_format)
-    results = run_due(settings, recipients=recipients, reporter=reporter, force=force)
+
+    def gate(path: Path) -> None:
+        for f in gate_send(settings, path, skip_content=skip_check):
+            reporter.warning(f"{path}: {f.code}: {f.message}", event="check", code=f.code)
+
+    results = run_due(settings, recipients=recipients, reporter=reporter, force=force, gate=gate)
     for r in results:
         if r.report is not None:
             _summary(r.report, reporter, r.path)

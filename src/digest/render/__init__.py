@@ -121,7 +121,8 @@ def _tracker(utm: Mapping[str, str], values: Mapping[str, object]) -> Any:
 def _preheader(issue: Issue) -> str:
     if issue.preheader:
         return issue.preheader
-    flat = md_plain(issue.intro or issue.lead.summary)
+    lead = issue.lead
+    flat = md_plain(issue.intro or (lead.summary or lead.headline if lead else ""))
     if len(flat) <= PREHEADER_RANGE[1]:
         return flat
     cut = flat[: PREHEADER_RANGE[1] - 1].rsplit(" ", 1)[0]
@@ -190,10 +191,10 @@ def _list_id(settings: Settings, name: str) -> str:
 
 
 def _warnings(
-    settings: Settings, links: _Links, subject: str, preheader: str, html: str
+    settings: Settings, issue: Issue, links: _Links, subject: str, preheader: str, html: str
 ) -> list[str]:
     """What the editor should fix before sending; the build report prints these."""
-    warnings: list[str] = []
+    warnings: list[str] = [f"Draft: {p}." for p in issue.draft_problems]
     if len(subject) > SUBJECT_MAX:
         warnings.append(
             f"The subject is {len(subject)} characters; phones show about 40–60. "
@@ -231,7 +232,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
         "subject": subject,
         "preheader": preheader,
         "lead": issue.lead,
-        "sections": issue.sections,
+        "sections": issue.groups,
         "lang": issue.lang or nl.lang,
         "dir": issue.dir or nl.dir,
         "date_human": f"{issue.date.day} {issue.date:%B} {issue.date.year}",
@@ -262,7 +263,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
         slug=issue.slug,
         preheader=preheader,
         content=content,
-        warnings=tuple(_warnings(settings, links, subject, preheader, html)),
+        warnings=tuple(_warnings(settings, issue, links, subject, preheader, html)),
     )
 
 

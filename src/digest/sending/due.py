@@ -1,6 +1,6 @@
 """``digest send-due``: send every scheduled issue whose time has come, for cron and timers.
 
-Looks at every ``*.yaml`` / ``*.yml`` file in ``[sending] issues_dir`` (default ``issues/``;
+Looks at every ``*.yaml`` / ``*.yml`` file in ``[issues] dir`` (default ``issues/``;
 never ``sample_issues/``). An issue is due when its ``send_at`` has passed and its send is
 not finished (nothing pending, no retryable failure, at least one recipient). An issue
 overdue by more than ``[sending] max_overdue_hours`` (default 24) is skipped with a warning
@@ -13,6 +13,7 @@ whatever is left. Each message therefore goes out once, however the runs overlap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,7 +48,7 @@ class DueResult:
 
 
 def due_files(settings: Settings) -> list[Path]:
-    return issue_files(settings.path(settings.sending.issues_dir))
+    return issue_files(settings.issues_dir)
 
 
 def _when(moment: datetime, now: datetime) -> str:
@@ -114,11 +115,15 @@ def send_due(
     now: datetime | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
+    gate: Callable[[Path], None] | None = None,
 ) -> list[DueResult]:
     """Send each due issue in turn under one lock; returns one result per issue file.
 
     The whole folder is read and checked first; the ledger is opened only when an issue
     is due and its send passed the same checks as ``digest send``.
+
+    ``gate`` (the pre-send check) runs on each due issue before it is sent; a DigestError
+    it raises marks that issue an error and the run goes on to the next.
     """
     from ..delivery.base import get_provider
     from .preflight import preflight
@@ -128,7 +133,7 @@ def send_due(
     limit = timedelta(hours=settings.sending.max_overdue_hours)
     results: list[DueResult] = []
     files = due_files(settings)
-    folder = settings.path(settings.sending.issues_dir)
+    folder = settings.issues_dir
     if not files:
         rep.info(f"{folder}: no issue files; nothing to do.", event="due_none")
         return results
@@ -175,6 +180,8 @@ def send_due(
                         )
                         rep.warning(result.message, event="overdue", issue=issue.slug)
                         continue
+                    if gate is not None:
+                        gate(path)
                     prepared = prepare_loaded(settings, issue)
                     csv_path = recipients_path(settings, recipients)
                     for finding in preflight(

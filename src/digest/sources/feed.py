@@ -45,6 +45,7 @@ __all__ = [
     "FeedImage",
     "FeedImport",
     "FeedItem",
+    "feed_article",
     "feed_since",
     "feed_to_yaml",
     "fetch_feed",
@@ -584,6 +585,22 @@ def _as_markdown(text: str) -> str:
     return _BLOCK_MARKER.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", text)
 
 
+def feed_article(item: FeedItem, section_from_category: bool = False) -> dict[str, object]:
+    """One feed item as an issue file's article mapping."""
+    a: dict[str, object] = {
+        "headline": item.headline,
+        "summary": _as_markdown(item.summary),
+        "url": item.url,
+    }
+    if section_from_category and item.category:
+        a["section"] = item.category
+    if item.author:
+        a["author"] = item.author
+    if item.image:
+        a["image"] = {"src": item.image.src, "alt": item.image.alt}
+    return a
+
+
 def feed_to_yaml(
     items: Sequence[FeedItem],
     *,
@@ -594,20 +611,7 @@ def feed_to_yaml(
     source: str = "",
 ) -> str:
     """An issue file for the editor to finish, in the shape ``import-text`` writes."""
-    articles = []
-    for item in items:
-        a: dict[str, object] = {
-            "headline": item.headline,
-            "summary": _as_markdown(item.summary),
-            "url": item.url,
-        }
-        if section_from_category and item.category:
-            a["section"] = item.category
-        if item.author:
-            a["author"] = item.author
-        if item.image:
-            a["image"] = {"src": item.image.src, "alt": item.image.alt}
-        articles.append(a)
+    articles = [feed_article(item, section_from_category) for item in items]
     doc: dict[str, object] = {"number": number, "date": date or Date.today()}
     if language:
         doc["lang"] = language

@@ -1,8 +1,11 @@
 """Plain listings: headline, blank line, summary; a short line right above a headline is its kicker.
 
-This is what a CMS export or a copy from a web page usually looks like. The importer keeps
-the text exactly (accents, curly quotes, dashes) and writes an issue file for the editor to
-finish: sections, intro, lead, and the real links.
+This is what a CMS export or a copy from a web page usually looks like. A line that is
+just an http(s) address, right after the headline or as the last line of the summary, is
+the article's link. The importer keeps the text exactly (accents, curly quotes, dashes) and
+writes an issue file for the editor to finish: sections, intro, lead. It never invents a
+link: an article listed without one stays a draft without a url, which `digest check`
+names and a real send refuses.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from pathlib import Path
 import yaml
 
 from ..errors import ListingError
-from ..model import FORBIDDEN_CHARACTERS, describe_forbidden, slugify
+from ..model import FORBIDDEN_CHARACTERS, describe_forbidden
 
 __all__ = ["ListedArticle", "issue_yaml", "listing_to_yaml", "parse_listing", "read_listing"]
 
 KICKER_MAX = 40
+_URL_LINE = re.compile(r"https?://\S+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,7 @@ class ListedArticle:
     summary: str
     kicker: str | None = None
     line: int = 0
+    url: str | None = None
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -71,6 +76,13 @@ def parse_listing(text: str, source: str = "<listing>") -> list[ListedArticle]:
     _refuse_forbidden(blocks, source)
     articles = []
     for (hline, head), (_, body) in zip(blocks[::2], blocks[1::2], strict=True):
+        url: str | None = None
+        if len(head) > 1 and _URL_LINE.fullmatch(head[-1]):
+            url, head = head[-1], head[:-1]
+        if len(body) > 1 and _URL_LINE.fullmatch(body[-1]):
+            if url is not None:
+                raise ListingError(f"{source}:{hline}: two links for {head[-1]!r}; keep one")
+            url, body = body[-1], body[:-1]
         kicker: str | None = None
         if len(head) == 2 and len(head[0]) <= KICKER_MAX:
             kicker, headline = head
@@ -82,7 +94,9 @@ def parse_listing(text: str, source: str = "<listing>") -> list[ListedArticle]:
                 f"above it), found {len(head)} lines: {head[0]!r} …"
             )
         articles.append(
-            ListedArticle(headline=headline, summary=" ".join(body), kicker=kicker, line=hline)
+            ListedArticle(
+                headline=headline, summary=" ".join(body), kicker=kicker, line=hline, url=url
+            )
         )
     return articles
 
@@ -128,10 +142,8 @@ def listing_to_yaml(
     *,
     number: int = 1,
     date: Date | None = None,
-    base_url: str = "https://example.org/articles/",
 ) -> str:
-    """An issue file for the editor to finish; links are guessed from headlines."""
-    base = base_url if base_url.endswith("/") else base_url + "/"
+    """An issue file for the editor to finish; articles listed without a link have none."""
     items = []
     for a in articles:
         item: dict[str, object] = {}
@@ -139,12 +151,13 @@ def listing_to_yaml(
             item["kicker"] = a.kicker
         item["headline"] = a.headline
         item["summary"] = a.summary
-        item["url"] = base + slugify(a.headline)
+        if a.url:
+            item["url"] = a.url
         items.append(item)
     doc = {"number": number, "date": date or Date.today(), "articles": items}
     header = (
-        "# Made by `digest import-text`. Check each url, then add sections, an intro\n"
-        "# and `lead: true` on the lead story. Schema: `digest schema`.\n"
+        "# Made by `digest import-text`. Add the missing links (`digest check` lists them),\n"
+        "# sections, an intro and `lead: true` on the lead story. Schema: `digest schema`.\n"
     )
     return issue_yaml(doc, header)
 

@@ -1,13 +1,16 @@
 """Finding an issue file from what a person types: a path, a slug or an issue number.
 
-Every command that takes an issue goes through :func:`resolve_issue`, so ``digest send
-issue-13``, ``digest retry 13`` and ``digest status issues/2026-12-04-013.yaml`` all name
-the same file. Files in ``[sending] issues_dir`` may be named by date; only their ``slug``
-(default ``issue-NUMBER``) and ``number`` count.
+Every command that takes an issue (``add``, ``check``, ``preview``, ``send``, ``status``,
+``retry``) goes through :func:`resolve_issue`, so ``digest check issue-13``, ``digest
+retry 13`` and ``digest status issues/2026-12-04-013.yaml`` all name the same file. Given
+nothing, it is the newest file in ``[issues] dir`` (by date, then number). Files may be
+named by date; only their ``slug`` (default ``issue-NUMBER``), ``number`` and stem count.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date as Date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +21,49 @@ from ..errors import InputError
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["ISSUE_SUFFIXES", "issue_files", "issue_slug", "resolve_issue"]
+__all__ = [
+    "ISSUE_SUFFIXES",
+    "IssueFileInfo",
+    "issue_files",
+    "issue_infos",
+    "issue_slug",
+    "newest_issue_file",
+    "resolve_issue",
+]
 
 ISSUE_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True)
+class IssueFileInfo:
+    """What a quick read of an issue file says about it (nothing validated)."""
+
+    path: Path
+    number: int | None
+    date: str | None
+    slug: str | None
+
+    @property
+    def sort_key(self) -> tuple[str, int, str]:
+        return (self.date or "", self.number or 0, self.path.name)
+
+
+def _peek(path: Path) -> IssueFileInfo:
+    """Number, date and slug if the file reads as YAML; None for what it does not say."""
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None
+    if not isinstance(data, dict):
+        return IssueFileInfo(path, None, None, None)
+    number = data.get("number")
+    number = number if isinstance(number, int) and not isinstance(number, bool) else None
+    when = data.get("date")
+    when_text = when.isoformat() if isinstance(when, Date) else str(when) if when else None
+    slug = data.get("slug")
+    if not isinstance(slug, str) or not slug:
+        slug = f"issue-{number}" if number is not None else None
+    return IssueFileInfo(path, number, when_text, slug)
 
 
 def issue_files(folder: Path) -> list[Path]:
@@ -30,28 +73,29 @@ def issue_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in ISSUE_SUFFIXES and p.is_file())
 
 
-def _names(path: Path) -> tuple[str | None, int | None]:
-    """The slug and number a file declares (without validating the rest of it)."""
-    try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    number = data.get("number")
-    number = number if isinstance(number, int) and not isinstance(number, bool) else None
-    slug = data.get("slug")
-    if not isinstance(slug, str) or not slug:
-        slug = f"issue-{number}" if number is not None else None
-    return slug, number
+def issue_infos(folder: Path) -> list[IssueFileInfo]:
+    """The issue files in ``folder``, oldest first (by date, then number, then name)."""
+    return sorted((_peek(p) for p in issue_files(folder)), key=lambda info: info.sort_key)
 
 
-def resolve_issue(arg: str | Path, settings: Settings) -> Path:
-    """The issue file ``arg`` names: an existing path, or that path plus ``.yaml``, else a
-    slug (``issue-13``) or a number (``13``) looked up in ``[sending] issues_dir``.
+def newest_issue_file(folder: Path) -> Path | None:
+    infos = issue_infos(folder)
+    return infos[-1].path if infos else None
 
-    InputError (exit 3) when none or several files match, naming where it looked.
-    """
+
+def resolve_issue(arg: str | Path | None, settings: Settings) -> Path:
+    """The issue file ``arg`` names: an existing path (or that path plus ``.yaml``), else a
+    slug (``issue-13``), a number (``13``) or a file stem looked up in ``[issues] dir``;
+    with nothing given, the newest file there. InputError (exit 3) when none or several
+    files match, naming the folder."""
+    folder = settings.issues_dir
+    if arg is None or not str(arg).strip():
+        newest = newest_issue_file(folder)
+        if newest is None:
+            raise InputError(
+                f"{folder}: no issue files yet. Start one with `digest new`, or give a file."
+            )
+        return newest
     given = Path(arg)
     if given.is_file():
         return given
@@ -59,15 +103,14 @@ def resolve_issue(arg: str | Path, settings: Settings) -> Path:
     for suffix in ISSUE_SUFFIXES:
         if given.suffix not in ISSUE_SUFFIXES and (here := Path(text + suffix)).is_file():
             return here
-    folder = settings.path(settings.sending.issues_dir)
     number = int(text) if text.isdigit() else None
-    matches, unread = [], []
-    for path in issue_files(folder):
-        slug, num = _names(path)
-        if slug is None and num is None:
-            unread.append(str(path))
-        if slug == text or (number is not None and num == number) or path.stem == text:
-            matches.append(path)
+    infos = issue_infos(folder)
+    matches = [
+        info.path
+        for info in infos
+        if text in (info.slug, info.path.stem) or (number is not None and info.number == number)
+    ]
+    unread = [str(info.path) for info in infos if info.slug is None and info.number is None]
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -78,16 +121,17 @@ def resolve_issue(arg: str | Path, settings: Settings) -> Path:
         )
     if given.suffix in ISSUE_SUFFIXES or "/" in text:
         raise InputError(f"{given}: no such issue file.")
+    known = ", ".join(p.name for p in issue_files(folder)) or "none"
     broken = (
-        f" These files in it have no readable number, so could not be checked: "
-        f"{', '.join(unread)} (`digest build FILE` shows what is wrong)."
+        f" These files there have no readable number, so could not be checked: "
+        f"{', '.join(unread)} (`digest check FILE` shows what is wrong)."
         if unread
         else ""
     )
     raise InputError(
-        f"No issue {text!r}: no such file, and no issue file in {folder} "
-        "([sending] issues_dir) has that slug or number. Give the issue file's path, "
-        f"its slug (issue-13) or its number (13).{broken}"
+        f"No issue {text!r}: no such file, and no issue file in {folder} ([issues] dir, "
+        f"formerly [sending] issues_dir) has that slug or number (files there: {known}). "
+        f"Give the issue file's path, its slug (issue-13) or its number (13).{broken}"
     )
 
 

@@ -1,0 +1,98 @@
+"""``import-feed --issue``: a served feed's items into an existing issue, comments kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from tests.servers.kit import LoopbackServer
+from tests.test_import_feed import FeedSite, _rss
+
+from digest.cli import cli
+from digest.config import load_settings
+from digest.desk.gather import import_feed_into
+from digest.errors import InputError
+from digest.sources import load_issue
+
+pytest_plugins = ["tests.servers.kit"]
+
+Start = Callable[[Any], LoopbackServer]
+TODAY = datetime.now(UTC).date()
+
+PREVIOUS = f"number: 6\ndate: {TODAY - timedelta(days=7)}\n"
+CURRENT = f"""\
+# This week's issue — my notes stay.
+number: 7
+date: {TODAY}
+articles:
+  - headline: Already Picked
+    summary: We have this one.   # keep
+    url: https://news.test/already?utm_source=feed
+
+# end of file
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "digest.toml").write_text('[issues]\ndir = "issues"\n', encoding="utf-8")
+    (tmp_path / "issues").mkdir()
+    (tmp_path / "issues" / "a-006.yaml").write_text(PREVIOUS, encoding="utf-8")
+    (tmp_path / "issues" / "b-007.yaml").write_text(CURRENT, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def feed_site(loopback: Start) -> LoopbackServer:
+    now = datetime.now(UTC)
+    return loopback(
+        FeedSite(
+            _rss(
+                [
+                    ("Already Picked", "https://news.test/already", now - timedelta(days=1)),
+                    ("New This Week", "https://news.test/new", now - timedelta(days=2)),
+                    ("Last Month", "https://news.test/old", now - timedelta(days=30)),
+                ]
+            )
+        )
+    )
+
+
+def test_feed_items_are_added_to_the_issue_skipping_links_already_there(
+    folder: Path, feed_site: LoopbackServer
+) -> None:
+    settings = load_settings(folder / "digest.toml", environ={})
+    path = folder / "issues" / "b-007.yaml"
+    result = import_feed_into(settings, path, feed_site.url + "/feed.xml", since="last")
+    assert [a["headline"] for a in result.added] == ["New This Week"]
+    assert result.skipped == ["https://news.test/already"]
+    text = path.read_text(encoding="utf-8")
+    for line in CURRENT.splitlines():
+        assert line in text
+    assert [a.headline for a in load_issue(path).articles] == ["Already Picked", "New This Week"]
+
+
+def test_since_last_needs_an_earlier_issue(folder: Path, feed_site: LoopbackServer) -> None:
+    (folder / "issues" / "a-006.yaml").unlink()
+    settings = load_settings(folder / "digest.toml", environ={})
+    with pytest.raises(InputError, match="no earlier issue"):
+        import_feed_into(
+            settings, folder / "issues" / "b-007.yaml", feed_site.url + "/feed.xml", since="last"
+        )
+
+
+def test_cli_import_feed_into_the_newest_issue_by_number(
+    folder: Path, feed_site: LoopbackServer
+) -> None:
+    args = ["import-feed", feed_site.url + "/feed.xml", "--issue", "7", "--days", "60"]
+    result = CliRunner().invoke(cli, [*args, "--config", str(folder / "digest.toml")])
+    assert result.exit_code == 0, result.output
+    assert "Added 2 items" in result.output and "Skipped https://news.test/already" in result.output
+    issue = load_issue(folder / "issues" / "b-007.yaml")
+    assert len(issue.articles) == 3 and issue.date == date.fromisoformat(str(TODAY))
+    bad = CliRunner().invoke(cli, [*args, "--number", "3"])
+    assert bad.exit_code == 2
