@@ -180,6 +180,13 @@ def make_web_app(settings: Settings, archive_dir: Path | str = Path("out")) -> S
             "see `digest serve --help`)",
             ", ".join(ready) or "none",
         )
+        if not (web.archive_dir / "index.html").is_file():
+            log.warning(
+                "archive %s has no index.html yet: %s answers 404 until a send with "
+                "[archive] dir or `digest build --web` publishes into it",
+                web.archive_dir,
+                web.archive_path.root,
+            )
         try:
             yield
         finally:
