@@ -167,3 +167,20 @@ def test_serve_answers_the_index_the_feed_and_the_pages_from_the_folder(tmp_path
         assert "Newer story" in httpx.get(site.url + "/issues/issue-4").text
         assert "Newer story" in httpx.get(site.url + "/issues/issue-4.html").text
         assert httpx.post(site.url + "/issues/feed.xml").status_code == 405
+
+
+def test_serve_says_at_start_when_its_archive_folder_has_nothing_to_serve(tmp_path: Path) -> None:
+    from tests.serve_process import serve_process
+
+    with serve_process(tmp_path, args=("--archive", "nope")) as server:
+        assert httpx.get(server.url + "/issues/").status_code == 404
+    assert "archive" in server.log_text() and "nope has no index.html yet" in server.log_text()
+
+
+def test_serve_is_quiet_about_an_archive_folder_that_holds_an_index(tmp_path: Path) -> None:
+    from tests.serve_process import serve_process
+
+    web = publish_two(tmp_path)
+    with serve_process(tmp_path, args=("--archive", str(web))) as server:
+        assert httpx.get(server.url + "/issues/").status_code == 200
+    assert "has no index.html" not in server.log_text()

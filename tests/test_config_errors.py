@@ -44,6 +44,14 @@ def _build(tmp_path, toml: str):
             "digest.toml:3: [delivery] rate: Input should be greater than or equal to 0",
         ),
         (
+            '[newsletter]\nname = "W"\nfrom = "weekly at example.org"\n',
+            "digest.toml:3: [newsletter] from: 'weekly at example.org' is not a mail address",
+        ),
+        (
+            '[newsletter]\nreply_to = "editors"\n',
+            "digest.toml:2: [newsletter] reply_to: 'editors' is not a mail address",
+        ),
+        (
             "[delivery\nrate = 1\n",
             "digest.toml:1: not valid TOML: Expected ']' at the end of a table declaration",
         ),

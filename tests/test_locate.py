@@ -59,3 +59,15 @@ def test_every_issue_command_takes_a_slug_or_number_for_a_dated_file(tmp_path):
     assert status.returncode == 0 and status.stdout.startswith("issue-13: finished")
     unknown = run_digest("retry", "issue-99", cwd=tmp_path)
     assert unknown.returncode == 3 and "issues_dir" in unknown.stderr
+
+
+def test_a_number_whose_file_cannot_be_read_names_that_file(tmp_path):
+    from tests.send_support import run_digest
+
+    _settings(tmp_path)
+    (tmp_path / "issues" / "2026-12-18-015.yaml").write_text("number: 15\n\tdate: x\n")
+    built = run_digest("build", "15", cwd=tmp_path)
+    assert built.returncode == 3
+    blamed = built.stderr.split("could not be checked: ")[1]
+    assert "2026-12-18-015.yaml" in blamed and "broken.yaml" in blamed
+    assert "2026-12-04-013.yaml" not in blamed  # readable files are not blamed

@@ -156,3 +156,34 @@ def test_other_line_separators_in_a_name_become_a_space_on_both_paths(sep: str) 
         msg = _parse(data)
         assert msg["To"].addresses[0].display_name == "Ann Lee"
         assert str(msg["Subject"]) == "Hi Ann Lee"
+
+
+def test_lone_surrogate_in_a_name_is_a_clear_header_error_not_a_traceback() -> None:
+    c = Content("i", "Hi", "<p>h</p>", "t", Address("news@example.org"))
+    with pytest.raises(HeaderError, match="lone surrogate U\\+D800"):
+        build_mime(c, Recipient("ann@example.org", "Ann \ud800"))
+
+
+@pytest.mark.parametrize(
+    "subject", ["=?utf-8?q?x?=", "Save =?utf-8?b?eA==?= now", "Hi @@digest.x@@"]
+)
+def test_subject_that_looks_like_an_encoded_word_reaches_readers_as_written(subject: str) -> None:
+    """The stdlib decodes such text when a header is set: it is handed over encoded."""
+    from digest.delivery._mime import render_message
+
+    c = Content("i", subject, "<p>h</p>", "t", Address("news@example.org"))
+    r = Recipient("a@example.org", "", {"x": "=?utf-8?q?y?="})
+    want = subject.replace("@@digest.x@@", "=?utf-8?q?y?=")
+    for data in (build_mime(c, r).as_bytes(), render_message(c, r).data):
+        assert str(_parse(data)["Subject"]) == want
+
+
+def test_a_lone_surrogate_in_a_display_name_is_a_header_error() -> None:
+    """Found by the MIME property test: the stdlib raised UnicodeEncodeError instead."""
+    import pytest
+
+    from digest.errors import HeaderError
+    from digest.message import Address
+
+    with pytest.raises(HeaderError, match="lone surrogate"):
+        Address("news@example.org", "\ud800")

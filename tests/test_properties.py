@@ -373,8 +373,8 @@ def test_mime_builder_gives_a_standard_message_or_a_header_error(
             render_message(content, person).data,
         ]
     except HeaderError as e:
-        assert "line break" in str(e)
-        assert any(c in s for s in (subject, name, value) for c in "\r\n")
+        assert "line break" in str(e) or "lone surrogate" in str(e)
+        assert any(re.search("[\r\n\ud800-\udfff]", s) for s in (subject, name, value))
         return
     except InputError as e:
         assert "lone surrogate" in str(e) and re.search("[\ud800-\udfff]", body)

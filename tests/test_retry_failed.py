@@ -92,3 +92,25 @@ def test_suppress_remove_undoes_a_mistake_and_the_next_send_reaches_them(tmp_pat
     assert "now holds 0 addresses." in removed.stdout
     assert run_digest("send", "issue-7", cwd=folder).returncode == 0
     assert (folder / "outbox" / "issue-7" / "bob@example.org.eml").is_file()
+
+
+def test_the_send_summary_of_a_local_permanent_failure_names_retry_failed(tmp_path):
+    folder = _folder(tmp_path)
+    _break_outbox(folder, "ann@example.org")
+    first = run_digest("send", "issue-7", "--log-format", "text", cwd=folder)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "refused by the provider" not in first.stdout  # the outbox refused it, not a provider
+    assert "`digest retry " in first.stdout and " --failed`" in first.stdout, first.stdout
+
+
+def test_retry_failed_counts_the_chosen_recipients_once(tmp_path):
+    folder = _folder(tmp_path)
+    _break_outbox(folder, "bob@example.org")
+    first = run_digest("send", "issue-7", cwd=folder)
+    assert first.returncode == 1, first.stdout + first.stderr
+    (folder / "outbox" / "issue-7" / "bob@example.org.eml" / "x").rmdir()
+    (folder / "outbox" / "issue-7" / "bob@example.org.eml").rmdir()
+    again = run_digest("retry", "7", "--failed", "--log-format", "text", cwd=folder)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 failed recipient chosen to go again" in again.stdout
+    assert "retryable failure" not in again.stdout, again.stdout  # not counted a second time

@@ -52,3 +52,12 @@ def test_a_due_issue_that_fails_its_checks_leaves_no_ledger(tmp_path):
     done = run_digest("send-due", "--log-format", "text", cwd=folder, env=env)
     assert done.returncode == 3 and "DIGEST_SECRET" in done.stdout
     assert not (folder / "ledger.sqlite3").exists()
+
+
+def test_a_due_issue_that_sends_cleanly_logs_no_error_line(tmp_path):
+    past = datetime.now(UTC) - timedelta(hours=1)
+    folder = _folder(tmp_path, {"due": (15, past)})
+    done = run_digest("send-due", "--log-format", "json", cwd=folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '"event": "due"' in done.stdout
+    assert '"level": "error"' not in done.stdout, done.stdout

@@ -40,6 +40,7 @@ __all__ = [
     "SendingSettings",
     "ServeSettings",
     "Settings",
+    "SubscribeSettings",
     "load_settings",
 ]
 
@@ -130,6 +131,16 @@ class NewsletterSettings(_Section):
     @classmethod
     def _urls(cls, v: str | None) -> str | None:
         return _web_url(v)
+
+    @field_validator("from_", "reply_to")
+    @classmethod
+    def _mailbox(cls, v: str | None) -> str | None:
+        """Checked here, not at render time, so the error names the file and line."""
+        from email.utils import parseaddr
+
+        if v is not None and "@" not in parseaddr(v)[1]:
+            raise ValueError(f"{v!r} is not a mail address; write e.g. 'Name <you@example.org>'")
+        return v
 
     @field_validator("subject")
     @classmethod
@@ -274,6 +285,64 @@ class DeliverySettings(_Section):
 class AudienceSettings(_Section):
     recipients: Path | None = None
     suppressions: Path | None = None
+    source: Literal["csv", "subscribers", "both"] = "csv"
+    """Who a send goes to: the ``recipients`` CSV, the active subscribers in the ledger
+    (readers who joined through the form, or were added or imported), or both."""
+
+
+class SubscribeSettings(_Section):
+    """``[subscribe]``: readers joining through ``digest serve``'s form, with double opt-in."""
+
+    enabled: bool = False
+    confirm_url: str | None = None
+    """Where confirmation links point, with ``{token}``; default: the origin of
+    ``[links] unsubscribe_url`` plus ``/confirm/{token}``."""
+    consent_text: str = (
+        "Yes, send me {newsletter} by email. I can unsubscribe at any time with the link "
+        "in every issue."
+    )
+    """What the reader agrees to (shown by the form, stored with their consent)."""
+    languages: list[str] = Field(default_factory=list)
+    """Languages the form may ask for (``?lang=``); default only ``[newsletter] lang``."""
+    confirm_expires_hours: float = Field(48.0, gt=0)
+    purge_after_days: float = Field(7.0, gt=0)
+    """Unconfirmed sign-ups older than this are deleted."""
+    mail_window_minutes: float = Field(60.0, ge=0)
+    """At most one confirmation mail per address in this many minutes."""
+    ip_limit: int = Field(10, ge=1)
+    """Sign-ups one client address may make per ``ip_window_minutes``."""
+    ip_window_minutes: float = Field(60.0, gt=0)
+    store_ip: Literal["hash", "full", "none"] = "hash"
+    """How the consent record keeps the sign-up IP: a keyed hash, the address, or not."""
+    check_dns: bool = False
+    """Look up the address's domain before accepting it (off: syntax only, no DNS)."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Sites whose pages may post the form (``https://example.org``), besides serve's own
+    origin and ``[newsletter] website``."""
+    max_body: int = Field(8192, ge=1024, le=1_048_576)
+    """Largest sign-up or confirmation request body, in bytes."""
+    mail_attempts: int = Field(6, ge=1, le=50)
+    """Tries per confirmation mail before it is given up."""
+
+    @field_validator("confirm_url")
+    @classmethod
+    def _confirm(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if "{token}" not in urlsplit(v).path:
+            raise ValueError("needs {token} in its path, like https://example.org/confirm/{token}")
+        return _template_fields(v, ("token",)) and _web_url(v)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        out = []
+        for origin in v:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+                raise ValueError(f"{origin!r} is not an origin like https://example.org")
+            out.append(f"{parts.scheme}://{parts.netloc}".lower())
+        return out
 
 
 class SendingSettings(_Section):
@@ -360,6 +429,7 @@ class Settings(_Section):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     audience: AudienceSettings = Field(default_factory=AudienceSettings)
+    subscribe: SubscribeSettings = Field(default_factory=SubscribeSettings)
     sending: SendingSettings = Field(default_factory=SendingSettings)
     issues: IssuesSettings = Field(default_factory=IssuesSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)

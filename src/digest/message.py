@@ -41,6 +41,7 @@ __all__ = [
     "digest_id_of",
     "encoded_words",
     "list_headers",
+    "literal_header",
     "placeholder",
 ]
 
@@ -91,6 +92,18 @@ def encoded_words(text: str, used: int, max_line: int = 76) -> list[str]:
     return words
 
 
+def literal_header(value: str) -> str:
+    """What to assign to an unstructured header so the stdlib keeps ``value`` as written.
+
+    The stdlib decodes anything that looks like an RFC 2047 word when a header is set, so
+    ``=?utf-8?q?x?=`` typed in a subject would reach readers as ``x``; such a value is handed
+    over already encoded (readers drop the space between encoded words).
+    """
+    if "=?" not in value:
+        return value
+    return " ".join(encoded_words(value, 0))
+
+
 class _EncodedSubject(UniqueUnstructuredHeader):
     """``Subject``: RFC 2047 encoded words even in a message that carries raw UTF-8.
 
@@ -103,7 +116,7 @@ class _EncodedSubject(UniqueUnstructuredHeader):
     def fold(self, *, policy: email.policy.Policy) -> str:
         name = cast(BaseHeader, self).name
         value = str(self)
-        if not value.isascii() and "=?" not in value:
+        if not value.isascii() or "=?" in value:
             words = encoded_words(value, len(name) + 2, policy.max_line_length or 76)
             if words:
                 return f"{name}: " + (policy.linesep + " ").join(words) + policy.linesep
@@ -166,9 +179,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def check_header(field_name: str, value: str) -> str:
-    """Refuse a header value with CR or LF: it would let text forge further headers.
+    """Refuse a header value with CR or LF (it would let text forge further headers) or a
+    lone surrogate (the stdlib cannot encode it).
 
-    Returns the value with any other line separator (VT, FF, U+001C–U+001E, NEL, U+2028,
+    A lone surrogate (text decoded with errors ignored somewhere) is refused too. Returns the
+    value with any other line separator (VT, FF, U+001C–U+001E, NEL, U+2028,
     U+2029) made a space. Issue files refuse these at their boundary; this covers
     per-recipient values (a subscriber's name) and text built in code.
     """
@@ -176,6 +191,12 @@ def check_header(field_name: str, value: str) -> str:
         raise HeaderError(
             f"The {field_name} contains a line break, which is not allowed in a mail header: "
             f"{value!r}. Put it on one line."
+        )
+    bad = _SURROGATE.search(value)
+    if bad is not None:
+        raise HeaderError(
+            f"The {field_name} holds a lone surrogate U+{ord(bad.group()):04X}, which cannot "
+            f"be written as UTF-8: {value!r}. Fix the text it came from."
         )
     return _OTHER_BREAKS.sub(" ", value)
 
@@ -387,7 +408,7 @@ def build_mime(
     msg["To"] = r.address.formatted() if recipient else UNDISCLOSED
     if content.reply_to:
         msg["Reply-To"] = content.reply_to.formatted()
-    msg["Subject"] = content.subject_for(r)
+    msg["Subject"] = literal_header(content.subject_for(r))
     msg["Date"] = format_datetime(date or datetime.now(UTC))
     domain = content.sender.email.rpartition("@")[2] or None
     msg["Message-ID"] = r.message_id or make_msgid(domain=domain)

@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retry": ("digest.cli.send", "Send again to failed recipients (retryable, or chosen)."),
     "suppress": ("digest.cli.send", "Add addresses to the suppression list, or remove them."),
     "ledger": ("digest.cli.ledger", "Back up the send ledger (SQLite's online backup)."),
+    "subscribers": (
+        "digest.cli.subscribers",
+        "Readers who joined: list, add, import, export, forget, stats.",
+    ),
     "serve": ("digest.cli.serve", "Serve unsubscribe links, provider webhooks and the archive."),
 }
 

@@ -79,7 +79,7 @@ def _summary(report: SendReport, reporter: Reporter, source: Path) -> None:
 
 
 def _hint(report: SendReport, source: Path) -> str:
-    """What to do next, saying only what will help (retry cannot help a permanent failure)."""
+    """What to do next, saying only what will help (a plain retry skips permanent failures)."""
     if report.interrupted:
         return "Interrupted: run the same command again to resume."
     c, issue = report.counts, report.issue_id
@@ -92,8 +92,9 @@ def _hint(report: SendReport, source: Path) -> str:
         parts.append(f"{retryable} failed for now: `digest retry {source}` sends them again.")
     if permanent:
         parts.append(
-            f"{permanent} failed for good (refused by the provider); retrying will not help: "
-            f"see `digest status {issue}` for the reasons."
+            f"{permanent} failed for good; a plain retry will not send them again: "
+            f"see `digest status {issue}` for the reasons, and if the cause was yours to fix "
+            f"(an outbox folder, a provider setting), `digest retry {source} --failed` does."
         )
     if not parts and not any(c.get(state, 0) for state in ("pending", "sent", "suppressed")):
         parts.append(
@@ -284,7 +285,14 @@ def send_due(
 
 @click.command()
 @click.argument("issue_id", metavar="ISSUE")
-@click.option("--failures", "limit", default=20, show_default=True, help="Failures to list.")
+@click.option(
+    "--failures",
+    "limit",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Failures to list.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @config_option
 def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -> int:

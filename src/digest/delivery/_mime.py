@@ -106,7 +106,7 @@ def _header_line(name: str, value: str, *, unstructured: bool) -> bytes:
             return f"{name}: {value}{CRLF}".encode("ascii")
         if unstructured:
             return _fold_plain(name, value)
-    if unstructured and "=?" not in value:
+    if unstructured:  # base64 words: the text comes back exactly, "=?" lookalikes too
         words = _encoded_words(value, len(name) + 2)
         if words:
             return f"{name}: {(CRLF + ' ').join(words)}{CRLF}".encode("ascii")
@@ -331,8 +331,8 @@ class MimeTemplate:
         slot("to", "To")
         if content.reply_to:
             msg["Reply-To"] = content.reply_to.formatted()
-        if PLACEHOLDER_RE.search(content.subject):
-            slot("subject", "Subject")
+        if PLACEHOLDER_RE.search(content.subject) or "=?" in content.subject:
+            slot("subject", "Subject")  # "=?" lookalikes: encoded here, kept literally
         else:
             msg["Subject"] = content.subject
         slot("date", "Date")

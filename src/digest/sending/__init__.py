@@ -9,6 +9,8 @@ The public surface used by the CLI and by other programs::
     send_test(settings, prepared, [...])    a "[TEST] " send that never touches the ledger
     Ledger(path)                            status, suppression, provider events
     verify(token, secret, list_id)          for the site that receives unsubscribe clicks
+    Subscribers(ledger)                     readers who joined: status and consent records
+    export_person / forget                  a person's data on request
 """
 
 from .due import DueResult, due_exit_code, send_due
@@ -17,8 +19,11 @@ from .ledger import Ledger
 from .lock import JobLock, lock_path
 from .personalise import Personaliser
 from .plan import SendPlan, plan_send
+from .privacy import ForgetResult, ForgottenCheck, export_person, forget
 from .recipients import BadRow, CsvFormat, Row, read_recipients, sniff_recipients
 from .report import Reporter, make_reporter
+from .subscriber_io import ImportResult, add_subscribers, export_subscribers, import_subscribers
+from .subscribers import Subscribers
 from .suppression import (
     SuppressResult,
     import_suppressions,
@@ -33,6 +38,9 @@ __all__ = [
     "BadRow",
     "CsvFormat",
     "DueResult",
+    "ForgetResult",
+    "ForgottenCheck",
+    "ImportResult",
     "JobLock",
     "Ledger",
     "Personaliser",
@@ -41,8 +49,14 @@ __all__ = [
     "Row",
     "SendPlan",
     "SendReport",
+    "Subscribers",
     "SuppressResult",
+    "add_subscribers",
     "due_exit_code",
+    "export_person",
+    "export_subscribers",
+    "forget",
+    "import_subscribers",
     "import_suppressions",
     "ledger_path",
     "lock_path",

@@ -3,6 +3,11 @@
 ``digest send`` loads into the real ledger and ``digest send --dry-run`` into a scratch
 copy, through :func:`load_audience` both, so the plan counts rows, duplicates, bad rows and
 suppressed addresses exactly as the send will.
+
+``[audience] source`` picks the rows: the recipients CSV, the ledger's active subscribers,
+or both (duplicates merged as ever). Suppressions win over both, and so do forgotten
+addresses, which the ledger knows only as keyed hashes: those rows are dropped before they
+reach the ledger, so a send never writes a forgotten address down again.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..text import plural
 from .ledger import Ledger
+from .privacy import ForgottenCheck
 from .recipients import BadRow, read_recipients, sniff_recipients
 from .report import Reporter
 from .suppression import import_suppressions
@@ -40,6 +46,8 @@ class AudienceCounts:
     """Rows the exporter marks never confirmed or switched off: skipped, not suppressed."""
     marked_suppressed: int = 0
     """Rows the exporter marks unsubscribed, cleaned or complained: added to the list."""
+    subscribers: int = 0
+    """Active subscribers read from the ledger (``[audience] source``)."""
 
 
 _SUPPRESS_CHUNK = 500
@@ -49,25 +57,35 @@ def load_audience(
     settings: Settings,
     ledger: Ledger,
     issue_id: str,
-    recipients: Path,
+    recipients: Path | None,
     reporter: Reporter,
     counts: AudienceCounts,
     *,
     dry_run: bool = False,
+    live: Ledger | None = None,
 ) -> None:
-    """Import ``[audience] suppressions``, stream the CSV into ``ledger``, mark the suppressed.
+    """Import ``[audience] suppressions``, stream the audience into ``ledger``, mark the
+    suppressed.
 
-    Fills ``counts``; each bad row is reported with its line number and the rest go on.
-    Rows an exporter marks unsubscribed, cleaned or complained join the suppression list
-    (source: the file) and are counted as suppressed; never-confirmed rows are skipped.
+    ``recipients`` is the CSV (None when ``[audience] source = "subscribers"``); ``live`` the
+    ledger holding the subscribers and forgotten hashes, when ``ledger`` is a scratch copy
+    (a dry run). Fills ``counts``; each bad row is reported with its line number and the
+    rest go on. Rows an exporter marks unsubscribed, cleaned or complained join the
+    suppression list (source: the file) and are counted as suppressed; never-confirmed rows
+    are skipped.
     """
+    source = settings.audience.source
+    home = live if live is not None else ledger
+    forgotten = ForgottenCheck(settings, home)
+    if source == "subscribers":
+        recipients = None
     if settings.audience.suppressions is not None:
         supp_path = settings.path(settings.audience.suppressions)
         result = import_suppressions(ledger, supp_path)
         for bad in result.bad[:MAX_BAD_ROWS_SHOWN]:
             reporter.warning(f"{supp_path}:{bad.line}: skipped: {bad.reason}", event="bad_row")
 
-    fmt = sniff_recipients(recipients) if recipients.is_file() else None
+    fmt = sniff_recipients(recipients) if recipients and recipients.is_file() else None
     if fmt is not None and (fmt.source != "digest" or fmt.delimiter != ","):
         sep = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}[fmt.delimiter]
         reporter.info(
@@ -85,6 +103,10 @@ def load_audience(
             pending_suppress.clear()
 
     def rows() -> Iterator[tuple[str, str, dict[str, str], int | None]]:
+        if source in ("subscribers", "both"):
+            yield from subscriber_rows()
+        if recipients is None:
+            return
         for item in read_recipients(recipients):
             counts.rows_read += 1
             if isinstance(item, BadRow):
@@ -97,6 +119,9 @@ def load_audience(
                         line=item.line,
                     )
                 continue
+            if forgotten and forgotten.forgotten(item.email):
+                counts.suppressed += 1
+                continue
             if item.status == "inactive":
                 counts.inactive += 1
                 continue
@@ -107,7 +132,17 @@ def load_audience(
                     flush()
             yield item.email, item.name, item.fields, item.line
 
+    def subscriber_rows() -> Iterator[tuple[str, str, dict[str, str], int | None]]:
+        from .subscribers import Subscribers, has_subscriber_tables
+
+        if not has_subscriber_tables(home.db):
+            return
+        for email, name, fields in Subscribers(home).active_rows():
+            counts.subscribers += 1
+            yield email, name, fields, None
+
     counts.added, counts.duplicates = ledger.add_recipients(issue_id, rows())
+    hidden = counts.suppressed
     flush()
     if counts.bad_rows > MAX_BAD_ROWS_SHOWN:
         more = plural(counts.bad_rows - MAX_BAD_ROWS_SHOWN, "more bad row")
@@ -115,9 +150,15 @@ def load_audience(
             f"{recipients}: {more} not shown.",
             event="bad_rows_more",
         )
-    counts.suppressed = ledger.apply_suppressions(issue_id)
+    counts.suppressed = hidden + ledger.apply_suppressions(issue_id)
+    if source != "csv":
+        reporter.info(
+            f"subscribers: {plural(counts.subscribers, 'active subscriber')} in the ledger.",
+            event="subscribers",
+            subscribers=counts.subscribers,
+        )
     reporter.info(
-        _loaded(recipients, counts, first_load=before == 0, dry_run=dry_run),
+        _loaded(recipients or "subscribers", counts, first_load=before == 0, dry_run=dry_run),
         event="loaded",
         rows=counts.rows_read,
         added=counts.added,
@@ -128,7 +169,7 @@ def load_audience(
     )
 
 
-def _loaded(path: Path, c: AudienceCounts, *, first_load: bool, dry_run: bool) -> str:
+def _loaded(path: Path | str, c: AudienceCounts, *, first_load: bool, dry_run: bool) -> str:
     """One sentence on what the list held, in the words that are true for this run."""
     if dry_run:
         kept = f"{plural(c.added, 'recipient')} after removing {plural(c.duplicates, 'duplicate')}"

@@ -40,7 +40,7 @@ class DueResult:
 
     path: Path
     action: str
-    """sent, partial, unscheduled, not-yet, finished, overdue or error."""
+    """sent, partial, unscheduled, not-yet, finished, overdue, error, or due (not yet sent)."""
     issue_id: str = ""
     message: str = ""
     report: SendReport | None = None
@@ -103,6 +103,7 @@ def _scan(
             result.action = "not-yet"
             result.message = f"{issue.slug}: not yet due: due at {_when(issue.send_at, moment)}."
         else:
+            result.action = "due"
             due.append((result, issue))
     return due
 

@@ -108,8 +108,18 @@ def ledger_path(settings: Settings) -> Path:
     return settings.path(settings.sending.ledger)
 
 
-def recipients_path(settings: Settings, given: Path | str | None) -> Path:
-    """``--recipients`` if given, else ``[audience] recipients``; a ConfigError if neither."""
+def recipients_path(settings: Settings, given: Path | str | None) -> Path | None:
+    """``--recipients`` if given, else ``[audience] recipients``; a ConfigError if neither.
+
+    None when the audience is the ledger's subscribers alone (``[audience] source``).
+    """
+    if settings.audience.source == "subscribers":
+        if given is not None:
+            raise ConfigError(
+                '--recipients is not used when [audience] source = "subscribers"; set '
+                'source = "both" to send to the subscribers and a CSV.'
+            )
+        return None
     if given is not None:
         return Path(given)
     if settings.audience.recipients is not None:
@@ -572,8 +582,8 @@ def run_send(
         # the run ends with the documented status instead of being killed mid-way
         with _Signals(stopper) as signals:
             if not retry_only:
-                assert recipients is not None
                 load_audience(settings, ledger, prepared.issue_id, recipients, rep, report)
+            chosen = 0
             if requeue is not None:
                 chosen = ledger.make_retryable(prepared.issue_id, requeue)
                 rep.info(f"{plural(chosen, 'failed recipient')} chosen to go again.")
@@ -601,9 +611,11 @@ def run_send(
             report.requeued = ledger.requeue_retryable(
                 prepared.issue_id, prepared.content_hash, run.size
             )
-            if report.requeued:
+            # the ones chosen above were just made retryable: count only the others here
+            if report.requeued > chosen:
                 rep.info(
-                    f"{plural(report.requeued, 'earlier retryable failure')} queued again.",
+                    f"{plural(report.requeued - chosen, 'earlier retryable failure')} "
+                    "queued again.",
                     event="requeued",
                 )
             _changed_after_finish(ledger, prepared)

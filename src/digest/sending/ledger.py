@@ -13,6 +13,17 @@ Tables::
     requeues      failures a person chose to send again (``retry --failed``): what they
                   failed with, kept when they go again
 
+and, for readers who join themselves (:mod:`digest.sending.subscribers`)::
+
+    subscribers         one row per address: status, name, the consent record
+    subscriber_mails    the queue of confirmation mails ``digest serve`` sends
+    subscriber_limits   sign-up and mail counts per keyed hash of an IP or address
+    suppression_hashes  keyed hashes of forgotten addresses: no send may reach them
+
+Two triggers keep a subscriber's status in step with the suppression list: a suppression
+(unsubscribe, bounce, complaint) sets it, and removing one (the unsubscribe page's undo)
+makes a confirmed reader active again.
+
 Recipient states: ``pending`` (not sent yet), ``sent``, ``failed`` (with ``retryable``),
 ``unknown`` (the call may have been taken but its answer was lost: never sent again until
 the provider says it did not accept it, or ``retry --unknown``), ``suppressed`` (skipped: on
@@ -177,6 +188,63 @@ UPDATE batches SET state = 'sending', attempted_at = updated_at
 batch with attempts from an older release may have been in flight at a crash: it becomes
 ``sending``, so it is reconciled rather than sent again blindly."""
 
+_SUBSCRIBERS = """
+CREATE TABLE subscribers (
+    email_key        TEXT PRIMARY KEY,
+    email            TEXT NOT NULL,
+    name             TEXT NOT NULL DEFAULT '',
+    status           TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                     ('pending', 'active', 'unsubscribed', 'bounced', 'complained')),
+    lang             TEXT NOT NULL DEFAULT '',
+    fields           TEXT NOT NULL DEFAULT '{}',
+    consent_at       TEXT NOT NULL,
+    consent_source   TEXT NOT NULL,
+    consent_ip       TEXT,
+    consent_text     TEXT NOT NULL DEFAULT '',
+    confirmed_at     TEXT,
+    confirm_id       TEXT UNIQUE,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+);
+CREATE INDEX subscribers_status ON subscribers (status, created_at);
+CREATE TABLE subscriber_mails (
+    id          INTEGER PRIMARY KEY,
+    email_key   TEXT NOT NULL,
+    kind        TEXT NOT NULL DEFAULT 'confirm',
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     REAL NOT NULL,
+    sent_at     TEXT,
+    failed_at   TEXT,
+    error       TEXT,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX subscriber_mails_due ON subscriber_mails (sent_at, failed_at, next_at);
+CREATE TABLE subscriber_limits (
+    scope  TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    at     REAL NOT NULL
+);
+CREATE INDEX subscriber_limits_key ON subscriber_limits (scope, key, at);
+CREATE TABLE suppression_hashes (
+    hash        TEXT PRIMARY KEY,
+    key_id      TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TRIGGER subscribers_suppressed AFTER INSERT ON suppressions
+WHEN NEW.reason IN ('unsubscribed', 'bounced', 'complained')
+BEGIN
+    UPDATE subscribers SET status = NEW.reason, updated_at = NEW.created_at
+    WHERE email_key = NEW.email_key AND status = 'active';
+END;
+CREATE TRIGGER subscribers_unsuppressed AFTER DELETE ON suppressions
+BEGIN
+    UPDATE subscribers SET status = 'active',
+        updated_at = strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')
+    WHERE email_key = OLD.email_key AND status = OLD.reason AND confirmed_at IS NOT NULL;
+END;
+"""
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001-initial", _SCHEMA),
     ("0003-events", _EVENTS_SCHEMA),
@@ -186,6 +254,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "CREATE INDEX IF NOT EXISTS recipients_email_key ON recipients (email_key, sent_at);",
     ),
     ("0002-once-outcomes", _OUTCOMES),
+    ("0004-subscribers", _SUBSCRIBERS),
 )
 """Forward migrations, applied in order, each once, each in its own transaction.
 

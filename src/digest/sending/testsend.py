@@ -39,7 +39,8 @@ def send_test(
         try:
             checked.append(normalise_address(address))
         except ValueError as e:
-            raise ConfigError(f"--to {address!r} is not a valid address: {e}.") from None
+            reason = str(e).rstrip(".")
+            raise ConfigError(f"--to {address!r} is not a valid address: {reason}.") from None
     if not checked:
         raise ConfigError("Give at least one --to address for a test send.")
     # Its own issue id too: the file backend files messages by issue, and a test copy must

@@ -104,11 +104,13 @@ def resolve_issue(arg: str | Path | None, settings: Settings) -> Path:
         if given.suffix not in ISSUE_SUFFIXES and (here := Path(text + suffix)).is_file():
             return here
     number = int(text) if text.isdigit() else None
+    infos = issue_infos(folder)
     matches = [
         info.path
-        for info in issue_infos(folder)
+        for info in infos
         if text in (info.slug, info.path.stem) or (number is not None and info.number == number)
     ]
+    unread = [str(info.path) for info in infos if info.slug is None and info.number is None]
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -120,10 +122,16 @@ def resolve_issue(arg: str | Path | None, settings: Settings) -> Path:
     if given.suffix in ISSUE_SUFFIXES or "/" in text:
         raise InputError(f"{given}: no such issue file.")
     known = ", ".join(p.name for p in issue_files(folder)) or "none"
+    broken = (
+        f" These files there have no readable number, so could not be checked: "
+        f"{', '.join(unread)} (`digest check FILE` shows what is wrong)."
+        if unread
+        else ""
+    )
     raise InputError(
         f"No issue {text!r}: no such file, and no issue file in {folder} ([issues] dir, "
         f"formerly [sending] issues_dir) has that slug or number (files there: {known}). "
-        "Give the issue file's path, its slug (issue-13) or its number (13)."
+        f"Give the issue file's path, its slug (issue-13) or its number (13).{broken}"
     )
 
 

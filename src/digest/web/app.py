@@ -34,6 +34,7 @@ from .guard import Guard
 from .ledger_gate import LedgerGate
 from .pages import Pages
 from .routes import DEFAULT_ARCHIVE_PATH, DEFAULT_UNSUBSCRIBE_PATH, PathTemplate
+from .subscribe import install_signup
 from .unsubscribe import unsubscribe
 from .webhook_route import webhook
 from .webhooks import PROVIDERS
@@ -179,6 +180,13 @@ def make_web_app(settings: Settings, archive_dir: Path | str = Path("out")) -> S
             "see `digest serve --help`)",
             ", ".join(ready) or "none",
         )
+        if not (web.archive_dir / "index.html").is_file():
+            log.warning(
+                "archive %s has no index.html yet: %s answers 404 until a send with "
+                "[archive] dir or `digest build --web` publishes into it",
+                web.archive_dir,
+                web.archive_path.root,
+            )
         try:
             yield
         finally:
@@ -200,4 +208,5 @@ def make_web_app(settings: Settings, archive_dir: Path | str = Path("out")) -> S
     )
     app.state.web = web
     app.router.default = web.by_template
+    install_signup(app, web)
     return app
