@@ -52,6 +52,10 @@ def _build(tmp_path, toml: str):
             "digest.toml:2: [newsletter] reply_to: 'editors' is not a mail address",
         ),
         (
+            '[serve]\ntrusted_proxies = ["10.0.0.0/8", "not-an-ip"]\n',
+            "digest.toml:2: [serve] trusted_proxies: 'not-an-ip' is not an IP address or network",
+        ),
+        (
             "[delivery\nrate = 1\n",
             "digest.toml:1: not valid TOML: Expected ']' at the end of a table declaration",
         ),

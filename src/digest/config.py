@@ -418,6 +418,24 @@ class ServeSettings(_Section):
         description="addresses (or networks) whose X-Forwarded-For/-Proto are believed",
     )
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        """A typo here would mean X-Forwarded-For is never believed, without a word."""
+        import ipaddress
+
+        for item in v:
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8, "
+                    '::1) nor "*"'
+                ) from None
+        return v
+
 
 class Settings(_Section):
     """Everything ``digest.toml`` can say; every field has a default."""
