@@ -342,3 +342,15 @@ def test_send_due_refuses_two_files_with_one_slug_before_sending_either(tmp_path
     assert results["a"].action == "error" and "b.yaml" in results["a"].message
     assert results["b"].action == "error" and "a.yaml" in results["b"].message
     assert not (folder / "outbox").exists() and not (folder / "ledger.sqlite3").exists()
+
+
+def test_with_json_logs_an_error_is_one_more_json_line_on_stdout(tmp_path: Path) -> None:
+    """A cron job reading JSON lines gets the error as JSON too, not a plain text line."""
+    done = run_digest("send", "99", "--log-format", "json", cwd=tmp_path)
+    assert done.returncode == 3
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert line["level"] == "error" and line["exit_status"] == 3
+    assert "No issue '99'" in line["message"]
+    assert "error:" not in done.stderr
+    plain = run_digest("send", "99", cwd=tmp_path)
+    assert plain.returncode == 3 and plain.stderr.startswith("error: No issue '99'")

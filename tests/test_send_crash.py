@@ -200,7 +200,7 @@ def test_two_overlapping_send_due_runs_deliver_each_message_once(tmp_path, loopb
     second = run_digest("send-due", "--skip-check", "--log-format", "json", cwd=tmp_path, env=env)
     assert first.poll() is None, "the runs really overlapped"
     assert second.returncode == EXIT_LOCKED
-    assert "holds the lock" in second.stderr
+    assert "holds the lock" in second.stdout  # --log-format json: the error is a JSON line
     gate.release()
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, out + err

@@ -58,17 +58,51 @@ class LazyGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Turn a DigestError into its message and exit status: no traceback for user mistakes."""
+        """Turn a DigestError into its message and exit status: no traceback for user mistakes.
+
+        With ``--log-format json`` the error is one more JSON line on standard output, where
+        the run's other lines go, so a cron log stays one JSON object a line.
+        """
+        args = [*ctx.protected_args, *ctx.args]
         try:
             return super().invoke(ctx)
         except DigestError as e:
-            click.echo(f"error: {e}", err=True)
+            if _wants_json(args):
+                _json_error(str(e), e.exit_code)
+            else:
+                click.echo(f"error: {e}", err=True)
             ctx.exit(e.exit_code)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _wants_json(args: list[str]) -> bool:
+    """True when the command line asks for JSON log lines (``--log-format json`` or ``=json``)."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return False
+        if arg == "--log-format=json" or (
+            arg == "--log-format" and i + 1 < len(args) and args[i + 1] == "json"
+        ):
+            return True
+    return False
+
+
+def _json_error(message: str, exit_code: int) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    line = {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "level": "error",
+        "event": "error",
+        "message": message,
+        "exit_status": exit_code,
+    }
+    click.echo(json.dumps(line, ensure_ascii=False))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
