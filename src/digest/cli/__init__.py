@@ -16,6 +16,9 @@ import click
 
 from ..errors import EXIT_INTERRUPTED, EXIT_LEDGER, DigestError
 
+JSON_ERRORS = "digest.json_errors"
+"""``ctx.meta`` key set by ``--log-format json``: errors are then written as JSON lines."""
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("digest.cli.desk", "Set up a newsletter folder: digest.toml, issues/, a draft."),
     "new": ("digest.cli.desk", "Start the next issue file from the newest one."),
@@ -63,11 +66,10 @@ class LazyGroup(click.Group):
         With ``--log-format json`` the error is one more JSON line on standard output, where
         the run's other lines go, so a cron log stays one JSON object a line.
         """
-        args = [*ctx.protected_args, *ctx.args]
         try:
             return super().invoke(ctx)
         except DigestError as e:
-            if _wants_json(args):
+            if ctx.meta.get(JSON_ERRORS):
                 _json_error(str(e), e.exit_code)
             else:
                 click.echo(f"error: {e}", err=True)
@@ -77,18 +79,6 @@ class LazyGroup(click.Group):
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _wants_json(args: list[str]) -> bool:
-    """True when the command line asks for JSON log lines (``--log-format json`` or ``=json``)."""
-    for i, arg in enumerate(args):
-        if arg == "--":
-            return False
-        if arg == "--log-format=json" or (
-            arg == "--log-format" and i + 1 < len(args) and args[i + 1] == "json"
-        ):
-            return True
-    return False
 
 
 def _json_error(message: str, exit_code: int) -> None:

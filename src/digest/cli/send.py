@@ -19,11 +19,20 @@ from .options import config_option, issue_argument
 if TYPE_CHECKING:
     from digest import Reporter, SendPlan, SendReport, Settings
 
+def _note_json(ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Tell the group to write a stopping error as a JSON line too (``ctx.meta`` is shared)."""
+    from . import JSON_ERRORS
+
+    ctx.meta[JSON_ERRORS] = value == "json"
+    return value
+
+
 log_format_option = click.option(
     "--log-format",
     type=click.Choice(["auto", "text", "json"]),
     default="auto",
     show_default=True,
+    callback=_note_json,
     help="auto: a progress bar in a terminal, plain lines otherwise; json: JSON lines.",
 )
 skip_check_option = click.option(
