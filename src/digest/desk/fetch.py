@@ -49,13 +49,10 @@ class FetchError(InputError):
 
 
 def user_agent() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """The desk's User-Agent: digest's one format, naming the link fetcher."""
+    from ..sources.feed import user_agent as feed_user_agent
 
-    try:
-        v = version("digest")
-    except PackageNotFoundError:
-        v = "dev"
-    return f"digest/{v} (newsletter editor's link fetcher; +https://pypi.org/project/digest/)"
+    return feed_user_agent("newsletter editor's link fetcher")
 
 
 def canonical_url(url: str) -> str:

@@ -215,14 +215,15 @@ def shorten(text: str, limit: int = SUMMARY_MAX) -> str:
 # --- fetching ---------------------------------------------------------------------------------
 
 
-def _user_agent() -> str:
+def user_agent(purpose: str = "newsletter feed importer") -> str:
+    """The User-Agent of every fetch digest makes: its name, version and what it fetches for."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         v = version("digest")
     except PackageNotFoundError:
         v = "dev"
-    return f"digest/{v} (newsletter feed importer; +https://pypi.org/project/digest/)"
+    return f"digest/{v} ({purpose}; +https://pypi.org/project/digest/)"
 
 
 def _shown(url: str) -> str:
@@ -254,7 +255,7 @@ def fetch_feed(
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise InputError(f"{shown}: only http:// and https:// feed addresses can be fetched")
-    headers = {"User-Agent": _user_agent(), "Accept": ACCEPT}
+    headers = {"User-Agent": user_agent(), "Accept": ACCEPT}
     try:
         with (
             httpx.Client(
