@@ -40,6 +40,7 @@ __all__ = [
     "check_header",
     "digest_id_of",
     "encoded_words",
+    "format_address",
     "list_headers",
     "literal_header",
     "placeholder",
@@ -176,6 +177,10 @@ _OTHER_BREAKS = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 """What Python's ``str.splitlines`` breaks at besides CR and LF: the stdlib refuses each in a
 header (a bare ValueError), so a header value gets a space in its place."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# What makes email.headerregistry.Address quote a display name (its SPECIALS) or a local
+# part (its DOT_ATOM_ENDS: the specials but ".", and white space); an empty local part too.
+_NAME_SPECIALS = re.compile(r'[()<>@,:;.\\"\[\]]')
+_LOCAL_ENDS = re.compile(r'^$|[()<>@,:;\\"\[\] \t]')
 
 
 def check_header(field_name: str, value: str) -> str:
@@ -187,6 +192,8 @@ def check_header(field_name: str, value: str) -> str:
     U+2029) made a space. Issue files refuse these at their boundary; this covers
     per-recipient values (a subscriber's name) and text built in code.
     """
+    if value.isascii() and value.isprintable():  # the common case: nothing to refuse or change
+        return value
     if "\r" in value or "\n" in value:
         raise HeaderError(
             f"The {field_name} contains a line break, which is not allowed in a mail header: "
@@ -248,11 +255,26 @@ class Address:
         object.__setattr__(self, "name", check_header("display name", self.name))
 
     def formatted(self) -> str:
-        """RFC 5322 form, quoting and RFC 2047-encoding the name where needed."""
-        if "@" not in self.email:
-            return self.email
-        local, _, domain = self.email.rpartition("@")
-        return str(_StdAddress(display_name=self.name, username=local, domain=domain))
+        """RFC 5322 form, the name quoted where needed (RFC 2047 comes later, on folding)."""
+        return _formatted(self.email, self.name)
+
+
+def format_address(email: str, name: str = "") -> str:
+    """``Address(email, name).formatted()``, without the object when nothing needs checking."""
+    if email.isascii() and email.isprintable() and name.isascii() and name.isprintable():
+        return _formatted(email, name)
+    return Address(email, name).formatted()
+
+
+def _formatted(email: str, name: str) -> str:
+    """A name without specials and a local part without atom-enders are written as they
+    are, exactly as the stdlib would write them, without building its Address."""
+    if "@" not in email:
+        return email
+    local, _, domain = email.rpartition("@")
+    if _NAME_SPECIALS.search(name) is None and _LOCAL_ENDS.search(local) is None:
+        return f"{name} <{email}>" if name else email
+    return str(_StdAddress(display_name=name, username=local, domain=domain))
 
 
 def digest_id_of(message_id: str) -> str:
@@ -276,6 +298,10 @@ class Recipient:
     @property
     def address(self) -> Address:
         return Address(self.email, self.name)
+
+    def formatted_address(self) -> str:
+        """``self.address.formatted()``, cheaply: the To of this recipient's message."""
+        return format_address(self.email, self.name)
 
     def values(self) -> dict[str, str]:
         """Merge values: the recipient's fields plus ``email`` and ``name``."""
@@ -347,14 +373,43 @@ class Content:
     def text_for(self, recipient: Recipient) -> str:
         return self._text.fill(recipient.values())
 
-    def subject_for(self, recipient: Recipient) -> str:
-        return check_header("subject", self._subject.fill(recipient.values()))
+    @cached_property
+    def _fixed_subject(self) -> str | None:
+        """The subject when it holds no placeholder (the same for everyone), else None."""
+        return None if self._subject.names else check_header("subject", self.subject)
 
-    def headers_for(self, recipient: Recipient) -> dict[str, str]:
+    def subject_for(self, recipient: Recipient, values: Mapping[str, str] | None = None) -> str:
+        """The subject filled for ``recipient`` (``values``: its merge values, if at hand)."""
+        fixed = self._fixed_subject
+        if fixed is not None:
+            return fixed
+        filled = self._subject.fill(recipient.values() if values is None else values)
+        return check_header("subject", filled)
+
+    @cached_property
+    def _list_keys(self) -> tuple[str | None, str | None]:
+        keys = {k.lower(): k for k in self.headers}
+        return keys.get("list-unsubscribe"), keys.get("list-unsubscribe-post")
+
+    @cached_property
+    def _header_plan(self) -> tuple[tuple[str, _Filler | None, str], ...]:
+        """Each header with its filler when it holds a placeholder, else its checked value."""
+        return tuple(
+            (k, f, "") if f.names else (k, None, check_header(f"header {k}", self.headers[k]))
+            for k, f in self._headers.items()
+        )
+
+    def headers_for(
+        self, recipient: Recipient, values: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
         """This recipient's extra headers, List-Unsubscribe kept to RFC 2369 and 8058."""
-        values = recipient.values()
-        filled = {k: check_header(f"header {k}", f.fill(values)) for k, f in self._headers.items()}
-        return list_headers(filled)
+        if values is None:
+            values = recipient.values()
+        filled = {
+            k: fixed if f is None else check_header(f"header {k}", f.fill(values))
+            for k, f, fixed in self._header_plan
+        }
+        return _tidy_list_headers(filled, *self._list_keys)
 
 
 def list_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -364,20 +419,27 @@ def list_headers(headers: Mapping[str, str]) -> dict[str, str]:
     ``<>``, which RFC 2369 does not allow; RFC 8058's ``List-Unsubscribe-Post`` means
     nothing without an https entry, and checkers flag it.
     """
-    out = dict(headers)
-    keys = {k.lower(): k for k in out}
-    unsub = keys.get("list-unsubscribe")
+    keys = {k.lower(): k for k in headers}
+    return _tidy_list_headers(
+        dict(headers), keys.get("list-unsubscribe"), keys.get("list-unsubscribe-post")
+    )
+
+
+def _tidy_list_headers(out: dict[str, str], unsub: str | None, post: str | None) -> dict[str, str]:
+    """:func:`list_headers` on ``out`` (changed in place), its two keys already looked up."""
     entries: list[str] = []
     if unsub is not None:
-        entries = [e.strip() for e in out[unsub].split(",")]
-        entries = [e for e in entries if e.strip("<> \t")]
+        entries = [e for e in map(str.strip, out[unsub].split(",")) if e.strip("<> \t")]
         if entries:
             out[unsub] = ", ".join(entries)
         else:
             del out[unsub]
-    post = keys.get("list-unsubscribe-post")
-    if post is not None and not any(e.lower().startswith("<https://") for e in entries):
-        del out[post]
+    if post is not None:
+        for e in entries:
+            if e[:9].lower() == "<https://":
+                break
+        else:
+            del out[post]
     return out
 
 

@@ -23,7 +23,15 @@ import httpx
 
 from ..errors import PermanentDeliveryError
 from ..message import Batch, Content, Recipient
-from ._http import Bodies, HTTPOptions, HTTPProvider, HTTPRequest
+from ._http import (
+    HTTPOptions,
+    HTTPProvider,
+    HTTPRequest,
+    RawJSON,
+    json_bytes,
+    json_pairs,
+    json_str,
+)
 from .base import Options, RecipientResult
 
 __all__ = ["PostmarkOptions", "PostmarkProvider"]
@@ -77,47 +85,60 @@ class PostmarkProvider(HTTPProvider):
     options: PostmarkOptions
 
     def build_request(self, batch: Batch) -> HTTPRequest:
+        """The batch as one JSON array, each message written as pieces.
+
+        What every message shares (sender, stream, tag, tracking, the issue's metadata) is
+        encoded once per call; per message only the recipient's own values are encoded, and
+        the bodies encoded once per issue are spliced in, never copied.
+        """
         c = batch.content
+        o = self.options
         bodies = self.bodies(c)
         shared: dict[str, Any] = {
             "From": c.sender.formatted(),
-            "MessageStream": self.options.message_stream,
+            "MessageStream": o.message_stream,
             "Tag": c.issue_id,
-            "Metadata": {**c.metadata, "digest_issue": c.issue_id},
         }
         if c.reply_to:
             shared["ReplyTo"] = c.reply_to.formatted()
-        return HTTPRequest(
-            "POST",
-            "/email/batch",
-            json=[self._message(batch, r, bodies, shared) for r in batch.recipients],
-        )
-
-    def _message(
-        self, batch: Batch, r: Recipient, bodies: Bodies, shared: dict[str, Any]
-    ) -> dict[str, Any]:
-        c = batch.content
-        o = self.options
-        values = r.values()
-        msg: dict[str, Any] = {
-            **shared,
-            "To": r.address.formatted(),
-            "Subject": c.subject_for(r),
-            "HtmlBody": bodies.html.fill(values),
-            "TextBody": bodies.text.fill(values),
-        }
-        if r.digest_id:
-            msg["Metadata"] = {**shared["Metadata"], "digest_id": r.digest_id}
-        headers = [{"Name": k, "Value": v} for k, v in c.headers_for(r).items() if v.strip("<>, ")]
-        if o.message_id_header and r.message_id:
-            headers.append({"Name": "Message-ID", "Value": r.message_id})
-        if headers:
-            msg["Headers"] = headers
         if o.track_opens is not None:
-            msg["TrackOpens"] = o.track_opens
+            shared["TrackOpens"] = o.track_opens
         if o.track_links is not None:
-            msg["TrackLinks"] = o.track_links
-        return msg
+            shared["TrackLinks"] = o.track_links
+        head = json_bytes(shared)[:-1]
+        fixed = {**c.metadata, "digest_issue": c.issue_id}
+        metadata = json_pairs(fixed.items())
+        messages: list[RawJSON] = []
+        names: dict[str, bytes] = {}
+        for r in batch.recipients:
+            values = r.values()
+            parts = [head, b',"To":', json_str(r.formatted_address()), b',"Subject":']
+            parts.append(json_str(c.subject_for(r, values)))
+            parts.append(b',"HtmlBody":')
+            parts += bodies.html.fill(values).parts
+            parts.append(b',"TextBody":')
+            parts += bodies.text.fill(values).parts
+            parts.append(b',"Metadata":')
+            if r.digest_id and "digest_id" not in fixed:
+                parts += metadata[:-1]
+                parts += (b',"digest_id":', json_str(r.digest_id), b"}")
+            elif r.digest_id:
+                parts += json_pairs({**fixed, "digest_id": r.digest_id}.items())
+            else:
+                parts += metadata
+            headers = [(k, v) for k, v in c.headers_for(r, values).items() if v.strip("<>, ")]
+            if o.message_id_header and r.message_id:
+                headers.append(("Message-ID", r.message_id))
+            if headers:
+                parts.append(b',"Headers":[')
+                for i, (k, v) in enumerate(headers):
+                    name = names.get(k) or names.setdefault(k, json_str(k))
+                    parts += (b',{"Name":' if i else b'{"Name":', name, b',"Value":')
+                    parts += (json_str(v), b"}")
+                parts.append(b"]")
+            parts.append(b"}")
+            messages.append(RawJSON(parts))
+        return HTTPRequest("POST", "/email/batch", json=messages)
 
     def parse_response(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
         try:

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +52,7 @@ from ..errors import (
     LedgerError,
     SendError,
 )
-from ..message import Batch, Content, Recipient
+from ..message import Batch, Content
 from ..text import plural
 from .audience import AudienceCounts, load_audience
 from .ledger import BatchRow, Ledger, MemberRow, Outcome, ledger_error
@@ -258,12 +258,12 @@ class _Run:
         )
         self.floor = min(self.size, _SMALLEST_AFTER_LOSS)
 
-    def batch_for(self, row: BatchRow) -> tuple[Batch, list[MemberRow]]:
-        members = self.ledger.members(row)
-        recipients: list[Recipient] = [
-            self.personaliser.recipient(m.email, m.name, m.fields) for m in members
-        ]
-        return Batch(self.prepared.content, recipients, row.key), members
+    def batch_for(self, row: BatchRow, members: Sequence[MemberRow]) -> Batch:
+        """The batch to send: each member personalised (in the worker, off the ledger's
+        thread, so the ledger's next writes overlap it)."""
+        person = self.personaliser.recipient
+        recipients = [person(m.email, m.name, m.fields) for m in members]
+        return Batch(self.prepared.content, recipients, row.key)
 
     def batches(self, include_new: bool) -> Iterator[BatchRow]:
         yield from self.ledger.open_batches(self.issue_id)
@@ -284,10 +284,10 @@ class _Run:
         concurrency = self.settings.delivery.concurrency
         provider, stop = self.provider, self.stop
 
-        def work(batch: Batch) -> list[RecipientResult] | None:
-            if not limiter.wait(len(batch.recipients), stop):
+        def work(row: BatchRow, members: list[MemberRow]) -> list[RecipientResult] | None:
+            if not limiter.wait(len(members), stop):
                 return None
-            return provider.deliver(batch)
+            return provider.deliver(self.batch_for(row, members))
 
         in_flight: dict[Future[list[RecipientResult] | None], tuple[BatchRow, list[MemberRow]]]
         in_flight = {}
@@ -322,6 +322,8 @@ class _Run:
                             stop.set()
         finally:
             self.reporter.progress_end()
+            with suppress(LedgerError):  # the error that stopped the run says more
+                self.ledger.checkpoint()
         if failure is not None:
             if isinstance(failure, DigestError):
                 raise failure
@@ -334,16 +336,16 @@ class _Run:
         self,
         planned: Iterator[BatchRow],
         pool: ThreadPoolExecutor,
-        work: Callable[[Batch], list[RecipientResult] | None],
+        work: Callable[[BatchRow, list[MemberRow]], list[RecipientResult] | None],
     ) -> tuple[Future[list[RecipientResult] | None], tuple[BatchRow, list[MemberRow]]] | None:
         """Count an attempt for the next batch and hand it to a worker; None when none is left."""
         for row in planned:
-            batch, members = self.batch_for(row)
+            members = self.ledger.members(row)
             if not members:  # every member was settled in the meantime (a requeue, a race)
                 self.ledger.record_results(row, [])
                 continue
             self.ledger.begin_attempt(row, self.provider.name)
-            return pool.submit(work, batch), (row, members)
+            return pool.submit(work, row, members), (row, members)
         return None
 
     def _record(

@@ -255,6 +255,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ),
     ("0002-once-outcomes", _OUTCOMES),
     ("0004-subscribers", _SUBSCRIBERS),
+    (
+        # sent_at out of the index: each recorded send rewrote an entry at a random place
+        "0005-events-by-address-lean",
+        "DROP INDEX IF EXISTS recipients_email_key;\n"
+        "CREATE INDEX IF NOT EXISTS recipients_email ON recipients (email_key);",
+    ),
 )
 """Forward migrations, applied in order, each once, each in its own transaction.
 
@@ -866,7 +872,9 @@ class Ledger:
             "AND state = 'pending' ORDER BY id",
             (batch.issue_id, batch.number),
         ).fetchall()
-        return [MemberRow(i, e, n, json.loads(f)) for i, e, n, f in rows]
+        # every row's fields decoded by one call, not one per row
+        fields = json.loads(f"[{','.join(r[3] for r in rows)}]")
+        return [MemberRow(i, e, n, f) for (i, e, n, _), f in zip(rows, fields, strict=True)]
 
     def begin_attempt(self, batch: BatchRow, provider: str = "") -> None:
         """Mark the batch ``sending``: one more call, its key, its provider and start time.
@@ -910,7 +918,12 @@ class Ledger:
 
     def record_results(self, batch: BatchRow, outcomes: Sequence[Outcome]) -> None:
         """Write every member's outcome and close the batch with its outcome class, in one
-        transaction, then checkpoint the write-ahead log."""
+        transaction.
+
+        Not checkpointed here: the next batch's :meth:`begin_attempt` checkpoints before its
+        call, and the job checkpoints when it ends. Until then a lost ``-wal`` only loses
+        answers, and a batch left ``sending`` is reconciled, never sent blindly again.
+        """
         now = _now()
         # Recipients that share an outcome (a provider's one id for the whole call, one
         # error for all) are written by one set-based statement per group.
@@ -961,7 +974,6 @@ class Ledger:
                 "WHERE issue_id = ? AND number = ?",
                 (outcome, now, batch.issue_id, batch.number),
             )
-        self.checkpoint()
 
     def settle_in_flight(self, issue_id: str, *, idempotent: bool) -> int:
         """Batches left ``sending`` by a crash: their calls may have been taken.
