@@ -143,8 +143,9 @@ def test_a_full_disk_is_a_ledger_error_not_a_traceback(tmp_path):
 
 
 def test_a_ledger_copied_without_its_wal_after_a_kill_sends_nobody_twice(tmp_path, loopback):
-    """Every batch is checkpointed into the main file before its call and after its results,
-    so the file alone (its -wal lost, as a naive copy loses it) still knows every batch."""
+    """Every batch is checkpointed into the main file before its call (with the results of
+    the batches before it), so the file alone (its -wal lost, as a naive copy loses it) still
+    knows every batch that may have gone."""
     fake = FakePostmark()
     server = fake.server = loopback(fake)
     emails = _postmark_folder(tmp_path, server.url, 200, batch_size=40)

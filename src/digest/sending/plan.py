@@ -111,7 +111,7 @@ def _copy_live(scratch: Ledger, live_path: Path, issue_id: str) -> int:
 
 
 _SEND_INDEXES = ("recipients_state", "recipients_batch", "recipients_message",
-                 "recipients_email_key")
+                 "recipients_email")
 """Indexes a send reads by; a plan's scratch ledger is only counted, once."""
 
 
