@@ -41,6 +41,27 @@ def test_bad_rows_are_reported_with_their_line_numbers_and_the_rest_go_on(write)
     assert "more cells" in bad[-1].reason
 
 
+def test_a_row_after_blank_lines_is_reported_with_its_own_line(write):
+    """Blank lines are skipped, and the rows after them keep their own line numbers; a
+    short row's missing cells are empty, a long row's extra cells make it a bad row."""
+    path = write(
+        "subs.csv",
+        "email,name\n"
+        "ann@example.org,Ann\n"
+        "\n"
+        "\n"
+        "not-an-address,Nobody\n"
+        "bob@example.org,Bob,extra\n"
+        "carol@example.org\n",
+    )
+    good, bad = _rows(path)
+    assert [(b.line, b.value) for b in bad] == [(5, "not-an-address"), (6, "bob@example.org")]
+    assert [(r.line, r.email, r.name) for r in good] == [
+        (2, "ann@example.org", "Ann"),
+        (7, "carol@example.org", ""),
+    ]
+
+
 def test_line_numbers_count_physical_lines_of_quoted_multiline_cells(write):
     path = write(
         "subs.csv",

@@ -130,7 +130,7 @@ def normalise_address(address: str) -> str:
     text = address.strip()
     if not text:
         raise ValueError("the email is empty")
-    if any(c in text for c in "\r\n"):
+    if "\r" in text or "\n" in text:
         raise ValueError("the email contains a line break")
     fast = _fast_normalise(text)
     if fast is not None:
@@ -333,9 +333,11 @@ def read_recipients(path: Path | str) -> Iterator[Row | BadRow]:
     except OSError as e:
         raise RecipientsError(f"{p}: cannot read: {e.strerror}.") from None
     with fh:
-        reader = csv.DictReader(fh, restkey=_EXTRA, delimiter=fmt.delimiter)
+        # csv.reader, each row zipped with the header here as DictReader would (extra cells
+        # under _EXTRA, missing ones None, blank lines skipped), without its Python loop
+        reader = csv.reader(fh, delimiter=fmt.delimiter)
         try:
-            header = reader.fieldnames
+            header = next(reader, None)
         except UnicodeDecodeError:
             raise RecipientsError(f"{p}: not UTF-8 text; save the CSV as UTF-8.") from None
         except csv.Error as e:
@@ -343,12 +345,12 @@ def read_recipients(path: Path | str) -> Iterator[Row | BadRow]:
         if not header:
             raise RecipientsError(f"{p}: the file is empty; it needs a header row with email.")
         columns = _columns(list(header), p)
-        email_at = list(header).index(columns.email)
-        rows = iter(reader)
+        email_at = header.index(columns.email)
+        width = len(header)
         while True:
             start = reader.line_num + 1
             try:
-                raw_row = next(rows)
+                cells = next(reader)
             except StopIteration:
                 break
             except UnicodeDecodeError:
@@ -358,6 +360,14 @@ def read_recipients(path: Path | str) -> Iterator[Row | BadRow]:
             except csv.Error as e:
                 yield BadRow(reader.line_num, "", f"not a readable CSV row: {e}")
                 continue
+            if not cells:  # a blank line
+                continue
+            raw_row: dict[str, object] = dict(zip(header, cells, strict=False))
+            if len(cells) > width:
+                raw_row[_EXTRA] = cells[width:]
+            elif len(cells) < width:
+                for key in header[len(cells) :]:
+                    raw_row[key] = None
             item = _parse(reader.line_num, raw_row, columns, fmt)
             if isinstance(item, Row) and reader.line_num > start:
                 item = _swallowed(start, reader.line_num, item, email_at, fmt.delimiter) or item
@@ -413,7 +423,7 @@ def _parse(
     email_text = raw_email if isinstance(raw_email, str) else ""
     if raw_row.get(_EXTRA):
         return BadRow(line, email_text, "the row has more cells than the header")
-    if all(raw_row.get(raw) in (None, "") for raw, _ in columns.mapping):
+    if email_text == "" and all(raw_row.get(raw) in (None, "") for raw, _ in columns.mapping):
         return BadRow(line, "", "the row is empty")
     try:
         email = normalise_address(email_text)
@@ -422,9 +432,11 @@ def _parse(
     name = _text(raw_row, columns.name) or " ".join(
         part for part in (_text(raw_row, columns.first), _text(raw_row, columns.last)) if part
     )
-    if "\r" in name or "\n" in name:
+    if name.isascii() and name.isprintable():  # most names: nothing below can apply
+        pass
+    elif "\r" in name or "\n" in name:
         return BadRow(line, email_text, "the name contains a line break")
-    if bad := FORBIDDEN_CHARACTERS.search(name):
+    elif bad := FORBIDDEN_CHARACTERS.search(name):
         return BadRow(
             line, email_text, f"the name contains the control character U+{ord(bad.group()):04X}"
         )
