@@ -14,11 +14,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-import httpx
-
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "MAX_PAGE_BYTES",
@@ -123,6 +125,8 @@ class Fetcher:
         self.allow_private = allow_private
         self.timeout = timeout
         self.max_bytes = max_bytes
+        import httpx  # here, not at the top: the checks a send runs never fetch
+
         self.client = httpx.Client(
             timeout=timeout,
             follow_redirects=False,
@@ -150,6 +154,8 @@ class Fetcher:
 
         The response is streamed and still open: the caller reads (or not) and closes it.
         """
+        import httpx
+
         seen = [url]
         current = url
         for _ in range(MAX_REDIRECTS + 1):
@@ -175,6 +181,7 @@ class Fetcher:
 
     def page(self, url: str) -> Page:
         """GET an HTML page and decode it; a FetchError for anything else."""
+        import httpx
         from w3lib.encoding import html_to_unicode
 
         response, redirects = self.open(

@@ -102,6 +102,8 @@ def load_audience(
             ledger.suppress(pending_suppress, source=str(recipients))
             pending_suppress.clear()
 
+    is_forgotten = forgotten.forgotten if forgotten else None  # asked once, not per row
+
     def rows() -> Iterator[tuple[str, str, dict[str, str], int | None]]:
         if source in ("subscribers", "both"):
             yield from subscriber_rows()
@@ -119,7 +121,7 @@ def load_audience(
                         line=item.line,
                     )
                 continue
-            if forgotten and forgotten.forgotten(item.email):
+            if is_forgotten is not None and is_forgotten(item.email):
                 counts.suppressed += 1
                 continue
             if item.status == "inactive":

@@ -667,11 +667,12 @@ class Ledger:
 
         def values() -> Iterator[tuple[Any, ...]]:
             now = _now()
+            key, encode = email_key, _encode_fields
             for n, (email, name, fields, line) in enumerate(rows, 1):
                 if n % _CHUNK == 0:  # a timestamp per chunk, not a clock read per row
                     now = _now()
-                text = _encode_fields(fields) if fields else "{}"
-                yield issue_id, email_key(email), email, name, text, line, now, now
+                text = encode(fields) if fields else "{}"
+                yield issue_id, key(email), email, name, text, line, now, now
 
         return self._insert_new(
             "INSERT OR IGNORE INTO recipients (issue_id, email_key, email, name, fields, line, "
