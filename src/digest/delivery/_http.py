@@ -33,10 +33,8 @@ import threading
 import time
 import uuid
 from abc import abstractmethod
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
@@ -206,22 +204,21 @@ _WRITE_CHUNK = 1 << 20
 """Bytes handed to the socket at a time when a request body is streamed."""
 
 
-def _in_chunks(pieces: Sequence[bytes], size: int = _WRITE_CHUNK) -> Iterator[bytes]:
+def _in_chunks(pieces: Iterable[bytes], size: int = _WRITE_CHUNK) -> Iterator[bytes]:
     """``pieces`` joined into writes of about ``size`` bytes (few calls, no whole-body copy).
 
-    The cuts are found on the running total of the pieces' lengths (``accumulate`` and
-    ``bisect``, both in C): a Postmark batch has ~50 pieces a message, too many to walk one
-    by one in Python. A join this large runs without the interpreter lock.
+    A join this large runs without the interpreter lock.
     """
-    ends = list(accumulate(map(len, pieces)))
-    start, done = 0, 0
-    while start < len(pieces):
-        stop = bisect_left(ends, done + size, lo=start) + 1
-        chunk = b"".join(pieces[start:stop])
-        if chunk:
-            yield chunk
-        done = ends[min(stop, len(ends)) - 1]
-        start = stop
+    buf: list[bytes] = []
+    held = 0
+    for piece in pieces:
+        buf.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield b"".join(buf)
+            buf, held = [], 0
+    if held:
+        yield b"".join(buf)
 
 
 def _json_str(text: str) -> bytes:
