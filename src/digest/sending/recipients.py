@@ -429,9 +429,12 @@ def _parse(
         email = normalise_address(email_text)
     except ValueError as e:
         return BadRow(line, email_text, str(e))
-    name = _text(raw_row, columns.name) or " ".join(
-        part for part in (_text(raw_row, columns.first), _text(raw_row, columns.last)) if part
-    )
+    raw_name = raw_row.get(columns.name) if columns.name is not None else None
+    name = raw_name.strip() if isinstance(raw_name, str) else ""
+    if not name and (columns.first is not None or columns.last is not None):
+        name = " ".join(
+            part for part in (_text(raw_row, columns.first), _text(raw_row, columns.last)) if part
+        )
     if name.isascii() and name.isprintable():  # most names: nothing below can apply
         pass
     elif "\r" in name or "\n" in name:
@@ -445,4 +448,5 @@ def _parse(
         v = raw_row.get(raw)
         if isinstance(v, str) and v != "":
             fields[col] = v
-    return Row(line, email, name, fields, _status(raw_row, columns, fmt))
+    plain = fmt.file_status is None and columns.subscribed is None and columns.status is None
+    return Row(line, email, name, fields, "subscribed" if plain else _status(raw_row, columns, fmt))
