@@ -167,6 +167,32 @@ def test_a_ledger_copied_without_its_wal_after_a_kill_sends_nobody_twice(tmp_pat
     assert "40 were accepted" in again.stdout
 
 
+def test_a_finished_send_is_in_the_main_file_even_while_another_process_reads_it(tmp_path):
+    """The job checkpoints when it ends: with a reader holding the ledger open (as
+    ``digest serve`` does), closing the send's connection copies nothing back, yet the file
+    alone, without its -wal, has every result, the last batch's too."""
+    folder, emails = _file_folder(tmp_path, n=30)
+    with Ledger(folder / "ledger.sqlite3"):
+        pass
+    reader = sqlite3.connect(folder / "ledger.sqlite3")
+    try:
+        reader.execute("SELECT COUNT(*) FROM recipients").fetchone()
+        sent = run_digest("send", "issue-7.yaml", cwd=folder)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert (folder / "ledger.sqlite3-wal").exists(), "the reader should keep the -wal"
+        alone = tmp_path / "alone"
+        alone.mkdir()
+        shutil.copy(folder / "ledger.sqlite3", alone / "ledger.sqlite3")
+    finally:
+        reader.close()
+    copy = sqlite3.connect(alone / "ledger.sqlite3")
+    try:
+        states = copy.execute("SELECT state, COUNT(*) FROM recipients GROUP BY state").fetchall()
+    finally:
+        copy.close()
+    assert states == [("sent", len(emails))]
+
+
 def test_a_new_ledger_for_an_issue_the_outbox_already_holds_is_refused(tmp_path):
     folder, emails = _file_folder(tmp_path)
     assert run_digest("send", "issue-7.yaml", cwd=folder).returncode == 0
