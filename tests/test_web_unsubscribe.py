@@ -107,6 +107,23 @@ def test_undo_on_the_confirmation_page_restores_the_reader_at_once(site: Site) -
         assert ledger.is_suppressed("ann@example.org") is None
 
 
+def test_the_link_opened_again_after_unsubscribing_says_so_and_offers_undo(site: Site) -> None:
+    token = make_token("ann@example.org", SECRET, LIST_ID)
+    url = f"{site.url}/unsubscribe/{token}"
+    assert "Stop sending Test Weekly to" in httpx.get(url).text
+    httpx.post(url, data=ONE_CLICK).raise_for_status()
+    again = httpx.get(url)
+    assert again.status_code == 200
+    assert "is already unsubscribed from Test Weekly" in again.text
+    assert "a•••@example.org" in again.text and "ann@example.org" not in again.text
+    assert '<button type="submit">Unsubscribe</button>' not in again.text
+    assert 'name="undo"' in again.text
+    httpx.post(url, data={"undo": "yes"}).raise_for_status()
+    assert "Stop sending Test Weekly to" in httpx.get(url).text
+    with site.ledger() as ledger:
+        assert ledger.is_suppressed("ann@example.org") is None
+
+
 def test_undo_keeps_a_bounce_or_complaint_suppression(site: Site) -> None:
     with site.ledger() as ledger:
         ledger.suppress([("bob@example.org", "complained")], source="webhook")

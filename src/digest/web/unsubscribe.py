@@ -57,6 +57,15 @@ async def unsubscribe(web: Web, request: Request, token: str) -> Response:
     if email is None:
         return bad_link(web, close=request.method == "POST")
     if request.method != "POST":
+        try:  # a reader back on the link sees that it is done, not the question again
+            reason = await web.gate.run(lambda ledger: ledger.is_suppressed(email))
+        except LedgerUnavailable:
+            reason = None  # only a read: the question still works, the POST answers 503
+        if reason == _REASON:
+            return web.pages.page(
+                200, "web/unsubscribed.html.j2", title="Unsubscribed", masked=mask(email),
+                already=True,
+            )
         return web.pages.page(
             200, "web/unsubscribe.html.j2", title="Unsubscribe", masked=mask(email)
         )
