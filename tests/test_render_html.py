@@ -303,8 +303,24 @@ def test_missing_user_template_folder_is_a_config_error(
     settings = sample_settings.model_copy(
         update={"templates": sample_settings.templates.model_copy(update={"dir": tmp_path / "no"})}
     )
-    with pytest.raises(ConfigError, match=r"\[templates\] dir = .*no folder"):
+    with pytest.raises(ConfigError, match=r"\[templates\] dir: no such folder: .*no\. "):
         render_issue(_issue(), settings)
+
+
+def test_a_template_folder_that_is_not_there_is_named_with_its_line(tmp_path: Path) -> None:
+    from digest.config import load_settings
+    from digest.errors import ConfigError
+
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        '[newsletter]\nname = "Test Weekly"\n\n[templates]\ndir = "my-templates"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "my-templates").write_text("a file, not a folder", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        render_issue(_issue(), load_settings(config, environ={}))
+    assert str(err.value).startswith(f"{config}:5: [templates] dir: not a folder: ")
+    assert "remove it to use the built-in ones" in str(err.value)
 
 
 def test_outlook_alone_gets_a_safe_font_instead_of_times_new_roman(

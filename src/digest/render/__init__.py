@@ -27,6 +27,7 @@ from .markdown import md_plain
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
+    from pathlib import Path
 
     from ..config import Settings
 
@@ -242,9 +243,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
     }
     user_dir = settings.path(settings.templates.dir) if settings.templates.dir else None
     if user_dir is not None and not user_dir.is_dir():
-        raise ConfigError(
-            f"[templates] dir = {str(settings.templates.dir)!r}: no folder {user_dir}"
-        )
+        raise ConfigError(_no_template_dir(settings, user_dir))
     env = template_environment(user_dir)
     html = _render_html(env, context)
     content = Content(
@@ -295,3 +294,17 @@ def _render_text(env: jinja2.Environment, context: dict[str, Any]) -> str:
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines) + "\n"
+
+
+def _no_template_dir(settings: Settings, folder: Path) -> str:
+    """``digest.toml:LINE: [templates] dir: …``: the line to fix, as every config error."""
+    from ..config import TemplateSettings
+    from ..config_problems import section_problems
+
+    what = "not a folder" if folder.exists() else "no such folder"
+    message = (
+        f"{what}: {folder}. Point it at the folder holding your copies of the templates "
+        "(relative to digest.toml), or remove it to use the built-in ones."
+    )
+    error = {"loc": ("dir",), "msg": message, "type": "value_error"}
+    return section_problems(settings.source, ("templates",), [error], TemplateSettings)
