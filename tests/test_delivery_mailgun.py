@@ -36,7 +36,8 @@ def test_one_form_call_gives_each_recipient_a_message_of_their_own(mailgun: Fake
     with provider(mailgun) as p:
         results = p.deliver(make_batch(rs))
     [req] = mailgun.server.requests  # type: ignore[union-attr]
-    assert req.header("Content-Type", "").startswith("application/x-www-form-urlencoded")
+    assert req.header("Content-Type", "").startswith("multipart/form-data; boundary=")
+    assert int(req.header("Content-Length", "0")) == len(req.body)
     assert req.path == f"/v3/{DOMAIN}/messages"
     assert [r.ok for r in results] == [True] * 4
     assert {r.message_id for r in results} == {mailgun.ids[0]}

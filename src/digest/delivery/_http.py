@@ -29,6 +29,7 @@ import html
 import json
 import logging
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -68,6 +69,7 @@ __all__ = [
     "json_pairs",
     "json_pieces",
     "json_str",
+    "multipart_pieces",
     "parse_retry_after",
     "read_rate_limit",
 ]
@@ -198,6 +200,32 @@ def json_bytes(value: Any) -> bytes:
     :class:`RawJSON` values anywhere in ``value`` are written as their bytes, unchanged.
     """
     return b"".join(json_pieces(value))
+
+
+def multipart_pieces(fields: Mapping[str, FormValue]) -> tuple[list[bytes], str]:
+    """``fields`` as a ``multipart/form-data`` body (RFC 7578): its pieces, its Content-Type.
+
+    Values go as their UTF-8 bytes, with nothing to escape: a form of 1,000 recipients'
+    variables costs one encode, where percent-encoding it (``urlencode``) walks every byte
+    in Python, ~27 µs a recipient. A list value repeats the field. Names are quoted as
+    browsers quote them (``"`` and line breaks percent-encoded).
+    """
+    encoded = [
+        (name, value.encode("utf-8"))
+        for name, values in fields.items()
+        for value in ([values] if isinstance(values, str) else values)
+    ]
+    boundary = secrets.token_hex(16)
+    while any(boundary.encode() in v for _, v in encoded):  # never in practice; cheap to know
+        boundary = secrets.token_hex(16)
+    dash = f"--{boundary}".encode()
+    pieces: list[bytes] = []
+    for name, value in encoded:
+        quoted = name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+        head = f'\r\nContent-Disposition: form-data; name="{quoted}"\r\n\r\n'
+        pieces += (dash, head.encode("utf-8"), value, b"\r\n")
+    pieces += (dash, b"--\r\n")
+    return pieces, f"multipart/form-data; boundary={boundary}"
 
 
 _WRITE_CHUNK = 1 << 20
@@ -513,6 +541,9 @@ class HTTPProvider(Provider):
     unprocessed_statuses: ClassVar[frozenset[int]] = frozenset({503})
     """5xx answers that mean the request was not processed (safe to send again). RFC 9110
     gives 503 that meaning ("unable to handle the request"); every other 5xx is ambiguous."""
+    form_encoding: ClassVar[str] = "urlencoded"
+    """How ``HTTPRequest.data`` goes: ``urlencoded``, or ``multipart`` (form-data, for big
+    forms: nothing to percent-encode)."""
     bytes_margin: ClassVar[float] = 0.95
     """Share of ``max_batch_bytes`` a batch is planned to fill (estimates are not exact)."""
 
@@ -691,6 +722,10 @@ class HTTPProvider(Provider):
             body["content"] = _in_chunks(pieces)
             headers["Content-Length"] = str(sum(map(len, pieces)))
             headers.setdefault("Content-Type", "application/json")
+        elif req.data is not None and self.form_encoding == "multipart":
+            pieces, headers["Content-Type"] = multipart_pieces(req.data)
+            body["content"] = _in_chunks(pieces)
+            headers["Content-Length"] = str(sum(map(len, pieces)))
         elif req.data is not None:
             body["data"] = req.data
         elif req.content is not None:

@@ -67,6 +67,7 @@ class MailgunProvider(HTTPProvider):
     rejects_whole_batch = True
     split_statuses = frozenset({400, 413})
     key_env = KEY_ENV
+    form_encoding = "multipart"  # the API's documented form; 1,000 recipients' variables
 
     options: MailgunOptions
 
