@@ -311,3 +311,18 @@ def test_a_ledger_locked_by_another_program_is_one_clear_message(tmp_path):
     with Ledger(path) as ledger:
         suppress_addresses(ledger, ["a@example.org"])
         assert ledger.is_suppressed("a@example.org")
+
+
+def test_a_python_with_an_sqlite_too_old_for_the_ledger_is_told_so_before_anything_opens(
+    tmp_path, monkeypatch
+):
+    """No old SQLite can run here, so the module is told it has one: opening a ledger names
+    both versions and creates nothing; the real version opens it."""
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    with pytest.raises(LedgerError, match=r"SQLite is 3\.31\.1; the send ledger needs SQLite "
+                       r"3\.35\.0 or newer"):
+        Ledger(tmp_path / "ledger.sqlite3")
+    assert not (tmp_path / "ledger.sqlite3").exists()
+    monkeypatch.undo()
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        assert ledger.schema_version > 0

@@ -279,6 +279,24 @@ _CHECKED: set[tuple[int, int]] = set()
 """Ledger files (device, inode) this process has integrity-checked."""
 
 
+MIN_SQLITE = (3, 35, 0)
+"""The oldest SQLite the ledger's statements run on (``RETURNING``, ``UPDATE … FROM``,
+``json_each``). Python's own builds carry newer ones; some distributions' Pythons do not."""
+
+
+def _refuse_old_sqlite(path: Path, version: tuple[int, int, int] | None = None) -> None:
+    """A LedgerError before anything is opened when this Python's SQLite is too old (a
+    send would otherwise stop at its first batch, on an SQL syntax error)."""
+    have = version or sqlite3.sqlite_version_info
+    if tuple(have) < MIN_SQLITE:
+        need = ".".join(map(str, MIN_SQLITE))
+        raise LedgerError(
+            f"{path}: this Python's SQLite is {'.'.join(map(str, have))}; the send ledger "
+            f"needs SQLite {need} or newer. Run digest with a Python built with a newer SQLite "
+            "(the python.org and pyenv builds, or your distribution's current Python)."
+        )
+
+
 def ledger_error(path: Path, error: sqlite3.Error | OSError) -> LedgerError:
     """One clear message for an SQLite (or file) failure of the ledger at ``path``."""
     text = str(error)
@@ -418,6 +436,7 @@ class Ledger:
         self, path: Path | str, *, readonly: bool = False, timeout: float = 30.0
     ) -> None:
         self.path = Path(path)
+        _refuse_old_sqlite(self.path)
         self._refuse_empty()
         try:
             if readonly:
