@@ -110,6 +110,13 @@ def serious(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [v for v in violations if v["impact"] in ("serious", "critical")]
 
 
+def assert_fits_and_accessible(page: Page, axe_source: str, width: int) -> None:
+    """The page fits ``width`` without sideways scrolling and has no serious axe finding."""
+    assert scroll_width(page) <= width
+    found = serious(axe_violations(page, axe_source))
+    assert not found, describe(found)
+
+
 def describe(violations: list[dict[str, Any]]) -> str:
     """A report a template author can act on: rule, help, and each failing node."""
     lines = []

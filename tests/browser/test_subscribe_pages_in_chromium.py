@@ -11,7 +11,7 @@ from playwright.sync_api import Page
 from tests.test_web_app import Site, serve_site
 from tests.test_web_subscribe import TOML, _link, _mail, _status
 
-from .checks import axe_violations, describe, scroll_width, serious
+from .checks import assert_fits_and_accessible
 
 pytestmark = pytest.mark.browser
 
@@ -20,12 +20,6 @@ pytestmark = pytest.mark.browser
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with serve_site(tmp_path_factory.mktemp("site"), TOML) as s:
         yield s
-
-
-def _check(page: Page, axe_source: str, width: int) -> None:
-    assert scroll_width(page) <= width
-    found = serious(axe_violations(page, axe_source))
-    assert not found, describe(found)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -38,25 +32,25 @@ def test_form_and_confirmation_pages_are_accessible_and_work_with_a_keyboard(
     page.set_viewport_size({"width": width, "height": 800})
     page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
     page.goto(f"{site.url}/subscribe")
-    _check(page, axe_source, width)
+    assert_fits_and_accessible(page, axe_source, width)
     # the browser takes this address; digest does not (no dot in the domain)
     page.get_by_label("Email address").fill("reader@example")
     with page.expect_navigation():
         page.get_by_role("button", name="Subscribe").click()
     assert page.get_by_role("alert").count() == 1
-    _check(page, axe_source, width)  # the form again, with the error announced
+    assert_fits_and_accessible(page, axe_source, width)  # the form again, with the error announced
     page.get_by_label("Email address").fill(address)
     with page.expect_navigation():
         page.get_by_label("Email address").press("Enter")
     assert page.get_by_role("status").count() == 1
-    _check(page, axe_source, width)
+    assert_fits_and_accessible(page, axe_source, width)
     page.goto(_link(site, _mail(site, address)))
     assert page.get_by_text(address).count() >= 1
-    _check(page, axe_source, width)
+    assert_fits_and_accessible(page, axe_source, width)
     assert _status(site, address) == "pending"
     with page.expect_navigation():
         page.get_by_role("button", name="Confirm my subscription").click()
-    _check(page, axe_source, width)
+    assert_fits_and_accessible(page, axe_source, width)
     assert _status(site, address) == "active"
 
 

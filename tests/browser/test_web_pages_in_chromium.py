@@ -12,7 +12,7 @@ from tests.test_web_app import LIST_ID, SECRET, Site, serve_site
 
 from digest.sending.tokens import make_token
 
-from .checks import axe_violations, describe, scroll_width, serious
+from .checks import assert_fits_and_accessible
 
 pytestmark = pytest.mark.browser
 
@@ -21,12 +21,6 @@ pytestmark = pytest.mark.browser
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with serve_site(tmp_path_factory.mktemp("site")) as s:
         yield s
-
-
-def _check(page: Page, axe_source: str, width: int) -> None:
-    assert scroll_width(page) <= width
-    found = serious(axe_violations(page, axe_source))
-    assert not found, describe(found)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -40,18 +34,18 @@ def test_unsubscribe_question_and_confirmation_are_accessible(
     token = make_token(f"reader-{width}-{scheme}@example.org", SECRET, LIST_ID)
     page.goto(f"{site.url}/unsubscribe/{token}")
     assert page.get_by_text("r•••@example.org").count() >= 1
-    _check(page, axe_source, width)
+    assert_fits_and_accessible(page, axe_source, width)
     with site.ledger() as ledger:
         assert ledger.is_suppressed(f"reader-{width}-{scheme}@example.org") is None
     page.get_by_role("button", name="Unsubscribe").click()
     page.wait_for_load_state()
-    _check(page, axe_source, width)
+    assert_fits_and_accessible(page, axe_source, width)
     with site.ledger() as ledger:
         assert ledger.is_suppressed(f"reader-{width}-{scheme}@example.org") == "unsubscribed"
     page.get_by_role("button", name="Undo: keep me subscribed").click()
     page.wait_for_load_state()
     assert page.get_by_text("will keep getting").count() == 1
-    _check(page, axe_source, width)
+    assert_fits_and_accessible(page, axe_source, width)
     with site.ledger() as ledger:
         assert ledger.is_suppressed(f"reader-{width}-{scheme}@example.org") is None
 
@@ -65,7 +59,7 @@ def test_forged_link_page_is_accessible_and_reveals_no_address(
     response = page.goto(f"{site.url}/unsubscribe/{forged}")
     assert response is not None and response.status == 400
     assert "victim@example.org" not in page.content()
-    _check(page, axe_source, 320)
+    assert_fits_and_accessible(page, axe_source, 320)
 
 
 def test_pages_need_no_network_beyond_the_site(site: Site, browser_page: Page) -> None:
@@ -101,7 +95,7 @@ def test_archive_index_is_accessible_newest_first_and_links_to_the_issues(
     links = page.locator("ol.issues li a")
     assert links.all_inner_texts() == ["Test Weekly #4: Newer story", "Test Weekly #3: Older story"]
     assert page.locator("time").first.get_attribute("datetime") == "2026-11-27"
-    _check(page, axe_source, width)
+    assert_fits_and_accessible(page, axe_source, width)
     links.first.click()
     page.wait_for_load_state()
     assert page.url == f"{archive.url}/issues/issue-4.html"
