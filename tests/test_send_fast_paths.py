@@ -64,7 +64,6 @@ def test_an_address_is_written_as_the_stdlib_writes_it(local: str, domain: str, 
         return
     assert format_address(email, name) == expected
     assert Address(email, name).formatted() == expected
-    assert Recipient(email, name).formatted_address() == expected
 
 
 @given(NO_SURROGATES)

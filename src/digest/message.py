@@ -299,10 +299,6 @@ class Recipient:
     def address(self) -> Address:
         return Address(self.email, self.name)
 
-    def formatted_address(self) -> str:
-        """``self.address.formatted()``, cheaply: the To of this recipient's message."""
-        return format_address(self.email, self.name)
-
     def values(self) -> dict[str, str]:
         """Merge values: the recipient's fields plus ``email`` and ``name``."""
         return {"email": self.email, "name": self.name, **self.fields}

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from ..errors import PermanentDeliveryError
-from ..message import Batch, Content, Recipient
+from ..message import Batch, Content, Recipient, format_address
 from ._http import (
     HTTPOptions,
     HTTPProvider,
@@ -108,22 +108,21 @@ class PostmarkProvider(HTTPProvider):
         head = json_bytes(shared)[:-1]
         fixed = {**c.metadata, "digest_issue": c.issue_id}
         metadata = json_pairs(fixed.items())
+        # the issue's metadata but digest_id, left open for each recipient's own
+        open_metadata = json_pairs((k, v) for k, v in fixed.items() if k != "digest_id")[:-1]
         messages: list[RawJSON] = []
-        names: dict[str, bytes] = {}
         for r in batch.recipients:
             values = r.values()
-            parts = [head, b',"To":', json_str(r.formatted_address()), b',"Subject":']
+            parts = [head, b',"To":', json_str(format_address(r.email, r.name)), b',"Subject":']
             parts.append(json_str(c.subject_for(r, values)))
             parts.append(b',"HtmlBody":')
             parts += bodies.html.fill(values).parts
             parts.append(b',"TextBody":')
             parts += bodies.text.fill(values).parts
             parts.append(b',"Metadata":')
-            if r.digest_id and "digest_id" not in fixed:
-                parts += metadata[:-1]
+            if r.digest_id:
+                parts += open_metadata
                 parts += (b',"digest_id":', json_str(r.digest_id), b"}")
-            elif r.digest_id:
-                parts += json_pairs({**fixed, "digest_id": r.digest_id}.items())
             else:
                 parts += metadata
             headers = [(k, v) for k, v in c.headers_for(r, values).items() if v.strip("<>, ")]
@@ -132,8 +131,7 @@ class PostmarkProvider(HTTPProvider):
             if headers:
                 parts.append(b',"Headers":[')
                 for i, (k, v) in enumerate(headers):
-                    name = names.get(k) or names.setdefault(k, json_str(k))
-                    parts += (b',{"Name":' if i else b'{"Name":', name, b',"Value":')
+                    parts += (b',{"Name":' if i else b'{"Name":', json_str(k), b',"Value":')
                     parts += (json_str(v), b"}")
                 parts.append(b"]")
             parts.append(b"}")

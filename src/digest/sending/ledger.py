@@ -284,11 +284,11 @@ MIN_SQLITE = (3, 35, 0)
 ``json_each``). Python's own builds carry newer ones; some distributions' Pythons do not."""
 
 
-def _refuse_old_sqlite(path: Path, version: tuple[int, int, int] | None = None) -> None:
+def _refuse_old_sqlite(path: Path) -> None:
     """A LedgerError before anything is opened when this Python's SQLite is too old (a
     send would otherwise stop at its first batch, on an SQL syntax error)."""
-    have = version or sqlite3.sqlite_version_info
-    if tuple(have) < MIN_SQLITE:
+    have = sqlite3.sqlite_version_info
+    if have < MIN_SQLITE:
         need = ".".join(map(str, MIN_SQLITE))
         raise LedgerError(
             f"{path}: this Python's SQLite is {'.'.join(map(str, have))}; the send ledger "
@@ -686,12 +686,11 @@ class Ledger:
 
         def values() -> Iterator[tuple[Any, ...]]:
             now = _now()
-            key, encode = email_key, _encode_fields
             for n, (email, name, fields, line) in enumerate(rows, 1):
                 if n % _CHUNK == 0:  # a timestamp per chunk, not a clock read per row
                     now = _now()
-                text = encode(fields) if fields else "{}"
-                yield issue_id, key(email), email, name, text, line, now, now
+                text = _encode_fields(fields) if fields else "{}"
+                yield issue_id, email_key(email), email, name, text, line, now, now
 
         return self._insert_new(
             "INSERT OR IGNORE INTO recipients (issue_id, email_key, email, name, fields, line, "

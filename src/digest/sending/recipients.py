@@ -429,24 +429,21 @@ def _parse(
         email = normalise_address(email_text)
     except ValueError as e:
         return BadRow(line, email_text, str(e))
-    raw_name = raw_row.get(columns.name) if columns.name is not None else None
-    name = raw_name.strip() if isinstance(raw_name, str) else ""
-    if not name and (columns.first is not None or columns.last is not None):
-        name = " ".join(
-            part for part in (_text(raw_row, columns.first), _text(raw_row, columns.last)) if part
-        )
-    if name.isascii() and name.isprintable():  # most names: nothing below can apply
-        pass
-    elif "\r" in name or "\n" in name:
-        return BadRow(line, email_text, "the name contains a line break")
-    elif bad := FORBIDDEN_CHARACTERS.search(name):
-        return BadRow(
-            line, email_text, f"the name contains the control character U+{ord(bad.group()):04X}"
-        )
+    name = _text(raw_row, columns.name) or " ".join(
+        part for part in (_text(raw_row, columns.first), _text(raw_row, columns.last)) if part
+    )
+    if not (name.isascii() and name.isprintable()):  # most names: nothing to refuse
+        if "\r" in name or "\n" in name:
+            return BadRow(line, email_text, "the name contains a line break")
+        if bad := FORBIDDEN_CHARACTERS.search(name):
+            return BadRow(
+                line,
+                email_text,
+                f"the name contains the control character U+{ord(bad.group()):04X}",
+            )
     fields = {}
     for raw, col in columns.extra:
         v = raw_row.get(raw)
         if isinstance(v, str) and v != "":
             fields[col] = v
-    plain = fmt.file_status is None and columns.subscribed is None and columns.status is None
-    return Row(line, email, name, fields, "subscribed" if plain else _status(raw_row, columns, fmt))
+    return Row(line, email, name, fields, _status(raw_row, columns, fmt))
