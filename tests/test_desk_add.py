@@ -16,7 +16,8 @@ from tests.servers.kit import LoopbackServer, Reply, Request
 from digest.cli import cli
 from digest.config import Settings, load_settings
 from digest.desk.add import add_articles
-from digest.desk.fetch import Fetcher, FetchError, canonical_url
+from digest.desk.fetch import Fetcher, FetchError
+from digest.desk.urls import canonical_url
 from digest.errors import InputError
 from digest.sources import load_issue
 

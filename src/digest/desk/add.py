@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 from ..errors import InputError
 from ..sources.feed import shorten
 from .extract import PageMeta, extract_meta
-from .fetch import Fetcher, Page, canonical_url
+from .fetch import Fetcher, Page
 from .issuefile import read_issue_text
+from .urls import canonical_url
 
 if TYPE_CHECKING:
     from ..config import Settings

@@ -14,13 +14,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
+
+import httpx
 
 from ..errors import InputError
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = [
     "MAX_PAGE_BYTES",
@@ -28,7 +26,6 @@ __all__ = [
     "FetchError",
     "Fetcher",
     "Page",
-    "canonical_url",
     "user_agent",
 ]
 
@@ -36,8 +33,6 @@ MAX_PAGE_BYTES = 2 * 1024 * 1024
 MAX_REDIRECTS = 5
 TIMEOUT = 10.0
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-TRACKING_PREFIXES = ("utm_", "mc_")
-TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "_hsenc"})
 
 
 class FetchError(InputError):
@@ -55,23 +50,6 @@ def user_agent() -> str:
     from ..sources.feed import user_agent as feed_user_agent
 
     return feed_user_agent("newsletter editor's link fetcher")
-
-
-def canonical_url(url: str) -> str:
-    """``url`` without tracking parameters (utm_*, fbclid, gclid, mc_*…), host lower-cased.
-
-    UTM tags are added back at render time from ``[links] utm``; the issue file keeps the
-    article's own address.
-    """
-    parts = urlsplit(url.strip())
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith(TRACKING_PREFIXES) and k.lower() not in TRACKING_PARAMS
-    ]
-    netloc = parts.netloc.lower() if "@" not in parts.netloc else parts.netloc
-    path = parts.path or "/"
-    return urlunsplit((parts.scheme.lower(), netloc, path, urlencode(query), parts.fragment))
 
 
 @dataclass(frozen=True)
@@ -125,8 +103,6 @@ class Fetcher:
         self.allow_private = allow_private
         self.timeout = timeout
         self.max_bytes = max_bytes
-        import httpx  # here, not at the top: the checks a send runs never fetch
-
         self.client = httpx.Client(
             timeout=timeout,
             follow_redirects=False,
@@ -154,8 +130,6 @@ class Fetcher:
 
         The response is streamed and still open: the caller reads (or not) and closes it.
         """
-        import httpx
-
         seen = [url]
         current = url
         for _ in range(MAX_REDIRECTS + 1):
@@ -181,7 +155,6 @@ class Fetcher:
 
     def page(self, url: str) -> Page:
         """GET an HTML page and decode it; a FetchError for anything else."""
-        import httpx
         from w3lib.encoding import html_to_unicode
 
         response, redirects = self.open(

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..sources.feed import feed_article, feed_since, read_feed, select_items
 from ..sources.locate import issue_infos
-from .fetch import canonical_url
 from .issuefile import read_issue_text
+from .urls import canonical_url
 
 if TYPE_CHECKING:
     from ..config import Settings

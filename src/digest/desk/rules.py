@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
 
 from ..render import GMAIL_CLIP_BYTES
-from .fetch import canonical_url
+from .urls import canonical_url
 
 if TYPE_CHECKING:
     from ..config import Settings
