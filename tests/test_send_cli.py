@@ -354,3 +354,65 @@ def test_with_json_logs_an_error_is_one_more_json_line_on_stdout(tmp_path: Path)
     assert "error:" not in done.stderr
     plain = run_digest("send", "99", cwd=tmp_path)
     assert plain.returncode == 3 and plain.stderr.startswith("error: No issue '99'")
+
+
+def _count_compiles(monkeypatch) -> list[int]:
+    """Count MJML compiles (one per rendering of an issue), still compiling for real."""
+    from digest import render as render_pkg
+
+    calls: list[int] = []
+    real = render_pkg.compile_mjml
+
+    def counting(source: str) -> str:
+        calls.append(1)
+        return real(source)
+
+    monkeypatch.setattr(render_pkg, "compile_mjml", counting)
+    return calls
+
+
+def test_send_renders_the_issue_once_for_the_check_and_the_send(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+
+    folder = _folder(tmp_path)
+    calls = _count_compiles(monkeypatch)
+    monkeypatch.chdir(folder)
+    runner = CliRunner(env={"DIGEST_SECRET": SECRET})
+    planned = runner.invoke(cli, ["send", "issue-7.yaml", "--dry-run"])
+    assert planned.exit_code == 0, planned.output
+    assert len(calls) == 1
+    sent = runner.invoke(cli, ["send", "issue-7.yaml", "--log-format", "text"])
+    assert sent.exit_code == 0, sent.output
+    assert len(calls) == 2
+    assert len(list((folder / "outbox").rglob("*.eml"))) == 2
+
+
+def test_send_due_renders_each_due_issue_once(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+
+    now = datetime.now(UTC)
+    folder = _due_folder(tmp_path, {"due": (now - timedelta(hours=1)).isoformat()})
+    calls = _count_compiles(monkeypatch)
+    monkeypatch.chdir(folder)
+    runner = CliRunner(env={"DIGEST_SECRET": SECRET})
+    done = runner.invoke(cli, ["send-due", "--log-format", "text"])
+    assert done.exit_code == 0, done.output
+    assert len(calls) == 1
+    assert len(list((folder / "outbox").rglob("*.eml"))) == 2
+
+
+def test_send_of_an_issue_that_does_not_load_still_names_its_line(tmp_path):
+    folder = _folder(tmp_path)
+    (folder / "issue-7.yaml").write_text(
+        issue_yaml().replace("  url: https://example.org/a", "  url: [1, 2]"), encoding="utf-8"
+    )
+    for args in (("--dry-run",), ()):
+        done = run_digest("send", "issue-7.yaml", *args, cwd=folder)
+        assert done.returncode != 0
+        assert "issue-7.yaml" in done.stderr and "line" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (folder / "outbox").exists()

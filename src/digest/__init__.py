@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from .delivery.base import Provider, RecipientResult, get_provider
     from .delivery.catalog import describe_providers
     from .desk.add import AddResult, add_articles
-    from .desk.check import CheckReport, check_issue, gate_send
+    from .desk.check import CheckReport, check_issue, gate_report, gate_send
     from .desk.gather import FeedIntoIssue, import_feed_into, previous_issue_date
     from .desk.new import InitResult, init_newsletter, new_issue
     from .desk.preview import serve_preview
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         ForgottenCheck,
         ImportResult,
         Ledger,
+        Prepared,
         Reporter,
         SendPlan,
         SendReport,
@@ -130,6 +131,7 @@ __all__ = [
     "ListingError",
     "LockHeldError",
     "PermanentDeliveryError",
+    "Prepared",
     "Provider",
     "Recipient",
     "RecipientResult",
@@ -155,6 +157,7 @@ __all__ = [
     "export_person",
     "export_subscribers",
     "forget",
+    "gate_report",
     "gate_send",
     "get_provider",
     "import_feed",
@@ -222,6 +225,7 @@ _LAZY = {
     "add_articles": "desk.add",
     "CheckReport": "desk.check",
     "check_issue": "desk.check",
+    "gate_report": "desk.check",
     "gate_send": "desk.check",
     "FeedIntoIssue": "desk.gather",
     "import_feed_into": "desk.gather",
@@ -256,6 +260,7 @@ _LAZY = {
     "ledger_path": "sending",
     "make_reporter": "sending",
     "plan_send": "sending",
+    "Prepared": "sending",
     "prepare_issue": "sending",
     "recipients_path": "sending",
     "send_due": "sending",

@@ -207,7 +207,8 @@ def send(
     refuses on errors (exit 6); the file and console backends show them as warnings."""
     from digest import (
         EXIT_PARTIAL,
-        gate_send,
+        Prepared,
+        gate_report,
         make_reporter,
         plan_send,
         prepare_issue,
@@ -218,10 +219,15 @@ def send(
 
     settings = _settings(config_path)
     path = resolve_issue(issue, settings)
-    findings = gate_send(settings, path, skip_content=skip_check, refuse=not (to or dry_run))
-    for f in findings:
+    checked = gate_report(settings, path, skip_content=skip_check, refuse=not (to or dry_run))
+    for f in checked.findings:
         click.secho(f"warning: {f.code}: {f.message}", fg="yellow", err=True)
-    prepared = prepare_issue(settings, path)
+    # rendered once: by the check, unless the issue failed to load or render there (then
+    # prepare_issue raises that error for the user)
+    if checked.rendered is not None:
+        prepared = Prepared.of(checked.rendered)
+    else:
+        prepared = prepare_issue(settings, path)
     if to:
         if dry_run:
             raise click.UsageError("--dry-run and --to do not go together.")
@@ -273,15 +279,17 @@ def send_due(
 ) -> int:
     """Send every issue in [issues] dir whose send_at has passed (for cron); each runs the
     offline pre-send check first and is refused on errors (exit 6)."""
-    from digest import due_exit_code, gate_send, make_reporter
+    from digest import Rendered, due_exit_code, gate_report, make_reporter
     from digest import send_due as run_due
 
     settings = _settings(config_path)
     reporter = make_reporter(log_format)
 
-    def gate(path: Path) -> None:
-        for f in gate_send(settings, path, skip_content=skip_check):
+    def gate(path: Path) -> Rendered | None:
+        checked = gate_report(settings, path, skip_content=skip_check)
+        for f in checked.findings:
             reporter.warning(f"{path}: {f.code}: {f.message}", event="check", code=f.code)
+        return checked.rendered
 
     results = run_due(settings, recipients=recipients, reporter=reporter, force=force, gate=gate)
     for r in results:

@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     from ..render import Rendered
     from .fetch import Fetcher
 
-__all__ = ["DRAFT_CODES", "CheckReport", "check_issue", "gate_send", "link_cache_path"]
+__all__ = [
+    "DRAFT_CODES",
+    "CheckReport",
+    "check_issue",
+    "gate_report",
+    "gate_send",
+    "link_cache_path",
+]
 
 DRAFT_CODES = frozenset({"no-articles", "no-link", "does-not-load"})
 """Findings that make an issue a draft: a real send refuses them even with --skip-check."""
@@ -265,18 +272,31 @@ def gate_send(
     link). The compliance rules are not repeated here: the send job's preflight runs the
     same :func:`~digest.sending.compliance.compliance_findings` and no flag skips it.
     """
+    return gate_report(settings, path, skip_content=skip_content, refuse=refuse).warnings
+
+
+def gate_report(
+    settings: Settings, path: Path, *, skip_content: bool = False, refuse: bool = True
+) -> CheckReport:
+    """:func:`gate_send`, keeping the issue it loaded and rendered: a send that passes the
+    gate takes its rendering from here (``Prepared.of``) instead of rendering again.
+
+    Every finding of the returned report is a warning: errors either raise or, where
+    :func:`gate_send` lets them through, are downgraded.
+    """
     provider = settings.delivery.provider
     report = check_issue(
         settings, path, offline=True, skip_content=skip_content, compliance=False
     )
-    if not report.errors:
-        return report.warnings
-    if provider in LOCAL_PROVIDERS or not refuse:
-        return [Finding("warning", f.code, f.message, f.fix, f.article) for f in report.findings]
-    raise CheckFailedError(
-        report.text()
-        + f"\nThe pre-send check found errors: nothing was sent. Run `digest check {path}` "
-        "after fixing them"
-        + ("" if skip_content else " (--skip-check skips the content rules, not compliance)")
-        + "."
-    )
+    if report.errors and not (provider in LOCAL_PROVIDERS or not refuse):
+        raise CheckFailedError(
+            report.text()
+            + f"\nThe pre-send check found errors: nothing was sent. Run `digest check {path}` "
+            "after fixing them"
+            + ("" if skip_content else " (--skip-check skips the content rules, not compliance)")
+            + "."
+        )
+    report.findings = [
+        Finding("warning", f.code, f.message, f.fix, f.article) for f in report.findings
+    ]
+    return report

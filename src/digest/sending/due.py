@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from ..errors import EXIT_PARTIAL, DigestError, InputError
 from ..sources.locate import issue_files
 from ..text import plural
-from .job import SendReport, ledger_path, prepare_loaded, recipients_path, run_send
+from .job import Prepared, SendReport, ledger_path, prepare_loaded, recipients_path, run_send
 from .ledger import Ledger
 from .lock import JobLock, lock_path
 from .report import Reporter
@@ -30,6 +30,7 @@ from .report import Reporter
 if TYPE_CHECKING:
     from ..config import Settings
     from ..model import Issue
+    from ..render import Rendered
 
 __all__ = ["DueResult", "due_exit_code", "due_files", "send_due"]
 
@@ -115,7 +116,7 @@ def send_due(
     now: datetime | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
-    gate: Callable[[Path], None] | None = None,
+    gate: Callable[[Path], Rendered | None] | None = None,
 ) -> list[DueResult]:
     """Send each due issue in turn under one lock; returns one result per issue file.
 
@@ -123,7 +124,9 @@ def send_due(
     is due and its send passed the same checks as ``digest send``.
 
     ``gate`` (the pre-send check) runs on each due issue before it is sent; a DigestError
-    it raises marks that issue an error and the run goes on to the next.
+    it raises marks that issue an error and the run goes on to the next. When it returns
+    the rendering it checked, of the same issue, the send uses it instead of rendering
+    again.
     """
     from ..delivery.base import get_provider
     from .preflight import preflight
@@ -180,9 +183,11 @@ def send_due(
                         )
                         rep.warning(result.message, event="overdue", issue=issue.slug)
                         continue
-                    if gate is not None:
-                        gate(path)
-                    prepared = prepare_loaded(settings, issue)
+                    checked = gate(path) if gate is not None else None
+                    if checked is not None and checked.issue == issue:
+                        prepared = Prepared.of(checked)
+                    else:
+                        prepared = prepare_loaded(settings, issue)
                     csv_path = recipients_path(settings, recipients)
                     for finding in preflight(
                         settings, prepared, settings.delivery.provider, csv_path

@@ -88,6 +88,12 @@ class Prepared:
     rendered: Rendered | None = field(default=None, compare=False, repr=False)
     """The whole rendering, for publishing to the web archive once sent."""
 
+    @classmethod
+    def of(cls, rendered: Rendered) -> Prepared:
+        """An issue already rendered (by the pre-send check): the send does not render it
+        again."""
+        return cls(rendered.slug, rendered.content, rendered.content_hash, rendered)
+
 
 def prepare_issue(settings: Settings, path: Path | str) -> Prepared:
     """Load and render the issue file at ``path`` (once; never per recipient)."""
@@ -100,8 +106,7 @@ def prepare_loaded(settings: Settings, issue: Issue) -> Prepared:
     """Render an issue already loaded (``send-due`` reads ``send_at`` before rendering)."""
     from ..render import render_issue
 
-    rendered = render_issue(issue, settings)
-    return Prepared(rendered.slug, rendered.content, rendered.content_hash, rendered)
+    return Prepared.of(render_issue(issue, settings))
 
 
 def ledger_path(settings: Settings) -> Path:
