@@ -305,6 +305,33 @@ def test_loopback_is_refused_without_allow_private(
         _add(settings, issue, "file:///etc/passwd")
 
 
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_refused_before_any_request(
+    site: LoopbackServer, settings: Settings, issue: Path
+) -> None:
+    """DNS rebinding: the first answer (the check's) is public, the next one loopback. The
+    connection is opened only to an address that was itself checked, so the loopback server
+    never sees the request."""
+    import socket
+
+    port = int(site.url.rsplit(":", 1)[1])
+    answers = ["93.184.216.34", "127.0.0.1"]
+    asked: list[str] = []
+
+    def rebinding(host: str, port_: object, *args: object, **kw: object) -> list[tuple[object, ...]]:
+        asked.append(host)
+        address = answers[min(len(asked), len(answers)) - 1]
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    with (
+        Fetcher(resolve=rebinding) as fetcher,
+        pytest.raises(FetchError, match=r"rebind\.test is a private or loopback address \(127"),
+    ):
+        _add(settings, issue, f"http://rebind.test:{port}/og", fetcher=fetcher, allow_private=False)
+    assert asked == ["rebind.test", "rebind.test"]
+    assert site.requests == []
+    assert issue.read_text(encoding="utf-8") == ISSUE
+
+
 def test_a_link_already_in_the_issue_is_refused(
     site: LoopbackServer, settings: Settings, issue: Path
 ) -> None:

@@ -279,3 +279,44 @@ def test_engagement_is_kept_per_recipient_and_issue_and_old_events_are_purged(
         with site.ledger() as ledger:
             counts = event_counts(ledger, issue)
             assert (counts["delivered"], counts["open"], counts["click"]) == (1, 0, 1)
+
+
+def test_status_shows_what_the_webhooks_reported_in_recipients_and_events(
+    wire_site: tuple[Site, Wire],
+) -> None:
+    from tests.send_support import run_digest
+
+    site, wire = wire_site
+    issue, target, other = seed(site, "postmark")
+    with site.ledger() as ledger:
+        (other_id,) = ledger.db.execute(
+            "SELECT message_id FROM recipients WHERE email = ?", (other,)
+        ).fetchone()
+    reader = Target(other, "Bo Example", other_id, digest_id_for(issue, other))
+    for who, name in ((target, "Delivery"), (reader, "Delivery"), (target, "Open")):
+        assert wire.post("postmark", sample(POSTMARK, name).build(who)).is_success
+    again = sample(POSTMARK, "Open").build(target)
+    again["ReceivedAt"] = "2026-11-24T14:00:00Z"  # a second open, later: its own event
+    assert wire.post("postmark", again).is_success
+    assert wire.post("postmark", sample(POSTMARK, "Click").build(target)).is_success
+
+    config = site.folder / "digest.toml"
+    shown = run_digest("status", issue, "--json", "--config", config, cwd=site.folder)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["events"] == {
+        "delivered": {"recipients": 2, "events": 2},
+        "open": {"recipients": 1, "events": 2},
+        "click": {"recipients": 1, "events": 1},
+    }
+    text = run_digest("status", issue, "--config", config, cwd=site.folder).stdout
+    assert "delivered     2 (100.0%), 2 events" in text
+    assert "opened        1 (50.0%), 2 events" in text
+    assert "clicked       1 (50.0%), 1 event" in text
+    assert "upper bound" in text
+
+    quiet, _, _ = seed(site, "postmark")
+    text = run_digest("status", quiet, "--config", config, cwd=site.folder).stdout
+    assert "events      none recorded" in text
+    assert json.loads(
+        run_digest("status", quiet, "--json", "--config", config, cwd=site.folder).stdout
+    )["events"] == {}

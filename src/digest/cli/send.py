@@ -316,6 +316,7 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
     """Show where the send of ISSUE (a file, slug or number) stands: counts by state,
     failures with reasons, and whether a send is running now."""
     from digest import ConfigError, Ledger, issue_slug, ledger_path, lock_holder, lock_path
+    from digest.sending.event_log import event_reach
 
     settings = _settings(config_path)
     issue_id = issue_slug(issue_id, settings)
@@ -333,6 +334,7 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
         open_batches = len(ledger.open_batches(issue_id))
         in_flight = ledger.in_flight(issue_id)
         sending = ledger.sending_batches(issue_id)
+        reach = event_reach(ledger, issue_id)
     if as_json:
         click.echo(
             json.dumps(
@@ -346,6 +348,7 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
                     "in_flight": in_flight,
                     "sending_batches": sending,
                     "running": holder is not None,
+                    "events": {k: {"recipients": r, "events": n} for k, (r, n) in reach.items()},
                     "failures": [
                         {"email": e, "error": err, "retryable": r} for e, err, r in failures
                     ],
@@ -390,6 +393,7 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
             else "a run stopped with recipients pending; "
         )
         click.echo(f"  {flight}run the same send command again to resume.")
+    _events(reach, counts["sent"] + counts["bounced"] + counts["complained"])
     if counts["unknown"]:
         click.echo(_unknown_hint(counts["unknown"], issue_id))
     if failures:
@@ -400,6 +404,37 @@ def status(issue_id: str, limit: int, as_json: bool, config_path: Path | None) -
         if counts["failed"] > len(failures):
             click.echo(f"  … {counts['failed'] - len(failures)} more (--failures N)")
     return 0
+
+
+_EVENT_LINES = (
+    ("delivered", "delivered"),
+    ("open", "opened"),
+    ("click", "clicked"),
+    ("soft_bounce", "soft bounce"),
+    ("hard_bounce", "hard bounce"),
+    ("complaint", "complained"),
+    ("unsubscribe", "unsubscribed"),
+    ("rejected", "rejected"),
+    ("deferred", "deferred"),
+)
+
+
+def _events(reach: dict[str, tuple[int, int]], sent: int) -> None:
+    """What the provider's webhooks reported for the issue, in recipients (a share of those
+    sent) and events; nothing to show says where events come from."""
+    shown = [(label, reach[kind]) for kind, label in _EVENT_LINES if kind in reach]
+    if not shown:
+        click.echo("  events      none recorded (they come from the provider's webhooks: see "
+                   "docs/events.md)")
+        return
+    click.echo("  events      recipients (share of those sent), and events, from the "
+               "provider's webhooks:")
+    for label, (people, n) in shown:
+        share = f" ({people / sent:.1%})" if sent else ""
+        click.echo(f"    {label:<13} {people}{share}, {plural(n, 'event')}")
+    if "open" in reach:
+        click.echo("    (opens include mail apps that fetch images for privacy, such as Apple "
+                   "Mail's: read them as an upper bound)")
 
 
 @click.command()

@@ -76,10 +76,11 @@ class RecipientResult:
 class Options(BaseModel):
     """Base of every provider's ``[providers.<name>]`` options.
 
-    The docstring under each field is its description (``digest providers`` shows it).
+    The docstring under each field is its description: ``digest providers`` reads it from
+    the source (:func:`~digest.delivery.catalog.field_docs`), not every process at import.
     """
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class Provider(ABC):

@@ -4,7 +4,10 @@ One :class:`Fetcher` (an httpx client) per command: a clear User-Agent naming di
 timeout, at most five redirects followed by hand so each hop is checked, a size cap (a huge
 page is read up to the cap: the metadata is in its head), http and https only, and no
 request to a private, loopback or otherwise non-public address unless ``allow_private``
-(tests on 127.0.0.1, an intranet newsletter). Text is decoded as browsers do: the
+(tests on 127.0.0.1, an intranet newsletter). That check is made where the connection is
+opened (:class:`PublicOnly`): the name is resolved once and the socket goes to the address
+checked, so a second DNS answer (rebinding) cannot send a request to the local network.
+Text is decoded as browsers do: the
 Content-Type charset, else a byte-order mark, else a ``<meta charset>``, with latin-1
 read as windows-1252 (w3lib's ``html_to_unicode``).
 """
@@ -13,9 +16,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from ..errors import InputError
@@ -26,6 +32,7 @@ __all__ = [
     "FetchError",
     "Fetcher",
     "Page",
+    "PublicOnly",
     "user_agent",
 ]
 
@@ -66,7 +73,9 @@ class Page:
     truncated: bool = False
 
 
-def _public_or_refused(url: str, allow_private: bool) -> None:
+def _public_or_refused(
+    url: str, allow_private: bool, resolve: Resolver = socket.getaddrinfo
+) -> None:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         shown = f"{parts.scheme}:" if parts.scheme else "a relative address"
@@ -77,17 +86,85 @@ def _public_or_refused(url: str, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = resolve(host, parts.port or 443, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as e:
         raise FetchError(url, f"cannot resolve {host} ({e})") from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global:
-            raise FetchError(
-                url,
-                f"{host} is a private or loopback address ({address}); digest fetches only "
-                "public pages (pass --allow-private to fetch it anyway)",
-            )
+            raise FetchError(url, _private_reason(host, str(address)))
+
+
+def _private_reason(host: str, address: str) -> str:
+    return (
+        f"{host} is a private or loopback address ({address}); digest fetches only "
+        "public pages (pass --allow-private to fetch it anyway)"
+    )
+
+
+Resolver = Callable[..., list[tuple[typing.Any, ...]]]
+"""``socket.getaddrinfo``'s shape."""
+
+
+class PrivateAddressError(Exception):
+    """Raised inside the transport: ``host`` resolved to the non-public ``address``."""
+
+    def __init__(self, host: str, address: str) -> None:
+        self.host = host
+        self.address = address
+        super().__init__(f"{host} is a private or loopback address ({address})")
+
+
+class PublicOnly(httpcore.SyncBackend):
+    """httpcore's network backend, connecting only to public addresses it resolved itself.
+
+    Every address the name resolves to must be public, and the socket is opened to one of
+    them by number: nothing resolves the name a second time, so a DNS answer that changes
+    between the check and the connection (rebinding) cannot reach the local network.
+    ``resolve`` is ``socket.getaddrinfo`` unless a test gives its own.
+    """
+
+    def __init__(self, resolve: Resolver = socket.getaddrinfo) -> None:
+        self.resolve = resolve
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            infos = self.resolve(host, port, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError) as e:
+            raise httpcore.ConnectError(f"cannot resolve {host} ({e})") from None
+        addresses = [str(info[4][0]) for info in infos]
+        for address in addresses:
+            if not ipaddress.ip_address(address.split("%")[0]).is_global:
+                raise PrivateAddressError(host, address)
+        failed: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return super().connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError as e:
+                failed = e
+        raise failed or httpcore.ConnectError(f"{host} has no address")
+
+
+def _public_transport(resolve: Resolver) -> httpx.HTTPTransport:
+    """httpx's own transport, its connection pool opening sockets through PublicOnly."""
+    transport = httpx.HTTPTransport()
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=16,
+        max_keepalive_connections=8,
+        keepalive_expiry=5.0,
+        network_backend=PublicOnly(resolve),
+    )
+    return transport
 
 
 class Fetcher:
@@ -99,15 +176,18 @@ class Fetcher:
         allow_private: bool = False,
         timeout: float = TIMEOUT,
         max_bytes: int = MAX_PAGE_BYTES,
+        resolve: Resolver = socket.getaddrinfo,
     ) -> None:
         self.allow_private = allow_private
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.resolve = resolve
         self.client = httpx.Client(
             timeout=timeout,
             follow_redirects=False,
             headers={"User-Agent": user_agent()},
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            transport=None if allow_private else _public_transport(resolve),
         )
 
     def __enter__(self) -> Fetcher:
@@ -120,8 +200,9 @@ class Fetcher:
         self.client.close()
 
     def check_address(self, url: str) -> None:
-        """Refuse what digest never fetches: other schemes, private addresses."""
-        _public_or_refused(url, self.allow_private)
+        """Refuse what digest never fetches: other schemes, private addresses (checked again
+        where the connection is opened)."""
+        _public_or_refused(url, self.allow_private, self.resolve)
 
     def open(
         self, method: str, url: str, *, accept: str = "*/*"
@@ -137,6 +218,8 @@ class Fetcher:
             request = self.client.build_request(method, current, headers={"Accept": accept})
             try:
                 response = self.client.send(request, stream=True)
+            except PrivateAddressError as e:
+                raise FetchError(url, _private_reason(e.host, e.address)) from None
             except httpx.TimeoutException:
                 raise FetchError(url, f"no answer within {self.timeout:g} s") from None
             except httpx.HTTPError as e:

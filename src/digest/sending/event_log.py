@@ -37,7 +37,7 @@ from .ledger import Ledger
 from .personalise import digest_id_for
 from .recipients import email_key
 
-__all__ = ["NONCE_WINDOW", "Recorded", "event_counts", "record_request"]
+__all__ = ["NONCE_WINDOW", "Recorded", "event_counts", "event_reach", "record_request"]
 
 NONCE_WINDOW = 3 * 86400
 """Seconds a request's one-time id is remembered: Svix retries for about a day and a half."""
@@ -255,3 +255,21 @@ def event_counts(ledger: Ledger, issue_id: str) -> dict[str, int]:
     ):
         out[kind] = n
     return out
+
+
+def event_reach(ledger: Ledger, issue_id: str) -> dict[str, tuple[int, int]]:
+    """Per kind recorded for one issue: (recipients it happened to, events). Only kinds
+    present; empty for a ledger older than provider events."""
+    known = ledger.db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+    ).fetchone()
+    if known is None:
+        return {}
+    return {
+        kind: (people, n)
+        for kind, people, n in ledger.db.execute(
+            "SELECT kind, COUNT(DISTINCT email_key), COUNT(*) FROM events WHERE issue_id = ? "
+            "GROUP BY kind",
+            (issue_id,),
+        )
+    }
