@@ -201,3 +201,45 @@ def test_remove_suppression_takes_off_only_the_reason_asked(tmp_path: Path) -> N
     assert ledger.remove_suppression("ann@example.org", reason="unsubscribed")
     assert ledger.is_suppressed("ann@example.org") is None
     assert not ledger.remove_suppression("ann@example.org")
+
+
+def test_an_idempotent_batch_resumed_after_its_key_expired_is_unknown_not_reopened(tmp_path):
+    """Brevo keeps a key 30 minutes, Resend 24 hours: a batch whose call is older than the
+    provider's window cannot be repeated safely under its key."""
+    from datetime import UTC, datetime, timedelta
+
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        ledger.start_issue("issue-1", "hash", "Subject")
+        ledger.add_recipients("issue-1", [(f"r{i}@example.org", "", {}, i) for i in range(4)])
+        old = ledger.plan_batch("issue-1", "hash", 2)
+        assert old is not None
+        ledger.begin_attempt(old, "brevo")
+        recent = ledger.plan_batch("issue-1", "hash", 2)
+        assert recent is not None
+        ledger.begin_attempt(recent, "brevo")
+        long_ago = (datetime.now(UTC) - timedelta(minutes=26)).isoformat(timespec="milliseconds")
+        ledger.db.execute(
+            "UPDATE batches SET attempted_at = ? WHERE number = ?", (long_ago, old.number)
+        )
+        assert ledger.settle_in_flight("issue-1", idempotent=True, window=25 * 60) == 2
+        states = dict(
+            ledger.db.execute("SELECT number, state FROM batches WHERE issue_id = 'issue-1'")
+        )
+        assert states == {old.number: "done", recent.number: "open"}
+        unknown = ledger.db.execute(
+            "SELECT batch, error FROM recipients WHERE state = 'unknown'"
+        ).fetchall()
+        assert [b for b, _ in unknown] == [old.number] * 2
+        assert "idempotency key has expired" in unknown[0][1]
+
+
+def test_an_idempotent_batch_without_a_window_is_always_reopened(tmp_path):
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        ledger.start_issue("issue-1", "hash", "Subject")
+        ledger.add_recipients("issue-1", [("a@example.org", "", {}, 1)])
+        batch = ledger.plan_batch("issue-1", "hash", 10)
+        assert batch is not None
+        ledger.begin_attempt(batch, "file")
+        ledger.db.execute("UPDATE batches SET attempted_at = '2020-01-01T00:00:00.000+00:00'")
+        assert ledger.settle_in_flight("issue-1", idempotent=True) == 0
+        assert ledger.db.execute("SELECT state FROM batches").fetchone()[0] == "open"

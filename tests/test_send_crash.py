@@ -158,6 +158,46 @@ def test_sigkill_mid_send_then_resume_idempotent_provider_sends_each_once(
     assert all(ids[rows[e][1] or ""] == e for e in emails), "ledger ids match the server's"
 
 
+def test_a_resume_after_the_idempotency_key_expired_leaves_the_batch_unknown_not_sent_twice(
+    tmp_path, loopback, gates
+):
+    """The next day's cron resumes a send killed mid-call at Resend, which has forgotten the
+    batch's key by then: repeating the call would send it again, so its members become
+    unknown (exit 8) and everyone else is sent, each once."""
+    fake = FakeResend(api_key=RESEND_KEY)
+    gate = Gate(fake, hold_from=3)
+    gates.append(gate)
+    server = loopback(gate)
+    issue, emails, env = _setup(tmp_path, "resend", server.url, n=450)
+    proc = start_digest("send", issue, "--skip-check", cwd=tmp_path, env=env)
+    _kill_when_held(proc, gate)
+    gate.release()
+    held = {s.to[0].rpartition("<")[2].rstrip(">") for s in fake.sent[200:]}
+    assert len(held) == 100  # the third call, taken by Resend, its answer never heard
+    db = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    with db:  # a day passes: the call was made 24 hours ago, and Resend forgot its key
+        db.execute(
+            "UPDATE batches SET attempted_at = ? WHERE state = 'sending'",
+            ((datetime.now(UTC) - timedelta(hours=24)).isoformat(timespec="milliseconds"),),
+        )
+    db.close()
+    fake.forget_keys()
+
+    rerun = run_digest("send", issue, "--skip-check", "--log-format", "text", cwd=tmp_path,
+                       env=env)
+    assert rerun.returncode == 8, rerun.stdout + rerun.stderr
+    assert "100 recipients were in batches being sent" in rerun.stdout + rerun.stderr
+    db = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    errors = {e for (e,) in db.execute("SELECT error FROM recipients WHERE state = 'unknown'")}
+    db.close()
+    assert len(errors) == 1 and "idempotency key has expired" in errors.pop()
+    counts = Counter(s.to[0].rpartition("<")[2].rstrip(">") for s in fake.sent)
+    assert {e: counts[e] for e in emails} == dict.fromkeys(emails, 1)
+    rows = _ledger_rows(tmp_path)
+    assert {e for e in emails if rows[e][0] == "unknown"} == held
+    assert all(rows[e][0] == "sent" for e in emails if e not in held)
+
+
 def test_sigkill_mid_send_at_postmark_is_reconciled_and_sends_each_once(
     tmp_path, loopback, gates
 ):

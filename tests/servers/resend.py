@@ -67,6 +67,11 @@ class FakeResend:
     (the IETF draft's names, as Resend's "Rate limit" page lists them), and a request past it
     gets 429 ``rate_limit_exceeded`` with ``retry-after``."""
 
+    def forget_keys(self) -> None:
+        """A day has passed: Resend keeps an idempotency key 24 hours, then a repeat is new."""
+        with self._lock:
+            self._keys.clear()
+
     def deliveries(self, email: str) -> int:
         """How many emails went to ``email``."""
         with self._lock:

@@ -97,6 +97,10 @@ class Provider(ABC):
     """Most request bytes one call may carry, if the provider sets a limit."""
     idempotent: ClassVar[bool] = False
     """True when ``Batch.key`` makes a repeated call safe (no duplicate sends)."""
+    idempotency_window: ClassVar[float | None] = None
+    """Seconds after a call during which repeating it under its key is still safe, when the
+    provider forgets keys (less a margin for clocks and the repeat's own way there); None:
+    always safe. A run resuming a batch older than this treats it as without a key."""
     per_message: ClassVar[bool] = False
     """True when each message is handed over on its own (SMTP): a rate paces them one by one."""
     rejects_whole_batch: ClassVar[bool] = False

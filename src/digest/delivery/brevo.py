@@ -83,6 +83,8 @@ class BrevoProvider(HTTPProvider):
     """Not a documented limit: digest's own cap, so a call with 1,000 full HTML bodies stays
     a reasonable size."""
     idempotent: ClassVar[bool] = True
+    idempotency_window: ClassVar[float | None] = 25 * 60
+    """Brevo keeps a key 30 minutes; 5 of them are the margin."""
     rejects_whole_batch: ClassVar[bool] = True
     key_env = "BREVO_API_KEY"
     key_header = ("api-key", "{key}")

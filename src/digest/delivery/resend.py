@@ -75,6 +75,8 @@ class ResendProvider(HTTPProvider):
     env_vars: ClassVar[tuple[str, ...]] = ("RESEND_API_KEY",)
     max_batch: ClassVar[int] = 100
     idempotent: ClassVar[bool] = True
+    idempotency_window: ClassVar[float | None] = 23 * 3600
+    """Resend keeps a key 24 hours; one of them is the margin."""
     rejects_whole_batch: ClassVar[bool] = True
     key_env = "RESEND_API_KEY"
     key_header = ("Authorization", "Bearer {key}")

@@ -594,7 +594,11 @@ def run_send(
             if requeue is not None:
                 chosen = ledger.make_retryable(prepared.issue_id, requeue)
                 rep.info(f"{plural(chosen, 'failed recipient')} chosen to go again.")
-            lost = ledger.settle_in_flight(prepared.issue_id, idempotent=provider.idempotent)
+            lost = ledger.settle_in_flight(
+                prepared.issue_id,
+                idempotent=provider.idempotent,
+                window=provider.idempotency_window,
+            )
             if lost:
                 report.unknown_now += lost
                 rep.warning(

@@ -57,7 +57,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
@@ -1009,14 +1009,19 @@ class Ledger:
                 (outcome, now, batch.issue_id, batch.number),
             )
 
-    def settle_in_flight(self, issue_id: str, *, idempotent: bool) -> int:
+    def settle_in_flight(
+        self, issue_id: str, *, idempotent: bool, window: float | None = None
+    ) -> int:
         """Batches left ``sending`` by a crash: their calls may have been taken.
 
         With an idempotency key they are simply ``open`` again (the same key makes a repeat
-        safe); otherwise their pending members become ``unknown``, to be reconciled. Returns
-        how many recipients became unknown.
+        safe), unless their call is older than ``window`` seconds (the provider has forgotten
+        the key since: Brevo keeps one 30 minutes, Resend 24 hours). The others' pending
+        members become ``unknown``, to be reconciled. Returns how many recipients became
+        unknown.
         """
-        now = _now()
+        moment = datetime.now(UTC)
+        now = moment.isoformat(timespec="milliseconds")
         with self._tx():
             numbers = [
                 r[0]
@@ -1027,23 +1032,30 @@ class Ledger:
             ]
             if not numbers:
                 return 0
+            error = "the run stopped while this batch was being sent: its answer was lost"
             if idempotent:
+                cutoff = None
+                if window is not None:
+                    cutoff = (moment - timedelta(seconds=window)).isoformat(
+                        timespec="milliseconds"
+                    )
                 self.db.execute(
                     "UPDATE batches SET state = 'open', updated_at = ? "
-                    "WHERE issue_id = ? AND state = 'sending'",
-                    (now, issue_id),
+                    "WHERE issue_id = ? AND state = 'sending' "
+                    "AND (? IS NULL OR attempted_at >= ?)",
+                    (now, issue_id, cutoff, cutoff),
                 )
-                return 0
+                if cutoff is None:
+                    return 0
+                error = (
+                    "the run stopped while this batch was being sent, and its idempotency key "
+                    "has expired at the provider since: sending it again could send twice"
+                )
             cur = self.db.execute(
                 "UPDATE recipients SET state = 'unknown', error = ?, updated_at = ? "
                 "WHERE issue_id = ? AND state = 'pending' AND batch IN "
                 "(SELECT number FROM batches WHERE issue_id = ? AND state = 'sending')",
-                (
-                    "the run stopped while this batch was being sent: its answer was lost",
-                    now,
-                    issue_id,
-                    issue_id,
-                ),
+                (error, now, issue_id, issue_id),
             )
             self.db.execute(
                 "UPDATE batches SET state = 'done', outcome = 'ambiguous', updated_at = ? "
