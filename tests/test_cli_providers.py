@@ -174,3 +174,15 @@ def test_a_mistyped_configured_provider_is_flagged(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert "digest.toml:2: [delivery] provider: no provider is called 'fiel'" in result.output
     assert "did you mean 'file'?" in result.output
+
+
+def test_providers_that_forget_idempotency_keys_say_for_how_long_a_resume_is_safe(
+    tmp_path: Path,
+) -> None:
+    rows = as_json(tmp_path)
+    windows = {name: row["idempotency_window"] for name, row in rows.items() if row["idempotent"]}
+    assert windows == {"file": None, "resend": 23 * 3600, "brevo": 25 * 60}
+    assert all(row["idempotency_window"] is None for row in rows.values() if not row["idempotent"])
+    out = run(tmp_path).output
+    assert "idempotent: yes, for a resume within 23 hours" in out
+    assert "idempotent: yes, for a resume within 25 minutes" in out

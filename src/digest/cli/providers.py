@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from digest.delivery.catalog import ProviderRow
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:g} hours" if seconds >= 7200 else f"{seconds / 60:g} minutes"
+
+
 def _text(rows: list[ProviderRow]) -> str:
     out: list[str] = []
     for row in rows:
@@ -25,7 +29,12 @@ def _text(rows: list[ProviderRow]) -> str:
         if row.description:
             out.append(f"  {row.description}")
         if row.loaded:
-            if row.idempotent:
+            if row.idempotent and row.idempotency_window is not None:
+                idem = (
+                    f"yes, for a resume within {_duration(row.idempotency_window)} (later, a "
+                    "batch caught mid-call is not repeated: its recipients become unknown)"
+                )
+            elif row.idempotent:
                 idem = "yes"
             elif row.reconciles:
                 idem = "no (a lost answer is looked up at the provider, never resent blindly)"

@@ -58,6 +58,8 @@ class ProviderRow:
     description: str = ""
     max_batch: int | None = None
     idempotent: bool | None = None
+    idempotency_window: float | None = None
+    """Seconds a resumed call may still repeat its key (None: no limit)."""
     reconciles: bool | None = None
     rejects_whole_batch: bool | None = None
     keeps_message_id: bool | None = None
@@ -76,6 +78,7 @@ class ProviderRow:
             "description": self.description,
             "max_batch": self.max_batch,
             "idempotent": self.idempotent,
+            "idempotency_window": self.idempotency_window,
             "reconciles": self.reconciles,
             "rejects_whole_batch": self.rejects_whole_batch,
             "keeps_message_id": self.keeps_message_id,
@@ -191,6 +194,8 @@ def _describe(name: str, target: str, settings: Any) -> ProviderRow:
     row.description = _prose(str(getattr(cls, "description", "") or (cls.__doc__ or "")))
     row.max_batch = int(cls.max_batch)
     row.idempotent = bool(cls.idempotent)
+    window = getattr(cls, "idempotency_window", None)
+    row.idempotency_window = float(window) if row.idempotent and window is not None else None
     row.reconciles = bool(getattr(cls, "reconciles", False))
     row.rejects_whole_batch = bool(getattr(cls, "rejects_whole_batch", False))
     row.keeps_message_id = bool(getattr(cls, "keeps_message_id", False))
