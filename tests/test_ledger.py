@@ -219,7 +219,8 @@ def test_an_idempotent_batch_resumed_after_its_key_expired_is_unknown_not_reopen
         ledger.begin_attempt(recent, "brevo")
         long_ago = (datetime.now(UTC) - timedelta(minutes=26)).isoformat(timespec="milliseconds")
         ledger.db.execute(
-            "UPDATE batches SET attempted_at = ? WHERE number = ?", (long_ago, old.number)
+            "UPDATE batches SET first_attempted_at = ?1, attempted_at = ?1 WHERE number = ?2",
+            (long_ago, old.number),
         )
         assert ledger.settle_in_flight("issue-1", idempotent=True, window=25 * 60) == 2
         states = dict(
@@ -240,6 +241,9 @@ def test_an_idempotent_batch_without_a_window_is_always_reopened(tmp_path):
         batch = ledger.plan_batch("issue-1", "hash", 10)
         assert batch is not None
         ledger.begin_attempt(batch, "file")
-        ledger.db.execute("UPDATE batches SET attempted_at = '2020-01-01T00:00:00.000+00:00'")
+        ledger.db.execute(
+            "UPDATE batches SET first_attempted_at = '2020-01-01T00:00:00.000+00:00', "
+            "attempted_at = first_attempted_at"
+        )
         assert ledger.settle_in_flight("issue-1", idempotent=True) == 0
         assert ledger.db.execute("SELECT state FROM batches").fetchone()[0] == "open"

@@ -177,7 +177,8 @@ def test_a_resume_after_the_idempotency_key_expired_leaves_the_batch_unknown_not
     db = sqlite3.connect(tmp_path / "ledger.sqlite3")
     with db:  # a day passes: the call was made 24 hours ago, and Resend forgot its key
         db.execute(
-            "UPDATE batches SET attempted_at = ? WHERE state = 'sending'",
+            "UPDATE batches SET first_attempted_at = ?1, attempted_at = ?1 "
+            "WHERE state = 'sending'",
             ((datetime.now(UTC) - timedelta(hours=24)).isoformat(timespec="milliseconds"),),
         )
     db.close()

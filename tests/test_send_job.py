@@ -208,6 +208,9 @@ def test_dry_run_plans_batches_and_eta_and_sends_nothing(tmp_path, resend):
     assert plan.to_send == 229 and plan.batch_size == 10 and plan.batches == 23
     assert plan.eta_seconds == pytest.approx(22.0)
     assert plan.idempotent and plan.duplicate_bound == 0
+    # Resend forgets a key after 24 hours: a later resume can leave a call's batch unknown
+    assert plan.idempotency_window == 23 * 3600
+    assert plan.unknown_bound == plan.batch_size * plan.concurrency
     assert fake.sent == [] and server.requests == []
     with Ledger(ledger_path(settings)) as ledger:
         assert ledger.issue("issue-7") is None
@@ -369,3 +372,61 @@ def test_a_ledger_that_cannot_be_written_mid_send_stops_with_a_message_and_resum
     again = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
     assert again.exit_code == 0 and again.counts["sent"] == 2
     assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 2
+
+
+def _lost_to_the_end(tmp_path: Path, resend: Any, n: int) -> tuple[Any, Any, Any, list[str]]:
+    """A first run at Resend whose first call is taken, then every answer lost (the call and
+    its two repeats under the key): its members fail retryably, the batch ``keyed``."""
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server, max_retries=2)
+    emails = [f"r{i}@example.org" for i in range(n)]
+    csv = write_csv(tmp_path / "subs.csv", emails)
+    server.faults.drop(3, process=True)
+    first = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
+    assert first.exit_code == EXIT_PARTIAL and first.counts["failed_retryable"] == min(n, 100)
+    assert all(fake.deliveries(e) == 1 for e in emails), "taken once, answers lost"
+    with Ledger(ledger_path(settings)) as ledger:
+        outcomes = [r[0] for r in ledger.db.execute("SELECT outcome FROM batches ORDER BY number")]
+    assert outcomes[0] == "keyed"
+    return fake, settings, issue, emails
+
+
+def test_a_batch_whose_answers_were_all_lost_is_repeated_under_its_key_and_sent_once(
+    tmp_path, resend
+):
+    fake, settings, issue, emails = _lost_to_the_end(tmp_path, resend, 40)
+    again = send_issue(settings, prepare_issue(settings, issue), retry_only=True)
+    assert again.exit_code == 0 and again.counts["sent"] == 40
+    assert all(fake.deliveries(e) == 1 for e in emails)
+
+
+def test_a_lost_batch_repeated_after_its_key_expired_is_unknown_not_sent_twice(tmp_path, resend):
+    """Resend keeps a key 24 hours: the next day's run must not repeat the call, which
+    Resend would take as new."""
+    from datetime import UTC, datetime, timedelta
+
+    fake, settings, issue, emails = _lost_to_the_end(tmp_path, resend, 40)
+    day_ago = (datetime.now(UTC) - timedelta(hours=24)).isoformat(timespec="milliseconds")
+    with Ledger(ledger_path(settings)) as ledger:
+        ledger.db.execute("UPDATE batches SET first_attempted_at = ?", (day_ago,))
+    fake.forget_keys()
+    reporter = Collect()
+    again = send_issue(settings, prepare_issue(settings, issue), retry_only=True,
+                       reporter=reporter)
+    assert again.exit_code == 8 and again.counts["unknown"] == 40
+    assert any("no longer keeps it" in m for m in reporter.lines("warning"))
+    assert all(fake.deliveries(e) == 1 for e in emails)
+
+
+def test_a_lost_batch_thinned_by_an_unsubscribe_is_unknown_not_resent_under_new_keys(
+    tmp_path, resend
+):
+    """Without one member the batch's call is another payload: Resend would refuse the key
+    (409), and a new key could send the rest twice. They wait as unknown instead."""
+    fake, settings, issue, emails = _lost_to_the_end(tmp_path, resend, 40)
+    with Ledger(ledger_path(settings)) as ledger:
+        ledger.suppress([(emails[0], "unsubscribed")])
+    again = send_issue(settings, prepare_issue(settings, issue), retry_only=True)
+    assert again.exit_code == 8
+    assert again.counts["unknown"] + again.counts["suppressed"] == 40
+    assert all(fake.deliveries(e) == 1 for e in emails)

@@ -152,7 +152,15 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
     rate = f"{plan.rate:g} messages/s" if plan.rate else "no limit"
     click.echo(f"  rate             {rate}")
     click.echo(f"  ETA              {eta}")
-    if plan.idempotent:
+    if plan.idempotent and plan.idempotency_window is not None:
+        hours = plan.idempotency_window / 3600
+        within = f"{hours:g} hours" if hours >= 2 else f"{plan.idempotency_window / 60:g} minutes"
+        click.echo(
+            f"  crash safety     idempotency keys: a send resumed within {within} duplicates "
+            f"nothing; later, a crash mid-call leaves up to "
+            f"{plural(plan.unknown_bound, 'recipient')} unknown (never resent on their own)"
+        )
+    elif plan.idempotent:
         click.echo("  crash safety     idempotency keys: a resumed send duplicates nothing")
     elif plan.reconciles:
         click.echo(

@@ -62,7 +62,9 @@ class RecipientResult:
     ``message_id`` is the provider's id for this recipient's message, or for the whole batch
     where the provider gives only one. ``retryable`` is true when a later try may succeed
     (nothing was sent); ``unknown`` when the call may have been taken but its answer was
-    lost, so sending again could duplicate.
+    lost, so sending again could duplicate. Both together: lost at a provider with
+    idempotency keys, so the call may be repeated under the same key while the provider
+    keeps it (``idempotency_window``), and not after.
     """
 
     email: str
@@ -292,7 +294,7 @@ class Provider(ABC):
                 if not self.idempotent:
                     return _fail_all(batch, self.scrub(str(e)), retryable=False, unknown=True)
                 if attempt > self.delivery.max_retries:
-                    return _fail_all(batch, self.scrub(str(e)), retryable=True)
+                    return _fail_all(batch, self.scrub(str(e)), retryable=True, unknown=True)
                 self._sleep(self._backoff(attempt, None))
             except AccountDeliveryError:
                 raise

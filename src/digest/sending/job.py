@@ -378,7 +378,7 @@ class _Run:
         outcomes = _outcomes(members, results)
         self.ledger.record_results(row, outcomes)
         ok = sum(1 for o in outcomes if o.ok)
-        lost = sum(1 for o in outcomes if o.unknown and not o.ok)
+        lost = sum(1 for o in outcomes if o.unknown and not o.ok and not o.retryable)
         report.sent_now += ok
         report.failed_now += len(outcomes) - ok - lost
         report.unknown_now += lost
@@ -619,6 +619,19 @@ def run_send(
                         "a second copy.",
                         event="unknown_resent",
                     )
+            expired = ledger.settle_keyed(
+                prepared.issue_id, run.size, provider.idempotency_window
+            )
+            if expired:
+                report.unknown_now += expired
+                rep.warning(
+                    f"{expired} recipients were in batches whose answer was lost and that "
+                    "cannot be repeated under the same idempotency key (the provider no "
+                    "longer keeps it, or the batch cannot go whole): their outcome is "
+                    "unknown, so they are not sent again blindly.",
+                    event="key_expired_unknown",
+                    unknown=expired,
+                )
             report.requeued = ledger.requeue_retryable(
                 prepared.issue_id, prepared.content_hash, run.size
             )

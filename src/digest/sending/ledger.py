@@ -34,7 +34,9 @@ the suppression list), and later ``bounced`` / ``complained`` (set from provider
 A batch is ``open`` when planned, ``sending`` from just before its provider call until its
 results are written, ``done`` after. Its ``outcome``: ``answered`` (the provider answered
 per recipient), ``not_sent`` (refused before it could act), ``ambiguous`` (the answer was
-lost), ``reconciled`` (an ambiguous batch settled by asking the provider).
+lost), ``reconciled`` (an ambiguous batch settled by asking the provider), ``keyed`` (the
+answer was lost at a provider with idempotency keys: its members failed retryably, to be
+repeated under the same key while the provider keeps it, and are unknown after that).
 
 Duplicates are merged by SQLite itself: ``(issue_id, email_key)`` is unique and rows go in
 with ``INSERT OR IGNORE``, so memory stays flat however long the list is.
@@ -262,6 +264,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "DROP INDEX IF EXISTS recipients_email_key;\n"
         "CREATE INDEX IF NOT EXISTS recipients_email ON recipients (email_key);",
     ),
+    (
+        # a provider's idempotency key lives from the first call made under it
+        "0006-batches-first-attempt",
+        "ALTER TABLE batches ADD COLUMN first_attempted_at TEXT;\n"
+        "UPDATE batches SET first_attempted_at = attempted_at;",
+    ),
 )
 """Forward migrations, applied in order, each once, each in its own transaction.
 
@@ -271,6 +279,15 @@ edit or reorder a migration that has shipped.
 """
 
 _CHUNK = 2000
+
+_KEY_PARTIAL = (
+    "its call may have been taken and its answer was lost, and its batch can no longer be "
+    "repeated whole under its idempotency key: sending it again could send twice"
+)
+_KEY_EXPIRED = (
+    "its call may have been taken and its answer was lost, and its idempotency key has "
+    "expired at the provider since: sending it again could send twice"
+)
 
 _encode_fields = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """Merge fields as stored: compact JSON (one encoder made once, not one per row)."""
@@ -913,10 +930,11 @@ class Ledger:
         """
         with self._tx():
             self.db.execute(
-                "UPDATE batches SET attempts = attempts + 1, key = ?, state = 'sending', "
-                "provider = ?, attempted_at = ?, updated_at = ? "
-                "WHERE issue_id = ? AND number = ?",
-                (batch.key, provider, _now(), _now(), batch.issue_id, batch.number),
+                "UPDATE batches SET attempts = attempts + 1, key = ?1, state = 'sending', "
+                "provider = ?2, attempted_at = ?3, "
+                "first_attempted_at = COALESCE(first_attempted_at, ?3), updated_at = ?3 "
+                "WHERE issue_id = ?4 AND number = ?5",
+                (batch.key, provider, _now(), batch.issue_id, batch.number),
             )
         self.checkpoint()
 
@@ -959,15 +977,20 @@ class Ledger:
         sent: dict[str | None, list[int]] = {}
         failed: dict[tuple[str, int], list[int]] = {}
         unknown: dict[str, list[int]] = {}
+        keyed = False
         for o in outcomes:
             if o.ok:
                 sent.setdefault(o.message_id, []).append(o.id)
-            elif o.unknown:
+            elif o.unknown and not o.retryable:
                 unknown.setdefault(o.error or "the answer was lost", []).append(o.id)
             else:
+                # unknown and retryable: lost at a provider whose key makes a repeat safe
+                keyed = keyed or o.unknown
                 failed.setdefault((o.error or "failed", int(o.retryable)), []).append(o.id)
         if unknown:
             outcome = "ambiguous"
+        elif keyed:
+            outcome = "keyed"
         elif outcomes and not sent and all(r for _, r in failed):
             outcome = "not_sent"
         else:
@@ -1042,15 +1065,12 @@ class Ledger:
                 self.db.execute(
                     "UPDATE batches SET state = 'open', updated_at = ? "
                     "WHERE issue_id = ? AND state = 'sending' "
-                    "AND (? IS NULL OR attempted_at >= ?)",
+                    "AND (? IS NULL OR COALESCE(first_attempted_at, attempted_at) >= ?)",
                     (now, issue_id, cutoff, cutoff),
                 )
                 if cutoff is None:
                     return 0
-                error = (
-                    "the run stopped while this batch was being sent, and its idempotency key "
-                    "has expired at the provider since: sending it again could send twice"
-                )
+                error = _KEY_EXPIRED
             cur = self.db.execute(
                 "UPDATE recipients SET state = 'unknown', error = ?, updated_at = ? "
                 "WHERE issue_id = ? AND state = 'pending' AND batch IN "
@@ -1136,13 +1156,55 @@ class Ledger:
             )
             self._record_batch(issue_id, content_hash, chunk)
 
+    def settle_keyed(self, issue_id: str, size: int, window: float | None) -> int:
+        """``keyed`` batches (their answer lost, to be repeated whole under their idempotency
+        key) that can no longer be: the provider has forgotten the key (the first call is
+        older than ``window`` seconds), or the batch cannot go whole (some members are no
+        longer failed, or it is larger than the run's ``size``), so its calls would go under
+        other keys. A repeat could then send twice: their failed members become
+        ``unknown``, as for a provider without keys. Returns how many."""
+        moment = datetime.now(UTC)
+        now = moment.isoformat(timespec="milliseconds")
+        cutoff = (
+            None
+            if window is None
+            else (moment - timedelta(seconds=window)).isoformat(timespec="milliseconds")
+        )
+        with self._tx():
+            rows = self.db.execute(
+                "SELECT b.number, b.size, COALESCE(b.first_attempted_at, b.attempted_at), "
+                "(SELECT COUNT(*) FROM recipients r WHERE r.issue_id = b.issue_id "
+                "AND r.batch = b.number AND r.state = 'failed' AND r.retryable = 1) "
+                "FROM batches b WHERE b.issue_id = ? AND b.outcome = 'keyed'",
+                (issue_id,),
+            ).fetchall()
+            lost = 0
+            for number, batch_size, first, failed in rows:
+                expired = cutoff is not None and not (first is not None and first >= cutoff)
+                if not failed or not (expired or failed != batch_size or batch_size > size):
+                    continue
+                cur = self.db.execute(
+                    "UPDATE recipients SET state = 'unknown', retryable = 0, error = ?, "
+                    "updated_at = ? WHERE issue_id = ? AND batch = ? AND state = 'failed' "
+                    "AND retryable = 1",
+                    (_KEY_EXPIRED if expired else _KEY_PARTIAL, now, issue_id, number),
+                )
+                lost += cur.rowcount
+                self.db.execute(
+                    "UPDATE batches SET outcome = 'ambiguous', updated_at = ? "
+                    "WHERE issue_id = ? AND number = ?",
+                    (now, issue_id, number),
+                )
+        return lost
+
     def requeue_retryable(self, issue_id: str, content_hash: str, size: int) -> int:
         """Put failed-but-retryable recipients back into open batches; returns how many.
 
         A batch whose every member failed retryably is reopened as it was, with its key, so
-        an idempotent provider can recognise a call it may have accepted before; the rest
-        are regrouped into new batches of up to ``size``. Those suppressed since they failed
-        (an unsubscribe before the retry) are marked ``suppressed`` instead.
+        an idempotent provider can recognise a call it may have accepted before (see
+        :meth:`settle_keyed` for batches that cannot be); the rest are regrouped
+        into new batches of up to ``size``. Those suppressed since they failed (an
+        unsubscribe before the retry) are marked ``suppressed`` instead.
         """
         now = _now()
         moved = 0
@@ -1164,6 +1226,15 @@ class Ledger:
                 ).fetchall()
                 if failed == size_ and size_ <= size
             ]
+            # a keyed batch (its answer lost) is safe to repeat only whole, under its key:
+            # split or thinned, its calls would go under other keys and could send twice
+            self.db.execute(
+                "UPDATE recipients SET state = 'unknown', retryable = 0, error = ?, "
+                "updated_at = ? WHERE issue_id = ? AND state = 'failed' AND retryable = 1 "
+                "AND batch IN (SELECT number FROM batches WHERE issue_id = ? "
+                "AND outcome = 'keyed') AND batch NOT IN (SELECT value FROM json_each(?))",
+                (_KEY_PARTIAL, now, issue_id, issue_id, _encode_fields(whole)),
+            )
             for number in whole:
                 cur = self.db.execute(
                     "UPDATE recipients SET state = 'pending', updated_at = ? "

@@ -39,6 +39,8 @@ class SendPlan(AudienceCounts):
     subject: str
     provider: str
     idempotent: bool
+    idempotency_window: float | None = None
+    """Seconds a resumed call may still repeat its key (None: no limit)."""
     reconciles: bool = False
     already_done: int = 0
     to_send: int = 0
@@ -59,8 +61,10 @@ class SendPlan(AudienceCounts):
     @property
     def unknown_bound(self) -> int:
         """Most recipients one crash can leave unknown (to settle with ``retry --unknown``)
-        at a provider that can neither repeat a call safely nor be asked."""
-        return 0 if self.idempotent or self.reconciles else self.batch_size * self.concurrency
+        at a provider that can neither repeat a call safely nor be asked: with keys the
+        provider forgets, a resume after ``idempotency_window`` seconds can too."""
+        safe = self.idempotent and self.idempotency_window is None
+        return 0 if safe or self.reconciles else self.batch_size * self.concurrency
 
 
 def compliance_warnings(
@@ -152,6 +156,7 @@ def plan_send(
         subject=content.subject,
         provider=provider_cls.name,
         idempotent=provider_cls.idempotent,
+        idempotency_window=provider_cls.idempotency_window if provider_cls.idempotent else None,
         reconciles=provider_cls.reconciles,
         batch_size=max(1, size),
         rate=settings.delivery.rate,
