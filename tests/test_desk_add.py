@@ -332,6 +332,49 @@ def test_a_name_that_rebinds_to_loopback_after_the_check_is_refused_before_any_r
     assert issue.read_text(encoding="utf-8") == ISSUE
 
 
+def _resolving_to(*addresses: str) -> Callable[..., list[tuple[object, ...]]]:
+    import socket
+
+    def resolve(host: str, port: object, *args: object, **kw: object) -> list[tuple[object, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, port))
+                for a in addresses]
+
+    return resolve
+
+
+def test_the_guarded_connection_goes_to_the_checked_address_and_on_to_the_next_one(
+    site: LoopbackServer, settings: Settings, issue: Path
+) -> None:
+    """The socket opens to the resolved address by number (the first refuses, the next is
+    tried), while the request still names the host. Loopback stands in for a public address
+    here (``public`` is the test's), so the fetch through the guard itself is exercised."""
+    port = int(site.url.rsplit(":", 1)[1])
+    with Fetcher(resolve=_resolving_to("127.0.0.2", "127.0.0.1"), public=lambda a: True) as f:
+        _add(settings, issue, f"http://pages.test:{port}/og", fetcher=f, allow_private=False)
+    assert load_issue(issue).articles[-1].headline == "Dockers Walk Out Over Automation Plans"
+    assert site.requests[0].headers["host"] == f"pages.test:{port}"
+
+
+def test_behind_a_proxy_from_the_environment_pages_are_fetched_through_it(
+    site: LoopbackServer, settings: Settings, issue: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is honoured (the proxy resolves the name; the check before the request
+    still refuses a private address)."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", site.url)
+    with Fetcher(resolve=_resolving_to("93.184.216.34")) as fetcher:
+        _add(settings, issue, "http://news.example/og", fetcher=fetcher, allow_private=False)
+    assert site.requests[0].headers["host"] == "news.example"
+    assert load_issue(issue).articles[-1].headline == "Dockers Walk Out Over Automation Plans"
+    with (
+        Fetcher(resolve=_resolving_to("10.0.0.7")) as fetcher,
+        pytest.raises(FetchError, match="private or loopback address"),
+    ):
+        _add(settings, issue, "http://intranet.example/og", fetcher=fetcher, allow_private=False)
+    assert len(site.requests) == 1
+
+
 def test_a_link_already_in_the_issue_is_refused(
     site: LoopbackServer, settings: Settings, issue: Path
 ) -> None:

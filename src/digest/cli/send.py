@@ -438,7 +438,7 @@ def _events(reach: dict[str, tuple[int, int]], sent: int) -> None:
     click.echo("  events      recipients (share of those sent), and events, from the "
                "provider's webhooks:")
     for label, (people, n) in shown:
-        share = f" ({people / sent:.1%})" if sent else ""
+        share = f" ({people / sent:.1%})" if 0 < people <= sent else ""
         click.echo(f"    {label:<13} {people}{share}, {plural(n, 'event')}")
     if "open" in reach:
         click.echo("    (opens include mail apps that fetch images for privacy, such as Apple "

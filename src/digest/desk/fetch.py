@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import typing
+import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -73,8 +74,20 @@ class Page:
     truncated: bool = False
 
 
+Resolver = Callable[..., list[tuple[typing.Any, ...]]]
+"""``socket.getaddrinfo``'s shape."""
+IsPublic = Callable[[ipaddress.IPv4Address | ipaddress.IPv6Address], bool]
+
+
+def _is_global(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return address.is_global
+
+
 def _public_or_refused(
-    url: str, allow_private: bool, resolve: Resolver = socket.getaddrinfo
+    url: str,
+    allow_private: bool,
+    resolve: Resolver = socket.getaddrinfo,
+    public: IsPublic = _is_global,
 ) -> None:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
@@ -91,7 +104,7 @@ def _public_or_refused(
         raise FetchError(url, f"cannot resolve {host} ({e})") from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
+        if not public(address):
             raise FetchError(url, _private_reason(host, str(address)))
 
 
@@ -102,8 +115,6 @@ def _private_reason(host: str, address: str) -> str:
     )
 
 
-Resolver = Callable[..., list[tuple[typing.Any, ...]]]
-"""``socket.getaddrinfo``'s shape."""
 
 
 class PrivateAddressError(Exception):
@@ -121,11 +132,14 @@ class PublicOnly(httpcore.SyncBackend):
     Every address the name resolves to must be public, and the socket is opened to one of
     them by number: nothing resolves the name a second time, so a DNS answer that changes
     between the check and the connection (rebinding) cannot reach the local network.
-    ``resolve`` is ``socket.getaddrinfo`` unless a test gives its own.
+    ``resolve`` (``socket.getaddrinfo``) and ``public`` (``is_global``) are for tests.
     """
 
-    def __init__(self, resolve: Resolver = socket.getaddrinfo) -> None:
+    def __init__(
+        self, resolve: Resolver = socket.getaddrinfo, public: IsPublic = _is_global
+    ) -> None:
         self.resolve = resolve
+        self.public = public
 
     def connect_tcp(
         self,
@@ -141,30 +155,38 @@ class PublicOnly(httpcore.SyncBackend):
             raise httpcore.ConnectError(f"cannot resolve {host} ({e})") from None
         addresses = [str(info[4][0]) for info in infos]
         for address in addresses:
-            if not ipaddress.ip_address(address.split("%")[0]).is_global:
+            if not self.public(ipaddress.ip_address(address.split("%")[0])):
                 raise PrivateAddressError(host, address)
-        failed: httpcore.ConnectError | None = None
-        for address in addresses:
+        failed: Exception | None = None
+        for address in addresses:  # the next address when one cannot be reached
             try:
                 return super().connect_tcp(
                     address, port, timeout, local_address, socket_options
                 )
-            except httpcore.ConnectError as e:
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
                 failed = e
         raise failed or httpcore.ConnectError(f"{host} has no address")
 
 
-def _public_transport(resolve: Resolver) -> httpx.HTTPTransport:
-    """httpx's own transport, its connection pool opening sockets through PublicOnly."""
-    transport = httpx.HTTPTransport()
+def _public_transport(resolve: Resolver, public: IsPublic) -> httpx.HTTPTransport:
+    """httpx's own transport (its TLS context, limits and keep-alive as the fetcher's), its
+    connection pool opening sockets through PublicOnly."""
+    context = httpx.create_ssl_context()
+    transport = httpx.HTTPTransport(verify=context)
     transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=context,
         max_connections=16,
         max_keepalive_connections=8,
         keepalive_expiry=5.0,
-        network_backend=PublicOnly(resolve),
+        network_backend=PublicOnly(resolve, public),
     )
     return transport
+
+
+def _proxied() -> bool:
+    """True when the environment sends requests through a proxy (``HTTPS_PROXY``…)."""
+    found = urllib.request.getproxies()
+    return any(found.get(scheme) for scheme in ("http", "https", "all"))
 
 
 class Fetcher:
@@ -177,17 +199,22 @@ class Fetcher:
         timeout: float = TIMEOUT,
         max_bytes: int = MAX_PAGE_BYTES,
         resolve: Resolver = socket.getaddrinfo,
+        public: IsPublic = _is_global,
     ) -> None:
         self.allow_private = allow_private
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.resolve = resolve
+        self.public = public
+        # Through a proxy (HTTPS_PROXY and the like, which httpx honours) the proxy resolves
+        # the name: only the check before each request applies there.
+        guard = not allow_private and not _proxied()
         self.client = httpx.Client(
             timeout=timeout,
             follow_redirects=False,
             headers={"User-Agent": user_agent()},
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
-            transport=None if allow_private else _public_transport(resolve),
+            transport=_public_transport(resolve, public) if guard else None,
         )
 
     def __enter__(self) -> Fetcher:
@@ -202,7 +229,7 @@ class Fetcher:
     def check_address(self, url: str) -> None:
         """Refuse what digest never fetches: other schemes, private addresses (checked again
         where the connection is opened)."""
-        _public_or_refused(url, self.allow_private, self.resolve)
+        _public_or_refused(url, self.allow_private, self.resolve, self.public)
 
     def open(
         self, method: str, url: str, *, accept: str = "*/*"

@@ -129,6 +129,7 @@ def send_due(
     again.
     """
     from ..delivery.base import get_provider
+    from ..render import Rendered as _Rendered
     from .preflight import preflight
 
     rep = reporter or Reporter()
@@ -184,7 +185,7 @@ def send_due(
                         rep.warning(result.message, event="overdue", issue=issue.slug)
                         continue
                     checked = gate(path) if gate is not None else None
-                    if checked is not None and checked.issue == issue:
+                    if isinstance(checked, _Rendered) and checked.issue == issue:
                         prepared = Prepared.of(checked)
                     else:
                         prepared = prepare_loaded(settings, issue)
