@@ -140,7 +140,7 @@ def test_resuming_an_edited_issue_is_refused_unless_forced(tmp_path, resend):
     fake, server = resend
     settings, issue = _resend_setup(tmp_path, server, max_retries=0)
     csv = write_csv(tmp_path / "subs.csv", ["ann@example.org", "bob@example.org"])
-    server.faults.fail(1, status=500)
+    server.faults.fail(1, status=503)  # not sent (a 500 could have been taken)
     first = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
     assert first.exit_code == EXIT_PARTIAL and first.counts["failed_retryable"] == 2
 
@@ -296,7 +296,7 @@ def test_a_forced_resume_never_reuses_an_idempotency_key_with_the_edited_body(tm
     _, server = resend
     settings, issue = _resend_setup(tmp_path, server, max_retries=0)
     csv = write_csv(tmp_path / "subs.csv", ["ann@example.org", "bob@example.org"])
-    server.faults.fail(1, status=500)
+    server.faults.fail(1, status=503)  # not sent (a 500 could have been taken)
     send_issue(settings, prepare_issue(settings, issue), recipients=csv)
     issue.write_text(issue_yaml(headline="A corrected story"), encoding="utf-8")
     forced = send_issue(settings, prepare_issue(settings, issue), recipients=csv, force=True)
@@ -430,3 +430,14 @@ def test_a_lost_batch_thinned_by_an_unsubscribe_is_unknown_not_resent_under_new_
     assert again.exit_code == 8
     assert again.counts["unknown"] + again.counts["suppressed"] == 40
     assert all(fake.deliveries(e) == 1 for e in emails)
+
+
+def test_a_lost_batch_is_not_repeated_under_the_key_of_an_edited_issue(tmp_path, resend):
+    """--force sends the edited issue to the rest; a batch whose answer was lost may have
+    gone with the old version, and under a new key Resend would send it again: unknown."""
+    fake, settings, issue, emails = _lost_to_the_end(tmp_path, resend, 40)
+    issue.write_text(issue_yaml(headline="A corrected story"), encoding="utf-8")
+    forced = send_issue(settings, prepare_issue(settings, issue), retry_only=True, force=True)
+    assert forced.exit_code == 8 and forced.counts["unknown"] == 40
+    assert all(fake.deliveries(e) == 1 for e in emails)
+    assert not any("A corrected story" in (s.text or "") for s in fake.sent)

@@ -620,15 +620,18 @@ def run_send(
                         event="unknown_resent",
                     )
             expired = ledger.settle_keyed(
-                prepared.issue_id, run.size, provider.idempotency_window
+                prepared.issue_id,
+                prepared.content_hash,
+                run.size,
+                provider.idempotency_window,
             )
             if expired:
                 report.unknown_now += expired
                 rep.warning(
                     f"{expired} recipients were in batches whose answer was lost and that "
                     "cannot be repeated under the same idempotency key (the provider no "
-                    "longer keeps it, or the batch cannot go whole): their outcome is "
-                    "unknown, so they are not sent again blindly.",
+                    "longer keeps it, the issue was edited since, or the batch cannot go "
+                    "whole): their outcome is unknown, so they are not sent again blindly.",
                     event="key_expired_unknown",
                     unknown=expired,
                 )

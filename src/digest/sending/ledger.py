@@ -281,8 +281,9 @@ edit or reorder a migration that has shipped.
 _CHUNK = 2000
 
 _KEY_PARTIAL = (
-    "its call may have been taken and its answer was lost, and its batch can no longer be "
-    "repeated whole under its idempotency key: sending it again could send twice"
+    "its call may have been taken and its answer was lost, and it can no longer be repeated "
+    "whole under the same idempotency key (a member left its batch, or the issue was edited "
+    "since): sending it again could send twice"
 )
 _KEY_EXPIRED = (
     "its call may have been taken and its answer was lost, and its idempotency key has "
@@ -1156,13 +1157,16 @@ class Ledger:
             )
             self._record_batch(issue_id, content_hash, chunk)
 
-    def settle_keyed(self, issue_id: str, size: int, window: float | None) -> int:
+    def settle_keyed(
+        self, issue_id: str, content_hash: str, size: int, window: float | None
+    ) -> int:
         """``keyed`` batches (their answer lost, to be repeated whole under their idempotency
         key) that can no longer be: the provider has forgotten the key (the first call is
         older than ``window`` seconds), or the batch cannot go whole (some members are no
-        longer failed, or it is larger than the run's ``size``), so its calls would go under
-        other keys. A repeat could then send twice: their failed members become
-        ``unknown``, as for a provider without keys. Returns how many."""
+        longer failed, or it is larger than the run's ``size``), or its key has changed
+        (the issue was edited since, ``--force``), so its calls would go under other keys.
+        A repeat could then send twice: their failed members become ``unknown``, as for a
+        provider without keys. Returns how many."""
         moment = datetime.now(UTC)
         now = moment.isoformat(timespec="milliseconds")
         cutoff = (
@@ -1172,16 +1176,18 @@ class Ledger:
         )
         with self._tx():
             rows = self.db.execute(
-                "SELECT b.number, b.size, COALESCE(b.first_attempted_at, b.attempted_at), "
+                "SELECT b.number, b.size, b.key, COALESCE(b.first_attempted_at, b.attempted_at), "
                 "(SELECT COUNT(*) FROM recipients r WHERE r.issue_id = b.issue_id "
                 "AND r.batch = b.number AND r.state = 'failed' AND r.retryable = 1) "
                 "FROM batches b WHERE b.issue_id = ? AND b.outcome = 'keyed'",
                 (issue_id,),
             ).fetchall()
             lost = 0
-            for number, batch_size, first, failed in rows:
+            for number, batch_size, key, first, failed in rows:
                 expired = cutoff is not None and not (first is not None and first >= cutoff)
-                if not failed or not (expired or failed != batch_size or batch_size > size):
+                moved = key != batch_key(issue_id, content_hash, number)
+                whole = failed == batch_size and batch_size <= size
+                if not failed or not (expired or moved or not whole):
                     continue
                 cur = self.db.execute(
                     "UPDATE recipients SET state = 'unknown', retryable = 0, error = ?, "
