@@ -8,6 +8,7 @@ import signal
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.send_support import (
     SECRET,
@@ -356,8 +357,11 @@ def test_with_json_logs_an_error_is_one_more_json_line_on_stdout(tmp_path: Path)
     assert plain.returncode == 3 and plain.stderr.startswith("error: No issue '99'")
 
 
-def _count_compiles(monkeypatch) -> list[int]:
-    """Count MJML compiles (one per rendering of an issue), still compiling for real."""
+def _counting_compiles(monkeypatch, folder: Path) -> tuple[list[int], Any]:
+    """The CLI in this process, in ``folder``, counting MJML compiles (one per rendering of
+    an issue) while still compiling for real."""
+    from click.testing import CliRunner
+
     from digest import render as render_pkg
 
     calls: list[int] = []
@@ -368,18 +372,15 @@ def _count_compiles(monkeypatch) -> list[int]:
         return real(source)
 
     monkeypatch.setattr(render_pkg, "compile_mjml", counting)
-    return calls
+    monkeypatch.chdir(folder)
+    return calls, CliRunner(env={"DIGEST_SECRET": SECRET})
 
 
 def test_send_renders_the_issue_once_for_the_check_and_the_send(tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
     from digest.cli import cli
 
     folder = _folder(tmp_path)
-    calls = _count_compiles(monkeypatch)
-    monkeypatch.chdir(folder)
-    runner = CliRunner(env={"DIGEST_SECRET": SECRET})
+    calls, runner = _counting_compiles(monkeypatch, folder)
     planned = runner.invoke(cli, ["send", "issue-7.yaml", "--dry-run"])
     assert planned.exit_code == 0, planned.output
     assert len(calls) == 1
@@ -390,15 +391,11 @@ def test_send_renders_the_issue_once_for_the_check_and_the_send(tmp_path, monkey
 
 
 def test_send_due_renders_each_due_issue_once(tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
     from digest.cli import cli
 
     now = datetime.now(UTC)
     folder = _due_folder(tmp_path, {"due": (now - timedelta(hours=1)).isoformat()})
-    calls = _count_compiles(monkeypatch)
-    monkeypatch.chdir(folder)
-    runner = CliRunner(env={"DIGEST_SECRET": SECRET})
+    calls, runner = _counting_compiles(monkeypatch, folder)
     done = runner.invoke(cli, ["send-due", "--log-format", "text"])
     assert done.exit_code == 0, done.output
     assert len(calls) == 1
