@@ -305,3 +305,33 @@ def test_sendgrid_lost_answers_stay_unknown_until_retry_unknown(
     copies = {e: fake.count(e) for e in emails}
     assert all(n >= 1 for n in copies.values())
     assert sum(1 for n in copies.values() if n > 1) == 20 <= counts["exposure"]
+
+
+def test_mailjet_lost_answers_faults_and_two_kills_leave_exactly_one_copy_each(
+    tmp_path: Path, loopback: Callable[[Any], LoopbackServer]
+) -> None:
+    """Mailjet has no idempotency key; a lost answer is looked up by the message resource
+    (``CustomID`` = digest's per-recipient id): those Mailjet took are ``found``, only the
+    rest go again."""
+    from servers.mailjet import FakeMailjet
+
+    rng = random.Random(_seed())
+    fake = FakeMailjet(senders={"news@example.org", "weekly@example.org"})
+    server = loopback(fake)
+    env = cli_env(MJ_APIKEY_PUBLIC=fake.public, MJ_APIKEY_PRIVATE=fake.private)
+    emails, issue = _folder(tmp_path, "mailjet", {"base_url": server.url})
+    laid = _schedule(server.faults, rng, 120)
+    print(f"faults laid: {dict(laid)}")
+
+    finals = _runs(tmp_path, issue, env, lambda: len(fake.sent), 0)
+    last = finals[-1]
+    assert last.returncode == 0, last.stdout[-3000:] + last.stderr
+    counts = {e: fake.deliveries(e) for e in emails}
+    assert counts == dict.fromkeys(emails, 1), {e: c for e, c in counts.items() if c != 1}
+    rows = _ledger(tmp_path)
+    ids = {s.to[0].lower(): str(s.message_id) for s in fake.sent}
+    assert all(rows[e] == ("sent", ids[e]) for e in emails)
+    c = _status(tmp_path, env)["counts"]
+    assert (c["sent"], c["unknown"], c["pending"], c["failed"], c["exposure"]) == (N, 0, 0, 0, 0)
+    assert c["found"] >= 1, "an answer lost after acceptance was found at Mailjet"
+    assert any(q.method == "GET" for q in server.requests), "Mailjet was asked"

@@ -710,6 +710,24 @@ class HTTPProvider(Provider):
         bound = self.shared_bytes(batch) + len(rs) * (blank + 2) + 6.6 * (fills + 2) * chars
         return bound <= limit
 
+    def read(self, req: HTTPRequest) -> httpx.Response:
+        """:meth:`request` for a call that changes nothing (a look-up of what was sent): a
+        lost answer or a transient failure is simply asked again, up to ``max_retries``
+        times with the usual backoff, since reading twice is harmless."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self.request(req)
+            except TransientDeliveryError as e:
+                if attempt > self.delivery.max_retries:
+                    raise
+                self._sleep(self._backoff(attempt, e.retry_after))
+            except AmbiguousDeliveryError:
+                if attempt > self.delivery.max_retries:
+                    raise
+                self._sleep(self._backoff(attempt, None))
+
     def request(self, req: HTTPRequest) -> httpx.Response:
         """Send one request; a 2xx (or accepted) answer comes back, anything else raises."""
         self._honour_rate_limit()

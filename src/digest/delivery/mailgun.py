@@ -141,7 +141,7 @@ class MailgunProvider(HTTPProvider):
             query.update(ascending="no")
         path = f"/v3/{quote(self.options.domain, safe='')}/events?{urlencode(query)}"
         while True:
-            response = self.request(HTTPRequest("GET", path))
+            response = self.read(HTTPRequest("GET", path))
             try:
                 body = response.json()
                 items = body["items"]

@@ -103,7 +103,7 @@ class MailjetProvider(HTTPProvider):
             if not r.digest_id:
                 continue
             query = urlencode({"CustomID": r.digest_id, "FromTS": int(since.timestamp())})
-            response = self.request(HTTPRequest("GET", f"/v3/REST/message?{query}"))
+            response = self.read(HTTPRequest("GET", f"/v3/REST/message?{query}"))
             try:
                 data = response.json()["Data"]
             except (ValueError, KeyError, TypeError):

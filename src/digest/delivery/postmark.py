@@ -196,7 +196,7 @@ class PostmarkProvider(HTTPProvider):
         self, query: dict[str, str], offset: int, count: int = SEARCH_PAGE
     ) -> tuple[list[Any], int]:
         params = urlencode({"count": count, "offset": offset, **query})
-        response = self.request(HTTPRequest("GET", f"/messages/outbound?{params}"))
+        response = self.read(HTTPRequest("GET", f"/messages/outbound?{params}"))
         try:
             body = response.json()
             messages = body["Messages"]
