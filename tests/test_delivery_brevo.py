@@ -220,14 +220,15 @@ def test_a_429_past_the_quota_waits_for_the_reset_it_reports(start: Start):
     assert waits == [3.0]
 
 
-def test_server_errors_are_retried_then_given_up(fake: FakeBrevo, start: Start):
+def test_server_errors_are_retried_then_left_unknown(fake: FakeBrevo, start: Start):
+    """A 502 may have been processed: repeated under the key, then unknown."""
     server = start(fake)
     server.faults.fail(10, status=502)
     sleeps: list[float] = []
     with provider(server, sleeps, max_retries=2) as p:
         results = p.deliver(Batch(content(), people(2), "k-5xx"))
     assert len(server.requests) == 3 and len(sleeps) == 2
-    assert all(not r.ok and r.retryable for r in results)
+    assert all(not r.ok and r.unknown and not r.retryable for r in results)
     assert fake.sent == []
 
 

@@ -162,7 +162,11 @@ def test_a_success_reporting_no_quota_left_makes_the_next_call_wait(start: Start
     assert len(waits) == 1 and 0 < waits[0] <= 1.0
 
 
-def test_server_errors_are_retried_then_given_up_as_retryable(fake: FakeResend, start: Start):
+def test_server_errors_are_retried_under_the_key_then_left_unknown(
+    fake: FakeResend, start: Start
+):
+    """A 500 may have been processed: repeated under the same key, then (the repeats
+    spent) unknown, for the next run to repeat under that key while Resend keeps it."""
     server = start(fake)
     server.faults.fail(10, status=500, body={"statusCode": 500, "name": "application_error",
                                              "message": "An unexpected error occurred."})
@@ -170,7 +174,8 @@ def test_server_errors_are_retried_then_given_up_as_retryable(fake: FakeResend, 
     with provider(server, sleeps, max_retries=3) as p:
         results = p.deliver(Batch(content(), people(3), "k-500"))
     assert len(server.requests) == 4 and len(sleeps) == 3
-    assert all(not r.ok and r.retryable for r in results)
+    assert all(not r.ok and r.unknown and not r.retryable for r in results)
+    assert len({q.headers["idempotency-key"] for q in server.requests}) == 1
     assert "An unexpected error occurred" in (results[0].error or "")
     assert fake.sent == []
 

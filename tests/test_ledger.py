@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -222,16 +223,20 @@ def test_an_idempotent_batch_resumed_after_its_key_expired_is_unknown_not_reopen
             "UPDATE batches SET first_attempted_at = ?1, attempted_at = ?1 WHERE number = ?2",
             (long_ago, old.number),
         )
-        assert ledger.settle_in_flight("issue-1", idempotent=True, window=25 * 60) == 2
+        assert ledger.settle_in_flight(
+            "issue-1", idempotent=True, window=25 * 60, provider="brevo"
+        ) == 2
         states = dict(
-            ledger.db.execute("SELECT number, state FROM batches WHERE issue_id = 'issue-1'")
+            ledger.db.execute(
+                "SELECT number, state || '/' || maybe_taken FROM batches WHERE issue_id = 'issue-1'"
+            )
         )
-        assert states == {old.number: "done", recent.number: "open"}
+        assert states == {old.number: "done/0", recent.number: "open/1"}
         unknown = ledger.db.execute(
             "SELECT batch, error FROM recipients WHERE state = 'unknown'"
         ).fetchall()
         assert [b for b, _ in unknown] == [old.number] * 2
-        assert "idempotency key has expired" in unknown[0][1]
+        assert "no longer keeps it" in unknown[0][1]
 
 
 def test_an_idempotent_batch_without_a_window_is_always_reopened(tmp_path):
@@ -247,3 +252,52 @@ def test_an_idempotent_batch_without_a_window_is_always_reopened(tmp_path):
         )
         assert ledger.settle_in_flight("issue-1", idempotent=True) == 0
         assert ledger.db.execute("SELECT state FROM batches").fetchone()[0] == "open"
+
+
+def test_a_batch_caught_mid_call_is_not_repeated_through_another_provider(tmp_path):
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        ledger.start_issue("issue-1", "hash", "Subject")
+        ledger.add_recipients("issue-1", [("a@example.org", "", {}, 1)])
+        batch = ledger.plan_batch("issue-1", "hash", 10)
+        assert batch is not None
+        ledger.begin_attempt(batch, "resend")
+        assert ledger.settle_in_flight("issue-1", idempotent=True, provider="brevo") == 1
+        assert ledger.db.execute("SELECT state FROM recipients").fetchone()[0] == "unknown"
+
+
+def _reopened(path: Path) -> tuple[Ledger, Any]:
+    """A batch caught mid-call at Resend and reopened for a repeat under its key."""
+    ledger = Ledger(path)
+    ledger.start_issue("issue-1", "hash", "Subject")
+    ledger.add_recipients("issue-1", [(f"r{i}@example.org", "", {}, i) for i in range(3)])
+    batch = ledger.plan_batch("issue-1", "hash", 10)
+    assert batch is not None
+    ledger.begin_attempt(batch, "resend")
+    assert ledger.settle_in_flight("issue-1", idempotent=True, window=3600, provider="resend") == 0
+    return ledger, batch
+
+
+@pytest.mark.parametrize("case", ["expired", "other provider", "issue edited"])
+def test_a_reopened_batch_is_called_again_only_under_its_key_at_its_provider_in_time(
+    tmp_path, case
+):
+    """Reopened for a repeat under its key, then left uncalled: a later run past the key's
+    life, through another provider, or with another key (--force) must not make the call."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    ledger, batch = _reopened(tmp_path / "l.sqlite3")
+    with ledger:
+        assert ledger.repeat_check(batch, "resend", 3600) == "repeat"
+        provider = "resend"
+        if case == "expired":
+            old = (datetime.now(UTC) - timedelta(hours=2)).isoformat(timespec="milliseconds")
+            ledger.db.execute("UPDATE batches SET first_attempted_at = ?", (old,))
+        elif case == "other provider":
+            provider = "brevo"
+        else:
+            batch = replace(batch, key=batch_key("issue-1", "edited", batch.number))
+        assert ledger.repeat_check(batch, provider, 3600) == "refused"
+        states = [r[0] for r in ledger.db.execute("SELECT state FROM recipients")]
+        assert states == ["unknown"] * 3
+        assert ledger.open_batches("issue-1") == []

@@ -376,31 +376,33 @@ def test_a_ledger_that_cannot_be_written_mid_send_stops_with_a_message_and_resum
 
 def _lost_to_the_end(tmp_path: Path, resend: Any, n: int) -> tuple[Any, Any, Any, list[str]]:
     """A first run at Resend whose first call is taken, then every answer lost (the call and
-    its two repeats under the key): its members fail retryably, the batch ``keyed``."""
+    its two repeats under the key): its members are unknown, the run exits 8."""
     fake, server = resend
     settings, issue = _resend_setup(tmp_path, server, max_retries=2)
     emails = [f"r{i}@example.org" for i in range(n)]
     csv = write_csv(tmp_path / "subs.csv", emails)
     server.faults.drop(3, process=True)
     first = send_issue(settings, prepare_issue(settings, issue), recipients=csv)
-    assert first.exit_code == EXIT_PARTIAL and first.counts["failed_retryable"] == min(n, 100)
+    assert first.exit_code == 8 and first.counts["unknown"] == min(n, 100)
     assert all(fake.deliveries(e) == 1 for e in emails), "taken once, answers lost"
-    with Ledger(ledger_path(settings)) as ledger:
-        outcomes = [r[0] for r in ledger.db.execute("SELECT outcome FROM batches ORDER BY number")]
-    assert outcomes[0] == "keyed"
     return fake, settings, issue, emails
 
 
 def test_a_batch_whose_answers_were_all_lost_is_repeated_under_its_key_and_sent_once(
     tmp_path, resend
 ):
+    """The next run settles the lost answers by repeating the call under the same key:
+    Resend answers it without sending again."""
     fake, settings, issue, emails = _lost_to_the_end(tmp_path, resend, 40)
-    again = send_issue(settings, prepare_issue(settings, issue), retry_only=True)
+    reporter = Collect()
+    again = send_issue(settings, prepare_issue(settings, issue), retry_only=True,
+                       reporter=reporter)
     assert again.exit_code == 0 and again.counts["sent"] == 40
+    assert any("same idempotency key" in m for m in reporter.lines("info"))
     assert all(fake.deliveries(e) == 1 for e in emails)
 
 
-def test_a_lost_batch_repeated_after_its_key_expired_is_unknown_not_sent_twice(tmp_path, resend):
+def test_a_lost_batch_is_not_repeated_after_its_key_expired(tmp_path, resend):
     """Resend keeps a key 24 hours: the next day's run must not repeat the call, which
     Resend would take as new."""
     from datetime import UTC, datetime, timedelta
@@ -410,25 +412,19 @@ def test_a_lost_batch_repeated_after_its_key_expired_is_unknown_not_sent_twice(t
     with Ledger(ledger_path(settings)) as ledger:
         ledger.db.execute("UPDATE batches SET first_attempted_at = ?", (day_ago,))
     fake.forget_keys()
-    reporter = Collect()
-    again = send_issue(settings, prepare_issue(settings, issue), retry_only=True,
-                       reporter=reporter)
+    again = send_issue(settings, prepare_issue(settings, issue), retry_only=True)
     assert again.exit_code == 8 and again.counts["unknown"] == 40
-    assert any("no longer keeps it" in m for m in reporter.lines("warning"))
     assert all(fake.deliveries(e) == 1 for e in emails)
 
 
-def test_a_lost_batch_thinned_by_an_unsubscribe_is_unknown_not_resent_under_new_keys(
-    tmp_path, resend
-):
-    """Without one member the batch's call is another payload: Resend would refuse the key
-    (409), and a new key could send the rest twice. They wait as unknown instead."""
+def test_a_lost_batch_with_a_member_unsubscribed_since_is_not_repeated(tmp_path, resend):
+    """Repeating it would mail the reader who left (had Resend not taken the first call):
+    the batch waits as unknown instead."""
     fake, settings, issue, emails = _lost_to_the_end(tmp_path, resend, 40)
     with Ledger(ledger_path(settings)) as ledger:
         ledger.suppress([(emails[0], "unsubscribed")])
     again = send_issue(settings, prepare_issue(settings, issue), retry_only=True)
-    assert again.exit_code == 8
-    assert again.counts["unknown"] + again.counts["suppressed"] == 40
+    assert again.exit_code == 8 and again.counts["unknown"] == 40
     assert all(fake.deliveries(e) == 1 for e in emails)
 
 
@@ -441,3 +437,25 @@ def test_a_lost_batch_is_not_repeated_under_the_key_of_an_edited_issue(tmp_path,
     assert forced.exit_code == 8 and forced.counts["unknown"] == 40
     assert all(fake.deliveries(e) == 1 for e in emails)
     assert not any("A corrected story" in (s.text or "") for s in fake.sent)
+
+
+def test_a_repeat_that_fails_after_a_crash_mid_call_is_unknown_not_retryable(tmp_path, resend):
+    """A call caught mid-call by a crash is repeated under its key; if the repeat fails
+    (503), nobody can say whether the first call went: unknown, not a plain failure a
+    later run would send under a key Resend may have forgotten by then."""
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server, max_retries=1)
+    csv = write_csv(tmp_path / "subs.csv", [f"r{i}@example.org" for i in range(5)])
+    prepared = prepare_issue(settings, issue)
+    with Ledger(ledger_path(settings)) as ledger:  # a run that died mid-call
+        ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
+        rows = [(f"r{i}@example.org", "", {}, i) for i in range(5)]
+        ledger.add_recipients(prepared.issue_id, rows)
+        batch = ledger.plan_batch(prepared.issue_id, prepared.content_hash, 100)
+        assert batch is not None
+        ledger.begin_attempt(batch, "resend")
+    server.faults.fail(2, status=503)
+    again = send_issue(settings, prepared, recipients=csv)
+    assert again.exit_code == 8 and again.counts["unknown"] == 5
+    assert again.counts["failed_retryable"] == 0
+    assert fake.sent == []

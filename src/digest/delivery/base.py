@@ -62,9 +62,7 @@ class RecipientResult:
     ``message_id`` is the provider's id for this recipient's message, or for the whole batch
     where the provider gives only one. ``retryable`` is true when a later try may succeed
     (nothing was sent); ``unknown`` when the call may have been taken but its answer was
-    lost, so sending again could duplicate. Both together: lost at a provider with
-    idempotency keys, so the call may be repeated under the same key while the provider
-    keeps it (``idempotency_window``), and not after.
+    lost, so sending again could duplicate.
     """
 
     email: str
@@ -280,21 +278,22 @@ class Provider(ABC):
 
     def _deliver_chunk(self, batch: Batch) -> list[RecipientResult]:
         attempt = 0
+        lost = False  # some attempt's answer was lost: the call may have been taken
         while True:
             attempt += 1
             try:
                 return self.send_batch(batch)
             except TransientDeliveryError as e:
                 if attempt > self.delivery.max_retries:
-                    return _fail_all(batch, self.scrub(str(e)), retryable=True)
+                    return _fail_all(batch, self.scrub(str(e)), retryable=not lost, unknown=lost)
                 self._sleep(self._backoff(attempt, e.retry_after))
             except AmbiguousDeliveryError as e:
-                # a repeat under the same idempotency key cannot send twice; anywhere else
-                # the call may have been taken, so it is never sent again blindly
-                if not self.idempotent:
+                # a repeat under the same idempotency key cannot send twice, so this run
+                # repeats it; anywhere else, or once the repeats are spent, the call may have
+                # been taken: unknown, never sent again blindly
+                lost = True
+                if not self.idempotent or attempt > self.delivery.max_retries:
                     return _fail_all(batch, self.scrub(str(e)), retryable=False, unknown=True)
-                if attempt > self.delivery.max_retries:
-                    return _fail_all(batch, self.scrub(str(e)), retryable=True, unknown=True)
                 self._sleep(self._backoff(attempt, None))
             except AccountDeliveryError:
                 raise

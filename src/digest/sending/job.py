@@ -238,6 +238,11 @@ def _outcomes(members: list[MemberRow], results: list[RecipientResult]) -> list[
     return out
 
 
+def _maybe_taken(o: Outcome) -> Outcome:
+    error = f"{o.error or 'failed'} (an earlier call of this batch may have been taken)"
+    return Outcome(o.id, False, None, error, False, unknown=True)
+
+
 class _Run:
     """One run of the job against an open ledger and provider."""
 
@@ -262,6 +267,10 @@ class _Run:
             provider.batch_size(), settings.delivery.rate, per_message=provider.per_message
         )
         self.floor = min(self.size, _SMALLEST_AFTER_LOSS)
+        self.repeats: set[int] = set()
+        """Batches this run calls again under the key of an earlier call that may have gone."""
+        self.refused = 0
+        """Recipients of such batches the run did not call again (see ``Ledger.repeat_check``)."""
 
     def batch_for(self, row: BatchRow, members: Sequence[MemberRow]) -> Batch:
         """The batch to send: each member personalised (in the worker, off the ledger's
@@ -349,6 +358,14 @@ class _Run:
             if not members:  # every member was settled in the meantime (a requeue, a race)
                 self.ledger.record_results(row, [])
                 continue
+            check = self.ledger.repeat_check(
+                row, self.provider.name, self.provider.idempotency_window
+            )
+            if check == "refused":
+                self.refused += len(members)
+                continue
+            if check == "repeat":
+                self.repeats.add(row.number)
             self.ledger.begin_attempt(row, self.provider.name)
             return pool.submit(work, row, members), (row, members)
         return None
@@ -376,9 +393,13 @@ class _Run:
             self.ledger.undo_attempt(row)
             return None
         outcomes = _outcomes(members, results)
+        if row.number in self.repeats:
+            # an earlier call of this batch may have gone: a failure now does not say that
+            # nobody got it, so it is not retried as if nothing was sent
+            outcomes = [o if o.ok else _maybe_taken(o) for o in outcomes]
         self.ledger.record_results(row, outcomes)
         ok = sum(1 for o in outcomes if o.ok)
-        lost = sum(1 for o in outcomes if o.unknown and not o.ok and not o.retryable)
+        lost = sum(1 for o in outcomes if o.unknown and not o.ok)
         report.sent_now += ok
         report.failed_now += len(outcomes) - ok - lost
         report.unknown_now += lost
@@ -598,6 +619,7 @@ def run_send(
                 prepared.issue_id,
                 idempotent=provider.idempotent,
                 window=provider.idempotency_window,
+                provider=provider.name,
             )
             if lost:
                 report.unknown_now += lost
@@ -608,6 +630,21 @@ def run_send(
                     unknown=lost,
                 )
             run.reconcile(report)
+            if provider.idempotent:
+                again = ledger.reopen_lost(
+                    prepared.issue_id,
+                    prepared.content_hash,
+                    provider.name,
+                    provider.idempotency_window,
+                )
+                if again:
+                    rep.info(
+                        f"{plural(again, 'recipient')} whose answers were lost go again under "
+                        "the same idempotency key: the provider answers a repeat without "
+                        "sending twice.",
+                        event="lost_repeated",
+                        recipients=again,
+                    )
             if resend_unknown:
                 report.risked_now = ledger.release_unknown(
                     prepared.issue_id, prepared.content_hash, run.size
@@ -619,22 +656,6 @@ def run_send(
                         "a second copy.",
                         event="unknown_resent",
                     )
-            expired = ledger.settle_keyed(
-                prepared.issue_id,
-                prepared.content_hash,
-                run.size,
-                provider.idempotency_window,
-            )
-            if expired:
-                report.unknown_now += expired
-                rep.warning(
-                    f"{expired} recipients were in batches whose answer was lost and that "
-                    "cannot be repeated under the same idempotency key (the provider no "
-                    "longer keeps it, the issue was edited since, or the batch cannot go "
-                    "whole): their outcome is unknown, so they are not sent again blindly.",
-                    event="key_expired_unknown",
-                    unknown=expired,
-                )
             report.requeued = ledger.requeue_retryable(
                 prepared.issue_id, prepared.content_hash, run.size
             )
@@ -666,6 +687,16 @@ def run_send(
                     break
                 run.reconcile(report)
                 run.send(report, include_new=not retry_only, signals=signals)
+            if run.refused:
+                report.unknown_now += run.refused
+                rep.warning(
+                    f"{plural(run.refused, 'recipient')} in batches whose earlier call may "
+                    "have gone were not sent again: the provider no longer keeps its "
+                    "idempotency key (or the provider or the issue changed since), so a "
+                    "repeat could send twice. Their outcome is unknown.",
+                    event="repeat_refused",
+                    unknown=run.refused,
+                )
         report.interrupted = stopper.is_set()
         report.finished = ledger.is_finished(prepared.issue_id)
         ledger.set_finished(prepared.issue_id, report.finished)

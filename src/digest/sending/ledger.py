@@ -34,9 +34,10 @@ the suppression list), and later ``bounced`` / ``complained`` (set from provider
 A batch is ``open`` when planned, ``sending`` from just before its provider call until its
 results are written, ``done`` after. Its ``outcome``: ``answered`` (the provider answered
 per recipient), ``not_sent`` (refused before it could act), ``ambiguous`` (the answer was
-lost), ``reconciled`` (an ambiguous batch settled by asking the provider), ``keyed`` (the
-answer was lost at a provider with idempotency keys: its members failed retryably, to be
-repeated under the same key while the provider keeps it, and are unknown after that).
+lost), ``reconciled`` (an ambiguous batch settled by asking the provider). ``maybe_taken``
+marks a batch whose earlier call may have gone (a crash mid-call, a lost answer) and that
+is repeated under the same idempotency key: it is only ever called again under that key,
+at that provider, while the provider keeps the key.
 
 Duplicates are merged by SQLite itself: ``(issue_id, email_key)`` is unique and rows go in
 with ``INSERT OR IGNORE``, so memory stays flat however long the list is.
@@ -270,6 +271,11 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "ALTER TABLE batches ADD COLUMN first_attempted_at TEXT;\n"
         "UPDATE batches SET first_attempted_at = attempted_at;",
     ),
+    (
+        # an earlier call of the batch may have gone: repeat it only under its key
+        "0007-batches-maybe-taken",
+        "ALTER TABLE batches ADD COLUMN maybe_taken INTEGER NOT NULL DEFAULT 0;",
+    ),
 )
 """Forward migrations, applied in order, each once, each in its own transaction.
 
@@ -280,15 +286,30 @@ edit or reorder a migration that has shipped.
 
 _CHUNK = 2000
 
-_KEY_PARTIAL = (
-    "its call may have been taken and its answer was lost, and it can no longer be repeated "
-    "whole under the same idempotency key (a member left its batch, or the issue was edited "
-    "since): sending it again could send twice"
+_LOST = "the run stopped while this batch was being sent: its answer was lost"
+_KEY_LOST = (
+    "its call may have been taken and its answer was lost, and it cannot be repeated under "
+    "the same idempotency key any more (the provider no longer keeps it, the provider or "
+    "the issue changed since): sending it again could send twice"
 )
-_KEY_EXPIRED = (
-    "its call may have been taken and its answer was lost, and its idempotency key has "
-    "expired at the provider since: sending it again could send twice"
+_REPEATABLE = (
+    "(?1 IS NULL OR provider IS NULL OR provider = ?1) AND (?2 IS NULL OR "
+    "COALESCE(first_attempted_at, attempted_at) >= ?2)"
 )
+"""A batch's call can be repeated under its key: the same provider (?1, None: any), the key
+still kept (?2: the oldest first call it covers, None: any). Numbered: the statement's own
+parameters come after, as ?3 on."""
+
+
+def _cutoff(window: float | None) -> str | None:
+    """The oldest first call a key still covers (None: no limit)."""
+    if window is None:
+        return None
+    return (datetime.now(UTC) - timedelta(seconds=window)).isoformat(timespec="milliseconds")
+
+
+def _expired(idempotent: bool) -> str:
+    return _KEY_LOST if idempotent else _LOST
 
 _encode_fields = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """Merge fields as stored: compact JSON (one encoder made once, not one per row)."""
@@ -978,20 +999,15 @@ class Ledger:
         sent: dict[str | None, list[int]] = {}
         failed: dict[tuple[str, int], list[int]] = {}
         unknown: dict[str, list[int]] = {}
-        keyed = False
         for o in outcomes:
             if o.ok:
                 sent.setdefault(o.message_id, []).append(o.id)
-            elif o.unknown and not o.retryable:
+            elif o.unknown:
                 unknown.setdefault(o.error or "the answer was lost", []).append(o.id)
             else:
-                # unknown and retryable: lost at a provider whose key makes a repeat safe
-                keyed = keyed or o.unknown
                 failed.setdefault((o.error or "failed", int(o.retryable)), []).append(o.id)
         if unknown:
             outcome = "ambiguous"
-        elif keyed:
-            outcome = "keyed"
         elif outcomes and not sent and all(r for _, r in failed):
             outcome = "not_sent"
         else:
@@ -1034,18 +1050,22 @@ class Ledger:
             )
 
     def settle_in_flight(
-        self, issue_id: str, *, idempotent: bool, window: float | None = None
+        self,
+        issue_id: str,
+        *,
+        idempotent: bool,
+        window: float | None = None,
+        provider: str | None = None,
     ) -> int:
         """Batches left ``sending`` by a crash: their calls may have been taken.
 
-        With an idempotency key they are simply ``open`` again (the same key makes a repeat
-        safe), unless their call is older than ``window`` seconds (the provider has forgotten
-        the key since: Brevo keeps one 30 minutes, Resend 24 hours). The others' pending
-        members become ``unknown``, to be reconciled. Returns how many recipients became
-        unknown.
+        With an idempotency key they are ``open`` again, marked ``maybe_taken``, to be
+        repeated under the same key (which makes a repeat safe) by ``provider``, if it is
+        the provider they went to and its first call is within ``window`` seconds (the
+        provider forgets keys: Brevo after 30 minutes, Resend after 24 hours). Every other
+        such batch has its pending members made ``unknown``, to be reconciled. Returns how
+        many recipients became unknown.
         """
-        moment = datetime.now(UTC)
-        now = moment.isoformat(timespec="milliseconds")
         with self._tx():
             numbers = [
                 r[0]
@@ -1056,34 +1076,91 @@ class Ledger:
             ]
             if not numbers:
                 return 0
-            error = "the run stopped while this batch was being sent: its answer was lost"
+            now = _now()
             if idempotent:
-                cutoff = None
-                if window is not None:
-                    cutoff = (moment - timedelta(seconds=window)).isoformat(
-                        timespec="milliseconds"
-                    )
                 self.db.execute(
-                    "UPDATE batches SET state = 'open', updated_at = ? "
-                    "WHERE issue_id = ? AND state = 'sending' "
-                    "AND (? IS NULL OR COALESCE(first_attempted_at, attempted_at) >= ?)",
-                    (now, issue_id, cutoff, cutoff),
+                    "UPDATE batches SET state = 'open', maybe_taken = 1, updated_at = ?3 "
+                    f"WHERE issue_id = ?4 AND state = 'sending' AND {_REPEATABLE}",
+                    (provider, _cutoff(window), now, issue_id),
                 )
-                if cutoff is None:
-                    return 0
-                error = _KEY_EXPIRED
-            cur = self.db.execute(
-                "UPDATE recipients SET state = 'unknown', error = ?, updated_at = ? "
-                "WHERE issue_id = ? AND state = 'pending' AND batch IN "
-                "(SELECT number FROM batches WHERE issue_id = ? AND state = 'sending')",
-                (error, now, issue_id, issue_id),
-            )
-            self.db.execute(
-                "UPDATE batches SET state = 'done', outcome = 'ambiguous', updated_at = ? "
-                "WHERE issue_id = ? AND state = 'sending'",
-                (now, issue_id),
-            )
+            return self._lost(issue_id, "state = 'sending'", (), now, _expired(idempotent))
+
+    def _lost(
+        self, issue_id: str, where: str, params: tuple[Any, ...], now: str, error: str
+    ) -> int:
+        """Pending members of the batches ``where`` picks become ``unknown``; the batches
+        are done, ``ambiguous``. Inside a transaction."""
+        picked = f"SELECT number FROM batches WHERE issue_id = ? AND {where}"
+        cur = self.db.execute(
+            "UPDATE recipients SET state = 'unknown', error = ?, updated_at = ? "
+            f"WHERE issue_id = ? AND state = 'pending' AND batch IN ({picked})",
+            (error, now, issue_id, issue_id, *params),
+        )
+        self.db.execute(
+            "UPDATE batches SET state = 'done', outcome = 'ambiguous', updated_at = ? "
+            f"WHERE issue_id = ? AND number IN ({picked})",
+            (now, issue_id, issue_id, *params),
+        )
         return cur.rowcount
+
+    def reopen_lost(
+        self, issue_id: str, content_hash: str, provider: str, window: float | None
+    ) -> int:
+        """At a provider with idempotency keys, settle lost answers by repeating the call:
+        each ``ambiguous`` batch that went to ``provider``, whose members are all still
+        ``unknown`` (none unsubscribed since) and whose key is the one the issue gives it
+        now, is ``open`` again (``maybe_taken``) while the provider keeps the key. Returns
+        how many recipients."""
+        reopened = 0
+        with self._tx():
+            now = _now()
+            rows = self.db.execute(
+                "SELECT number, key, size FROM batches WHERE issue_id = ?3 AND state = 'done' "
+                f"AND outcome = 'ambiguous' AND {_REPEATABLE}",
+                (provider, _cutoff(window), issue_id),
+            ).fetchall()
+            for number, key, size in rows:
+                if key != batch_key(issue_id, content_hash, number):
+                    continue  # the issue was edited since (--force): another key now
+                # whole (every member still unknown), and nobody in it unsubscribed since
+                cur = self.db.execute(
+                    "UPDATE recipients SET state = 'pending', error = NULL, updated_at = ?1 "
+                    "WHERE issue_id = ?2 AND batch = ?3 AND state = 'unknown' AND ?4 = "
+                    "(SELECT COUNT(*) FROM recipients WHERE issue_id = ?2 AND batch = ?3 "
+                    "AND state = 'unknown' AND email_key NOT IN "
+                    "(SELECT email_key FROM suppressions))",
+                    (now, issue_id, number, size),
+                )
+                if cur.rowcount:
+                    reopened += cur.rowcount
+                    self.db.execute(
+                        "UPDATE batches SET state = 'open', outcome = NULL, maybe_taken = 1, "
+                        "updated_at = ? WHERE issue_id = ? AND number = ?",
+                        (now, issue_id, number),
+                    )
+        return reopened
+
+    def repeat_check(self, batch: BatchRow, provider: str, window: float | None) -> str:
+        """Before a call of ``batch``: ``"fresh"`` (no earlier call may have gone),
+        ``"repeat"`` (one may have, and this call repeats it under the key of its first
+        call, at the provider it went to, while the provider keeps the key) or
+        ``"refused"``: a repeat the provider would take as new could send twice, so the
+        pending members became ``unknown`` and the call must not be made."""
+        with self._tx():
+            row = self.db.execute(
+                "SELECT key, maybe_taken, provider, COALESCE(first_attempted_at, attempted_at) "
+                "FROM batches WHERE issue_id = ? AND number = ?",
+                (batch.issue_id, batch.number),
+            ).fetchone()
+            if row is None or not row[1]:
+                return "fresh"
+            key, _, went_to, first = row
+            oldest = _cutoff(window)
+            kept = oldest is None or (first is not None and first >= oldest)
+            if key == batch.key and went_to in (None, provider) and kept:
+                return "repeat"
+            self._lost(batch.issue_id, "number = ?", (batch.number,), _now(), _KEY_LOST)
+        return "refused"
 
     def unknown_batches(self, issue_id: str) -> list[UnknownBatch]:
         """Batches with members whose outcome is unknown, oldest first."""
@@ -1157,58 +1234,12 @@ class Ledger:
             )
             self._record_batch(issue_id, content_hash, chunk)
 
-    def settle_keyed(
-        self, issue_id: str, content_hash: str, size: int, window: float | None
-    ) -> int:
-        """``keyed`` batches (their answer lost, to be repeated whole under their idempotency
-        key) that can no longer be: the provider has forgotten the key (the first call is
-        older than ``window`` seconds), or the batch cannot go whole (some members are no
-        longer failed, or it is larger than the run's ``size``), or its key has changed
-        (the issue was edited since, ``--force``), so its calls would go under other keys.
-        A repeat could then send twice: their failed members become ``unknown``, as for a
-        provider without keys. Returns how many."""
-        moment = datetime.now(UTC)
-        now = moment.isoformat(timespec="milliseconds")
-        cutoff = (
-            None
-            if window is None
-            else (moment - timedelta(seconds=window)).isoformat(timespec="milliseconds")
-        )
-        with self._tx():
-            rows = self.db.execute(
-                "SELECT b.number, b.size, b.key, COALESCE(b.first_attempted_at, b.attempted_at), "
-                "(SELECT COUNT(*) FROM recipients r WHERE r.issue_id = b.issue_id "
-                "AND r.batch = b.number AND r.state = 'failed' AND r.retryable = 1) "
-                "FROM batches b WHERE b.issue_id = ? AND b.outcome = 'keyed'",
-                (issue_id,),
-            ).fetchall()
-            lost = 0
-            for number, batch_size, key, first, failed in rows:
-                expired = cutoff is not None and not (first is not None and first >= cutoff)
-                moved = key != batch_key(issue_id, content_hash, number)
-                whole = failed == batch_size and batch_size <= size
-                if not failed or not (expired or moved or not whole):
-                    continue
-                cur = self.db.execute(
-                    "UPDATE recipients SET state = 'unknown', retryable = 0, error = ?, "
-                    "updated_at = ? WHERE issue_id = ? AND batch = ? AND state = 'failed' "
-                    "AND retryable = 1",
-                    (_KEY_EXPIRED if expired else _KEY_PARTIAL, now, issue_id, number),
-                )
-                lost += cur.rowcount
-                self.db.execute(
-                    "UPDATE batches SET outcome = 'ambiguous', updated_at = ? "
-                    "WHERE issue_id = ? AND number = ?",
-                    (now, issue_id, number),
-                )
-        return lost
-
     def requeue_retryable(self, issue_id: str, content_hash: str, size: int) -> int:
         """Put failed-but-retryable recipients back into open batches; returns how many.
 
         A batch whose every member failed retryably is reopened as it was, with its key, so
-        an idempotent provider can recognise a call it may have accepted before (see
-        :meth:`settle_keyed` for batches that cannot be); the rest are regrouped
+        an idempotent provider can recognise a call it may have accepted before; the rest
+        are regrouped
         into new batches of up to ``size``. Those suppressed since they failed (an
         unsubscribe before the retry) are marked ``suppressed`` instead.
         """
@@ -1232,15 +1263,6 @@ class Ledger:
                 ).fetchall()
                 if failed == size_ and size_ <= size
             ]
-            # a keyed batch (its answer lost) is safe to repeat only whole, under its key:
-            # split or thinned, its calls would go under other keys and could send twice
-            self.db.execute(
-                "UPDATE recipients SET state = 'unknown', retryable = 0, error = ?, "
-                "updated_at = ? WHERE issue_id = ? AND state = 'failed' AND retryable = 1 "
-                "AND batch IN (SELECT number FROM batches WHERE issue_id = ? "
-                "AND outcome = 'keyed') AND batch NOT IN (SELECT value FROM json_each(?))",
-                (_KEY_PARTIAL, now, issue_id, issue_id, _encode_fields(whole)),
-            )
             for number in whole:
                 cur = self.db.execute(
                     "UPDATE recipients SET state = 'pending', updated_at = ? "
