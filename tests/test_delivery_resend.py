@@ -289,3 +289,28 @@ def test_each_email_carries_its_digest_id_as_a_tag(fake: FakeResend, start: Star
     assert res.ok
     assert {"name": "digest_id", "value": "a1" * 16} in fake.sent[0].tags
     assert {"name": "issue", "value": "2026-47"} in fake.sent[0].tags
+
+
+def test_a_refusal_after_a_lost_answer_leaves_the_batch_unknown_not_raised(
+    fake: FakeResend, start: Start
+):
+    """The first call may have gone: a 401 on its repeat says nothing about that one."""
+    server = start(fake)
+    server.faults.drop(1, process=True)
+    server.faults.fail(1, status=401, body={"statusCode": 401, "name": "missing_api_key",
+                                            "message": "Missing API key."})
+    with provider(server, [], max_retries=3) as p:
+        results = p.deliver(Batch(content(), people(2), "k-lost-401"))
+    assert all(not r.ok and r.unknown and not r.retryable for r in results)
+    assert len(fake.sent) == 2
+
+
+def test_no_repeat_after_the_key_s_life_even_within_the_run(fake: FakeResend, start: Start):
+    """A repeat once the provider may have forgotten the key could be sent anew."""
+    server = start(fake)
+    server.faults.drop(1, process=True)
+    with provider(server, [], max_retries=3) as p:
+        p.idempotency_window = 0.0  # type: ignore[misc]
+        results = p.deliver(Batch(content(), people(2), "k-late"))
+    assert all(not r.ok and r.unknown for r in results)
+    assert len(server.requests) == 1 and len(fake.sent) == 2

@@ -277,7 +277,7 @@ def _reopened(path: Path) -> tuple[Ledger, Any]:
     return ledger, batch
 
 
-@pytest.mark.parametrize("case", ["expired", "other provider", "issue edited"])
+@pytest.mark.parametrize("case", ["expired", "other provider", "issue edited", "unsubscribed"])
 def test_a_reopened_batch_is_called_again_only_under_its_key_at_its_provider_in_time(
     tmp_path, case
 ):
@@ -295,9 +295,29 @@ def test_a_reopened_batch_is_called_again_only_under_its_key_at_its_provider_in_
             ledger.db.execute("UPDATE batches SET first_attempted_at = ?", (old,))
         elif case == "other provider":
             provider = "brevo"
-        else:
+        elif case == "issue edited":
             batch = replace(batch, key=batch_key("issue-1", "edited", batch.number))
+        else:  # had the first call not gone, the repeat would mail someone who left
+            ledger.suppress([("r1@example.org", "unsubscribed")])
         assert ledger.repeat_check(batch, provider, 3600) == "refused"
         states = [r[0] for r in ledger.db.execute("SELECT state FROM recipients")]
         assert states == ["unknown"] * 3
         assert ledger.open_batches("issue-1") == []
+
+
+def test_a_batch_reopened_for_a_repeat_counts_in_the_duplicate_exposure(tmp_path):
+    ledger, _ = _reopened(tmp_path / "l.sqlite3")
+    with ledger:
+        counts = ledger.counts("issue-1")
+        assert (counts["pending"], counts["exposure"]) == (3, 3)
+
+
+def test_a_batch_that_does_not_say_where_it_went_is_not_repeated_elsewhere(tmp_path):
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        ledger.start_issue("issue-1", "hash", "Subject")
+        ledger.add_recipients("issue-1", [("a@example.org", "", {}, 1)])
+        batch = ledger.plan_batch("issue-1", "hash", 10)
+        assert batch is not None
+        ledger.begin_attempt(batch, "resend")
+        ledger.db.execute("UPDATE batches SET provider = NULL")  # a 0.1.0 ledger's batch
+        assert ledger.settle_in_flight("issue-1", idempotent=True, provider="resend") == 1

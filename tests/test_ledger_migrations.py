@@ -93,3 +93,23 @@ def test_a_read_only_open_of_an_unmigrated_ledger_still_counts(tmp_path: Path) -
     with Ledger(path, readonly=True) as ledger:
         counts = ledger.counts("issue-12")
     assert (counts["sent"], counts["unknown"], counts["found"]) == (2, 0, 0)
+
+
+def test_keyed_batches_of_the_short_lived_design_become_unknown(tmp_path: Path) -> None:
+    """A ledger written between 0006 and 0007 may hold 'keyed' batches (answers lost, members
+    failed retryably): 0008 makes them unknown, so no run requeues them under new keys."""
+    path = tmp_path / "l.sqlite3"
+    with Ledger(path) as ledger:
+        ledger.start_issue("issue-1", "hash", "Subject")
+        ledger.add_recipients("issue-1", [(f"r{i}@example.org", "", {}, i) for i in range(2)])
+        batch = ledger.plan_batch("issue-1", "hash", 10)
+        assert batch is not None
+        ledger.begin_attempt(batch, "resend")
+        ledger.db.execute("UPDATE batches SET state = 'done', outcome = 'keyed'")
+        ledger.db.execute("UPDATE recipients SET state = 'failed', retryable = 1")
+        ledger.db.execute("DELETE FROM schema_migrations WHERE name = '0008-keyed-to-unknown'")
+        ledger.db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    with Ledger(path) as ledger:
+        assert [r[0] for r in ledger.db.execute("SELECT state FROM recipients")] == ["unknown"] * 2
+        assert ledger.db.execute("SELECT outcome FROM batches").fetchone()[0] == "ambiguous"
+        assert ledger.reopen_lost("issue-1", "hash", "resend", 3600) == 2

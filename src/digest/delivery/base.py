@@ -279,23 +279,33 @@ class Provider(ABC):
     def _deliver_chunk(self, batch: Batch) -> list[RecipientResult]:
         attempt = 0
         lost = False  # some attempt's answer was lost: the call may have been taken
+        first_call = time.monotonic()  # the key's life runs from here
+        window = self.idempotency_window
+        error = ""
         while True:
             attempt += 1
+            if lost and window is not None and time.monotonic() - first_call > window:
+                # the provider no longer keeps the key: this repeat could send twice
+                return _fail_all(batch, error, retryable=False, unknown=True)
             try:
                 return self.send_batch(batch)
             except TransientDeliveryError as e:
+                error = self.scrub(str(e))
                 if attempt > self.delivery.max_retries:
-                    return _fail_all(batch, self.scrub(str(e)), retryable=not lost, unknown=lost)
+                    return _fail_all(batch, error, retryable=not lost, unknown=lost)
                 self._sleep(self._backoff(attempt, e.retry_after))
             except AmbiguousDeliveryError as e:
                 # a repeat under the same idempotency key cannot send twice, so this run
-                # repeats it; anywhere else, or once the repeats are spent, the call may have
-                # been taken: unknown, never sent again blindly
-                lost = True
+                # repeats it while the provider keeps the key; anywhere else, or once the
+                # repeats are spent, the call may have been taken: unknown, never sent again
+                # blindly
+                lost, error = True, self.scrub(str(e))
                 if not self.idempotent or attempt > self.delivery.max_retries:
-                    return _fail_all(batch, self.scrub(str(e)), retryable=False, unknown=True)
+                    return _fail_all(batch, error, retryable=False, unknown=True)
                 self._sleep(self._backoff(attempt, None))
-            except AccountDeliveryError:
+            except AccountDeliveryError as e:
+                if lost:  # refused now, but an earlier attempt may have gone
+                    return _fail_all(batch, self.scrub(str(e)), retryable=False, unknown=True)
                 raise
             except PermanentDeliveryError as e:
                 if (

@@ -276,6 +276,16 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "0007-batches-maybe-taken",
         "ALTER TABLE batches ADD COLUMN maybe_taken INTEGER NOT NULL DEFAULT 0;",
     ),
+    (
+        # 'keyed' batches (answers lost, members failed retryably) of a short-lived design:
+        # unknown, as lost answers are now, for reopen_lost to repeat under their key
+        "0008-keyed-to-unknown",
+        "UPDATE recipients SET state = 'unknown', retryable = 0 WHERE state = 'failed' "
+        "AND retryable = 1 AND batch IS NOT NULL AND EXISTS (SELECT 1 FROM batches b "
+        "WHERE b.issue_id = recipients.issue_id AND b.number = recipients.batch "
+        "AND b.outcome = 'keyed');\n"
+        "UPDATE batches SET outcome = 'ambiguous' WHERE outcome = 'keyed';",
+    ),
 )
 """Forward migrations, applied in order, each once, each in its own transaction.
 
@@ -293,12 +303,12 @@ _KEY_LOST = (
     "the issue changed since): sending it again could send twice"
 )
 _REPEATABLE = (
-    "(?1 IS NULL OR provider IS NULL OR provider = ?1) AND (?2 IS NULL OR "
+    "(?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR "
     "COALESCE(first_attempted_at, attempted_at) >= ?2)"
 )
-"""A batch's call can be repeated under its key: the same provider (?1, None: any), the key
-still kept (?2: the oldest first call it covers, None: any). Numbered: the statement's own
-parameters come after, as ?3 on."""
+"""A batch's call can be repeated under its key: the same provider (?1, None: any; a batch
+that does not say where it went is not the same), the key still kept (?2: the oldest first
+call it covers, None: any). Numbered: the statement's own parameters come after, as ?3 on."""
 
 
 def _cutoff(window: float | None) -> str | None:
@@ -810,11 +820,14 @@ class Ledger:
         return int(row[0])
 
     def in_flight(self, issue_id: str) -> int:
-        """Pending recipients of batches caught mid-call (``sending``) by a crash."""
+        """Pending recipients of batches whose call may have gone: caught mid-call
+        (``sending``) by a crash, or reopened to be repeated under their key
+        (``maybe_taken``)."""
+        taken = " OR b.maybe_taken = 1" if self._has_column("batches", "maybe_taken") else ""
         row = self.db.execute(
             "SELECT COUNT(*) FROM recipients r JOIN batches b ON b.issue_id = r.issue_id "
             "AND b.number = r.batch WHERE r.issue_id = ? AND r.state = 'pending' "
-            "AND b.state = 'sending'",
+            f"AND (b.state = 'sending'{taken})",
             (issue_id,),
         ).fetchone()
         return int(row[0])
@@ -1143,9 +1156,10 @@ class Ledger:
     def repeat_check(self, batch: BatchRow, provider: str, window: float | None) -> str:
         """Before a call of ``batch``: ``"fresh"`` (no earlier call may have gone),
         ``"repeat"`` (one may have, and this call repeats it under the key of its first
-        call, at the provider it went to, while the provider keeps the key) or
-        ``"refused"``: a repeat the provider would take as new could send twice, so the
-        pending members became ``unknown`` and the call must not be made."""
+        call, at the provider it went to, while the provider keeps the key, with nobody in
+        it unsubscribed since) or ``"refused"``: the repeat could send twice (or mail
+        someone who left), so the pending members became ``unknown`` and the call must not
+        be made."""
         with self._tx():
             row = self.db.execute(
                 "SELECT key, maybe_taken, provider, COALESCE(first_attempted_at, attempted_at) "
@@ -1157,7 +1171,14 @@ class Ledger:
             key, _, went_to, first = row
             oldest = _cutoff(window)
             kept = oldest is None or (first is not None and first >= oldest)
-            if key == batch.key and went_to in (None, provider) and kept:
+            # had the first call not gone, a repeat would mail whoever unsubscribed since
+            left = self.db.execute(
+                "SELECT 1 FROM recipients WHERE issue_id = ? AND batch = ? "
+                "AND state = 'pending' AND email_key IN (SELECT email_key FROM suppressions) "
+                "LIMIT 1",
+                (batch.issue_id, batch.number),
+            ).fetchone()
+            if key == batch.key and went_to == provider and kept and left is None:
                 return "repeat"
             self._lost(batch.issue_id, "number = ?", (batch.number,), _now(), _KEY_LOST)
         return "refused"
