@@ -459,3 +459,30 @@ def test_a_repeat_that_fails_after_a_crash_mid_call_is_unknown_not_retryable(tmp
     assert again.exit_code == 8 and again.counts["unknown"] == 5
     assert again.counts["failed_retryable"] == 0
     assert fake.sent == []
+
+
+def test_retry_unknown_past_the_key_s_life_releases_a_batch_left_open_for_a_repeat(
+    tmp_path, resend
+):
+    """A batch reopened for a repeat under its key but never called (the run stopped),
+    then `retry --unknown` after the key's life: it is refused at the start of that run,
+    so the release sends it (on request) in the same run."""
+    from datetime import UTC, datetime, timedelta
+
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server)
+    prepared = prepare_issue(settings, issue)
+    with Ledger(ledger_path(settings)) as ledger:  # a run died mid-call; the next one stopped
+        ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
+        rows = [(f"r{i}@example.org", "", {}, i) for i in range(5)]
+        ledger.add_recipients(prepared.issue_id, rows)
+        batch = ledger.plan_batch(prepared.issue_id, prepared.content_hash, 100)
+        assert batch is not None
+        ledger.begin_attempt(batch, "resend")
+        ledger.settle_in_flight(prepared.issue_id, idempotent=True, window=3600,
+                                provider="resend")
+        day_ago = (datetime.now(UTC) - timedelta(hours=24)).isoformat(timespec="milliseconds")
+        ledger.db.execute("UPDATE batches SET first_attempted_at = ?", (day_ago,))
+    again = send_issue(settings, prepared, retry_only=True, resend_unknown=True)
+    assert again.exit_code == 0 and again.risked_now == 5
+    assert again.counts["sent"] == 5 and len(fake.sent) == 5

@@ -645,6 +645,12 @@ def run_send(
                         event="lost_repeated",
                         recipients=again,
                     )
+                run.refused += ledger.refuse_unrepeatable(
+                    prepared.issue_id,
+                    prepared.content_hash,
+                    provider.name,
+                    provider.idempotency_window,
+                )
             if resend_unknown:
                 report.risked_now = ledger.release_unknown(
                     prepared.issue_id, prepared.content_hash, run.size

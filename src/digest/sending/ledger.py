@@ -1153,6 +1153,26 @@ class Ledger:
                     )
         return reopened
 
+    def refuse_unrepeatable(
+        self, issue_id: str, content_hash: str, provider: str, window: float | None
+    ) -> int:
+        """:meth:`repeat_check` for every open batch reopened for a repeat, at the start of a
+        run (so that ``retry --unknown`` sees the ones refused). Returns how many recipients
+        became unknown."""
+        rows = self.db.execute(
+            "SELECT number, state, size, attempts FROM batches WHERE issue_id = ? "
+            "AND state = 'open' AND maybe_taken = 1",
+            (issue_id,),
+        ).fetchall()
+        lost = 0
+        for number, state, size, attempts in rows:
+            row = BatchRow(issue_id, number, batch_key(issue_id, content_hash, number), state,
+                           size, attempts)
+            pending = len(self.members(row))
+            if self.repeat_check(row, provider, window) == "refused":
+                lost += pending
+        return lost
+
     def repeat_check(self, batch: BatchRow, provider: str, window: float | None) -> str:
         """Before a call of ``batch``: ``"fresh"`` (no earlier call may have gone),
         ``"repeat"`` (one may have, and this call repeats it under the key of its first
