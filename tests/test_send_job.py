@@ -486,3 +486,22 @@ def test_retry_unknown_past_the_key_s_life_releases_a_batch_left_open_for_a_repe
     again = send_issue(settings, prepared, retry_only=True, resend_unknown=True)
     assert again.exit_code == 0 and again.risked_now == 5
     assert again.counts["sent"] == 5 and len(fake.sent) == 5
+
+
+def test_a_reader_who_unsubscribes_while_their_batch_waits_is_not_mailed(tmp_path, resend):
+    """A batch planned by a run that stopped before its call waits, open, for the next run;
+    a reader who unsubscribes meanwhile is suppressed at the call, not mailed."""
+    fake, server = resend
+    settings, issue = _resend_setup(tmp_path, server)
+    prepared = prepare_issue(settings, issue)
+    emails = [f"r{i}@example.org" for i in range(5)]
+    csv = write_csv(tmp_path / "subs.csv", emails)
+    with Ledger(ledger_path(settings)) as ledger:  # planned, then the run stopped
+        ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
+        ledger.add_recipients(prepared.issue_id, [(e, "", {}, i) for i, e in enumerate(emails)])
+        assert ledger.plan_batch(prepared.issue_id, prepared.content_hash, 100) is not None
+        ledger.suppress([(emails[2], "unsubscribed")])
+    done = send_issue(settings, prepared, recipients=csv)
+    assert done.exit_code == 0
+    assert fake.deliveries(emails[2]) == 0 and len(fake.sent) == 4
+    assert done.counts["suppressed"] == 1 and done.counts["sent"] == 4

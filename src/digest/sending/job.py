@@ -366,6 +366,11 @@ class _Run:
                 continue
             if check == "repeat":
                 self.repeats.add(row.number)
+            elif self.ledger.drop_suppressed(row):  # unsubscribed while the batch waited
+                members = self.ledger.members(row)
+                if not members:
+                    self.ledger.record_results(row, [])
+                    continue
             self.ledger.begin_attempt(row, self.provider.name)
             return pool.submit(work, row, members), (row, members)
         return None

@@ -1153,6 +1153,19 @@ class Ledger:
                     )
         return reopened
 
+    def drop_suppressed(self, batch: BatchRow) -> int:
+        """Just before a batch's call: pending members suppressed since it was planned (an
+        unsubscribe while the batch waited, a run stopped before its call) are
+        ``suppressed`` instead of sent. Returns how many."""
+        with self._tx():
+            cur = self.db.execute(
+                "UPDATE recipients SET state = 'suppressed', updated_at = ? "
+                "WHERE issue_id = ? AND batch = ? AND state = 'pending' "
+                "AND email_key IN (SELECT email_key FROM suppressions)",
+                (_now(), batch.issue_id, batch.number),
+            )
+        return cur.rowcount
+
     def refuse_unrepeatable(
         self, issue_id: str, content_hash: str, provider: str, window: float | None
     ) -> int:
