@@ -120,8 +120,10 @@ def _unknown_hint(unknown: int, source: Path | str) -> str:
     return (
         f"{unknown} outcomes are unknown (the provider's answer was lost and it cannot be "
         "asked, or has not said yet): they are not sent again on their own. A later run asks "
-        f"again where the provider can say; `digest retry {source} --unknown` sends them "
-        "again, and any whose first message did arrive then gets a second copy."
+        "again where the provider can say, and repeats the call under the same idempotency "
+        "key where the provider still keeps it (Resend, Brevo: run the same command again "
+        f"soon); `digest retry {source} --unknown` sends them again, and any whose first "
+        "message did arrive then gets a second copy."
     )
 
 
