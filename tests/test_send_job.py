@@ -505,3 +505,33 @@ def test_a_reader_who_unsubscribes_while_their_batch_waits_is_not_mailed(tmp_pat
     assert done.exit_code == 0
     assert fake.deliveries(emails[2]) == 0 and len(fake.sent) == 4
     assert done.counts["suppressed"] == 1 and done.counts["sent"] == 4
+
+
+def test_a_batch_left_for_a_repeat_at_resend_is_not_repeated_through_another_provider(
+    tmp_path,
+):
+    """Switched to the file backend, the batch reopened to repeat a Resend call is refused
+    at the start of the run (the file backend knows nothing of Resend's key), so it waits as
+    unknown, and `retry --unknown` sends it there in the same run, on request."""
+    config = write_config(tmp_path, sending={"ledger": "ledger.sqlite3"})
+    settings = settings_for(config)
+    issue = tmp_path / "issue-7.yaml"
+    issue.write_text(issue_yaml(), encoding="utf-8")
+    prepared = prepare_issue(settings, issue)
+    with Ledger(ledger_path(settings)) as ledger:  # a Resend run died mid-call; the next stopped
+        ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
+        rows = [(f"r{i}@example.org", "", {}, i) for i in range(3)]
+        ledger.add_recipients(prepared.issue_id, rows)
+        batch = ledger.plan_batch(prepared.issue_id, prepared.content_hash, 100)
+        assert batch is not None
+        ledger.begin_attempt(batch, "resend")
+        ledger.settle_in_flight(prepared.issue_id, idempotent=True, window=3600,
+                                provider="resend")
+    reporter = Collect()
+    plain = send_issue(settings, prepared, retry_only=True, reporter=reporter)
+    assert plain.exit_code == 8 and plain.unknown_now == 3
+    assert any("cannot go that way any more" in m for m in reporter.lines("warning"))
+    assert not (tmp_path / "outbox").exists()
+    asked = send_issue(settings, prepared, retry_only=True, resend_unknown=True)
+    assert asked.exit_code == 0 and asked.risked_now == 3
+    assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 3

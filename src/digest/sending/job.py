@@ -650,11 +650,23 @@ def run_send(
                         event="lost_repeated",
                         recipients=again,
                     )
-                run.refused += ledger.refuse_unrepeatable(
-                    prepared.issue_id,
-                    prepared.content_hash,
-                    provider.name,
-                    provider.idempotency_window,
+            # batches reopened for a repeat under their key that no longer may go (whatever
+            # the provider now: another one is refused too), before --unknown releases
+            refused = ledger.refuse_unrepeatable(
+                prepared.issue_id,
+                prepared.content_hash,
+                provider.name,
+                provider.idempotency_window,
+            )
+            if refused:
+                report.unknown_now += refused
+                rep.warning(
+                    f"{plural(refused, 'recipient')} in batches reopened to repeat an earlier "
+                    "call under its idempotency key cannot go that way any more (the provider "
+                    "no longer keeps the key, or the provider, the issue or the batch changed "
+                    "since): their outcome is unknown, so they are not sent again blindly.",
+                    event="repeat_refused",
+                    unknown=refused,
                 )
             if resend_unknown:
                 report.risked_now = ledger.release_unknown(
