@@ -204,17 +204,24 @@ def test_remove_suppression_takes_off_only_the_reason_asked(tmp_path: Path) -> N
     assert not ledger.remove_suppression("ann@example.org")
 
 
+def _mid_call(ledger: Ledger, provider: str, n: int = 1, size: int = 10) -> Any:
+    """Issue ``issue-1`` with ``n`` recipients whose first batch's call to ``provider``
+    began and never ended (a crash mid-call); returns that batch."""
+    ledger.start_issue("issue-1", "hash", "Subject")
+    ledger.add_recipients("issue-1", [(f"r{i}@example.org", "", {}, i) for i in range(n)])
+    batch = ledger.plan_batch("issue-1", "hash", size)
+    assert batch is not None
+    ledger.begin_attempt(batch, provider)
+    return batch
+
+
 def test_an_idempotent_batch_resumed_after_its_key_expired_is_unknown_not_reopened(tmp_path):
     """Brevo keeps a key 30 minutes, Resend 24 hours: a batch whose call is older than the
     provider's window cannot be repeated safely under its key."""
     from datetime import UTC, datetime, timedelta
 
     with Ledger(tmp_path / "l.sqlite3") as ledger:
-        ledger.start_issue("issue-1", "hash", "Subject")
-        ledger.add_recipients("issue-1", [(f"r{i}@example.org", "", {}, i) for i in range(4)])
-        old = ledger.plan_batch("issue-1", "hash", 2)
-        assert old is not None
-        ledger.begin_attempt(old, "brevo")
+        old = _mid_call(ledger, "brevo", n=4, size=2)
         recent = ledger.plan_batch("issue-1", "hash", 2)
         assert recent is not None
         ledger.begin_attempt(recent, "brevo")
@@ -241,11 +248,7 @@ def test_an_idempotent_batch_resumed_after_its_key_expired_is_unknown_not_reopen
 
 def test_an_idempotent_batch_without_a_window_is_always_reopened(tmp_path):
     with Ledger(tmp_path / "l.sqlite3") as ledger:
-        ledger.start_issue("issue-1", "hash", "Subject")
-        ledger.add_recipients("issue-1", [("a@example.org", "", {}, 1)])
-        batch = ledger.plan_batch("issue-1", "hash", 10)
-        assert batch is not None
-        ledger.begin_attempt(batch, "file")
+        _mid_call(ledger, "file")
         ledger.db.execute(
             "UPDATE batches SET first_attempted_at = '2020-01-01T00:00:00.000+00:00', "
             "attempted_at = first_attempted_at"
@@ -256,11 +259,7 @@ def test_an_idempotent_batch_without_a_window_is_always_reopened(tmp_path):
 
 def test_a_batch_caught_mid_call_is_not_repeated_through_another_provider(tmp_path):
     with Ledger(tmp_path / "l.sqlite3") as ledger:
-        ledger.start_issue("issue-1", "hash", "Subject")
-        ledger.add_recipients("issue-1", [("a@example.org", "", {}, 1)])
-        batch = ledger.plan_batch("issue-1", "hash", 10)
-        assert batch is not None
-        ledger.begin_attempt(batch, "resend")
+        _mid_call(ledger, "resend")
         assert ledger.settle_in_flight("issue-1", idempotent=True, provider="brevo") == 1
         assert ledger.db.execute("SELECT state FROM recipients").fetchone()[0] == "unknown"
 
@@ -268,11 +267,7 @@ def test_a_batch_caught_mid_call_is_not_repeated_through_another_provider(tmp_pa
 def _reopened(path: Path) -> tuple[Ledger, Any]:
     """A batch caught mid-call at Resend and reopened for a repeat under its key."""
     ledger = Ledger(path)
-    ledger.start_issue("issue-1", "hash", "Subject")
-    ledger.add_recipients("issue-1", [(f"r{i}@example.org", "", {}, i) for i in range(3)])
-    batch = ledger.plan_batch("issue-1", "hash", 10)
-    assert batch is not None
-    ledger.begin_attempt(batch, "resend")
+    batch = _mid_call(ledger, "resend", n=3)
     assert ledger.settle_in_flight("issue-1", idempotent=True, window=3600, provider="resend") == 0
     return ledger, batch
 
@@ -314,10 +309,6 @@ def test_a_batch_reopened_for_a_repeat_counts_in_the_duplicate_exposure(tmp_path
 
 def test_a_batch_that_does_not_say_where_it_went_is_not_repeated_elsewhere(tmp_path):
     with Ledger(tmp_path / "l.sqlite3") as ledger:
-        ledger.start_issue("issue-1", "hash", "Subject")
-        ledger.add_recipients("issue-1", [("a@example.org", "", {}, 1)])
-        batch = ledger.plan_batch("issue-1", "hash", 10)
-        assert batch is not None
-        ledger.begin_attempt(batch, "resend")
+        _mid_call(ledger, "resend")
         ledger.db.execute("UPDATE batches SET provider = NULL")  # a 0.1.0 ledger's batch
         assert ledger.settle_in_flight("issue-1", idempotent=True, provider="resend") == 1

@@ -439,6 +439,28 @@ def test_a_lost_batch_is_not_repeated_under_the_key_of_an_edited_issue(tmp_path,
     assert not any("A corrected story" in (s.text or "") for s in fake.sent)
 
 
+def _died_mid_call(
+    settings: Any, prepared: Any, emails: list[str], *, plan_only: bool = False,
+    reopened: bool = False,
+) -> None:
+    """The ledger a run left behind: the issue started, ``emails`` in one batch, and that
+    batch's call to Resend begun when the run died (``plan_only``: planned, never called;
+    ``reopened``: then reopened by the next run for a repeat under its key, which stopped
+    before making it)."""
+    with Ledger(ledger_path(settings)) as ledger:
+        ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
+        ledger.add_recipients(prepared.issue_id, [(e, "", {}, i) for i, e in enumerate(emails)])
+        batch = ledger.plan_batch(prepared.issue_id, prepared.content_hash, 100)
+        assert batch is not None
+        if plan_only:
+            return
+        ledger.begin_attempt(batch, "resend")
+        if reopened:
+            ledger.settle_in_flight(
+                prepared.issue_id, idempotent=True, window=3600, provider="resend"
+            )
+
+
 def test_a_repeat_that_fails_after_a_crash_mid_call_is_unknown_not_retryable(tmp_path, resend):
     """A call caught mid-call by a crash is repeated under its key; if the repeat fails
     (503), nobody can say whether the first call went: unknown, not a plain failure a
@@ -447,13 +469,7 @@ def test_a_repeat_that_fails_after_a_crash_mid_call_is_unknown_not_retryable(tmp
     settings, issue = _resend_setup(tmp_path, server, max_retries=1)
     csv = write_csv(tmp_path / "subs.csv", [f"r{i}@example.org" for i in range(5)])
     prepared = prepare_issue(settings, issue)
-    with Ledger(ledger_path(settings)) as ledger:  # a run that died mid-call
-        ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
-        rows = [(f"r{i}@example.org", "", {}, i) for i in range(5)]
-        ledger.add_recipients(prepared.issue_id, rows)
-        batch = ledger.plan_batch(prepared.issue_id, prepared.content_hash, 100)
-        assert batch is not None
-        ledger.begin_attempt(batch, "resend")
+    _died_mid_call(settings, prepared, [f"r{i}@example.org" for i in range(5)])
     server.faults.fail(2, status=503)
     again = send_issue(settings, prepared, recipients=csv)
     assert again.exit_code == 8 and again.counts["unknown"] == 5
@@ -472,16 +488,9 @@ def test_retry_unknown_past_the_key_s_life_releases_a_batch_left_open_for_a_repe
     fake, server = resend
     settings, issue = _resend_setup(tmp_path, server)
     prepared = prepare_issue(settings, issue)
-    with Ledger(ledger_path(settings)) as ledger:  # a run died mid-call; the next one stopped
-        ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
-        rows = [(f"r{i}@example.org", "", {}, i) for i in range(5)]
-        ledger.add_recipients(prepared.issue_id, rows)
-        batch = ledger.plan_batch(prepared.issue_id, prepared.content_hash, 100)
-        assert batch is not None
-        ledger.begin_attempt(batch, "resend")
-        ledger.settle_in_flight(prepared.issue_id, idempotent=True, window=3600,
-                                provider="resend")
-        day_ago = (datetime.now(UTC) - timedelta(hours=24)).isoformat(timespec="milliseconds")
+    _died_mid_call(settings, prepared, [f"r{i}@example.org" for i in range(5)], reopened=True)
+    day_ago = (datetime.now(UTC) - timedelta(hours=24)).isoformat(timespec="milliseconds")
+    with Ledger(ledger_path(settings)) as ledger:
         ledger.db.execute("UPDATE batches SET first_attempted_at = ?", (day_ago,))
     again = send_issue(settings, prepared, retry_only=True, resend_unknown=True)
     assert again.exit_code == 0 and again.risked_now == 5
@@ -496,10 +505,8 @@ def test_a_reader_who_unsubscribes_while_their_batch_waits_is_not_mailed(tmp_pat
     prepared = prepare_issue(settings, issue)
     emails = [f"r{i}@example.org" for i in range(5)]
     csv = write_csv(tmp_path / "subs.csv", emails)
-    with Ledger(ledger_path(settings)) as ledger:  # planned, then the run stopped
-        ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
-        ledger.add_recipients(prepared.issue_id, [(e, "", {}, i) for i, e in enumerate(emails)])
-        assert ledger.plan_batch(prepared.issue_id, prepared.content_hash, 100) is not None
+    _died_mid_call(settings, prepared, emails, plan_only=True)
+    with Ledger(ledger_path(settings)) as ledger:
         ledger.suppress([(emails[2], "unsubscribed")])
     done = send_issue(settings, prepared, recipients=csv)
     assert done.exit_code == 0
@@ -518,15 +525,7 @@ def test_a_batch_left_for_a_repeat_at_resend_is_not_repeated_through_another_pro
     issue = tmp_path / "issue-7.yaml"
     issue.write_text(issue_yaml(), encoding="utf-8")
     prepared = prepare_issue(settings, issue)
-    with Ledger(ledger_path(settings)) as ledger:  # a Resend run died mid-call; the next stopped
-        ledger.start_issue(prepared.issue_id, prepared.content_hash, prepared.content.subject)
-        rows = [(f"r{i}@example.org", "", {}, i) for i in range(3)]
-        ledger.add_recipients(prepared.issue_id, rows)
-        batch = ledger.plan_batch(prepared.issue_id, prepared.content_hash, 100)
-        assert batch is not None
-        ledger.begin_attempt(batch, "resend")
-        ledger.settle_in_flight(prepared.issue_id, idempotent=True, window=3600,
-                                provider="resend")
+    _died_mid_call(settings, prepared, [f"r{i}@example.org" for i in range(3)], reopened=True)
     reporter = Collect()
     plain = send_issue(settings, prepared, retry_only=True, reporter=reporter)
     assert plain.exit_code == 8 and plain.unknown_now == 3
