@@ -238,6 +238,22 @@ def _outcomes(members: list[MemberRow], results: list[RecipientResult]) -> list[
     return out
 
 
+def _repeat_refused(n: int, report: SendReport, rep: Reporter) -> None:
+    """Say that ``n`` recipients of batches reopened to repeat an earlier call under its
+    key were not sent (see ``Ledger.repeat_check``), and count them as unknown."""
+    if not n:
+        return
+    report.unknown_now += n
+    rep.warning(
+        f"{plural(n, 'recipient')} in batches reopened to repeat an earlier call under its "
+        "idempotency key cannot go that way any more (the provider no longer keeps the key, "
+        "or the provider, the issue or a reader of the batch changed since): their outcome "
+        "is unknown, so they are not sent again blindly.",
+        event="repeat_refused",
+        unknown=n,
+    )
+
+
 def _maybe_taken(o: Outcome) -> Outcome:
     error = f"{o.error or 'failed'} (an earlier call of this batch may have been taken)"
     return Outcome(o.id, False, None, error, False, unknown=True)
@@ -658,16 +674,7 @@ def run_send(
                 provider.name,
                 provider.idempotency_window,
             )
-            if refused:
-                report.unknown_now += refused
-                rep.warning(
-                    f"{plural(refused, 'recipient')} in batches reopened to repeat an earlier "
-                    "call under its idempotency key cannot go that way any more (the provider "
-                    "no longer keeps the key, or the provider, the issue or the batch changed "
-                    "since): their outcome is unknown, so they are not sent again blindly.",
-                    event="repeat_refused",
-                    unknown=refused,
-                )
+            _repeat_refused(refused, report, rep)
             if resend_unknown:
                 report.risked_now = ledger.release_unknown(
                     prepared.issue_id, prepared.content_hash, run.size
@@ -710,16 +717,7 @@ def run_send(
                     break
                 run.reconcile(report)
                 run.send(report, include_new=not retry_only, signals=signals)
-            if run.refused:
-                report.unknown_now += run.refused
-                rep.warning(
-                    f"{plural(run.refused, 'recipient')} in batches whose earlier call may "
-                    "have gone were not sent again: the provider no longer keeps its "
-                    "idempotency key (or the provider or the issue changed since), so a "
-                    "repeat could send twice. Their outcome is unknown.",
-                    event="repeat_refused",
-                    unknown=run.refused,
-                )
+            _repeat_refused(run.refused, report, rep)
         report.interrupted = stopper.is_set()
         report.finished = ledger.is_finished(prepared.issue_id)
         ledger.set_finished(prepared.issue_id, report.finished)

@@ -317,10 +317,6 @@ def _cutoff(window: float | None) -> str | None:
         return None
     return (datetime.now(UTC) - timedelta(seconds=window)).isoformat(timespec="milliseconds")
 
-
-def _expired(idempotent: bool) -> str:
-    return _KEY_LOST if idempotent else _LOST
-
 _encode_fields = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """Merge fields as stored: compact JSON (one encoder made once, not one per row)."""
 
@@ -1096,7 +1092,8 @@ class Ledger:
                     f"WHERE issue_id = ?4 AND state = 'sending' AND {_REPEATABLE}",
                     (provider, _cutoff(window), now, issue_id),
                 )
-            return self._lost(issue_id, "state = 'sending'", (), now, _expired(idempotent))
+            error = _KEY_LOST if idempotent else _LOST
+            return self._lost(issue_id, "state = 'sending'", (), now, error)
 
     def _lost(
         self, issue_id: str, where: str, params: tuple[Any, ...], now: str, error: str
