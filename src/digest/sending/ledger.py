@@ -1192,15 +1192,13 @@ class Ledger:
         be made."""
         with self._tx():
             row = self.db.execute(
-                "SELECT key, maybe_taken, provider, COALESCE(first_attempted_at, attempted_at) "
-                "FROM batches WHERE issue_id = ? AND number = ?",
-                (batch.issue_id, batch.number),
+                f"SELECT key, maybe_taken, {_REPEATABLE} FROM batches "
+                "WHERE issue_id = ?3 AND number = ?4",
+                (provider, _cutoff(window), batch.issue_id, batch.number),
             ).fetchone()
             if row is None or not row[1]:
                 return "fresh"
-            key, _, went_to, first = row
-            oldest = _cutoff(window)
-            kept = oldest is None or (first is not None and first >= oldest)
+            key, _, repeatable = row
             # had the first call not gone, a repeat would mail whoever unsubscribed since
             left = self.db.execute(
                 "SELECT 1 FROM recipients WHERE issue_id = ? AND batch = ? "
@@ -1208,7 +1206,7 @@ class Ledger:
                 "LIMIT 1",
                 (batch.issue_id, batch.number),
             ).fetchone()
-            if key == batch.key and went_to == provider and kept and left is None:
+            if key == batch.key and repeatable and left is None:
                 return "repeat"
             self._lost(batch.issue_id, "number = ?", (batch.number,), _now(), _KEY_LOST)
         return "refused"
@@ -1288,11 +1286,10 @@ class Ledger:
     def requeue_retryable(self, issue_id: str, content_hash: str, size: int) -> int:
         """Put failed-but-retryable recipients back into open batches; returns how many.
 
-        A batch whose every member failed retryably is reopened as it was, with its key, so
-        an idempotent provider can recognise a call it may have accepted before; the rest
-        are regrouped
-        into new batches of up to ``size``. Those suppressed since they failed (an
-        unsubscribe before the retry) are marked ``suppressed`` instead.
+        A batch whose every member failed retryably (nothing was sent: a call that may have
+        gone leaves its members ``unknown``) is reopened as it was, with its key; the rest
+        are regrouped into new batches of up to ``size``. Those suppressed since they failed
+        (an unsubscribe before the retry) are marked ``suppressed`` instead.
         """
         now = _now()
         moved = 0
