@@ -99,13 +99,20 @@ def _public_or_refused(
     if allow_private:
         return
     try:
-        infos = resolve(host, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as e:
+        _public_addresses(host, parts.port or 443, resolve, public)
+    except (OSError, UnicodeError) as e:
         raise FetchError(url, f"cannot resolve {host} ({e})") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not public(address):
-            raise FetchError(url, _private_reason(host, str(address)))
+    except PrivateAddressError as e:
+        raise FetchError(url, _private_reason(e.host, e.address)) from None
+
+
+def _public_addresses(host: str, port: int, resolve: Resolver, public: IsPublic) -> list[str]:
+    """The addresses ``host`` resolves to; PrivateAddressError if any is not public."""
+    addresses = [str(info[4][0]) for info in resolve(host, port, proto=socket.IPPROTO_TCP)]
+    for address in addresses:
+        if not public(ipaddress.ip_address(address.split("%")[0])):
+            raise PrivateAddressError(host, address)
+    return addresses
 
 
 def _private_reason(host: str, address: str) -> str:
@@ -150,13 +157,9 @@ class PublicOnly(httpcore.SyncBackend):
         socket_options: Iterable[typing.Any] | None = None,
     ) -> httpcore.NetworkStream:
         try:
-            infos = self.resolve(host, port, proto=socket.IPPROTO_TCP)
+            addresses = _public_addresses(host, port, self.resolve, self.public)
         except (OSError, UnicodeError) as e:
             raise httpcore.ConnectError(f"cannot resolve {host} ({e})") from None
-        addresses = [str(info[4][0]) for info in infos]
-        for address in addresses:
-            if not self.public(ipaddress.ip_address(address.split("%")[0])):
-                raise PrivateAddressError(host, address)
         failed: Exception | None = None
         for address in addresses:  # the next address when one cannot be reached
             try:
