@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from .delivery.base import Provider, RecipientResult, get_provider
     from .delivery.catalog import describe_providers
     from .desk.add import AddResult, add_articles
-    from .desk.check import CheckReport, check_issue, gate_report, gate_send
+    from .desk.check import CheckReport, check_issue, gate_report
     from .desk.gather import FeedIntoIssue, import_feed_into, previous_issue_date
     from .desk.new import InitResult, init_newsletter, new_issue
     from .desk.preview import serve_preview
@@ -158,7 +158,6 @@ __all__ = [
     "export_subscribers",
     "forget",
     "gate_report",
-    "gate_send",
     "get_provider",
     "import_feed",
     "import_feed_into",
@@ -226,7 +225,6 @@ _LAZY = {
     "CheckReport": "desk.check",
     "check_issue": "desk.check",
     "gate_report": "desk.check",
-    "gate_send": "desk.check",
     "FeedIntoIssue": "desk.gather",
     "import_feed_into": "desk.gather",
     "previous_issue_date": "desk.gather",

@@ -30,7 +30,6 @@ __all__ = [
     "CheckReport",
     "check_issue",
     "gate_report",
-    "gate_send",
     "link_cache_path",
 ]
 
@@ -261,28 +260,19 @@ def check_issue(
     return report
 
 
-def gate_send(
-    settings: Settings, path: Path, *, skip_content: bool = False, refuse: bool = True
-) -> list[Finding]:
-    """The offline check before a real send: raise CheckFailedError (exit 6) on errors.
-
-    With the ``file`` and ``console`` backends, which mail nobody, and with ``refuse``
-    False (test sends, dry runs), errors are returned as warnings instead. ``skip_content``
-    skips the content rules, never the draft rules (no articles, an article without a
-    link). The compliance rules are not repeated here: the send job's preflight runs the
-    same :func:`~digest.sending.compliance.compliance_findings` and no flag skips it.
-    """
-    return gate_report(settings, path, skip_content=skip_content, refuse=refuse).warnings
-
-
 def gate_report(
     settings: Settings, path: Path, *, skip_content: bool = False, refuse: bool = True
 ) -> CheckReport:
-    """:func:`gate_send`, keeping the issue it loaded and rendered: a send that passes the
-    gate takes its rendering from here (``Prepared.of``) instead of rendering again.
+    """The offline check before a real send: raise CheckFailedError (exit 6) on errors.
 
-    Every finding of the returned report is a warning: errors either raise or, where
-    :func:`gate_send` lets them through, are downgraded.
+    With the ``file`` and ``console`` backends, which mail nobody, and with ``refuse``
+    False (test sends, dry runs), errors come back as warnings instead: every finding of
+    the returned report is a warning. ``skip_content`` skips the content rules, never the
+    draft rules (no articles, an article without a link). The compliance rules are not
+    repeated here: the send job's preflight runs the same
+    :func:`~digest.sending.compliance.compliance_findings` and no flag skips it. The report
+    keeps the issue it loaded and rendered: the send takes its rendering from here
+    (``Prepared.of``) instead of rendering again.
     """
     provider = settings.delivery.provider
     report = check_issue(

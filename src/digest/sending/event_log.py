@@ -249,12 +249,8 @@ def record_request(
 
 def event_counts(ledger: Ledger, issue_id: str) -> dict[str, int]:
     """Recorded events of one issue by kind (every kind present, zero where none)."""
-    out = {str(k): 0 for k in EventKind}
-    for kind, n in ledger.db.execute(
-        "SELECT kind, COUNT(*) FROM events WHERE issue_id = ? GROUP BY kind", (issue_id,)
-    ):
-        out[kind] = n
-    return out
+    reach = event_reach(ledger, issue_id)
+    return {str(k): 0 for k in EventKind} | {k: n for k, (_, n) in reach.items()}
 
 
 def event_reach(ledger: Ledger, issue_id: str) -> dict[str, tuple[int, int]]:
