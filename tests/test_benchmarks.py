@@ -7,9 +7,13 @@ and their ratio. Timings themselves are for ``benchmarks/README.md``, not for pa
 
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
+from pathlib import Path
 
 from tests.paths import ROOT
 
@@ -21,10 +25,16 @@ MEASURES = [
     r"postmark 100: CPU s per 1k",
     r"postmark 100: peak RSS",
     r"postmark 100, no network \(upper bound\): msg/s vs ceiling",
+    r"postmark 100, list and ledger only \(serial part\): msg/s vs ceiling",
+    r"postmark 100: CPU of send \+ sink vs \d+ cores at the target",
     r"sendgrid 100: msg/s",
     r"sendgrid 100, no network \(upper bound\)",
+    r"sendgrid 100, list and ledger only \(serial part\)",
+    r"sendgrid 100: CPU of send \+ sink vs",
     r"mailgun 100: msg/s",
     r"mailgun 100, no network \(upper bound\)",
+    r"mailgun 100, list and ledger only \(serial part\)",
+    r"mailgun 100: CPU of send \+ sink vs",
     r"dry-run 100: wall",
     r"file 100: msg/s vs atomic write loop",
     r"smtp 100: client CPU s per 1k vs smtplib loop",
@@ -50,3 +60,43 @@ def test_quick_benchmark_prints_every_measure_with_its_reference_and_ratio() -> 
         assert re.fullmatch(r"\d+\.\d\d", ratio), (found[0], ratio)
         assert re.fullmatch(r"\d+\.\d\d/\d+\.\d\d/\d+\.\d\d", spread), (found[0], spread)
     assert out.stdout.startswith("machine: ")
+
+
+def _run_cut_send(tmp_path: Path, runner: str, provider: str) -> list[tuple[str, str]]:
+    """``runner`` (a ``benchmarks`` module standing in for ``digest``) sending the sample
+    issue to 30 rows through ``provider`` pointed at a closed port; each recipient's state
+    and message id from the ledger."""
+    from benchmarks.run import ENV, ISSUE, config_text, make_csv
+
+    csv_path = make_csv(tmp_path / "list.csv", 30)
+    config = tmp_path / "digest.toml"
+    config.write_text(config_text(provider, 9), encoding="utf-8")
+    env = {**os.environ, **ENV, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    out = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{runner}", "send", str(ISSUE), "--recipients",
+         str(csv_path), "--config", str(config), "--skip-check"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    with closing(sqlite3.connect(tmp_path / "ledger.sqlite3")) as db:
+        return db.execute("SELECT state, message_id FROM recipients ORDER BY id").fetchall()
+
+
+def test_the_no_network_run_sends_everyone_with_answers_made_in_the_process(
+    tmp_path: Path,
+) -> None:
+    rows = _run_cut_send(tmp_path, "nowire", "postmark")
+    assert len(rows) == 30 - 30 // 50
+    # the sink's own answer shape, one id a message: answered in the process (port 9 is shut)
+    assert all(state == "sent" and re.fullmatch(r"0d7c7f00-\d{6}-\d{4}-0{4}-0{12}", mid)
+               for state, mid in rows), rows
+
+
+def test_the_serial_part_run_records_everyone_without_building_or_calling(
+    tmp_path: Path,
+) -> None:
+    rows = _run_cut_send(tmp_path, "floor", "sendgrid")
+    assert len(rows) == 30 - 30 // 50
+    # the floor's own ids (one a call), which no adapter ever produces: nothing was built
+    assert {state for state, _ in rows} == {"sent"}
+    assert {mid for _, mid in rows} == {"<000001@sendgrid.example.org>"}
