@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -413,3 +415,36 @@ def test_send_of_an_issue_that_does_not_load_still_names_its_line(tmp_path):
         assert "issue-7.yaml" in done.stderr and "line" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
     assert not (folder / "outbox").exists()
+
+
+def test_a_send_loads_httpx_but_not_its_command_line(tmp_path, loopback):
+    """httpx's own CLI (with rich and pygments) is ~50 ms of every send's start-up and is
+    never run; the HTTP client itself still works (the send reaches the provider)."""
+    server = loopback(FakeResend(api_key="re_test_key"))
+    write_config(
+        tmp_path,
+        provider="resend",
+        options={"base_url": server.url},
+        sending={"ledger": "ledger.sqlite3"},
+        audience={"recipients": "subs.csv"},
+    )
+    write_csv(tmp_path / "subs.csv", ["ann@example.org"])
+    (tmp_path / "issue-7.yaml").write_text(issue_yaml(), encoding="utf-8")
+    probe = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('MODULES', *sorted({m.split('.')[0] for m in sys.modules"
+        " if m.split('.')[0] in ('httpx', 'rich', 'pygments')}), file=sys.stderr))\n"
+        "sys.argv = ['digest', *sys.argv[1:]]\n"
+        "runpy.run_module('digest', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "send", "issue-7.yaml", "--skip-check"],
+        cwd=tmp_path,
+        env=cli_env(RESEND_API_KEY="re_test_key"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "MODULES httpx\n" in done.stderr, done.stderr
+    assert server.app.deliveries("ann@example.org") == 1

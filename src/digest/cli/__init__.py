@@ -16,6 +16,11 @@ import click
 
 from ..errors import EXIT_INTERRUPTED, EXIT_LEDGER, DigestError
 
+# httpx imports its own command line, and with it rich and pygments, whenever they are
+# installed: ~50 ms of every command that sends or fetches. This process never runs it, so
+# that import fails the way httpx provides for (its ``main`` then says the CLI is missing).
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 JSON_ERRORS = "digest.json_errors"
 """``ctx.meta`` key set by ``--log-format json``: errors are then written as JSON lines."""
 
