@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
+from benchmarks.floor import STARTUP_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 ISSUE = ROOT / "sample_issues" / "issue-12.yaml"
 NODE_MJML = ROOT / ".cache" / "npm" / "node_modules" / "mjml"
@@ -239,7 +241,7 @@ class Bench:
 
     def digest_send(self, provider: str, port: int, csv_path: Path,
                     dry_run: bool = False, network: bool = True,
-                    floor: bool = False) -> tuple[Usage, int]:
+                    floor: bool = False, env: dict[str, str] | None = None) -> tuple[Usage, int]:
         """``digest send`` in a fresh folder; its usage and the ledger's size in bytes.
 
         ``network=False`` runs it through :mod:`benchmarks.nowire`: every call answered in
@@ -256,7 +258,7 @@ class Bench:
             args = [sys.executable, "-m", main, "send", str(ISSUE), "--recipients",
                     str(csv_path), "--config", str(ws / "digest.toml"),
                     "--skip-check"]  # the sample's example.org links are sample data
-            usage = run_process(args + (["--dry-run"] if dry_run else []), ws)
+            usage = run_process(args + (["--dry-run"] if dry_run else []), ws, env)
             ledger = ws / "ledger.sqlite3"
             size = ledger.stat().st_size if ledger.exists() else 0
             return usage, size
@@ -282,10 +284,10 @@ class Bench:
             for _ in range(self.rounds):
                 ceiling = self.ceiling(pre, "postmark", http_port, sent)
                 rate_ref = sent / ceiling.wall
-                for provider, target, check, goal in (
-                    ("postmark", ">= 0.7", lambda d, r: r >= 0.7, 0.7),
-                    ("sendgrid", "> 1.0", lambda d, r: r > 1.0, 1.0),
-                    ("mailgun", "> 1.0", lambda d, r: r > 1.0, 1.0),
+                for provider, target, check in (
+                    ("postmark", ">= 0.7", lambda d, r: r >= 0.7),
+                    ("sendgrid", "> 1.0", lambda d, r: r > 1.0),
+                    ("mailgun", "> 1.0", lambda d, r: r > 1.0),
                 ):
                     sink_before = sink_cpu("http")
                     usage, _ = self.digest_send(provider, http_port, csv_path)
@@ -303,17 +305,24 @@ class Bench:
                              "msg/s", True).add(sent / bound.wall, rate_ref)
                     # what one process must do in order whatever runs beside it: start-up,
                     # the list into the ledger, the ledger's record of each batch
-                    floor, _ = self.digest_send(provider, http_port, csv_path, floor=True)
+                    marks = self.work / "startup.txt"
+                    floor, _ = self.digest_send(provider, http_port, csv_path, floor=True,
+                                                env={STARTUP_FILE: str(marks)})
+                    startup_cpu, after_startup = map(float, marks.read_text().split())
+                    marks.unlink()
                     self.row(f"{provider} {k}, list and ledger only (serial part): msg/s vs "
                              "ceiling", "msg/s", True).add(sent / floor.wall, rate_ref)
-                    # the CPU this send and the sink used, against what the machine's cores
-                    # have in the wall time the target allows: above 1, no design that does
-                    # the same work fits on this machine at the target
+                    # the best wall time any design doing this same work could reach here:
+                    # start-up first (nothing can be built before the issue is rendered),
+                    # then the longer of the rest of the serial part and all the CPU left
+                    # (this send's and the sink's) spread perfectly over every core
                     if sink_before is not None and sink_after is not None:
-                        cores = os.cpu_count() or 1
-                        self.row(f"{provider} {k}: CPU of send + sink vs {cores} cores at the "
-                                 "target", "s", False).add(
-                            usage.cpu + sink_after - sink_before, cores * ceiling.wall / goal)
+                        startup = floor.wall - after_startup
+                        rest = usage.cpu + (sink_after - sink_before) - startup_cpu
+                        best = startup + max(floor.wall - startup,
+                                             rest / (os.cpu_count() or 1))
+                        self.row(f"{provider} {k}, any parallel design of this work (bound): "
+                                 "msg/s vs ceiling", "msg/s", True).add(sent / best, rate_ref)
                 dry, _ = self.digest_send("postmark", http_port, csv_path, dry_run=True)
                 db = self.work / "ref.sqlite3"
                 ref = self.reference("csv", str(csv_path), str(db))
