@@ -232,7 +232,7 @@ def test_a_replayed_request_is_acknowledged_and_changes_nothing_even_after_a_res
             body, headers = wire.body_and_headers(provider, s.build(target))
             assert wire.raw(provider, body, headers).json()["suppressed"] == 1
             with site.ledger() as ledger:
-                assert ledger.remove_suppression(target.email)
+                assert ledger.remove_suppression(target.email, reason="complained")
         with serve_site(tmp_path, BASE_TOML, env(sns.url)) as site:  # a restart
             replay = Wire(site.url, sns).raw(provider, body, headers)
             assert replay.status_code == 200

@@ -204,6 +204,40 @@ def test_remove_suppression_takes_off_only_the_reason_asked(tmp_path: Path) -> N
     assert not ledger.remove_suppression("ann@example.org")
 
 
+def test_an_address_keeps_every_reason_and_shows_the_readers_opt_out_first(
+    tmp_path: Path,
+) -> None:
+    ledger = _ledger(tmp_path)
+    ledger.suppress([("ann@example.org", "bounced")], source="provider:postmark")
+    assert ledger.suppress([("Ann@Example.org", "unsubscribed")], source="one-click") == (1, 0)
+    assert ledger.suppress([("ann@example.org", "unsubscribed")], source="web page") == (0, 1)
+    assert ledger.is_suppressed("ann@example.org") == "unsubscribed"
+    assert [(s.reason, s.source) for s in ledger.suppressions("ann@example.org")] == [
+        ("unsubscribed", "one-click"),
+        ("bounced", "provider:postmark"),
+    ]
+    assert ledger.suppression_count() == 1
+
+
+def test_remove_without_a_reason_lifts_bounces_and_typed_entries_but_no_readers_opt_out(
+    tmp_path: Path,
+) -> None:
+    """``digest suppress --remove``'s rule: what the operator typed, bounces and manual
+    entries go; an unsubscribe or complaint that came from the reader stays."""
+    ledger = _ledger(tmp_path)
+    ledger.suppress([("a@x.org", "unsubscribed")], source="cli")
+    ledger.suppress([("b@x.org", "complained"), ("c@x.org", "bounced")], source="provider:ses")
+    ledger.suppress([("d@x.org", "unsubscribed")], source="unsubscribes.csv")
+    ledger.suppress([("e@x.org", "manual"), ("e@x.org", "unsubscribed")], source="one-click")
+    assert ledger.remove_suppression("a@x.org") == ("unsubscribed",)
+    assert ledger.remove_suppression("b@x.org") == ()
+    assert ledger.remove_suppression("c@x.org") == ("bounced",)
+    assert ledger.remove_suppression("d@x.org") == ()
+    assert ledger.remove_suppression("e@x.org") == ("manual",)
+    left = [ledger.is_suppressed(f"{c}@x.org") for c in "abcde"]
+    assert left == [None, "complained", None, "unsubscribed", "unsubscribed"]
+
+
 def _mid_call(ledger: Ledger, provider: str, n: int = 1, size: int = 10) -> Any:
     """Issue ``issue-1`` with ``n`` recipients whose first batch's call to ``provider``
     began and never ended (a crash mid-call); returns that batch."""

@@ -10,7 +10,9 @@ import pytest
 from tests.paths import ROOT
 
 from digest.errors import LedgerError
+from digest.sending import Subscribers
 from digest.sending.ledger import MIGRATIONS, Ledger
+from digest.sending.subscriber_io import add_subscribers
 
 FIXTURE = ROOT / "tests" / "fixtures" / "ledgers" / "v0.1.0.sqlite3"
 
@@ -113,3 +115,33 @@ def test_keyed_batches_of_the_short_lived_design_become_unknown(tmp_path: Path) 
         assert [r[0] for r in ledger.db.execute("SELECT state FROM recipients")] == ["unknown"] * 2
         assert ledger.db.execute("SELECT outcome FROM batches").fetchone()[0] == "ambiguous"
         assert ledger.reopen_lost("issue-1", "hash", "resend", 3600) == 2
+
+
+def test_0009_keeps_each_suppression_and_lets_an_unsubscribe_join_a_bounce(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger of the release before 0009 (one reason per address) keeps its entries and
+    subscriber statuses; after it, an unsubscribe of a bounced reader is recorded and
+    outlives the bounce, and the triggers still follow the list."""
+    path = tmp_path / "l.sqlite3"
+    before_0009 = [n for n, _ in MIGRATIONS].index("0009-suppressions-per-reason")
+    monkeypatch.setattr("digest.sending.ledger.MIGRATIONS", MIGRATIONS[:before_0009])
+    with Ledger(path) as ledger:
+        add_subscribers(ledger, ["hans@example.de", "ann@example.org"], consent_text="ok")
+        ledger.suppress([("hans@example.de", "bounced")], source="provider:postmark")
+        ledger.suppress([("ann@example.org", "unsubscribed")], source="one-click")
+        before = ledger.db.execute("SELECT * FROM suppressions ORDER BY email_key").fetchall()
+    monkeypatch.undo()
+    with Ledger(path) as ledger:
+        assert ledger.schema_version == len(MIGRATIONS)
+        assert ledger.db.execute("SELECT * FROM suppressions ORDER BY email_key").fetchall() == (
+            before
+        )
+        store = Subscribers(ledger)
+        assert store.counts()["bounced"] == store.counts()["unsubscribed"] == 1
+        assert ledger.suppress([("hans@example.de", "unsubscribed")], source="one-click") == (1, 0)
+        assert store.get("hans@example.de").status == "unsubscribed"  # type: ignore[union-attr]
+        assert ledger.remove_suppression("hans@example.de") == ("bounced",)
+        assert ledger.is_suppressed("hans@example.de") == "unsubscribed"
+        assert ledger.remove_suppression("ann@example.org", reason="unsubscribed")
+        assert store.get("ann@example.org").status == "active"  # type: ignore[union-attr]

@@ -120,6 +120,44 @@ def test_unsubscribe_and_bounce_set_the_status_and_the_undo_restores_it(tmp_path
         assert store.counts()["active"] == 1
 
 
+def test_a_subscriber_who_bounced_then_unsubscribed_stays_unsubscribed(tmp_path: Path) -> None:
+    """Their status is the strongest reason left: removing the bounce keeps them
+    unsubscribed; the undo with a bounce left makes them bounced, not active."""
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        store = Subscribers(ledger)
+        add_subscribers(ledger, ["ann@example.org", "bob@example.org"], consent_text="ok")
+        for email in ("ann@example.org", "bob@example.org"):
+            ledger.suppress([(email, "bounced")], source="provider:postmark")
+            ledger.suppress([(email, "unsubscribed")], source="one-click")
+
+        def status(email: str) -> str:
+            row = store.get(email)
+            assert row is not None
+            return row.status
+
+        assert (status("ann@example.org"), status("bob@example.org")) == ("unsubscribed",) * 2
+        assert ledger.remove_suppression("ann@example.org") == ("bounced",)
+        assert status("ann@example.org") == "unsubscribed"
+        assert ledger.remove_suppression("bob@example.org", reason="unsubscribed")
+        assert status("bob@example.org") == "bounced"
+        assert ledger.remove_suppression("ann@example.org", reason="unsubscribed")
+        assert status("ann@example.org") == "active"
+        add_subscribers(ledger, ["cy@example.org"], consent_text="ok")
+        ledger.suppress([("cy@example.org", "manual")], source="cli")
+        ledger.suppress([("dee@example.org", "bounced"), ("dee@example.org", "complained")])
+        add_subscribers(ledger, ["dee@example.org"], consent_text="ok")
+        assert (status("cy@example.org"), status("dee@example.org")) == ("active", "complained")
+
+
+def test_suppressing_a_subscribers_address_counts_it_once(tmp_path: Path) -> None:
+    """The status the trigger changes is no second suppression (``digest suppress`` said
+    "2 new, -1 already on the list")."""
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        add_subscribers(ledger, ["ann@example.org"], consent_text="ok")
+        assert ledger.suppress([("ann@example.org", "unsubscribed")], source="cli") == (1, 0)
+        assert Subscribers(ledger).counts()["unsubscribed"] == 1
+
+
 def test_signing_up_keeps_an_active_reader_and_confirming_lifts_their_own_suppression(
     tmp_path: Path,
 ) -> None:

@@ -51,7 +51,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 
 def tally(response: httpx.Response) -> tuple[int, int, int]:
-    """(events read, events recorded, addresses newly suppressed) from a webhook's answer."""
+    """(events read, events recorded, suppression entries newly made) from a webhook's answer."""
     assert response.status_code == 200, response.text
     answer = response.json()
     return answer["events"], answer["recorded"], answer["suppressed"]
@@ -131,6 +131,21 @@ def test_postmark_spam_complaint_suppresses_as_complained(site: Site) -> None:
     assert postmark(site, payload).status_code == 200
     assert states(site)["bob@example.org"] == "complained"
     assert suppressed(site, "bob@example.org") == "complained"
+
+
+def test_postmark_complaint_after_a_hard_bounce_is_recorded_beside_it(site: Site) -> None:
+    assert tally(postmark(site, postmark_bounce("pm-bob-0002", "bob@example.org")))[2] == 1
+    complaint = postmark_bounce("pm-bob-0002", "bob@example.org", "SpamComplaint")
+    complaint.update(RecordType="SpamComplaint", ID=43)
+    assert tally(postmark(site, complaint)) == (1, 1, 1)
+    assert suppressed(site, "bob@example.org") == "complained"
+    with site.ledger() as ledger:
+        assert [s.reason for s in ledger.suppressions("bob@example.org")] == [
+            "complained",
+            "bounced",
+        ]
+        assert ledger.remove_suppression("bob@example.org") == ("bounced",)
+        assert ledger.is_suppressed("bob@example.org") == "complained"
 
 
 def test_postmark_soft_bounce_and_delivery_are_recorded_without_suppressing(site: Site) -> None:

@@ -508,6 +508,22 @@ def retry(
     return report.exit_code
 
 
+def _kept_message(email: str, reason: str, source: str, lifted: tuple[str, ...]) -> str:
+    """Why ``--remove`` left an address on the list, and the reader's ways back."""
+    sign_up = "signing up again and confirming, where you run the sign-up form"
+    if reason == "complained":
+        did, ways = "reported mail as spam", f"by {sign_up}"
+    else:
+        did, ways = "unsubscribed", f"with Undo on the unsubscribe page, or by {sign_up}"
+    text = (
+        f"{email} stays on the suppression list: the reader {did} ({source}). Only they can "
+        f"undo that: {ways}."
+    )
+    if lifted:
+        text += f" Its {' and '.join(lifted)} entry was removed."
+    return text
+
+
 @click.command()
 @click.argument("addresses", nargs=-1, metavar="ADDRESS...")
 @click.option(
@@ -523,7 +539,10 @@ def retry(
     show_default=True,
 )
 @click.option(
-    "--remove", is_flag=True, help="Take the ADDRESSes off the list instead (for mistakes)."
+    "--remove",
+    is_flag=True,
+    help="Take the ADDRESSes off the list instead (for mistakes, or a bounce that is fixed); "
+    "a reader's own unsubscribe or spam report stays.",
 )
 @config_option
 def suppress(
@@ -559,6 +578,9 @@ def suppress(
                 click.echo(f"Removed {email} from the suppression list.")
             for email in removed.absent:
                 click.echo(f"{email} was not on the suppression list.")
+            for email, opt_out, lifted in removed.kept:
+                bad += 1
+                click.secho(_kept_message(email, opt_out.reason, opt_out.source, lifted), err=True)
         results = []
         if addresses and not remove:
             results.append((suppress_addresses(ledger, addresses, reason=reason), "argument "))

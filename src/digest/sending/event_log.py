@@ -55,7 +55,8 @@ class Recorded:
     recorded: int = 0
     """Events stored (matched and not seen before)."""
     suppressed: int = 0
-    """Addresses newly on the suppression list."""
+    """Suppression entries newly recorded: an address has one per reason, so an
+    unsubscribe of an address that bounced before counts too."""
     replay: bool = False
     """The request's one-time id was seen before: nothing was done."""
 
@@ -172,7 +173,7 @@ def _suppress(ledger: Ledger, email: str, reason: str, provider: str, now: str) 
 def _apply(
     ledger: Ledger, event: TrackingEvent, row: _Row, soft_bounce_limit: int, now: str
 ) -> int:
-    """The event's effect on one matched send; returns addresses newly suppressed."""
+    """The event's effect on one matched send; returns suppression entries newly made."""
     reason = event.suppression
     if event.kind is EventKind.SOFT_BOUNCE:
         key = email_key(row.email)

@@ -7,7 +7,8 @@ Tables::
                   retryable, attempts, timestamps, and the batch it was last sent in
     batches       one row per provider call: number, state (open/sending/done), the key last
                   sent, the provider, when the last call started and its outcome class
-    suppressions  addresses no send may reach: unsubscribed, bounced, complained
+    suppressions  addresses no send may reach, one row per address and reason
+                  (unsubscribed, bounced, complained, manual) with its source
     events        provider events matched to a recipient of an issue (see event_log)
     webhook_nonces  one-time ids of webhook requests already acted on (replays)
     requeues      failures a person chose to send again (``retry --failed``): what they
@@ -20,9 +21,10 @@ and, for readers who join themselves (:mod:`digest.sending.subscribers`)::
     subscriber_limits   sign-up and mail counts per keyed hash of an IP or address
     suppression_hashes  keyed hashes of forgotten addresses: no send may reach them
 
-Two triggers keep a subscriber's status in step with the suppression list: a suppression
-(unsubscribe, bounce, complaint) sets it, and removing one (the unsubscribe page's undo)
-makes a confirmed reader active again.
+Two triggers keep a subscriber's status in step with the suppression list: it is their
+strongest reason (an unsubscribe, then a complaint, then a bounce), and removing the last
+one (the unsubscribe page's undo of an unsubscribe that is all there is) makes a confirmed
+reader active again.
 
 Recipient states: ``pending`` (not sent yet), ``sent``, ``failed`` (with ``retryable``),
 ``unknown`` (the call may have been taken but its answer was lost: never sent again until
@@ -72,6 +74,7 @@ from .recipients import email_key
 __all__ = [
     "EVENT_STATES",
     "MIGRATIONS",
+    "OPERATOR_SOURCE",
     "STATES",
     "SUPPRESSION_REASONS",
     "BatchRow",
@@ -79,6 +82,7 @@ __all__ = [
     "Ledger",
     "MemberRow",
     "Outcome",
+    "Suppression",
     "UnknownBatch",
     "batch_key",
     "ledger_error",
@@ -87,6 +91,15 @@ __all__ = [
 STATES = ("pending", "sent", "failed", "unknown", "suppressed", "bounced", "complained")
 EVENT_STATES = ("bounced", "complained")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "manual")
+_OPT_OUTS = ("unsubscribed", "complained")
+OPERATOR_SOURCE = "cli"
+"""The source of an address typed on ``digest suppress``'s command line: the operator's own
+word, which ``digest suppress --remove`` may take back."""
+_RANK = (
+    "CASE reason WHEN 'unsubscribed' THEN 1 WHEN 'complained' THEN 2 WHEN 'bounced' THEN 3 "
+    "ELSE 4 END"
+)
+"""Which of an address's reasons is shown: the reader's own opt-out before a bounce."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS issues (
@@ -249,6 +262,48 @@ BEGIN
 END;
 """
 
+_SUPPRESSIONS_PER_REASON = """
+CREATE TABLE suppressions_per_reason (
+    email_key   TEXT NOT NULL,
+    email       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    source      TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (email_key, reason)
+);
+INSERT INTO suppressions_per_reason (email_key, email, reason, source, created_at)
+    SELECT email_key, email, reason, source, created_at FROM suppressions;
+DROP TABLE suppressions;
+ALTER TABLE suppressions_per_reason RENAME TO suppressions;
+CREATE TRIGGER subscribers_suppressed AFTER INSERT ON suppressions
+WHEN NEW.reason IN ('unsubscribed', 'bounced', 'complained')
+BEGIN
+    UPDATE subscribers SET status = NEW.reason, updated_at = NEW.created_at
+    WHERE email_key = NEW.email_key AND (status = 'active' OR (
+        status IN ('unsubscribed', 'bounced', 'complained')
+        AND CASE NEW.reason WHEN 'unsubscribed' THEN 1 WHEN 'complained' THEN 2 ELSE 3 END
+          < CASE status WHEN 'unsubscribed' THEN 1 WHEN 'complained' THEN 2 ELSE 3 END));
+END;
+CREATE TRIGGER subscribers_unsuppressed AFTER DELETE ON suppressions
+WHEN OLD.reason IN ('unsubscribed', 'bounced', 'complained')
+BEGIN
+    UPDATE subscribers SET status = COALESCE((SELECT s.reason FROM suppressions s
+            WHERE s.email_key = OLD.email_key
+            AND s.reason IN ('unsubscribed', 'bounced', 'complained')
+            ORDER BY CASE s.reason WHEN 'unsubscribed' THEN 1 WHEN 'complained' THEN 2
+            ELSE 3 END LIMIT 1), 'active'),
+        updated_at = strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')
+    WHERE email_key = OLD.email_key AND status = OLD.reason AND (confirmed_at IS NOT NULL
+        OR EXISTS (SELECT 1 FROM suppressions s WHERE s.email_key = OLD.email_key
+            AND s.reason IN ('unsubscribed', 'bounced', 'complained')));
+END;
+"""
+"""One row per address *and reason*: an unsubscribe is recorded even when the address
+already bounced, so lifting the bounce later leaves the reader's opt-out in place. The
+triggers are made anew (dropping the old table dropped them): a subscriber's status is
+their strongest remaining reason (unsubscribed, then complained, then bounced), and they
+are active again only when none is left."""
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001-initial", _SCHEMA),
     ("0003-events", _EVENTS_SCHEMA),
@@ -286,6 +341,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         "AND b.outcome = 'keyed');\n"
         "UPDATE batches SET outcome = 'ambiguous' WHERE outcome = 'keyed';",
     ),
+    ("0009-suppressions-per-reason", _SUPPRESSIONS_PER_REASON),
 )
 """Forward migrations, applied in order, each once, each in its own transaction.
 
@@ -461,6 +517,15 @@ class Outcome:
     error: str | None
     retryable: bool
     unknown: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """One reason an address is on the suppression list, where it came from and when."""
+
+    reason: str
+    source: str
+    created_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -747,15 +812,14 @@ class Ledger:
         """Run an ``INSERT OR IGNORE`` over ``rows``; returns (inserted, ignored).
 
         Rows go in chunks of a few thousand, each chunk one transaction, so a huge list
-        neither sits in memory nor holds the write lock for long.
+        neither sits in memory nor holds the write lock for long. Counted by the cursor's
+        rowcount, which leaves out what triggers change (a subscriber's status).
         """
         inserted = ignored = 0
         it = iter(rows)
         while chunk := list(islice(it, _CHUNK)):
             with self._tx():
-                before = self.db.total_changes
-                self.db.executemany(sql, chunk)
-                n = self.db.total_changes - before
+                n = self.db.executemany(sql, chunk).rowcount
             inserted += n
             ignored += len(chunk) - n
         return inserted, ignored
@@ -899,8 +963,8 @@ class Ledger:
             with self._tx():
                 rows = self._one_json_row(
                     "SELECT json_group_array(json_array(id, gone)) FROM ("
-                    "SELECT r.id AS id, s.email_key IS NOT NULL AS gone FROM recipients r "
-                    "LEFT JOIN suppressions s ON s.email_key = r.email_key "
+                    "SELECT r.id AS id, EXISTS (SELECT 1 FROM suppressions s "
+                    "WHERE s.email_key = r.email_key) AS gone FROM recipients r "
                     "WHERE r.issue_id = ? AND r.state = 'pending' AND r.batch IS NULL "
                     "ORDER BY r.id LIMIT ?)",
                     (issue_id, size),
@@ -1409,7 +1473,11 @@ class Ledger:
     def suppress(
         self, addresses: Iterable[tuple[str, str]], *, source: str = ""
     ) -> tuple[int, int]:
-        """Add ``(email, reason)`` pairs; returns (added, already there)."""
+        """Add ``(email, reason)`` pairs; returns (added, already there).
+
+        Each reason of an address is its own entry, so an unsubscribe is recorded even when
+        the address already bounced (and outlives the bounce's removal).
+        """
 
         def rows() -> Iterator[tuple[str, str, str, str, str]]:
             for email, reason in addresses:
@@ -1427,29 +1495,54 @@ class Ledger:
         )
 
     def is_suppressed(self, email: str) -> str | None:
-        """The reason ``email`` is suppressed, or None."""
+        """The reason ``email`` is suppressed (its strongest: an unsubscribe before a
+        complaint before a bounce), or None."""
         row = self.db.execute(
-            "SELECT reason FROM suppressions WHERE email_key = ?", (email_key(email),)
+            f"SELECT reason FROM suppressions WHERE email_key = ? ORDER BY {_RANK} LIMIT 1",
+            (email_key(email),),
         ).fetchone()
         return str(row[0]) if row else None
 
-    def remove_suppression(self, email: str, *, reason: str | None = None) -> bool:
-        """Take ``email`` off the suppression list (only if suppressed for ``reason``, if given).
+    def suppressions(self, email: str) -> list[Suppression]:
+        """Every reason ``email`` is suppressed, strongest first."""
+        return [
+            Suppression(*row)
+            for row in self.db.execute(
+                "SELECT reason, source, created_at FROM suppressions WHERE email_key = ? "
+                f"ORDER BY {_RANK}, created_at",
+                (email_key(email),),
+            )
+        ]
 
-        For mistakes (``digest suppress --remove``) and the unsubscribe page's undo, where the
-        token proves the inbox. True when a row was removed.
+    def remove_suppression(self, email: str, *, reason: str | None = None) -> tuple[str, ...]:
+        """Take ``email``'s entries off the suppression list; returns the reasons removed.
+
+        With ``reason``, only that entry: the unsubscribe page's undo takes away the
+        reader's unsubscribe (the token proves the inbox) and never a bounce or complaint.
+        Without, every entry except the reader's own opt-outs (an unsubscribe or spam
+        report from the link, the page, their provider or an imported list; only one the
+        operator typed on ``digest suppress``'s command line goes): ``digest suppress
+        --remove`` undoes a mistake or lifts a bounce, and must never make a reader who
+        unsubscribed mailable again. Only the reader lifts their opt-out: the undo, or
+        signing up again and confirming.
         """
         sql = "DELETE FROM suppressions WHERE email_key = ?"
         params: tuple[str, ...] = (email_key(email),)
         if reason is not None:
             sql += " AND reason = ?"
             params = (*params, reason)
+        else:
+            sql += " AND (reason NOT IN (?, ?) OR source = ?)"
+            params = (*params, *_OPT_OUTS, OPERATOR_SOURCE)
         with self._tx():
-            cur = self.db.execute(sql, params)
-        return cur.rowcount > 0
+            removed = self.db.execute(sql + " RETURNING reason", params).fetchall()
+        return tuple(sorted(str(r[0]) for r in removed))
 
     def suppression_count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0])
+        """How many addresses the list holds (an address with two reasons counts once)."""
+        return int(
+            self.db.execute("SELECT COUNT(DISTINCT email_key) FROM suppressions").fetchone()[0]
+        )
 
     # -- provider events -----------------------------------------------------------------
 

@@ -9,7 +9,8 @@ Statuses: ``pending`` (signed up, not confirmed; never mailed, purged after
 ``[subscribe] purge_after_days``), ``active`` (in the audience when ``[audience] source``
 includes subscribers), ``unsubscribed``, ``bounced``, ``complained`` (set by triggers on
 the suppression list, so the unsubscribe page and provider webhooks need not know about
-subscribers).
+subscribers: the strongest reason the address has, an unsubscribe before a complaint
+before a bounce).
 """
 
 from __future__ import annotations
@@ -225,8 +226,10 @@ class Subscribers:
         with self._tx():
             self.db.execute(
                 "UPDATE subscribers SET status = (SELECT s.reason FROM suppressions s "
-                "WHERE s.email_key = subscribers.email_key) WHERE status = 'active' AND "
-                "email_key IN (SELECT email_key FROM suppressions "
+                "WHERE s.email_key = subscribers.email_key AND s.reason IN "
+                "('unsubscribed', 'bounced', 'complained') ORDER BY CASE s.reason "
+                "WHEN 'unsubscribed' THEN 1 WHEN 'complained' THEN 2 ELSE 3 END LIMIT 1) "
+                "WHERE status = 'active' AND email_key IN (SELECT email_key FROM suppressions "
                 "WHERE reason IN ('unsubscribed', 'bounced', 'complained'))"
             )
         return added, already

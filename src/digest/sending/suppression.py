@@ -1,9 +1,13 @@
 """The suppression list: addresses no send may reach (unsubscribed, bounced, complained).
 
-It lives in the ledger's SQLite file (table ``suppressions``), keyed by the lower-cased
-address, and every send drops its members before batching. Add to it with
-``digest suppress ADDRESS...``, ``digest suppress --from-csv FILE``, the
+It lives in the ledger's SQLite file (table ``suppressions``), one entry per lower-cased
+address and reason, and every send drops an address with any entry before batching. Add to
+it with ``digest suppress ADDRESS...``, ``digest suppress --from-csv FILE``, the
 ``[audience] suppressions`` CSV (imported at the start of every send), or provider events.
+
+``digest suppress --remove`` takes back what it can: bounces, manual entries and what was
+typed on its own command line. A reader's own unsubscribe or spam report stays; only the
+reader lifts it (the unsubscribe page's undo, or signing up again and confirming).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
-from .ledger import SUPPRESSION_REASONS, Ledger
+from .ledger import OPERATOR_SOURCE, SUPPRESSION_REASONS, Ledger, Suppression
 from .recipients import BadRow, normalise_address, read_recipients
 
 __all__ = [
@@ -41,7 +45,11 @@ def _check_reason(reason: str) -> str:
 
 
 def suppress_addresses(
-    ledger: Ledger, addresses: Iterable[str], *, reason: str = "unsubscribed", source: str = "cli"
+    ledger: Ledger,
+    addresses: Iterable[str],
+    *,
+    reason: str = "unsubscribed",
+    source: str = OPERATOR_SOURCE,
 ) -> SuppressResult:
     """Validate and add addresses given one by one; bad ones are reported by position."""
     _check_reason(reason)
@@ -86,12 +94,17 @@ def import_suppressions(
 @dataclass
 class UnsuppressResult:
     removed: list[str] = field(default_factory=list)
+    """Off the list now: a send may reach them again."""
+    kept: list[tuple[str, Suppression, tuple[str, ...]]] = field(default_factory=list)
+    """Still on the list because the reader opted out: (address, their opt-out, the
+    reasons that were removed)."""
     absent: list[str] = field(default_factory=list)
     bad: list[BadRow] = field(default_factory=list)
 
 
 def unsuppress_addresses(ledger: Ledger, addresses: Iterable[str]) -> UnsuppressResult:
-    """Take addresses off the list (a mistake undone); bad ones reported by position."""
+    """Take addresses off the list (a mistake undone, a bounce lifted); bad ones reported by
+    position. A reader's own opt-out is never taken off (see the module docstring)."""
     result = UnsuppressResult()
     for i, address in enumerate(addresses, start=1):
         try:
@@ -99,5 +112,12 @@ def unsuppress_addresses(ledger: Ledger, addresses: Iterable[str]) -> Unsuppress
         except ValueError as e:
             result.bad.append(BadRow(i, address, str(e)))
             continue
-        (result.removed if ledger.remove_suppression(email) else result.absent).append(email)
+        lifted = ledger.remove_suppression(email)
+        left = ledger.suppressions(email)
+        if left:
+            result.kept.append((email, left[0], lifted))
+        elif lifted:
+            result.removed.append(email)
+        else:
+            result.absent.append(email)
     return result

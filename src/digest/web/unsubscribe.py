@@ -3,7 +3,8 @@
 The pages name the newsletter and show the address masked (``a•••@example.org``): the
 link may have been forwarded. After the button, an **undo** posts the same token with
 ``undo=yes`` and takes away only the ``unsubscribed`` suppression (the token proves the
-inbox; a bounce or complaint stays).
+inbox; a bounce or complaint stays, and the page then says mail still will not come, so
+nobody is told "you will keep getting it" about an address nothing can be sent to).
 
 The token is checked before a byte of the body is read: a bad link is answered at once and
 its body never read. A good link's body is read up to ``[serve] max_unsubscribe_body``
@@ -23,6 +24,7 @@ from .body import BodyRefused, read_body
 from .ledger_gate import LedgerUnavailable
 
 if TYPE_CHECKING:
+    from ..sending.ledger import Ledger
     from .app import Web
 
 __all__ = ["mask", "unsubscribe"]
@@ -37,6 +39,12 @@ def mask(email: str) -> str:
     if not at:
         local, domain = email, ""
     return f"{local[:1]}•••{at}{domain}"
+
+
+def _undo(ledger: Ledger, email: str) -> str | None:
+    """Take away the reader's unsubscribe; what still stops mail to them, or None."""
+    ledger.remove_suppression(email, reason=_REASON)
+    return ledger.is_suppressed(email)
 
 
 def bad_link(web: Web, *, close: bool) -> Response:
@@ -79,9 +87,14 @@ async def unsubscribe(web: Web, request: Request, token: str) -> Response:
         form = parse_qs(body.decode("utf-8", "replace"))
     if "undo" in form:
         try:
-            await web.gate.run(lambda ledger: ledger.remove_suppression(email, reason=_REASON))
+            left = await web.gate.run(lambda ledger: _undo(ledger, email))
         except LedgerUnavailable:
             return web.pages.unavailable()
+        if left is not None:
+            return web.pages.page(
+                200, "web/still_stopped.html.j2", title="Mail is still stopped",
+                masked=mask(email), bounced=left == "bounced",
+            )
         return web.pages.page(
             200, "web/resubscribed.html.j2", title="You are still subscribed", masked=mask(email)
         )
