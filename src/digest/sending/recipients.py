@@ -278,11 +278,27 @@ class _Columns:
     extra: list[tuple[str, str]]
 
 
+def _refuse_repeated_columns(mapping: list[tuple[str, str]], p: Path) -> None:
+    """A column named twice (``email,email``, ``Email,Name,email``) is refused: the row's
+    cells are looked up by name, so one of the two would be read and the other dropped
+    without a word. Blank headings (a spreadsheet's trailing empty columns) are not names."""
+    seen: dict[str, str] = {}
+    for raw, col in mapping:
+        if not col:
+            continue
+        if col in seen:
+            as_written = "" if raw == seen[col] else f" (as {seen[col]!r} and {raw!r})"
+            raise RecipientsError(
+                f"{p}:1: the header row names the column {col!r} twice{as_written}; digest "
+                "would read one and drop the other, so rename or remove one of them."
+            )
+        seen[col] = raw
+
+
 def _columns(header: list[str], p: Path) -> _Columns:
     mapping = [(raw, _field_name(raw)) for raw in header]
-    by_field: dict[str, str] = {}
-    for raw, col in mapping:
-        by_field.setdefault(col, raw)
+    _refuse_repeated_columns(mapping, p)
+    by_field = {col: raw for raw, col in mapping}
 
     def pick(names: tuple[str, ...]) -> str | None:
         return next((by_field[n] for n in names if n in by_field), None)
@@ -322,7 +338,7 @@ def read_recipients(path: Path | str) -> Iterator[Row | BadRow]:
     (the send records it as suppressed); one never confirmed is ``inactive``.
 
     Raises :class:`~digest.errors.RecipientsError` only when the file as a whole is unusable
-    (missing, not UTF-8, no email column).
+    (missing, not UTF-8, no email column, a column named twice).
     """
     p = Path(path)
     fmt = sniff_recipients(p) if p.is_file() else CsvFormat()
