@@ -156,3 +156,23 @@ def test_markdown_link_with_a_refused_target_is_an_error(target: str) -> None:
     intro = GOOD.replace("number: 3\n", f"number: 3\nintro: 'Hi.\n\n  Read [this]({target}).'\n")
     with pytest.raises(IssueFileError, match=r"intro: links must start"):
         parse_issue(intro, "x.yaml")
+
+
+DEEP = "number: 3\ndate: 2026-11-27\nintro: " + "[" * 600 + "]" * 600 + "\narticles: []\n"
+
+
+def test_deep_nesting_is_an_error_naming_the_file_and_line_not_a_recursion_error() -> None:
+    with pytest.raises(IssueFileError) as caught:
+        parse_issue(DEEP, "deep.yaml")
+    assert str(caught.value) == (
+        "deep.yaml:3: lists and mappings nested more than 32 levels deep; "
+        "an issue file needs only a few"
+    )
+
+
+def test_build_reports_deep_nesting_without_a_traceback(write) -> None:  # type: ignore[no-untyped-def]
+    path = write("deep.yaml", DEEP)
+    result = CliRunner().invoke(cli, ["build", str(path), "--out", str(path.parent / "o")])
+    assert result.exit_code == 3, result.output
+    assert f"{path}:3: lists and mappings nested more than 32 levels deep" in result.output
+    assert "Traceback" not in result.output and "RecursionError" not in result.output
