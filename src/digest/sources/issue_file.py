@@ -80,14 +80,20 @@ MAX_DEPTH = 32
 """How deep an issue file may nest lists and mappings (its own fields need a few): deeper
 text is refused before the recursive walks here and in PyYAML's composer overflow the stack."""
 
+NO_ANCHORS = (
+    "issue files don't support YAML anchors/aliases (&name, *name) or merge keys (<<); "
+    "write the value out"
+)
+
 
 class _Refused(yaml.MarkedYAMLError):
-    """YAML that parses but that issue files refuse: deep nesting."""
+    """YAML that parses but that issue files refuse: anchors, aliases, merge keys (an alias
+    bomb expands to billions of nodes in the walks over the tree) and deep nesting."""
 
 
 class _IssueLoader(yaml.SafeLoader):
     """SafeLoader that leaves dates and times as text for the model to parse, and refuses
-    nesting past :data:`MAX_DEPTH` as it composes.
+    anchors, aliases, merge keys and nesting past :data:`MAX_DEPTH` as it composes.
 
     PyYAML's own timestamp parsing raises a bare ``ValueError`` for an impossible date such
     as 2026-02-30, with no line; pydantic reports it like every other mistake.
@@ -104,6 +110,8 @@ class _IssueLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(problem=NO_ANCHORS, problem_mark=event.start_mark)
         if self._depth >= MAX_DEPTH:
             raise _Refused(
                 problem=f"lists and mappings nested more than {MAX_DEPTH} levels deep; "
@@ -115,6 +123,10 @@ class _IssueLoader(yaml.SafeLoader):
             node: yaml.Node | None = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if isinstance(node, yaml.MappingNode):
+            for key, _ in node.value:
+                if key.tag == "tag:yaml.org,2002:merge":
+                    raise _Refused(problem=NO_ANCHORS, problem_mark=key.start_mark)
         return node
 
 
