@@ -10,6 +10,7 @@ named by date; only their ``slug`` (default ``issue-NUMBER``), ``number`` and st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date as Date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,8 +59,10 @@ def _peek(path: Path) -> IssueFileInfo:
         return IssueFileInfo(path, None, None, None)
     number = data.get("number")
     number = number if isinstance(number, int) and not isinstance(number, bool) else None
-    when = data.get("date")  # text: the issue loader leaves dates for the model to parse
-    when_text = str(when) if when else None
+    try:  # text: the issue loader leaves dates for the model, which takes only ISO ones
+        when_text: str | None = Date.fromisoformat(str(data.get("date"))[:10]).isoformat()
+    except ValueError:
+        when_text = None
     slug = data.get("slug")
     if not isinstance(slug, str) or not slug:
         slug = f"issue-{number}" if number is not None else None
