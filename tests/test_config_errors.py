@@ -113,3 +113,65 @@ def test_key_lines_reads_dotted_keys_inline_tables_and_skips_multi_line_values()
     assert lines[("providers", "post mark")] == 6
     assert lines[("providers", "post mark", "a", "b")] == 7
     assert lines[("providers", "post mark", "c")] == 10
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("A <a@b.org>, B <c@d.org>", "names 2 addresses"),
+        ("Weekly, Inc. <a@b.org>", "names 2 addresses"),
+        ("A <a@b.org> trailing junk", "is not a mail address (invalid address in address-list)"),
+        ("<a@b.org", "is not a mail address (missing trailing '>' on angle-addr)"),
+        ("A <a@b.org>\r\nBcc: x@y.org", "contains the control character U+000D"),
+        ("r@b.org\nBcc: x@y.org", "contains the control character U+000A"),
+        ("a@b.org\\nBcc: x@y.org", "is not a mail address (invalid address in address-list)"),
+        ("Group: a@b.org;", "is a group, not one mailbox"),
+        ("News <news@localhost>", "is not a mail address (The part after the @-sign"),
+        ("=?utf-8?q?a?= @b.org", "is read as two different addresses ('a@b.org' and"),
+        ("\\@[ ", "is not a mail address; write one address"),
+    ],
+)
+@pytest.mark.parametrize("key", ["from", "reply_to"])
+def test_from_and_reply_to_must_be_exactly_one_mailbox_on_one_line(tmp_path, key, value, why):
+    """``parseaddr`` alone took the first of two addresses, or one with a header after it."""
+    from digest.config import load_settings
+    from digest.errors import ConfigError
+
+    toml_value = value.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+    config = tmp_path / "digest.toml"
+    config.write_text(f'[newsletter]\nname = "W"\n{key} = "{toml_value}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={})
+    message = str(caught.value)
+    assert message.startswith(f"{config}:3: [newsletter] {key}: {value!r} {why}"), message
+    assert "write one address, e.g. 'Name <you@example.org>'" in message
+
+
+def test_a_from_with_a_header_after_it_stops_the_build_without_a_traceback(tmp_path):
+    done = _build(tmp_path, '[newsletter]\nfrom = "A <a@b.org>\\r\\nBcc: x@y.org"\n')
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "digest.toml:2: [newsletter] from: 'A <a@b.org>\\r\\nBcc: x@y.org' contains" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Example Weekly <news@example.org>",
+        "news@example.org",
+        '"Weekly, Inc." <news@example.org>',
+        "Zoë's Weekly <zoe@exämple.org>",
+        "<news@example.org>",
+    ],
+)
+def test_one_mailbox_with_or_without_a_name_is_accepted(tmp_path, value):
+    from digest.config import load_settings
+
+    toml_value = value.replace('"', '\\"')
+    (tmp_path / "digest.toml").write_text(
+        f'[newsletter]\nfrom = "{toml_value}"\nreply_to = "{toml_value}"\n', encoding="utf-8"
+    )
+    newsletter = load_settings(tmp_path / "digest.toml", environ={}).newsletter
+    assert (newsletter.from_, newsletter.reply_to) == (value, value)

@@ -96,3 +96,15 @@ def test_cli_import_feed_into_the_newest_issue_by_number(
     assert len(issue.articles) == 3 and issue.date == date.fromisoformat(str(TODAY))
     bad = CliRunner().invoke(cli, [*args, "--number", "3"])
     assert bad.exit_code == 2
+
+
+def test_since_last_passes_over_an_earlier_issue_whose_date_is_not_a_date(
+    folder: Path, feed_site: LoopbackServer
+) -> None:
+    """The folder scan once handed ``date: 1 Nov 2026`` on, and ``--since last`` crashed."""
+    (folder / "issues" / "a-006.yaml").write_text("number: 6\ndate: 1 Nov 2026\n", encoding="utf-8")
+    settings = load_settings(folder / "digest.toml", environ={})
+    with pytest.raises(InputError, match="no earlier issue with a date"):
+        import_feed_into(
+            settings, folder / "issues" / "b-007.yaml", feed_site.url + "/feed.xml", since="last"
+        )

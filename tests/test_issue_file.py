@@ -156,3 +156,73 @@ def test_markdown_link_with_a_refused_target_is_an_error(target: str) -> None:
     intro = GOOD.replace("number: 3\n", f"number: 3\nintro: 'Hi.\n\n  Read [this]({target}).'\n")
     with pytest.raises(IssueFileError, match=r"intro: links must start"):
         parse_issue(intro, "x.yaml")
+
+
+DEEP = "number: 3\ndate: 2026-11-27\nintro: " + "[" * 600 + "]" * 600 + "\narticles: []\n"
+
+
+def test_deep_nesting_is_an_error_naming_the_file_and_line_not_a_recursion_error() -> None:
+    with pytest.raises(IssueFileError) as caught:
+        parse_issue(DEEP, "deep.yaml")
+    assert str(caught.value) == (
+        "deep.yaml:3: lists and mappings nested more than 32 levels deep; "
+        "an issue file needs only a few"
+    )
+
+
+def test_build_reports_deep_nesting_without_a_traceback(write) -> None:  # type: ignore[no-untyped-def]
+    path = write("deep.yaml", DEEP)
+    result = CliRunner().invoke(cli, ["build", str(path), "--out", str(path.parent / "o")])
+    assert result.exit_code == 3, result.output
+    assert f"{path}:3: lists and mappings nested more than 32 levels deep" in result.output
+    assert "Traceback" not in result.output and "RecursionError" not in result.output
+
+
+def _alias_bomb(levels: int) -> str:
+    """"Billion laughs": each level a list of nine aliases of the one before."""
+    lines = ["number: 3", "date: 2026-11-27", "l0: &l0 [lol]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return "\n".join([*lines, "articles: []"]) + "\n"
+
+
+@pytest.mark.timeout(20)
+def test_an_alias_bomb_is_refused_at_its_first_anchor_at_once() -> None:
+    """Eight levels once never finished: the walks over the tree expanded every alias."""
+    with pytest.raises(IssueFileError) as caught:
+        parse_issue(_alias_bomb(8), "bomb.yaml")
+    assert str(caught.value) == (
+        "bomb.yaml:3: issue files don't support YAML anchors/aliases (&name, *name) or merge "
+        "keys (<<); write the value out"
+    )
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "line"),
+    [
+        ("number: 3\ndate: 2026-11-27\nintro: &note Hello\nsubject: *note\narticles: []\n", 3),
+        ("number: 3\ndate: &d 2026-11-27\narticles: []\n", 2),
+        (GOOD.replace("  - headline: Second\n", "  - <<: {kicker: 2}\n    headline: Second\n"), 9),
+    ],
+    ids=["anchor-and-alias", "anchor-alone", "merge-key"],
+)
+def test_anchors_aliases_and_merge_keys_are_refused_naming_the_line(
+    yaml_text: str, line: int
+) -> None:
+    with pytest.raises(IssueFileError, match=rf"^x\.yaml:{line}: issue files don't support YAML"):
+        parse_issue(yaml_text, "x.yaml")
+
+
+@pytest.mark.timeout(60)
+def test_an_alias_bomb_in_the_issues_folder_is_an_unreadable_file_for_send_due(
+    tmp_path: Path,
+) -> None:
+    from tests.send_support import issue_yaml, run_digest, write_config
+
+    write_config(tmp_path, sending={"issues_dir": "issues"})
+    (tmp_path / "issues").mkdir()
+    (tmp_path / "issues" / "issue-7.yaml").write_text(issue_yaml(), encoding="utf-8")
+    (tmp_path / "issues" / "bomb.yaml").write_text(_alias_bomb(8), encoding="utf-8")
+    due = run_digest("send-due", cwd=tmp_path)
+    assert "bomb.yaml:3: issue files don't support YAML anchors/aliases" in due.stdout
+    assert "issue-7.yaml: issue-7 has no send_at" in due.stdout
+    assert "Traceback" not in due.stderr

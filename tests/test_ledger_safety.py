@@ -326,3 +326,54 @@ def test_a_python_with_an_sqlite_too_old_for_the_ledger_is_told_so_before_anythi
     monkeypatch.undo()
     with Ledger(tmp_path / "ledger.sqlite3") as ledger:
         assert ledger.schema_version > 0
+
+
+@pytest.fixture
+def umask_022():
+    """The usual umask, so a file SQLite creates by itself would be 0644."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_a_new_ledger_and_its_wal_and_shm_are_owner_only(tmp_path, umask_022):
+    """They hold every reader's address; SQLite made them 0644."""
+    folder, _ = _file_folder(tmp_path)
+    assert run_digest("send", "issue-7.yaml", cwd=folder).returncode == 0
+    path = folder / "ledger.sqlite3"
+    assert _mode(path) == 0o600
+    fresh = folder / "fresh" / "ledger.sqlite3"
+    with Ledger(fresh) as ledger:
+        suppress_addresses(ledger, ["ann@example.org"])
+        sidecars = [fresh.with_name(fresh.name + end) for end in ("-wal", "-shm")]
+        assert [(p.name, _mode(p)) for p in [fresh, *sidecars]] == [
+            (p.name, 0o600) for p in [fresh, *sidecars]
+        ]
+
+
+def test_an_existing_ledger_keeps_the_mode_its_owner_gave_it(tmp_path, umask_022):
+    folder, _ = _file_folder(tmp_path)
+    path = folder / "ledger.sqlite3"
+    with Ledger(path):
+        pass
+    path.chmod(0o640)
+    assert run_digest("send", "issue-7.yaml", cwd=folder).returncode == 0
+    assert _mode(path) == 0o640
+
+
+def test_a_new_backup_is_owner_only_and_a_replaced_one_keeps_its_mode(tmp_path, umask_022):
+    folder, _ = _file_folder(tmp_path)
+    assert run_digest("send", "issue-7.yaml", cwd=folder).returncode == 0
+    assert run_digest("ledger", "backup", "new.sqlite3", cwd=folder).returncode == 0
+    assert _mode(folder / "new.sqlite3") == 0o600
+    (folder / "old.sqlite3").write_bytes(b"an older backup")
+    (folder / "old.sqlite3").chmod(0o640)
+    assert run_digest("ledger", "backup", "old.sqlite3", cwd=folder).returncode == 0
+    assert _mode(folder / "old.sqlite3") == 0o640
+    assert sqlite3.connect(folder / "old.sqlite3").execute("PRAGMA quick_check").fetchone() == (
+        "ok",
+    )

@@ -71,3 +71,25 @@ def test_a_number_whose_file_cannot_be_read_names_that_file(tmp_path):
     blamed = built.stderr.split("could not be checked: ")[1]
     assert "2026-12-18-015.yaml" in blamed and "broken.yaml" in blamed
     assert "2026-12-04-013.yaml" not in blamed  # readable files are not blamed
+
+
+def test_a_deeply_nested_file_is_unreadable_for_the_folder_commands_not_a_crash(tmp_path):
+    """``digest check``, ``new`` and ``send-due`` scan the folder: one file nested past the
+    stack once crashed all three with a RecursionError."""
+    from tests.send_support import run_digest
+
+    _settings(tmp_path)
+    deep = "number: 16\ndate: 2026-12-25\nintro: " + "[" * 600 + "]" * 600 + "\n"
+    (tmp_path / "issues" / "2026-12-25-016.yaml").write_text(deep)
+    checked = run_digest("check", cwd=tmp_path)
+    assert checked.stdout.startswith(f"{tmp_path / 'issues' / '2026-12-11-014.yaml'}: ")
+    made = run_digest("new", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip().endswith("015.yaml")  # numbered after the readable files
+    due = run_digest("send-due", cwd=tmp_path)
+    assert "2026-12-25-016.yaml:3: lists and mappings nested more than 32" in due.stdout
+    unknown = run_digest("build", "16", cwd=tmp_path)
+    assert unknown.returncode == 3
+    assert "2026-12-25-016.yaml" in unknown.stderr.split("could not be checked: ")[1]
+    for done in (checked, made, due, unknown):
+        assert "Traceback" not in done.stderr and "RecursionError" not in done.stderr

@@ -167,3 +167,37 @@ def test_a_name_with_a_control_character_is_a_bad_row_with_its_line(tmp_path: Pa
         (2, "the name contains the control character U+001F")
     ]
     assert [r.email for r in rows if isinstance(r, Row)] == ["b@example.org"]
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        ("email,email", "'email' twice"),
+        ("email,name,unsubscribe_url,token,email", "'email' twice"),
+        ("Email,Name,email", "'email' twice (as 'Email' and 'email')"),
+        ("email,City,Plan Tier,plan-tier", "'plan_tier' twice (as 'Plan Tier' and 'plan-tier')"),
+    ],
+)
+def test_a_header_naming_a_column_twice_is_refused_naming_the_file_line_and_column(
+    write, header: str, named: str
+) -> None:
+    """One of the two cells would be read and the other dropped without a word."""
+    cells = ",".join(f"r{i}@real-mail.org" for i in range(header.count(",") + 1))
+    path = write("subs.csv", f"{header}\n{cells}\n")
+    with pytest.raises(RecipientsError) as caught:
+        list(read_recipients(path))
+    assert str(caught.value).startswith(f"{path}:1: the header row names the column {named}")
+
+
+def test_blank_headings_of_trailing_empty_columns_are_not_a_repeated_column(write) -> None:
+    path = write("subs.csv", "email,name,,\nann@example.org,Ann,,\n")
+    (row,), bad = _rows(path)
+    assert bad == [] and (row.email, row.name) == ("ann@example.org", "Ann")
+
+
+def test_of_two_address_aliases_the_first_in_the_documented_order_is_the_address(write) -> None:
+    """docs/subscriber-csv.md: ``email`` before ``E-Mail``, wherever each stands."""
+    path = write("subs.csv", "E-Mail,email\nother@real-mail.org,ann@real-mail.org\n")
+    (row,), _ = _rows(path)
+    assert row.email == "ann@real-mail.org"
+    assert row.fields == {"e_mail": "other@real-mail.org"}

@@ -14,7 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.sending.recipients import _fast_normalise, email_key, normalise_address
+from digest.address import _fast_normalise, email_key, normalise_address
 
 EXAMPLES = 200 if os.environ.get("CI") else 3000
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.send_support import (
     SECRET,
     cli_env,
@@ -143,6 +144,32 @@ def test_suppress_adds_addresses_and_reports_bad_ones(tmp_path):
     assert rows == [("ann@example.org", "bounced"), ("bob@example.org", "unsubscribed")]
     sent = run_digest("send", "issue-7.yaml", cwd=folder)
     assert sent.returncode == 0 and not list((folder / "outbox").rglob("*.eml"))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("send", "issue-7.yaml", "--recipients", "twice.csv"),
+        ("suppress", "--from-csv", "twice.csv"),
+        ("subscribers", "import", "twice.csv"),
+    ],
+    ids=["send", "suppress", "subscribers-import"],
+)
+def test_every_reader_of_a_list_refuses_a_header_naming_the_address_twice(tmp_path, command):
+    """``email,email`` once suppressed the last column's address and mailed nothing else."""
+    folder = _folder(tmp_path)
+    (folder / "twice.csv").write_text(
+        "email,email\nkeep@real-mail.org,gone@real-mail.org\n", encoding="utf-8"
+    )
+    done = run_digest(*command, cwd=folder)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "twice.csv:1: the header row names the column 'email' twice" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not list((folder / "outbox").rglob("*.eml"))
+    if (folder / "ledger.sqlite3").exists():
+        db = sqlite3.connect(folder / "ledger.sqlite3")
+        assert db.execute("SELECT count(*) FROM suppressions").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM subscribers").fetchone() == (0,)
 
 
 def test_status_of_an_unknown_issue_names_the_known_ones(tmp_path):

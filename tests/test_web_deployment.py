@@ -114,3 +114,45 @@ def test_the_app_works_on_an_asgi_server_that_sends_no_lifespan_events(tmp_path:
         sock.close()
     with Ledger(tmp_path / "ledger.sqlite3") as ledger:
         assert ledger.is_suppressed("ann@example.org") == "unsubscribed"
+
+
+@pytest.mark.parametrize(
+    "forwarded",
+    [
+        "\x1b[31mRED\x1b[0m",
+        "evil INFO 10.0.0.1 POST unsubscribe 200 1ms",
+        "fe80::1%eth0 evil INFO 10.0.0.1",
+        "proxy.example.org",
+        "203.0.113.9, not-an-address",
+    ],
+    ids=["terminal-escapes", "forged-log-line", "ipv6-zone-text", "host-name", "last-hop-junk"],
+)
+def test_a_forwarded_client_that_is_not_an_ip_address_is_not_believed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, forwarded: str
+) -> None:
+    """From a trusted proxy, uvicorn took whatever text the header held as the client."""
+    import socket
+
+    with serve_site(tmp_path) as site, caplog.at_level(logging.INFO, logger="digest.web"):
+        port = int(site.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                b"X-Forwarded-For: " + forwarded.encode("latin-1") + b"\r\n\r\n"
+            )
+            assert conn.recv(4096).startswith(b"HTTP/1.1 200 ")
+        assert logged(caplog, r"^127\.0\.0\.1 GET healthz 200 \d+ms$"), caplog.text
+    assert not any(forwarded in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "client"),
+    [("203.0.113.9:5123", "203.0.113.9"), ("[2001:db8::7]:443", "2001:db8::7")],
+)
+def test_a_forwarded_ip_address_with_a_port_is_still_the_client(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, forwarded: str, client: str
+) -> None:
+    with serve_site(tmp_path) as site, caplog.at_level(logging.INFO, logger="digest.web"):
+        answer = httpx.get(site.url + "/healthz", headers={"X-Forwarded-For": forwarded})
+        assert answer.status_code == 200
+        assert logged(caplog, rf"^{re.escape(client)} GET healthz 200 \d+ms$"), caplog.text

@@ -142,6 +142,19 @@ def test_undo_needs_a_valid_token(site: Site) -> None:
         assert ledger.is_suppressed("ann@example.org") == "unsubscribed"
 
 
+def test_a_button_form_that_is_not_utf8_is_refused_not_guessed_at(site: Site) -> None:
+    """Unread, an undo could be taken for an unsubscribe, or the other way round."""
+    with site.ledger() as ledger:
+        ledger.suppress([("ann@example.org", "unsubscribed")], source="one-click")
+    url = f"{site.url}/unsubscribe/{make_token('ann@example.org', SECRET, LIST_ID)}"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for body in (b"undo=yes&x=\xff", b"undo=%ff%fe"):
+        answer = httpx.post(url, content=body, headers=form)
+        assert answer.status_code == 400 and "not UTF-8" in answer.text
+    with site.ledger() as ledger:
+        assert ledger.is_suppressed("ann@example.org") == "unsubscribed"
+
+
 def test_forged_and_malformed_tokens_are_400_and_reveal_no_address(site: Site) -> None:
     forged = make_token("ann@example.org", "some-other-secret-0123456789", LIST_ID)
     other_list = make_token("ann@example.org", SECRET, "other.example.org")

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import string
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -105,6 +106,56 @@ def _template_fields(value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+_MAILBOX_EXAMPLE = "write one address, e.g. 'Name <you@example.org>' or 'you@example.org'"
+
+
+def _one_mailbox(value: str) -> None:
+    """``ValueError`` unless ``value`` is exactly one mailbox (a display name optional) on
+    one line: parsed as a From header by the stdlib's header parser (any defect refuses it),
+    its address then checked like every subscriber's, and read the same by ``parseaddr``,
+    which the rest of digest uses. ``parseaddr`` alone takes the first of two addresses, or
+    one with a header after it, as if it were all."""
+    from email.errors import NonASCIILocalPartDefect
+    from email.headerregistry import AddressHeader, HeaderRegistry
+    from email.utils import parseaddr
+
+    from .address import normalise_address
+
+    control = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise ValueError(
+            f"{value!r} contains the control character U+{ord(control):04X} (a line break "
+            f"would start another header); {_MAILBOX_EXAMPLE}, on one line"
+        )
+    try:
+        parsed = HeaderRegistry()("From", value)
+    except Exception:  # on some malformed text the parser fails with IndexError,
+        # AttributeError, TypeError or UnboundLocalError: each means "not a mailbox"
+        raise ValueError(f"{value!r} is not a mail address; {_MAILBOX_EXAMPLE}") from None
+    header = cast(AddressHeader, parsed)  # the registry's From class is both
+    if len(header.addresses) > 1:
+        raise ValueError(
+            f"{value!r} names {len(header.addresses)} addresses; {_MAILBOX_EXAMPLE} (a name "
+            "with a comma goes in quotes: '\"Weekly, Inc.\" <you@example.org>')"
+        )
+    if header.groups and header.groups[0].display_name is not None:
+        raise ValueError(f"{value!r} is a group, not one mailbox; {_MAILBOX_EXAMPLE}")
+    defects = [d for d in parsed.defects if not isinstance(d, NonASCIILocalPartDefect)]
+    if not header.addresses or defects:
+        why = f" ({defects[0]})" if defects else ""
+        raise ValueError(f"{value!r} is not a mail address{why}; {_MAILBOX_EXAMPLE}")
+    address = header.addresses[0].addr_spec
+    try:
+        normalise_address(address)
+    except ValueError as e:
+        raise ValueError(f"{value!r} is not a mail address ({e}); {_MAILBOX_EXAMPLE}") from None
+    if (other := parseaddr(value)[1]) != address:
+        raise ValueError(
+            f"{value!r} is read as two different addresses ({address!r} and {other!r}); "
+            f"{_MAILBOX_EXAMPLE}"
+        )
+
+
 _LIST_ID_LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 
 
@@ -136,10 +187,8 @@ class NewsletterSettings(_Section):
     @classmethod
     def _mailbox(cls, v: str | None) -> str | None:
         """Checked here, not at render time, so the error names the file and line."""
-        from email.utils import parseaddr
-
-        if v is not None and "@" not in parseaddr(v)[1]:
-            raise ValueError(f"{v!r} is not a mail address; write e.g. 'Name <you@example.org>'")
+        if v is not None:
+            _one_mailbox(v)
         return v
 
     @field_validator("subject")

@@ -21,7 +21,7 @@ import yaml
 
 from ..errors import InputError
 from ..model import Issue
-from ..sources.issue_file import parse_issue
+from ..sources.issue_file import parse_issue, read_issue_yaml
 from ..sources.listing import issue_yaml
 
 __all__ = ["IssueText", "read_issue_text"]
@@ -59,10 +59,7 @@ class IssueText:
     text: str
 
     def _root(self) -> yaml.MappingNode:
-        try:
-            node = yaml.compose(self.text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as e:
-            raise InputError(f"{self.path}: not valid YAML ({e}); fix it first") from None
+        node, _ = read_issue_yaml(self.text, str(self.path))
         if node is None:
             return yaml.MappingNode("tag:yaml.org,2002:map", [])
         if not isinstance(node, yaml.MappingNode):

@@ -539,6 +539,21 @@ class UnknownBatch:
     members: list[MemberRow]
 
 
+OWNER_ONLY = 0o600
+"""The mode of a new ledger file and of a new backup: they hold readers' addresses."""
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create ``path`` empty and owner-only unless it exists (an existing file keeps its mode).
+
+    SQLite would create it 0644 (less the umask), and it gives the ``-wal``, ``-shm`` and
+    ``-journal`` files it makes the database file's mode, so those follow. Any other failure
+    is left for ``sqlite3.connect`` to report in its own words.
+    """
+    with suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
+
+
 class Ledger:
     """The ledger file. Use from one thread; open one per process (WAL handles the rest)."""
 
@@ -553,6 +568,7 @@ class Ledger:
                 db = self._open_readonly(timeout)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                _create_owner_only(self.path)
                 db = sqlite3.connect(
                     self.path, timeout=timeout, isolation_level=None, factory=_Connection
                 )
@@ -652,18 +668,22 @@ class Ledger:
 
     def backup(self, target: Path | str) -> Path:
         """A consistent copy of the ledger at ``target``, made with SQLite's online backup
-        API (safe while another process writes); written beside it, then renamed."""
+        API (safe while another process writes); written beside it, then renamed. A new copy
+        is owner-only, as the ledger is."""
         dest = Path(target)
         tmp = dest.with_name(f".{dest.name}.part")
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp.unlink(missing_ok=True)
+            _create_owner_only(tmp)
             out = sqlite3.connect(tmp)
             try:
                 self.db.backup(out)
                 out.execute("PRAGMA journal_mode=DELETE")
             finally:
                 out.close()
+            with suppress(FileNotFoundError):  # a backup replacing one keeps its mode
+                os.chmod(tmp, dest.stat().st_mode & 0o777)
             os.replace(tmp, dest)
         except sqlite3.Error as e:
             tmp.unlink(missing_ok=True)

@@ -11,8 +11,7 @@ never confirmed carried in :attr:`Row.status`.
 Rows are read one at a time with :class:`csv.DictReader`, so the file is never loaded whole.
 A bad row is yielded as a :class:`BadRow` with its line number and the rest go on.
 
-Addresses are checked for syntax only (no DNS) with ``email-validator``, internationalised
-addresses included. The validator lower-cases the domain and keeps the local part's case;
+Addresses are checked by :func:`digest.address.normalise_address` (syntax only, no DNS);
 :func:`email_key` (the lower-cased address) is what makes ``Ann@x.org`` and ``ann@X.org``
 one recipient. Deduplication itself happens in the ledger's SQLite table, not in memory.
 """
@@ -20,15 +19,12 @@ one recipient. Deduplication itself happens in the ledger's SQLite table, not in
 from __future__ import annotations
 
 import csv
-import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
-
+from ..address import email_key, normalise_address
 from ..errors import RecipientsError
 from ..model import FORBIDDEN_CHARACTERS
 
@@ -74,72 +70,6 @@ class BadRow:
     line: int
     value: str
     reason: str
-
-
-def email_key(address: str) -> str:
-    """The deduplication key: the normalised address, lower-cased."""
-    return address.lower()
-
-
-_PLAIN_ADDRESS = re.compile(
-    r"([A-Za-z0-9_!#$%&'*+\-/=?^`{|}~]+(?:\.[A-Za-z0-9_!#$%&'*+\-/=?^`{|}~]+)*)"
-    r"@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)",
-    re.ASCII,
-)
-"""A plain ASCII address: a dot-atom local part (RFC 5322) at a dotted host name."""
-_MAX_ADDRESS = 254
-_CASE_INSENSITIVE = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
-
-
-@functools.lru_cache(maxsize=4096)
-def _plain_domain(domain: str) -> str | None:
-    """email-validator's normalised form of an ASCII ``domain``, or None if it refuses it
-    or would turn it into Unicode (IDNA): asked once per distinct domain of a list."""
-    try:
-        found = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError:
-        return None
-    normal = str(found.domain)
-    return normal if normal == found.ascii_domain and normal.isascii() else None
-
-
-def _fast_normalise(text: str) -> str | None:
-    """The normalised address when ``text`` is plain ASCII (most lists), without a full
-    email-validator call per row; None when only email-validator can say.
-
-    Exactly what email-validator gives for such an address: the local part kept as it is
-    (RFC 5321 leaves its case to the receiving host), the domain as email-validator
-    normalises it (asked once per domain), the whole within 254 characters. Role names it
-    lower-cases (``Postmaster``) and everything else go the slow way. A property test holds
-    this equal to email-validator.
-    """
-    m = _PLAIN_ADDRESS.fullmatch(text)
-    if m is None:
-        return None
-    local, domain = m.groups()
-    if local.lower() in _CASE_INSENSITIVE or len(text) > _MAX_ADDRESS:
-        return None
-    normal = _plain_domain(domain)
-    if normal is None or len(local) + 1 + len(normal) > _MAX_ADDRESS:
-        return None
-    return f"{local}@{normal}"
-
-
-def normalise_address(address: str) -> str:
-    """The validated, normalised form of ``address``; raises ``ValueError`` with the reason."""
-    text = address.strip()
-    if not text:
-        raise ValueError("the email is empty")
-    if "\r" in text or "\n" in text:
-        raise ValueError("the email contains a line break")
-    fast = _fast_normalise(text)
-    if fast is not None:
-        return fast
-    try:
-        result = validate_email(text, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError as e:
-        raise ValueError(str(e)) from None
-    return str(result.normalized)
 
 
 def _field_name(column: str) -> str:
@@ -278,11 +208,27 @@ class _Columns:
     extra: list[tuple[str, str]]
 
 
+def _refuse_repeated_columns(mapping: list[tuple[str, str]], p: Path) -> None:
+    """A column named twice (``email,email``, ``Email,Name,email``) is refused: the row's
+    cells are looked up by name, so one of the two would be read and the other dropped
+    without a word. Blank headings (a spreadsheet's trailing empty columns) are not names."""
+    seen: dict[str, str] = {}
+    for raw, col in mapping:
+        if not col:
+            continue
+        if col in seen:
+            as_written = "" if raw == seen[col] else f" (as {seen[col]!r} and {raw!r})"
+            raise RecipientsError(
+                f"{p}:1: the header row names the column {col!r} twice{as_written}; digest "
+                "would read one and drop the other, so rename or remove one of them."
+            )
+        seen[col] = raw
+
+
 def _columns(header: list[str], p: Path) -> _Columns:
     mapping = [(raw, _field_name(raw)) for raw in header]
-    by_field: dict[str, str] = {}
-    for raw, col in mapping:
-        by_field.setdefault(col, raw)
+    _refuse_repeated_columns(mapping, p)
+    by_field = {col: raw for raw, col in mapping}
 
     def pick(names: tuple[str, ...]) -> str | None:
         return next((by_field[n] for n in names if n in by_field), None)
@@ -322,7 +268,7 @@ def read_recipients(path: Path | str) -> Iterator[Row | BadRow]:
     (the send records it as suppressed); one never confirmed is ``inactive``.
 
     Raises :class:`~digest.errors.RecipientsError` only when the file as a whole is unusable
-    (missing, not UTF-8, no email column).
+    (missing, not UTF-8, no email column, a column named twice).
     """
     p = Path(path)
     fmt = sniff_recipients(p) if p.is_file() else CsvFormat()

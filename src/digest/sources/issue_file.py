@@ -16,7 +16,14 @@ from pydantic import ValidationError
 from ..errors import InputError, IssueFileError
 from ..model import FORBIDDEN_CHARACTERS, Issue, describe_forbidden
 
-__all__ = ["issue_schema", "load_issue", "parse_issue", "write_issue_file"]
+__all__ = [
+    "MAX_DEPTH",
+    "issue_schema",
+    "load_issue",
+    "parse_issue",
+    "read_issue_yaml",
+    "write_issue_file",
+]
 
 _Path = tuple[str | int, ...]
 
@@ -69,8 +76,24 @@ def _message(err: Any) -> str:
     return msg.removeprefix("Value error, ")
 
 
+MAX_DEPTH = 32
+"""How deep an issue file may nest lists and mappings (its own fields need a few): deeper
+text is refused before the recursive walks here and in PyYAML's composer overflow the stack."""
+
+NO_ANCHORS = (
+    "issue files don't support YAML anchors/aliases (&name, *name) or merge keys (<<); "
+    "write the value out"
+)
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """YAML that parses but that issue files refuse: anchors, aliases, merge keys (an alias
+    bomb expands to billions of nodes in the walks over the tree) and deep nesting."""
+
+
 class _IssueLoader(yaml.SafeLoader):
-    """SafeLoader that leaves dates and times as text for the model to parse.
+    """SafeLoader that leaves dates and times as text for the model to parse, and refuses
+    anchors, aliases, merge keys and nesting past :data:`MAX_DEPTH` as it composes.
 
     PyYAML's own timestamp parsing raises a bare ``ValueError`` for an impossible date such
     as 2026-02-30, with no line; pydantic reports it like every other mistake.
@@ -80,6 +103,57 @@ class _IssueLoader(yaml.SafeLoader):
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(problem=NO_ANCHORS, problem_mark=event.start_mark)
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(
+                problem=f"lists and mappings nested more than {MAX_DEPTH} levels deep; "
+                "an issue file needs only a few",
+                problem_mark=event.start_mark,
+            )
+        self._depth += 1
+        try:
+            node: yaml.Node | None = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if isinstance(node, yaml.MappingNode):
+            for key, _ in node.value:
+                if key.tag == "tag:yaml.org,2002:merge":
+                    raise _Refused(problem=NO_ANCHORS, problem_mark=key.start_mark)
+        return node
+
+
+def read_issue_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree and the data of issue-file ``text`` (None for an empty file).
+
+    The one YAML reader of issue files, for loading, the desk's edits and the folder scans;
+    raises :class:`~digest.errors.IssueFileError` naming ``source`` and the line for text
+    that is not YAML, or that issue files refuse (see :class:`_IssueLoader`).
+    """
+    try:
+        loader = _IssueLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except _Refused as e:
+        line = e.problem_mark.line + 1 if e.problem_mark else None
+        raise IssueFileError(source, [(line, "", str(e.problem))]) from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise IssueFileError(source, [(line, "", f"not valid YAML: {e.problem}")]) from None
+    except yaml.YAMLError as e:
+        raise IssueFileError(source, [(None, "", f"not valid YAML: {e}")]) from None
+    return node, data
 
 
 def _duplicate_keys(node: yaml.Node, path: _Path = ()) -> list[tuple[int | None, str, str]]:
@@ -153,19 +227,7 @@ def parse_issue(text: str, source: str = "<issue>") -> Issue:
     raw = _raw_forbidden(text)
     if raw:
         raise IssueFileError(source, raw)
-    try:
-        loader = _IssueLoader(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else None
-        raise IssueFileError(source, [(line, "", f"not valid YAML: {e.problem}")]) from None
-    except yaml.YAMLError as e:
-        raise IssueFileError(source, [(None, "", f"not valid YAML: {e}")]) from None
+    node, data = read_issue_yaml(text, source)
     if not isinstance(data, dict) or node is None:
         raise IssueFileError(source, [(1, "", "an issue file is a YAML mapping (key: value)")])
     duplicates = _duplicate_keys(node)

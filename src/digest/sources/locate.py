@@ -14,9 +14,8 @@ from datetime import date as Date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from ..errors import InputError
+from ..errors import InputError, IssueFileError
+from .issue_file import read_issue_yaml
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -49,17 +48,21 @@ class IssueFileInfo:
 
 
 def _peek(path: Path) -> IssueFileInfo:
-    """Number, date and slug if the file reads as YAML; None for what it does not say."""
+    """Number, date and slug if the file reads as issue YAML; None for what it does not say
+    (a file that does not read, deep nesting and anchors included, is an unreadable one)."""
+    data: Any
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        _, data = read_issue_yaml(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, IssueFileError):
         data = None
     if not isinstance(data, dict):
         return IssueFileInfo(path, None, None, None)
     number = data.get("number")
     number = number if isinstance(number, int) and not isinstance(number, bool) else None
-    when = data.get("date")
-    when_text = when.isoformat() if isinstance(when, Date) else str(when) if when else None
+    try:  # text: the issue loader leaves dates for the model, which takes only ISO ones
+        when_text: str | None = Date.fromisoformat(str(data.get("date"))[:10]).isoformat()
+    except ValueError:
+        when_text = None
     slug = data.get("slug")
     if not isinstance(slug, str) or not slug:
         slug = f"issue-{number}" if number is not None else None

@@ -9,11 +9,12 @@ buffers more than the cap.
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs
 
 import anyio
 from starlette.requests import ClientDisconnect, Request
 
-__all__ = ["BodyRefused", "json_too_deep", "read_body"]
+__all__ = ["BodyRefused", "json_too_deep", "read_body", "read_form"]
 
 
 class BodyRefused(Exception):
@@ -44,6 +45,14 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     except ClientDisconnect:
         raise BodyRefused(400, "the client went away before sending the whole body") from None
     return b"".join(chunks)
+
+
+def read_form(body: bytes, max_fields: int | None = None) -> dict[str, str]:
+    """An urlencoded ``body`` as its fields (the first value of each), or ``ValueError``
+    (``UnicodeDecodeError`` among them) when it is not UTF-8 text, raw or %-escaped, or has
+    more than ``max_fields`` fields: decoding with replacement would store U+FFFD junk."""
+    parsed = parse_qs(body.decode("utf-8"), max_num_fields=max_fields, errors="strict")
+    return {k: v[0] for k, v in parsed.items()}
 
 
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')

@@ -2,7 +2,8 @@
 
 What uvicorn gives: an event loop instead of a thread per connection, a listen backlog of
 ``[serve] backlog`` (the kernel queues a burst instead of resetting it), keep-alive,
-``X-Forwarded-For``/``-Proto`` from ``trusted_proxies`` only, several worker processes on
+``X-Forwarded-For``/``-Proto`` from ``trusted_proxies`` only (the client taken from it only
+when it is an IP address: :class:`_ForwardedFor`), several worker processes on
 one socket, and a graceful stop on SIGTERM (in-flight requests finish, up to
 ``graceful_timeout``). What :class:`_Protocol` adds to its HTTP/1.1 protocol: a deadline for
 the request's head (uvicorn only times out *idle keep-alive* connections, so a client that
@@ -14,15 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import socket
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import h11
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors import Multiprocess
 
@@ -99,6 +104,55 @@ class _Protocol(H11Protocol):
             self.transport.close()
 
 
+_PEER: ContextVar[Any] = ContextVar("digest_peer")
+"""The connection's own client address, while :class:`_ForwardedFor` answers a request."""
+
+
+def _is_ip(host: str) -> bool:
+    """True for an IPv4 or IPv6 address; an IPv6 zone (``fe80::1%eth0``) may hold any text."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not (isinstance(address, ipaddress.IPv6Address) and address.scope_id)
+
+
+class _ForwardedFor:
+    """uvicorn's ``X-Forwarded-For``/``-Proto`` handling for requests from trusted proxies,
+    keeping the client it names only when that is an IP address. Anything else (a host
+    name, terminal escapes, a forged log line) would be logged, hashed and rate-limited as
+    the client's address, so the connection's own address stays."""
+
+    def __init__(self, app: ASGIApp, trusted: list[str]) -> None:
+        self.app = app
+        self.proxy = ProxyHeadersMiddleware(self._checked, trusted_hosts=trusted)  # type: ignore[arg-type]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = _PEER.set(scope.get("client"))
+        try:
+            await self.proxy(scope, receive, send)  # type: ignore[arg-type]
+        finally:
+            _PEER.reset(token)
+
+    async def _checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if client and not _is_ip(client[0]):
+            scope["client"] = _PEER.get()
+        await self.app(scope, receive, send)
+
+
+class _ForwardedFactory:
+    """An app factory whose apps answer behind :class:`_ForwardedFor`; picklable for the
+    worker processes, as the factory it wraps is."""
+
+    def __init__(self, factory: Callable[[], ASGIApp], trusted: list[str]) -> None:
+        self.factory = factory
+        self.trusted = trusted
+
+    def __call__(self) -> ASGIApp:
+        return _ForwardedFor(self.factory(), self.trusted)
+
+
 class AppFactory:
     """Builds the app in each worker process (it is pickled to them, so it holds no app)."""
 
@@ -119,6 +173,10 @@ def configure_logging() -> None:
 
 def server_config(app: Any, serve: ServeSettings, *, factory: bool = False) -> uvicorn.Config:
     """uvicorn's settings from ``[serve]`` (``app`` an ASGI app, or an :class:`AppFactory`)."""
+    if factory:
+        app = _ForwardedFactory(app, serve.trusted_proxies)
+    else:
+        app = _ForwardedFor(app, serve.trusted_proxies)
     config = _Config(
         app,
         factory=factory,
@@ -131,8 +189,7 @@ def server_config(app: Any, serve: ServeSettings, *, factory: bool = False) -> u
         timeout_keep_alive=max(1, round(serve.keep_alive)),
         timeout_graceful_shutdown=max(1, round(serve.graceful_timeout)),
         h11_max_incomplete_event_size=serve.max_header_bytes,
-        proxy_headers=True,
-        forwarded_allow_ips=serve.trusted_proxies,
+        proxy_headers=False,  # _ForwardedFor does it, checking the address
         server_header=False,
         access_log=False,
         log_config=None,

@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -39,7 +39,7 @@ from ..sending.ledger import Ledger
 from ..sending.signup import ConfirmTokens, confirm, peek, prune_limits, sign_up
 from ..sending.subscribers import Hasher, Subscribers, validated
 from ..sending.tokens import SECRET_ENV, previous_secrets, secret_from_settings
-from .body import BodyRefused, read_body
+from .body import BodyRefused, read_body, read_form
 from .ledger_gate import LedgerUnavailable
 
 if TYPE_CHECKING:
@@ -179,10 +179,15 @@ class SignUpSide:
                 400, "The form did not arrive", "Please try again.", Connection="close"
             )
         try:
-            parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+            return read_form(body, max_fields=20)
+        except UnicodeDecodeError:
+            return self._message(
+                400,
+                "This form could not be read",
+                "It was not sent as UTF-8 text. Please send the sign-up form from its page.",
+            )
         except ValueError:  # more fields than any form of ours has
             return self._message(400, "This form could not be read", "Please try again.")
-        return {k: v[0] for k, v in parsed.items()}
 
     async def subscribe(self, request: Request) -> Response:
         if request.method != "POST":

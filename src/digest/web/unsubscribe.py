@@ -15,12 +15,11 @@ so every 2xx is an unsubscribe on disk.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from .body import BodyRefused, read_body
+from .body import BodyRefused, read_body, read_form
 from .ledger_gate import LedgerUnavailable
 
 if TYPE_CHECKING:
@@ -84,7 +83,10 @@ async def unsubscribe(web: Web, request: Request, token: str) -> Response:
         return web.refusal(e)
     form = {}
     if request.headers.get("content-type", "").split(";")[0].strip().lower() == _FORM:
-        form = parse_qs(body.decode("utf-8", "replace"))
+        try:  # unread, a button's "undo" could be taken for an unsubscribe: refuse instead
+            form = read_form(body)
+        except ValueError:
+            return web.refusal(BodyRefused(400, "the form is not UTF-8 text"))
     if "undo" in form:
         try:
             left = await web.gate.run(lambda ledger: _undo(ledger, email))
