@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from ..errors import InputError, IssueFileError
 from ..model import FORBIDDEN_CHARACTERS, Issue, describe_forbidden
 
-__all__ = ["issue_schema", "load_issue", "parse_issue", "write_issue_file"]
+__all__ = ["issue_data", "issue_schema", "load_issue", "parse_issue", "write_issue_file"]
 
 _Path = tuple[str | int, ...]
 
@@ -80,6 +80,16 @@ class _IssueLoader(yaml.SafeLoader):
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+
+
+def issue_data(text: str) -> Any:
+    """Issue-file text as the plain data :func:`parse_issue` validates (dates left as text);
+    a ``yaml.YAMLError`` if it is not YAML."""
+    loader = _IssueLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def _duplicate_keys(node: yaml.Node, path: _Path = ()) -> list[tuple[int | None, str, str]]:
