@@ -322,6 +322,19 @@ def test_a_slow_link_is_a_timeout_error(tmp_path: Path, loopback: Start) -> None
     ]
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:port/x", "http://xn--/x"])
+def test_a_link_urllib_cannot_read_is_an_unreachable_link_not_a_crash(
+    tmp_path: Path, url: str
+) -> None:
+    issue = f"number: 9\ndate: 2026-12-04\narticles:\n- {{headline: Odd, url: '{url}'}}\n"
+    report = _check(
+        tmp_path, issue, ONLINE_CONFIG, offline=False, allow_private=True, use_cache=False
+    )
+    found = [f for f in report.errors if f.article == 1]
+    assert [f.code for f in found] == ["unreachable-link"]
+    assert "not an address digest can read" in found[0].message
+
+
 def test_cli_check_exit_status_and_json_lines(tmp_path: Path) -> None:
     (tmp_path / "digest.toml").write_text(CONFIG, encoding="utf-8")
     (tmp_path / "issues").mkdir()

@@ -108,3 +108,23 @@ def test_since_last_passes_over_an_earlier_issue_whose_date_is_not_a_date(
         import_feed_into(
             settings, folder / "issues" / "b-007.yaml", feed_site.url + "/feed.xml", since="last"
         )
+
+
+def test_feed_items_added_to_a_flow_list_keep_the_articles_already_there(
+    folder: Path, feed_site: LoopbackServer
+) -> None:
+    """`import-feed --issue` shares `digest add`'s edit, which replaced a flow list."""
+    path = folder / "issues" / "b-007.yaml"
+    flow = (
+        f"number: 7\ndate: {TODAY}\narticles: [\n"
+        "  {headline: Picked One, url: 'https://news.test/one'},  # keep\n"
+        "  {headline: Picked Two, url: 'https://news.test/two'},\n"
+        "]\n"
+    )
+    path.write_text(flow, encoding="utf-8")
+    settings = load_settings(folder / "digest.toml", environ={})
+    import_feed_into(settings, path, feed_site.url + "/feed.xml", since="last")
+    assert [a.headline for a in load_issue(path).articles] == [
+        "Picked One", "Picked Two", "Already Picked", "New This Week"
+    ]
+    assert path.read_text(encoding="utf-8").startswith(flow.removesuffix("]\n"))

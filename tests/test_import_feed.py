@@ -13,15 +13,19 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.paths import ROOT
 from tests.servers.kit import LoopbackServer, Reply, Request
 
 from digest.cli import cli
 from digest.errors import InputError
+from digest.model import forbidden_character
 from digest.render.markdown import md_html
 from digest.sources import parse_issue
 from digest.sources.feed import (
     SUMMARY_MAX,
+    clean_text,
     feed_since,
     feed_to_yaml,
     html_to_text,
@@ -281,6 +285,24 @@ def test_html_to_text_drops_hidden_parts_and_separates_blocks() -> None:
     assert html_to_text("  \n\t ") == ""
 
 
+@given(
+    st.text(
+        st.one_of(
+            st.characters(max_codepoint=0xA0),
+            st.sampled_from(["\ud800", "\udfff", "\ufffe", "\uffff", "\u2028", "\u00a0"]),
+            st.characters(),
+        )
+    )
+)
+def test_cleaned_text_is_one_line_the_issue_model_accepts(text: str) -> None:
+    """Feed and page text alike go through it: C0 and C1 controls, lone surrogates and
+    noncharacters out, any run of spaces or line breaks one space."""
+    cleaned = clean_text(text)
+    assert forbidden_character(cleaned) is None
+    assert not any(c in cleaned for c in "\n\r\x85\u2028\u2029") and "  " not in cleaned
+    assert cleaned == cleaned.strip(" ")
+
+
 def test_shorten_cuts_at_a_word_with_an_ellipsis_when_no_sentence_ends() -> None:
     words = " ".join(f"word{n}" for n in range(200))
     cut = shorten(words)
@@ -428,6 +450,22 @@ def test_a_file_holding_a_url_is_read_as_data_never_fetched(
 def test_only_http_and_https_sources_are_fetched() -> None:
     with pytest.raises(InputError, match="only http:// and https://"):
         read_feed("ftp://127.0.0.1/feed.xml")
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("http://user:pw@127.0.0.1:port/feed.xml", "Port could not be cast"),
+        ("https://user:pw@[broken/feed.xml", "Invalid IPv6 URL"),
+        ("http://xn--/feed.xml", "not an address digest can read"),
+    ],
+)
+def test_a_feed_address_urllib_cannot_read_is_an_input_error_hiding_its_password(
+    source: str, reason: str
+) -> None:
+    with pytest.raises(InputError, match=reason) as e:
+        read_feed(source)
+    assert "pw" not in str(e.value)
 
 
 # --- CLI --------------------------------------------------------------------------------------

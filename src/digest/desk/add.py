@@ -2,18 +2,25 @@
 
 Every page is fetched and read before the file is touched: if one cannot be fetched, the
 file stays exactly as it was. A link already in the issue (compared without tracking
-parameters) is refused. The stored link is the page's canonical address on its own host
-(else the address after redirects), without tracking parameters.
+parameters) is refused, and so is an address carrying a user name and password: digest
+neither sends them nor writes them into the issue (the message shows ``user:***@``). The
+stored link is the page's canonical address on its own host (else the address after
+redirects), without tracking parameters. The new article is checked as the issue file will
+be, so a page that cannot make a valid article is named, not a line of the file.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from ..errors import InputError
+from ..model import Article
 from ..sources.feed import shorten
 from .extract import PageMeta, extract_meta
 from .fetch import Fetcher, Page
@@ -31,6 +38,50 @@ class AddResult:
     path: Path
     added: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?//([^/?#]*)@")
+"""The ``user:password@`` of an address, found as ``urlsplit`` finds its netloc, but on any
+text: the password must stay hidden even in an address ``urlsplit`` refuses."""
+
+
+def _masked(url: str) -> str:
+    """``url`` with its password (or a lone user name, often a token) shown as ``***``."""
+
+    def hide(m: re.Match[str]) -> str:
+        user, colon, _ = m[2].partition(":")
+        return f"{m[1] or ''}//{user + ':***' if colon else '***'}@"
+
+    return _USERINFO.sub(hide, url, count=1)
+
+
+def _checked_address(given: str) -> str:
+    """``given`` as the duplicate check compares it; an InputError for an address that
+    carries login details or cannot be read at all (nothing is fetched before this)."""
+    url = given.strip()
+    if _USERINFO.match(url):
+        raise InputError(
+            f"{_masked(url)}: the address carries login details; digest never sends them "
+            "or writes them into the issue file: give the address without them"
+        )
+    try:
+        _ = urlsplit(url).port
+    except ValueError as e:
+        raise InputError(f"{url}: not a web address digest can read ({e})") from None
+    return canonical_url(url)
+
+
+def _invalid(article: dict[str, Any]) -> str | None:
+    """What the issue file's checks would refuse in ``article``, field by field; None if
+    nothing."""
+    try:
+        Article.model_validate(article)
+    except ValidationError as e:
+        return "; ".join(
+            f"{' → '.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
+        )
+    return None
 
 
 def _stored_url(page: Page, meta: PageMeta) -> str:
@@ -69,6 +120,9 @@ def article_from_page(
         article["image"] = {"src": meta.image, "alt": alt}
     if page.truncated:
         notes.append(f"{url}: the page is larger than the size cap; read its first part only")
+    problem = _invalid(article)
+    if problem:
+        raise InputError(f"{page.url}: the page does not make a valid article ({problem})")
     return article, notes
 
 
@@ -85,12 +139,12 @@ def add_articles(
     """Fetch ``urls`` and append them to the issue at ``issue_path`` (all or nothing)."""
     doc = read_issue_text(issue_path)
     have = {canonical_url(u) for u in doc.urls()}
+    asked_for = [(given, _checked_address(given)) for given in urls]
     result = AddResult(issue_path)
     own = fetcher is None
     client = fetcher or Fetcher(allow_private=allow_private)
     try:
-        for given in urls:
-            asked = canonical_url(given)
+        for given, asked in asked_for:
             if asked in have:
                 raise InputError(f"{given}: already in {issue_path}; nothing added")
             article, notes = article_from_page(

@@ -89,7 +89,11 @@ def _public_or_refused(
     resolve: Resolver = socket.getaddrinfo,
     public: IsPublic = _is_global,
 ) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise FetchError(url, f"not an address digest can read ({e})") from None
     if parts.scheme.lower() not in ("http", "https"):
         shown = f"{parts.scheme}:" if parts.scheme else "a relative address"
         raise FetchError(url, f"only http:// and https:// pages can be fetched, not {shown}")
@@ -99,7 +103,7 @@ def _public_or_refused(
     if allow_private:
         return
     try:
-        _public_addresses(host, parts.port or 443, resolve, public)
+        _public_addresses(host, port or 443, resolve, public)
     except (OSError, UnicodeError) as e:
         raise FetchError(url, f"cannot resolve {host} ({e})") from None
     except PrivateAddressError as e:
@@ -245,9 +249,11 @@ class Fetcher:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             self.check_address(current)
-            request = self.client.build_request(method, current, headers={"Accept": accept})
             try:
+                request = self.client.build_request(method, current, headers={"Accept": accept})
                 response = self.client.send(request, stream=True)
+            except (httpx.InvalidURL, UnicodeError) as e:  # a host IDNA cannot encode, a NUL
+                raise FetchError(url, f"not an address digest can read ({e})") from None
             except PrivateAddressError as e:
                 raise FetchError(url, _private_reason(e.host, e.address)) from None
             except httpx.TimeoutException:
@@ -257,7 +263,12 @@ class Fetcher:
             location = response.headers.get("location")
             if response.is_redirect and location:
                 response.close()
-                target = urljoin(current, location)
+                try:
+                    target = urljoin(current, location)
+                except ValueError:
+                    raise FetchError(
+                        url, f"redirected to an address that cannot be read ({location!r})"
+                    ) from None
                 if target in seen:
                     raise FetchError(url, f"redirect loop ({' → '.join([*seen, target])})")
                 seen.append(target)

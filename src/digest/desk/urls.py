@@ -9,20 +9,27 @@ __all__ = ["TRACKING_PARAMS", "TRACKING_PREFIXES", "canonical_url"]
 
 TRACKING_PREFIXES = ("utm_", "mc_")
 TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "_hsenc"})
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
 def canonical_url(url: str) -> str:
     """``url`` without tracking parameters (utm_*, fbclid, gclid, mc_*…), host lower-cased.
 
-    UTM tags are added back at render time from ``[links] utm``; the issue file keeps the
-    article's own address.
+    User info (``user:password@``) is dropped and so is the scheme's default port: neither
+    makes it another page, and a password must never be stored with the link. UTM tags are
+    added back at render time from ``[links] utm``; the issue file keeps the article's own
+    address.
     """
     parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
     query = [
         (k, v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
         if not k.lower().startswith(TRACKING_PREFIXES) and k.lower() not in TRACKING_PARAMS
     ]
-    netloc = parts.netloc.lower() if "@" not in parts.netloc else parts.netloc
+    netloc = parts.netloc.rpartition("@")[2].lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    if default:
+        netloc = netloc.removesuffix(default)
     path = parts.path or "/"
-    return urlunsplit((parts.scheme.lower(), netloc, path, urlencode(query), parts.fragment))
+    return urlunsplit((scheme, netloc, path, urlencode(query), parts.fragment))

@@ -45,6 +45,7 @@ __all__ = [
     "FeedImage",
     "FeedImport",
     "FeedItem",
+    "clean_text",
     "feed_article",
     "feed_since",
     "feed_to_yaml",
@@ -135,7 +136,8 @@ _HIDDEN_TAGS = frozenset(
     {"script", "style", "template", "noscript", "iframe", "object", "svg", "math", "head"}
 )
 _SPACES = re.compile(r"[ \t\n\r\f\v\x85\u2028\u2029]+")
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+"""The model's FORBIDDEN_CHARACTERS less VT, FF and NEL, which _SPACES makes a space."""
 
 
 class _TextOnly(HTMLParser):
@@ -167,8 +169,13 @@ class _TextOnly(HTMLParser):
             self.parts.append(data)
 
 
-def _collapse(text: str) -> str:
-    """One line: runs of spaces and line breaks become one space; no-break spaces stay."""
+def clean_text(text: str) -> str:
+    """One line: runs of spaces and line breaks become one space, control characters and
+    other invisible ones the issue model refuses are dropped; no-break spaces stay.
+
+    For text digest did not write (a feed's, a web page's), so that none of it can fail the
+    issue file's checks on a character nobody could see.
+    """
     return _SPACES.sub(" ", _CONTROLS.sub("", text)).strip()
 
 
@@ -182,7 +189,7 @@ def html_to_text(fragment: str) -> str:
     parser = _TextOnly()
     parser.feed(fragment)
     parser.close()
-    return _collapse("".join(parser.parts))
+    return clean_text("".join(parser.parts))
 
 
 _SENTENCE_END = re.compile(r"[.!?…。！？؟][\"”’»)\]]*(?=\s|$)")
@@ -251,7 +258,10 @@ def fetch_feed(
     Redirects are followed (at most five); a refusal, a 4xx/5xx answer, a timeout or an
     oversized body is an :class:`InputError` naming the URL.
     """
-    shown = _shown(url)
+    try:
+        shown = _shown(url)
+    except ValueError as e:  # a bad port or IPv6 host; the address is not echoed (a password)
+        raise InputError(f"the feed's address cannot be read ({e}); check it") from None
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise InputError(f"{shown}: only http:// and https:// feed addresses can be fetched")
@@ -298,6 +308,8 @@ def fetch_feed(
         ) from None
     except httpx.UnsupportedProtocol:
         raise InputError(f"{shown}: redirected to an address that is not http(s)") from None
+    except (httpx.InvalidURL, UnicodeError) as e:  # a host IDNA cannot encode
+        raise InputError(f"{shown}: not an address digest can read ({e})") from None
     except httpx.TransportError as e:
         raise InputError(f"{shown}: cannot reach it ({type(e).__name__}: {e})") from None
     except httpx.HTTPError as e:
@@ -322,7 +334,7 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
 
 def _text_of(value: str, detail: Mapping[str, Any] | None) -> str:
     kind = str((detail or {}).get("type") or "text/html")
-    return html_to_text(value) if "html" in kind else _collapse(value)
+    return html_to_text(value) if "html" in kind else clean_text(value)
 
 
 def _media_alts(data: bytes) -> list[tuple[dict[str, str], str | None]] | None:
@@ -400,7 +412,7 @@ def _image(
 def _author(entry: Mapping[str, Any]) -> str | None:
     detail = entry.get("author_detail") or {}
     name = detail.get("name") or entry.get("author") or ""
-    name = _collapse(html_to_text(str(name)))
+    name = clean_text(html_to_text(str(name)))
     if not name or re.fullmatch(r"\S+@\S+", name):
         return None
     return name
@@ -447,7 +459,7 @@ def parse_feed(
             dates.extend([_published(entry)] * (len(warnings) - mark))
     info: Mapping[str, Any] = parsed.get("feed") or {}
     title = _text_of(str(info.get("title") or ""), info.get("title_detail")) or None
-    language = _collapse(str(info.get("language") or "")) or None
+    language = clean_text(str(info.get("language") or "")) or None
     return Feed(source, title, language, tuple(items), tuple(warnings), tuple(dates))
 
 
@@ -488,7 +500,7 @@ def _read_entry(
             f"{where} ({headline!r}): no summary in the feed; the headline stands in for one"
         )
     tags = entry.get("tags") or []
-    category = _collapse(str(tags[0].get("label") or tags[0].get("term") or "")) if tags else ""
+    category = clean_text(str(tags[0].get("label") or tags[0].get("term") or "")) if tags else ""
     items.append(
         FeedItem(
             position=n,
@@ -620,7 +632,7 @@ def feed_to_yaml(
         if direction:
             doc["dir"] = direction
     doc["articles"] = articles
-    origin = f" from {_collapse(source)}" if source else ""
+    origin = f" from {clean_text(source)}" if source else ""
     header = (
         f"# Made by `digest import-feed`{origin}.\n"
         "# Keep the picks you want, shorten summaries, check each image's alt text, then add\n"
