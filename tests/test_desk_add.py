@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from click.testing import CliRunner
@@ -20,6 +22,7 @@ from digest.desk.extract import extract_meta
 from digest.desk.fetch import Fetcher, FetchError
 from digest.desk.urls import canonical_url
 from digest.errors import InputError
+from digest.render.markdown import md_plain, md_text
 from digest.sources import load_issue
 
 pytest_plugins = ["tests.servers.kit"]
@@ -473,6 +476,12 @@ class OddSite:
             return Reply(200, UNREADABLE_URLS_PAGE.encode(), HTML)
         if req.path == "/bad-redirect":
             return Reply(302, b"", {"Location": "http://[broken/next"})
+        if req.path == "/described":
+            body = (
+                "<html><head><title>Described</title><meta name='description' content='"
+                f"{html.escape(req.query['d'][0])}'></head><body></body></html>"
+            )
+            return Reply(200, body.encode(), HTML)
         if req.path == "/js-summary":
             body = (
                 "<html><head><title>Click</title><meta name='description' "
@@ -547,6 +556,22 @@ def test_a_page_that_cannot_make_a_valid_article_is_named_not_a_line_of_the_file
     assert str(e.value).startswith(f"{url}: the page does not make a valid article (summary: ")
     assert "javascript:" in str(e.value) and str(issue) not in str(e.value)
     assert issue.read_text(encoding="utf-8") == ISSUE
+
+
+@pytest.mark.parametrize(
+    "description",
+    ["1. First, the union voted.", "2026. A year of strikes.", "- Bullet lead.", "> Quoted."],
+)
+def test_a_description_starting_like_a_list_or_quote_reaches_readers_as_written(
+    odd: LoopbackServer, settings: Settings, issue: Path, description: str
+) -> None:
+    """The summary is read as Markdown: unescaped, "1. " became a list and the preheader
+    and plain-text part lost the marker, as import-feed's summaries no longer do."""
+    _add(settings, issue, odd.url + "/described?" + urlencode({"d": description}))
+    summary = load_issue(issue).articles[-1].summary
+    assert summary is not None
+    assert md_plain(summary) == description
+    assert md_text(summary, lambda url: 1) == description
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ file stays exactly as it was. A link already in the issue (compared without trac
 parameters) is refused, and so is an address carrying a user name and password: digest
 neither sends them nor writes them into the issue (the message shows ``user:***@``). The
 stored link is the page's canonical address on its own host (else the address after
-redirects), without tracking parameters. The new article is checked as the issue file will
+redirects), without tracking parameters. The summary is plain text written where Markdown
+is read, so a leading list or quote marker is escaped as ``import-feed`` escapes it. The new
+article is checked as the issue file will
 be, so a page that cannot make a valid article is named, not a line of the file.
 """
 
@@ -21,7 +23,7 @@ from pydantic import ValidationError
 
 from ..errors import InputError
 from ..model import Article
-from ..sources.feed import shorten
+from ..sources.feed import as_markdown, shorten
 from .extract import PageMeta, extract_meta
 from .fetch import Fetcher, Page
 from .issuefile import read_issue_text
@@ -102,7 +104,7 @@ def article_from_page(
         raise InputError(f"{page.url}: the page has no title or headline to use")
     article: dict[str, Any] = {"headline": meta.headline}
     if meta.summary:
-        article["summary"] = shorten(meta.summary, summary_max)
+        article["summary"] = as_markdown(shorten(meta.summary, summary_max))
     else:
         notes.append(f"{url}: no description or paragraph found; write a summary")
     article["url"] = url

@@ -45,6 +45,7 @@ __all__ = [
     "FeedImage",
     "FeedImport",
     "FeedItem",
+    "as_markdown",
     "clean_text",
     "feed_article",
     "feed_since",
@@ -591,10 +592,10 @@ def _direction(language: str | None) -> str | None:
 _BLOCK_MARKER = re.compile(r"^(?:(\d{1,9})([.)])|([-+*>]))(?=\s|$)")
 
 
-def _as_markdown(text: str) -> str:
+def as_markdown(text: str) -> str:
     """Plain text written where light Markdown is read: a leading "2026." or "- " would
-    start a list, so its marker is escaped. Nothing else needs it: raw HTML is off, and a
-    summary is one line."""
+    start a list (and "> " a quote), so its marker is escaped. Nothing else needs it: raw
+    HTML and headings are off, and a summary is one line."""
     return _BLOCK_MARKER.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", text)
 
 
@@ -602,7 +603,7 @@ def feed_article(item: FeedItem, section_from_category: bool = False) -> dict[st
     """One feed item as an issue file's article mapping."""
     a: dict[str, object] = {
         "headline": item.headline,
-        "summary": _as_markdown(item.summary),
+        "summary": as_markdown(item.summary),
         "url": item.url,
     }
     if section_from_category and item.category:
