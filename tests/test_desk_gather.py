@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 from click.testing import CliRunner
@@ -128,3 +130,59 @@ def test_feed_items_added_to_a_flow_list_keep_the_articles_already_there(
         "Picked One", "Picked Two", "Already Picked", "New This Week"
     ]
     assert path.read_text(encoding="utf-8").startswith(flow.removesuffix("]\n"))
+
+
+def _feed(items: list[tuple[str, str, str]]) -> bytes:
+    """An RSS 2.0 feed of (title, link, description) items, all published yesterday."""
+    when = format_datetime(datetime.now(UTC) - timedelta(days=1))
+    body = "".join(
+        f"<item><title>{t}</title><link>{escape(link)}</link>"
+        f"<description>{escape(d)}</description><pubDate>{when}</pubDate></item>"
+        for t, link, d in items
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>https://example.org/</link><description>d</description>{body}</channel></rss>"
+    ).encode()
+
+
+def _import_into_7(folder: Path, site: LoopbackServer) -> Any:
+    args = ["import-feed", site.url + "/feed.xml", "--issue", "7", "--days", "60"]
+    return CliRunner().invoke(cli, [*args, "--config", str(folder / "digest.toml")])
+
+
+def test_a_feed_item_that_cannot_make_an_article_is_skipped_naming_the_item_not_a_line(
+    folder: Path, loopback: Start
+) -> None:
+    """It was written unchecked, and the save refused the whole import naming a line of the
+    edited text that was not in the file."""
+    site = loopback(FeedSite(_feed([
+        ("Good Story", "https://news.test/good", "Fine."),
+        ("Script Summary", "https://news.test/script", "See [this](javascript:alert(1)) now."),
+    ])))
+    result = _import_into_7(folder, site)
+    assert result.exit_code == 0, result.output
+    assert "item 2 ('Script Summary'): skipped: summary: links must start with" in result.output
+    assert "b-007.yaml:" not in result.output
+    path = folder / "issues" / "b-007.yaml"
+    assert [a.headline for a in load_issue(path).articles] == ["Already Picked", "Good Story"]
+    assert "javascript" not in path.read_text(encoding="utf-8")
+
+
+def test_a_feed_item_whose_link_carries_a_password_is_skipped_without_showing_it(
+    folder: Path, loopback: Start
+) -> None:
+    """Its link was written into the issue with the password, as ``digest add`` refuses to."""
+    site = loopback(FeedSite(_feed([
+        ("Good Story", "https://news.test/good", "Fine."),
+        ("Locked Story", "https://bob:hunter2@news.test/locked", "Members only."),
+    ])))
+    result = _import_into_7(folder, site)
+    assert result.exit_code == 0, result.output
+    assert (
+        "item 2 ('Locked Story'): skipped: https://bob:***@news.test/locked carries login details"
+        in result.output
+    )
+    path = folder / "issues" / "b-007.yaml"
+    assert "hunter2" not in result.output and "hunter2" not in path.read_text(encoding="utf-8")
+    assert [a.headline for a in load_issue(path).articles] == ["Already Picked", "Good Story"]

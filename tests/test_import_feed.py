@@ -553,3 +553,32 @@ def test_when_no_item_is_usable_the_error_says_why_each_was_skipped(tmp_path: Pa
         import_feed(str(feed), number=1)
     assert "no usable items" in str(e.value)
     assert "javascript:" in str(e.value) or "Bad link" in str(e.value)
+
+
+def test_an_item_that_cannot_make_an_article_is_skipped_and_the_rest_imported(
+    tmp_path: Path,
+) -> None:
+    """A summary the issue file refuses failed the whole import with a line of text that
+    was never shown; a link or image with a password was written as it was."""
+    feed = tmp_path / "mixed.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">'
+        "<channel><title>T</title>"
+        "<item><title>Kept</title><link>https://news.test/kept</link>"
+        "<description>Fine.</description>"
+        '<media:thumbnail url="https://cdn:s3cret@img.test/a.jpg"/></item>'
+        "<item><title>Script</title><link>https://news.test/script</link>"
+        "<description>[Go](javascript:alert(1))</description></item>"
+        "<item><title>Locked</title><link>https://bob:s3cret@news.test/locked</link>"
+        "<description>Members.</description></item>"
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+    result = import_feed(str(feed), number=1)
+    assert [i.headline for i in result.items] == ["Kept"]
+    assert result.items[0].image is None
+    joined = "\n".join(result.warnings)
+    assert "item 1: image skipped: https://cdn:***@img.test/a.jpg carries login details" in joined
+    assert "item 2 ('Script'): skipped: summary: links must start with" in joined
+    assert "item 3 ('Locked'): skipped: https://bob:***@news.test/locked" in joined
+    assert "s3cret" not in joined and "s3cret" not in result.text

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date as Date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -15,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     model_validator,
 )
 
@@ -23,10 +25,13 @@ __all__ = [
     "Image",
     "Issue",
     "Section",
+    "article_problem",
     "check_text",
     "check_url",
     "describe_forbidden",
     "forbidden_character",
+    "has_login",
+    "masked_login",
     "slugify",
 ]
 
@@ -82,6 +87,27 @@ def check_url(url: str, schemes: tuple[str, ...] = ALLOWED_SCHEMES) -> str:
     if any(c.isspace() for c in url):
         raise ValueError(f"{url!r} contains spaces; encode them as %20")
     return url
+
+
+_LOGIN = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?//([^/?#]*)@")
+"""The ``user:password@`` of an address, found as ``urlsplit`` finds its netloc, but on any
+text: the password must stay hidden even in an address ``urlsplit`` refuses."""
+
+
+def has_login(url: str) -> bool:
+    """Whether ``url`` carries login details (``user:password@``), which digest never
+    sends, stores or shows."""
+    return _LOGIN.match(url.strip()) is not None
+
+
+def masked_login(url: str) -> str:
+    """``url`` with its password (or a lone user name, often a token) shown as ``***``."""
+
+    def hide(m: re.Match[str]) -> str:
+        user, colon, _ = m[2].partition(":")
+        return f"{m[1] or ''}//{user + ':***' if colon else '***'}@"
+
+    return _LOGIN.sub(hide, url.strip(), count=1)
 
 
 def _one_line(value: str) -> str:
@@ -280,3 +306,17 @@ class Issue(_Model):
             number=self.number,
             date=self.date.isoformat(),
         )
+
+
+def article_problem(article: Mapping[str, Any]) -> str | None:
+    """What an issue file would refuse in ``article`` (made by digest from a page or a
+    feed), field by field on one line; None if nothing. Checked before the article is
+    written, so the message can name where it came from rather than a line of the file."""
+    try:
+        Article.model_validate(article)
+    except ValidationError as e:
+        return "; ".join(
+            f"{' → '.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
+        )
+    return None

@@ -13,16 +13,13 @@ be, so a page that cannot make a valid article is named, not a line of the file.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
 from ..errors import InputError
-from ..model import Article
+from ..model import article_problem, has_login, masked_login
 from ..sources.feed import as_markdown, shorten
 from .extract import PageMeta, extract_meta
 from .fetch import Fetcher, Page
@@ -42,28 +39,13 @@ class AddResult:
     warnings: list[str] = field(default_factory=list)
 
 
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?//([^/?#]*)@")
-"""The ``user:password@`` of an address, found as ``urlsplit`` finds its netloc, but on any
-text: the password must stay hidden even in an address ``urlsplit`` refuses."""
-
-
-def _masked(url: str) -> str:
-    """``url`` with its password (or a lone user name, often a token) shown as ``***``."""
-
-    def hide(m: re.Match[str]) -> str:
-        user, colon, _ = m[2].partition(":")
-        return f"{m[1] or ''}//{user + ':***' if colon else '***'}@"
-
-    return _USERINFO.sub(hide, url, count=1)
-
-
 def _checked_address(given: str) -> str:
     """``given`` as the duplicate check compares it; an InputError for an address that
     carries login details or cannot be read at all (nothing is fetched before this)."""
     url = given.strip()
-    if _USERINFO.match(url):
+    if has_login(url):
         raise InputError(
-            f"{_masked(url)}: the address carries login details; digest never sends them "
+            f"{masked_login(url)}: the address carries login details; digest never sends them "
             "or writes them into the issue file: give the address without them"
         )
     try:
@@ -71,19 +53,6 @@ def _checked_address(given: str) -> str:
     except ValueError as e:
         raise InputError(f"{url}: not a web address digest can read ({e})") from None
     return canonical_url(url)
-
-
-def _invalid(article: dict[str, Any]) -> str | None:
-    """What the issue file's checks would refuse in ``article``, field by field; None if
-    nothing."""
-    try:
-        Article.model_validate(article)
-    except ValidationError as e:
-        return "; ".join(
-            f"{' → '.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
-            for err in e.errors()
-        )
-    return None
 
 
 def _stored_url(page: Page, meta: PageMeta) -> str:
@@ -122,7 +91,7 @@ def article_from_page(
         article["image"] = {"src": meta.image, "alt": alt}
     if page.truncated:
         notes.append(f"{url}: the page is larger than the size cap; read its first part only")
-    problem = _invalid(article)
+    problem = article_problem(article)
     if problem:
         raise InputError(f"{page.url}: the page does not make a valid article ({problem})")
     return article, notes

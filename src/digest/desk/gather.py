@@ -2,6 +2,8 @@
 
 Links already in the issue (compared without tracking parameters) are skipped, the rest
 appended the way ``digest add`` appends: the editor's file is otherwise left as written.
+Each item was checked as an article when the feed was read, so a bad one is skipped with a
+warning naming it in the feed, never reported as a line of the edited file.
 ``--since last`` means "since the previous issue's date".
 """
 

@@ -7,10 +7,12 @@ redirects followed, a clear User-Agent); feedparser never opens a URL or a file 
 
 Each item becomes an article: the headline and summary as plain text (tags stripped,
 entities decoded, whitespace collapsed, summaries shortened to about 300 characters at a
-sentence or word boundary), the link (http or https only), the author, the first category
-as its section when asked, and an image from ``media:thumbnail``, ``media:content`` or an
-image enclosure. Items come newest first; undated items follow the dated ones in feed order.
-Anything skipped is reported as a warning naming the item's position in the feed.
+sentence or word boundary), the link (http or https only, never with login details), the
+author, the first category as its section when asked, and an image from ``media:thumbnail``,
+``media:content`` or an image enclosure. Each is checked as the issue file will be: an item
+that cannot make a valid article is skipped. Items come newest first; undated items follow
+the dated ones in feed order. Anything skipped is reported as a warning naming the item's
+position in the feed.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import feedparser  # type: ignore[import-untyped]
 import httpx
 
 from ..errors import InputError
-from ..model import check_url
+from ..model import article_problem, check_url, has_login, masked_login
 from .issue_file import parse_issue
 from .listing import issue_yaml
 
@@ -400,6 +402,9 @@ def _image(
         src = raw.strip()
         if not src:
             continue
+        if has_login(src):
+            warnings.append(f"{where}: image skipped: {_login_refused(src)}")
+            continue
         try:
             src = check_url(src, ("http", "https"))
         except ValueError as e:
@@ -464,6 +469,11 @@ def parse_feed(
     return Feed(source, title, language, tuple(items), tuple(warnings), tuple(dates))
 
 
+def _login_refused(url: str) -> str:
+    """Why a link with ``user:password@`` is skipped, the password hidden (as ``add`` does)."""
+    return f"{masked_login(url)} carries login details, which digest never writes into an issue"
+
+
 def _read_entry(
     n: int,
     entry: Mapping[str, Any],
@@ -483,6 +493,9 @@ def _read_entry(
     if not link:
         warnings.append(f"{where} ({headline!r}): skipped: it has no link")
         return
+    if has_login(link):
+        warnings.append(f"{where} ({headline!r}): skipped: {_login_refused(link)}")
+        return
     try:
         url = check_url(link, ("http", "https"))
     except ValueError as e:
@@ -491,29 +504,36 @@ def _read_entry(
     if url in seen:
         warnings.append(f"{where} ({headline!r}): skipped: same link as item {seen[url]}")
         return
-    seen[url] = n
     summary_html = str(entry.get("summary") or "")
     summary = _text_of(summary_html, entry.get("summary_detail"))
     summary = shorten(_READ_MORE.sub("…", summary))
+    notes: list[str] = []  # warned about only if the item is kept
     if not summary:
         summary = headline
-        warnings.append(
+        notes.append(
             f"{where} ({headline!r}): no summary in the feed; the headline stands in for one"
         )
     tags = entry.get("tags") or []
     category = clean_text(str(tags[0].get("label") or tags[0].get("term") or "")) if tags else ""
-    items.append(
-        FeedItem(
-            position=n,
-            headline=headline,
-            summary=summary,
-            url=url,
-            author=_author(entry),
-            category=category or None,
-            image=_image(entry, headline, alts[n - 1], where, warnings),
-            published=_published(entry),
-        )
+    item = FeedItem(
+        position=n,
+        headline=headline,
+        summary=summary,
+        url=url,
+        author=_author(entry),
+        category=category or None,
+        image=_image(entry, headline, alts[n - 1], where, notes),
+        published=_published(entry),
     )
+    # checked as the issue file will be, so a bad item is named here, not as a line of a
+    # file the editor never wrote
+    problem = article_problem(feed_article(item, section_from_category=True))
+    if problem:
+        warnings.append(f"{where} ({headline!r}): skipped: {problem}")
+        return
+    warnings.extend(notes)
+    seen[url] = n
+    items.append(item)
 
 
 def read_feed(source: str, *, timeout: float = TIMEOUT, max_bytes: int = MAX_FEED_BYTES) -> Feed:
