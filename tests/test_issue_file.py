@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from digest.cli import cli
-from digest.errors import IssueFileError
+from digest.errors import InputError, IssueFileError
 from digest.model import Issue
-from digest.sources import issue_schema, load_issue, parse_issue
+from digest.sources import issue_schema, load_issue, parse_issue, write_issue_file
 
 GOOD = """\
 number: 3
@@ -226,3 +227,38 @@ def test_an_alias_bomb_in_the_issues_folder_is_an_unreadable_file_for_send_due(
     assert "bomb.yaml:3: issue files don't support YAML anchors/aliases" in due.stdout
     assert "issue-7.yaml: issue-7 has no send_at" in due.stdout
     assert "Traceback" not in due.stderr
+
+
+def test_a_file_saved_between_the_look_and_the_write_is_never_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The editor's save lands right after any look for the file (as when `digest new` and
+    an editor race): the write must still refuse rather than replace it."""
+    target = tmp_path / "issues" / "2026-12-04-013.yaml"
+    mine = "# curated by hand\nnumber: 13\ndate: 2026-12-04\n"
+    real_exists = Path.exists
+
+    def saved_just_after_the_look(self: Path, *args: Any, **kwargs: Any) -> bool:
+        found = real_exists(self, *args, **kwargs)
+        if self == target and not found:
+            target.write_text(mine, encoding="utf-8")
+        return found
+
+    monkeypatch.setattr(Path, "exists", saved_just_after_the_look)
+    try:
+        write_issue_file(target, "number: 13\ndate: 2026-12-04\n")
+    except InputError as e:
+        assert str(e).startswith(f"{target} already exists; ")
+        assert target.read_text(encoding="utf-8") == mine
+    else:
+        assert target.read_text(encoding="utf-8") == "number: 13\ndate: 2026-12-04\n"
+
+
+def test_a_dangling_symlink_in_the_way_is_refused_not_written_through(tmp_path: Path) -> None:
+    """Looked at, it "does not exist"; written, it created a file wherever it pointed."""
+    target = tmp_path / "issue-4.yaml"
+    elsewhere = tmp_path / "elsewhere.yaml"
+    target.symlink_to(elsewhere)
+    with pytest.raises(InputError, match="already exists; choose another name or pass --force"):
+        write_issue_file(target, "number: 4\ndate: 2026-12-04\n")
+    assert not elsewhere.exists()

@@ -116,9 +116,7 @@ def new_issue(settings: Settings, *, when: Date | None = None, today: Date | Non
             f"({previous.date.isoformat()}, {newest})"
         )
     target = folder / f"{day.isoformat()}-{number:03d}.yaml"
-    if target.exists():
-        raise InputError(f"{target} already exists; digest new never overwrites an issue file")
-    return write_issue_file(target, text)
+    return write_issue_file(target, text, refusal="digest new never overwrites an issue file")
 
 
 CONFIG_TEMPLATE = """\

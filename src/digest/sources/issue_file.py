@@ -269,15 +269,36 @@ def load_issue(path: Path | str) -> Issue:
     return parse_issue(text, str(p))
 
 
-def write_issue_file(path: Path | str, text: str, *, overwrite: bool = False) -> Path:
-    """Write a new issue file; never silently replace one an editor may have curated."""
+def write_issue_file(
+    path: Path | str,
+    text: str,
+    *,
+    overwrite: bool = False,
+    refusal: str = "choose another name or pass --force to replace it",
+) -> Path:
+    """Write a new issue file; never silently replace one an editor may have curated.
+
+    The file is created exclusively (``O_EXCL``), not looked for first: one saved by an
+    editor between a look and the write would be overwritten. ``refusal`` ends the message
+    when the file is already there.
+    """
     p = Path(path)
-    if p.exists() and not overwrite:
-        raise InputError(f"{p} already exists; choose another name or pass --force to replace it")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
     except OSError as e:
+        raise InputError(f"{p.parent}: cannot create the folder: {e.strerror or e}") from None
+    try:
+        f = p.open("w" if overwrite else "x", encoding="utf-8")
+    except FileExistsError:
+        raise InputError(f"{p} already exists; {refusal}") from None
+    except OSError as e:
+        raise InputError(f"{p}: cannot write it: {e.strerror or e}") from None
+    try:
+        with f:
+            f.write(text)
+    except OSError as e:
+        if not overwrite:  # ours, half written: a second try would call it "already there"
+            p.unlink(missing_ok=True)
         raise InputError(f"{p}: cannot write it: {e.strerror or e}") from None
     return p
 
