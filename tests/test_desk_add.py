@@ -558,6 +558,21 @@ def test_a_page_that_cannot_make_a_valid_article_is_named_not_a_line_of_the_file
     assert issue.read_text(encoding="utf-8") == ISSUE
 
 
+def test_add_to_an_issue_whose_articles_are_left_empty(
+    site: LoopbackServer, settings: Settings, tmp_path: Path
+) -> None:
+    """`articles:` with nothing after it failed to load ("should be a valid list"), so add
+    refused a file its own edit knew how to fill."""
+    path = tmp_path / "issues" / "2026-12-11-008.yaml"
+    path.parent.mkdir()
+    path.write_text("number: 8\ndate: 2026-12-11\narticles:   # picks go here\n", "utf-8")
+    _add(settings, path, site.url + "/og")
+    assert [a.headline for a in load_issue(path).articles] == [
+        "Dockers Walk Out Over Automation Plans"
+    ]
+    assert "articles:  # picks go here\n" in path.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     "description",
     ["1. First, the union voted.", "2026. A year of strikes.", "- Bullet lead.", "> Quoted."],

@@ -10,6 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import cli
+from digest.config import Settings
+from digest.desk.check import check_issue
 from digest.errors import InputError, IssueFileError
 from digest.model import Issue
 from digest.sources import issue_schema, load_issue, parse_issue, write_issue_file
@@ -116,7 +118,8 @@ def test_schema_is_json_schema_generated_from_the_model() -> None:
     schema = json.loads(issue_schema())
     assert schema["$schema"].startswith("https://json-schema.org/")
     assert set(schema["required"]) == {"number", "date"}
-    assert schema["properties"]["articles"]["items"]["$ref"].endswith("/Article")
+    articles = schema["properties"]["articles"]["anyOf"]
+    assert articles[0]["items"]["$ref"].endswith("/Article") and articles[1] == {"type": "null"}
     assert set(schema["properties"]) == set(Issue.model_fields)
 
 
@@ -262,3 +265,69 @@ def test_a_dangling_symlink_in_the_way_is_refused_not_written_through(tmp_path: 
     with pytest.raises(InputError, match="already exists; choose another name or pass --force"):
         write_issue_file(target, "number: 4\ndate: 2026-12-04\n")
     assert not elsewhere.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("https://[::1/", "has a [ or ] that does not pair up"),
+        ("https://news.test]/a", "has a [ or ] that does not pair up"),
+        ("https://[abc]/a", "has a host digest cannot read: 'abc' does not appear to be an"),
+    ],
+)
+def test_a_link_python_cannot_split_is_named_in_words_on_its_line(url: str, said: str) -> None:
+    """It said the raw `Invalid IPv6 URL`, naming neither the link nor what to change."""
+    text = f"number: 1\ndate: 2026-12-04\narticles:\n  - headline: A\n    url: '{url}'\n"
+    with pytest.raises(IssueFileError) as e:
+        parse_issue(text, "issues/1.yaml")
+    assert str(e.value).startswith(f"issues/1.yaml:5: article 1 → url: {url!r} {said}")
+    assert "Invalid IPv6 URL" not in str(e.value)
+
+
+def test_a_misspelt_key_is_given_the_field_it_probably_meant_at_every_level() -> None:
+    text = (
+        "number: 1\ndate: 2026-12-04\nsubjet: Hello\narticles:\n  - headline: A\n"
+        "    sumary: One.\n    image: {src: 'https://img.test/a.png', alt: A, widht: 300}\n"
+    )
+    with pytest.raises(IssueFileError) as e:
+        parse_issue(text, "issues/1.yaml")
+    lines = str(e.value).splitlines()
+    assert "issues/1.yaml:3: subjet: is not a field digest knows; did you mean 'subject'?" in lines
+    assert (
+        "issues/1.yaml:6: article 1 → sumary: is not a field digest knows; did you mean 'summary'?"
+        in lines
+    )
+    assert (
+        "issues/1.yaml:7: article 1 → image → widht: is not a field digest knows; "
+        "did you mean 'width'?" in lines
+    )
+
+
+def test_a_key_like_no_field_lists_the_fields_known_there() -> None:
+    with pytest.raises(IssueFileError) as e:
+        parse_issue("number: 1\ndate: 2026-12-04\nzzz: 1\n", "issues/1.yaml")
+    assert str(e.value).startswith(
+        "issues/1.yaml:3: zzz: is not a field digest knows; known: newsletter, number, date"
+    )
+
+
+@pytest.mark.parametrize("number", ["99999999999999999999999999", "1000001", "0"])
+def test_an_issue_number_out_of_range_says_the_range(number: str) -> None:
+    with pytest.raises(IssueFileError) as e:
+        parse_issue(f"number: {number}\ndate: 2026-12-04\n", "issues/1.yaml")
+    assert str(e.value) == "issues/1.yaml:1: number: must be a whole number from 1 to 1,000,000"
+
+
+def test_the_largest_issue_number_loads() -> None:
+    assert parse_issue("number: 1000000\ndate: 2026-12-04\n").number == 1_000_000
+
+
+def test_articles_left_empty_means_no_articles_yet_and_check_says_so(tmp_path: Path) -> None:
+    """`articles:` with nothing after it was "Input should be a valid list", though an empty
+    `intro:` was fine and the desk's edits already read it as no articles."""
+    assert parse_issue("number: 1\ndate: 2026-12-04\nintro:\narticles:\n").articles == []
+    issue = tmp_path / "1.yaml"
+    issue.write_text("number: 1\ndate: 2026-12-04\narticles:   # none yet\n", encoding="utf-8")
+    report = check_issue(Settings(), issue, offline=True)
+    assert [f.code for f in report.errors] == ["no-articles"]
+    assert report.errors[0].message == "The issue has no articles yet."

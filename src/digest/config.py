@@ -565,7 +565,7 @@ def _check_providers(settings: Settings, text: str, p: Path) -> None:
     unknown = [item for item in named if item[1] not in BUILTIN]
     if not unknown:
         return
-    from .config_problems import key_lines, suggest
+    from .config_problems import did_you_mean, key_lines
     from .delivery.base import available_providers
 
     known = available_providers()
@@ -575,9 +575,8 @@ def _check_providers(settings: Settings, text: str, p: Path) -> None:
         if name in known:
             continue
         line = lines.get(loc)
-        close = suggest(name, known)
-        hint = f"did you mean {close!r}?" if close else f"known: {', '.join(sorted(known))}"
         at = f"{p}:{line}" if line else str(p)
+        hint = did_you_mean(name, sorted(known))
         problems.append(f"{at}: {where}: no provider is called {name!r}; {hint}")
     if problems:
         raise ConfigError("\n".join(problems))

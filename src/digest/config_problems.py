@@ -12,11 +12,19 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-__all__ = ["KeyPath", "describe", "key_lines", "section_problems", "suggest"]
+__all__ = [
+    "KeyPath",
+    "describe",
+    "did_you_mean",
+    "key_lines",
+    "known_keys",
+    "section_problems",
+    "suggest",
+]
 
 KeyPath = tuple[str, ...]
 
@@ -76,23 +84,46 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """``did you mean 'x'?`` for a misspelt ``word``, else ``known: …`` (empty: none known)."""
+    close = suggest(word, choices)
+    if close is not None:
+        return f"did you mean {close!r}?"
+    return f"known: {', '.join(choices)}" if choices else ""
+
+
 def _fields(model: type[BaseModel]) -> dict[str, Any]:
     """A model's keys as written in TOML (aliases, e.g. ``from``) → their annotation."""
     return {(f.alias or name): f.annotation for name, f in model.model_fields.items()}
 
 
-def _model_at(root: type[BaseModel], loc: Sequence[str]) -> type[BaseModel] | None:
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model an annotation holds: itself, or inside ``X | None`` or ``list[X]``."""
+    if get_origin(annotation) is None:
+        is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        return annotation if is_model else None
+    if get_origin(annotation) is dict:
+        return None
+    return next((m for m in map(_model_in, get_args(annotation)) if m is not None), None)
+
+
+def _model_at(root: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
     model: type[BaseModel] | None = root
     for part in loc:
         if model is None:
             return None
-        annotation = _fields(model).get(part)
-        model = (
-            annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
-            else None
-        )
+        if isinstance(part, int):  # an item of a list: the list's own model
+            continue
+        model = _model_in(_fields(model).get(part))
     return model
+
+
+def known_keys(
+    root: type[BaseModel], loc: Sequence[str | int], hidden: frozenset[str] = frozenset()
+) -> list[str]:
+    """The keys the model at ``loc`` (a pydantic error's location) takes, as written."""
+    model = _model_at(root, loc)
+    return [k for k in _fields(model) if k not in hidden] if model is not None else []
 
 
 def _where(loc: KeyPath) -> str:
@@ -123,15 +154,9 @@ def describe(
         loc: KeyPath = tuple(str(x) for x in err["loc"])
         message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            model = _model_at(root, loc[:-1])
-            known = [k for k in _fields(model) if k not in hidden] if model is not None else []
             what = "section" if len(loc) == 1 else "key"
-            message = f"unknown {what}"
-            close = suggest(loc[-1], known)
-            if close is not None:
-                message += f"; did you mean {close!r}?"
-            elif known:
-                message += f"; known: {', '.join(known)}"
+            hint = did_you_mean(loc[-1], known_keys(root, loc[:-1], hidden))
+            message = f"unknown {what}; {hint}" if hint else f"unknown {what}"
         line = _line(lines, loc)
         where = f"{path}:{line}" if line else str(path)
         out.append((line or 0, f"{where}: {_where(loc)}: {message}"))

@@ -7,12 +7,13 @@ import unicodedata
 from collections.abc import Mapping
 from datetime import date as Date
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -21,6 +22,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "MAX_ISSUE_NUMBER",
     "Article",
     "Image",
     "Issue",
@@ -73,10 +75,23 @@ def check_text(text: str) -> str:
     return text
 
 
+def _split(url: str) -> SplitResult:
+    """``url``'s parts; what ``urlsplit`` refuses said in words, as other field errors are."""
+    try:
+        return urlsplit(url)
+    except ValueError as e:
+        if str(e) == "Invalid IPv6 URL":
+            raise ValueError(
+                f"{url!r} has a [ or ] that does not pair up: brackets hold an IPv6 address, "
+                "e.g. https://[2001:db8::1]/"
+            ) from None
+        raise ValueError(f"{url!r} has a host digest cannot read: {e}") from None
+
+
 def check_url(url: str, schemes: tuple[str, ...] = ALLOWED_SCHEMES) -> str:
     """Accept only absolute http, https and mailto links: nothing a reader's client could run."""
     url = check_text(url.strip())
-    parts = urlsplit(url)
+    parts = _split(url)
     scheme = parts.scheme.lower()
     if scheme not in schemes:
         allowed = ", ".join(f"{s}:" for s in schemes)
@@ -196,6 +211,16 @@ class Section(_Model):
     articles: tuple[Article, ...]
 
 
+MAX_ISSUE_NUMBER = 1_000_000
+"""Far past any newsletter's run (a daily one would take 2,700 years): a larger number is
+a typo, and slugs, file names and subjects would carry it."""
+
+
+def _none_is_empty(value: object) -> object:
+    """``articles:`` left empty is YAML's null: no articles yet, as ``articles: []`` says."""
+    return [] if value is None else value
+
+
 class Issue(_Model):
     """One issue of the newsletter, as the editor wrote it."""
 
@@ -209,7 +234,7 @@ class Issue(_Model):
     newsletter: Line | None = Field(
         None, description="Newsletter name; defaults to [newsletter] name in digest.toml."
     )
-    number: int = Field(ge=1, description="Issue number.")
+    number: int = Field(ge=1, le=MAX_ISSUE_NUMBER, description="Issue number.")
     date: Date = Field(description="Issue date, YYYY-MM-DD.")
     send_at: AwareDatetime | None = Field(
         None, description="When `digest send-due` may send it; must include a time zone."
@@ -233,8 +258,11 @@ class Issue(_Model):
         description="Section names in the order they appear; sections not listed follow "
         "in order of first appearance. `digest new` copies it to the next issue.",
     )
-    articles: list[Article] = Field(
-        default_factory=list, description="The picks, in order (a draft may have none yet)."
+    articles: Annotated[
+        list[Article], BeforeValidator(_none_is_empty, json_schema_input_type=list[Article] | None)
+    ] = Field(
+        default_factory=list,
+        description="The picks, in order (a draft may have none yet: `articles:` left empty).",
     )
 
     @model_validator(mode="after")

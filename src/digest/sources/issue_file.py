@@ -13,8 +13,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from ..config_problems import did_you_mean, known_keys
 from ..errors import InputError, IssueFileError
-from ..model import FORBIDDEN_CHARACTERS, Issue, describe_forbidden
+from ..model import FORBIDDEN_CHARACTERS, MAX_ISSUE_NUMBER, Issue, describe_forbidden
 
 __all__ = [
     "MAX_DEPTH",
@@ -64,12 +65,18 @@ def _field(loc: _Path) -> str:
 
 _FRIENDLY = {
     "missing": "is required",
-    "extra_forbidden": "is not a field digest knows (check the spelling)",
     "timezone_aware": "needs a time zone, e.g. 2026-11-27T09:00:00+01:00 or …Z",
 }
+_RANGE_ERRORS = frozenset({"greater_than_equal", "less_than_equal"})
 
 
 def _message(err: Any) -> str:
+    loc: _Path = tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        hint = did_you_mean(str(loc[-1]), known_keys(Issue, loc[:-1]))
+        return f"is not a field digest knows; {hint or 'check the spelling'}"
+    if loc == ("number",) and err["type"] in _RANGE_ERRORS:
+        return f"must be a whole number from 1 to {MAX_ISSUE_NUMBER:,}"
     friendly = _FRIENDLY.get(err["type"])
     if friendly:
         return friendly
