@@ -75,7 +75,7 @@ def test_a_good_issue_passes_with_no_findings(tmp_path: Path) -> None:
 def test_a_file_that_does_not_load_is_an_error_naming_its_line(tmp_path: Path) -> None:
     report = _check(tmp_path, GOOD.replace("number: 9", "number: nine"))
     assert _codes(report) == ["does-not-load"] and report.exit_code == 6
-    assert "line 1: number" in report.findings[0].message
+    assert report.findings[0].message.startswith(f"{tmp_path / 'issue.yaml'}:1: number: ")
 
 
 def test_a_draft_without_articles_or_links_is_an_error(tmp_path: Path) -> None:
@@ -412,3 +412,17 @@ def test_the_sample_issue_is_flagged_as_sample_data(sample_settings: Settings) -
 
     report = check_issue(sample_settings, SAMPLE_ISSUE, offline=True)
     assert "placeholder-link" in _codes(report, "error")
+
+
+def test_the_preview_names_the_file_of_an_issue_that_does_not_load(tmp_path: Path) -> None:
+    """The preview lists the errors alone, without the check's summary line: it showed
+    `line 5: not valid YAML…` with no file, unlike every other error."""
+    from digest.desk.preview import PreviewState
+
+    (tmp_path / "digest.toml").write_text(CONFIG, encoding="utf-8")
+    path = tmp_path / "issue.yaml"
+    path.write_text(GOOD.replace("    url: https://health.news/nurses", "  url: [x"), "utf-8")
+    state = PreviewState(path, tmp_path / "digest.toml")
+    state.refresh()
+    assert len(state.errors) == 1
+    assert state.errors[0].startswith(f"{path}:13: not valid YAML: ")

@@ -111,7 +111,8 @@ def _load_findings(path: Path, settings: Settings, report: CheckReport) -> None:
         report.issue = load_issue(path)
     except IssueFileError as e:
         for line, field_name, message in e.problems:
-            where = f"line {line}" if line else str(path)
+            # the file named as every other error names it: the preview shows this alone
+            where = f"{e.path}:{line}" if line else e.path
             what = f"{field_name}: {message}" if field_name else message
             report.findings.append(
                 Finding("error", "does-not-load", f"{where}: {what}", "fix the file.")
