@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -103,6 +104,28 @@ def test_cli_init_names_what_it_wrote(tmp_path: Path) -> None:
     assert f"Wrote {tmp_path / 'w' / 'digest.toml'}" in result.output
     again = CliRunner().invoke(cli, ["init", str(tmp_path / "w")])
     assert "Kept" in again.output and "Wrote" not in again.output
+
+
+def test_cli_init_and_new_name_every_file_relative_to_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`init weekly` printed `Wrote weekly/digest.toml` but the draft as an absolute path."""
+    monkeypatch.delenv("DIGEST_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    made = CliRunner().invoke(cli, ["init", "weekly", "--name", "The Weekly"])
+    assert made.exit_code == 0, made.output
+    wrote = made.output.splitlines()
+    assert wrote[0] == "Wrote weekly/digest.toml"
+    assert re.fullmatch(r"Wrote weekly/issues/\d{4}-\d\d-\d\d-001\.yaml", wrote[1]), wrote
+    again = CliRunner().invoke(cli, ["init", str(tmp_path / "weekly")])  # given absolute
+    assert again.output.splitlines() == [
+        "Kept weekly/digest.toml (already there)",
+        "Kept weekly/issues (already there)",
+    ]
+    monkeypatch.chdir(tmp_path / "weekly")
+    nxt = CliRunner().invoke(cli, ["new"])
+    assert nxt.exit_code == 0, nxt.output
+    assert re.fullmatch(r"Wrote issues/\d{4}-\d\d-\d\d-002\.yaml\n", nxt.output), nxt.output
 
 
 def test_init_sets_up_a_folder_that_builds_and_keeps_what_exists(tmp_path: Path) -> None:

@@ -10,6 +10,17 @@ import click
 from .options import config_option
 
 
+def _shown(path: Path) -> Path:
+    """``path`` as the lines a command prints give it: relative to the current folder when
+    it lies under it, else absolute. Settings hold the issues folder absolute (from the
+    config's real path) while a folder typed stays as typed: both read the same way."""
+    full = path.absolute().parent.resolve() / path.name  # the file itself may be a link
+    try:
+        return full.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return full
+
+
 @click.command()
 @click.argument(
     "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."), required=False
@@ -23,9 +34,9 @@ def init(folder: Path, name: str, sender: str | None) -> None:
 
     result = init_newsletter(folder, name=name, sender=sender)
     for path in result.created:
-        click.echo(f"Wrote {path}")
+        click.echo(f"Wrote {_shown(path)}")
     for path in result.kept:
-        click.echo(f"Kept {path} (already there)")
+        click.echo(f"Kept {_shown(path)} (already there)")
 
 
 @click.command()
@@ -43,7 +54,7 @@ def new(issue_date: datetime | None, config_path: Path | None) -> None:
 
     settings = load_settings(config_path)
     path = new_issue(settings, when=issue_date.date() if issue_date else None)
-    click.echo(f"Wrote {path}")
+    click.echo(f"Wrote {_shown(path)}")
 
 
 issue_option = click.option(
