@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 from click.testing import CliRunner
+from tests.paths import ROOT
 from tests.servers.kit import LoopbackServer, Reply, Request
 
 from digest.cli import cli
@@ -87,6 +88,15 @@ TWITTER_PAGE = """<html><head><title>ignored</title>
 <meta name="author" content="Kim Park">
 </head><body></body></html>"""
 
+SYNDICATED_PAGE = """<html><head><title>Ferry Crews Join the Strike</title>
+<link rel="canonical" href="https://origin.test/ferry-crews">
+<meta property="og:url" content="https://origin.test/ferry-crews">
+</head><body><p>Crews on the island ferries walked off on Tuesday in support of the dockers.</p></body></html>"""
+"""A copy of a story published elsewhere: its canonical address is on the original's host."""
+OG_URL_PAGE = """<html><head><title>Bakers Vote</title>
+<meta property="og:url" content="/news/bakers-vote?utm_campaign=x">
+</head><body><p>Bakers at the city's three largest bakeries voted to strike from Friday.</p></body></html>"""
+
 
 class NewsSite:
     def __init__(self) -> None:
@@ -97,6 +107,12 @@ class NewsSite:
         self.hits[path] = self.hits.get(path, 0) + 1
         if path.startswith("/news/dockers-walk-out") or path == "/og":
             return Reply(200, OG_PAGE.encode(), HTML)
+        if path == "/syndicated":
+            return Reply(200, SYNDICATED_PAGE.encode(), HTML)
+        if path == "/moved":
+            return Reply(301, b"", {"Location": "/syndicated?utm_source=feed"})
+        if path == "/og-url-only":
+            return Reply(200, OG_URL_PAGE.encode(), HTML)
         if path == "/ld":
             return Reply(200, LD_PAGE.encode(), HTML)
         if path == "/twitter":
@@ -205,6 +221,23 @@ def test_open_graph_page_fills_the_article_and_comments_survive(
     assert text.index("- headline: Dockers Walk Out") < text.index("# the end")
     agent = site.requests[0].header("user-agent") or ""
     assert agent.startswith("digest/")
+
+
+def test_a_canonical_address_on_another_host_is_ignored_as_the_readme_says(
+    site: LoopbackServer, settings: Settings, issue: Path
+) -> None:
+    """The README said the stored link is the page's canonical address; the code takes it
+    only on the page's own host, else stores where the redirects ended."""
+    _add(settings, issue, site.url + "/moved")
+    assert load_issue(issue).articles[-1].url == site.url + "/syndicated"
+    _add(settings, issue, site.url + "/og-url-only")
+    assert load_issue(issue).articles[-1].url == site.url + "/news/bakers-vote"
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert (
+        "The link stored is the page's canonical address (its `<link rel=\"canonical\">`, else "
+        "`og:url`) when that is on the same host as the address its redirects ended at, else "
+        "that address: a canonical address on another host"
+    ) in readme
 
 
 def test_json_ld_page_gives_headline_authors_image_caption_and_publisher(
