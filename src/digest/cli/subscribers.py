@@ -205,6 +205,11 @@ def forget(addresses: tuple[str, ...], yes: bool, config_path: Path | None) -> i
 
     settings = _settings(config_path)
     if not yes:
+        if not sys.stdin.isatty():  # cron or a pipe: end of input is no answer, nor a Ctrl-C
+            raise click.UsageError(
+                "forget asks before it deletes, and standard input is not a terminal that "
+                "can answer: pass --yes to delete without asking."
+            )
         click.confirm(
             f"Delete every record of {', '.join(addresses)} (cannot be undone)?", abort=True
         )
