@@ -121,3 +121,31 @@ def test_status_json_says_whether_a_send_is_running(tmp_path):
     run_digest("send", "issue-7", cwd=folder)
     data = json.loads(run_digest("status", "7", "--json", cwd=folder).stdout)
     assert data["running"] is False and data["finished"] is True
+
+
+def test_subscriber_counts_of_one_are_singular(tmp_path):
+    """"Added 1 subscribers", "1 were already on the list" and "1 subscribers (active)"."""
+    folder = _folder(tmp_path, ["ann@example.org"])
+    assert "Added 1 subscriber;" in run_digest("subscribers", "add", "ann@example.org",
+                                               cwd=folder).stdout
+    again = run_digest("subscribers", "import", "s.csv", cwd=folder)
+    assert "Added 0 subscribers; 1 was already on the list." in again.stdout, again.stderr
+    listed = run_digest("subscribers", "list", "--status", "active", cwd=folder)
+    assert "1 subscriber (active)" in listed.stderr
+    exported = run_digest("subscribers", "export", "-o", "out.csv", cwd=folder)
+    assert "1 subscriber exported." in exported.stderr
+
+
+def test_a_provider_that_takes_one_recipient_a_call_says_recipient(tmp_path):
+    listed = run_digest("providers", cwd=tmp_path)
+    assert "up to 1 recipient a call" in listed.stdout
+    assert "up to 1 recipients" not in listed.stdout
+
+
+def test_a_one_article_build_and_a_one_error_check_are_singular(tmp_path):
+    folder = _folder(tmp_path, ["ann@example.org"])
+    built = run_digest("build", "issue-7", "--out", "out", cwd=folder)
+    assert "Built issue-7: 1 article," in built.stdout, built.stderr
+    (folder / "bad.yaml").write_text(issue_yaml().replace("https://example.org/a", "ftp://x"))
+    checked = run_digest("check", "bad.yaml", "--offline", cwd=folder)
+    assert ": 1 error," in checked.stdout, checked.stdout + checked.stderr

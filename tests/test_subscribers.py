@@ -275,7 +275,7 @@ def test_cli_add_list_and_stats(tmp_path: Path) -> None:
     write_config(tmp_path)
     added = run_digest("subscribers", "add", "ann@example.org", "nope", cwd=tmp_path)
     assert added.returncode == 3, added.stderr
-    assert "argument 2 ('nope')" in added.stderr and "Added 1 subscribers" in added.stdout
+    assert "argument 2 ('nope')" in added.stderr and "Added 1 subscriber;" in added.stdout
     listed = run_digest("subscribers", "list", "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     row = json.loads(listed.stdout)
@@ -296,7 +296,7 @@ def test_cli_import_names_the_file_and_line_of_each_bad_row_and_stats_prints_wee
     result = run_digest("subscribers", "import", "ghost.csv", "--source", "ghost", cwd=tmp_path)
     assert result.returncode == 3
     assert "skipped ghost.csv:3 ('ann@')" in result.stderr
-    assert "Added 1 subscribers" in result.stdout and "Traceback" not in result.stderr
+    assert "Added 1 subscriber;" in result.stdout and "Traceback" not in result.stderr
     listed = json.loads(run_digest("subscribers", "list", "--json", cwd=tmp_path).stdout)
     assert listed["consent_source"] == "ghost"
     assert listed["consent_at"].startswith("2026-11-02T09:00:00")

@@ -93,7 +93,7 @@ def test_forget_leaves_no_trace_but_the_hash_and_the_csv_no_longer_reaches_them(
     assert _mentions(before, ANN) and b"ann example" in before
     result = run_digest("subscribers", "forget", "--yes", ANN, cwd=folder)
     assert result.returncode == 0, result.stderr
-    assert "1 subscribers" in result.stdout and "1 outbox files" in result.stdout
+    assert "1 row of subscribers" in result.stdout and "; 1 outbox file;" in result.stdout
     after = _stored_bytes(folder).lower()
     assert not _mentions(after, ANN)
     assert b"ann example" not in after

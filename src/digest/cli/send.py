@@ -118,8 +118,9 @@ def _hint(report: SendReport, source: Path) -> str:
 
 def _unknown_hint(unknown: int, source: Path | str) -> str:
     return (
-        f"{unknown} outcomes are unknown (the provider's answer was lost and it cannot be "
-        "asked, or has not said yet): they are not sent again on their own. A later run asks "
+        f"{plural(unknown, 'outcome')} {'is' if unknown == 1 else 'are'} unknown (the "
+        "provider's answer was lost and it cannot be asked, or has not said yet): they are not "
+        "sent again on their own. A later run asks "
         "again where the provider can say, and repeats the call under the same idempotency "
         "key where the provider still keeps it (Resend, Brevo: run the same command again "
         f"soon); `digest retry {source} --unknown` sends them again, and any whose first "

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..text import plural
 from .options import config_option
 
 if TYPE_CHECKING:
@@ -46,7 +47,10 @@ def _report(result: ImportResult, where: str) -> int:
         click.secho(
             f"skipped {where}{row.line} ({row.value!r}): {row.reason}", fg="yellow", err=True
         )
-    click.echo(f"Added {result.added} subscribers; {result.already} were already on the list.")
+    click.echo(
+        f"Added {plural(result.added, 'subscriber')}; "
+        f"{plural(result.already, 'was')} already on the list."
+    )
     if result.marked:
         click.echo(f"{result.marked} marked unsubscribed, cleaned or complained by the exporter.")
     if result.inactive:
@@ -93,7 +97,7 @@ def list_(status: str | None, as_json: bool, config_path: Path | None) -> int:
             else:
                 click.echo(f"{s.email}\t{s.status}\t{s.consent_at}\t{s.consent_source}")
         if not as_json:
-            click.echo(f"{n} subscribers" + (f" ({status})" if status else "."), err=True)
+            click.echo(plural(n, "subscriber") + (f" ({status})" if status else "."), err=True)
     return 0
 
 
@@ -187,7 +191,7 @@ def export(
                 out.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
             else:
                 n = export_subscribers(ledger, out, status)
-                click.echo(f"{n} subscribers exported.", err=True)
+                click.echo(f"{plural(n, 'subscriber')} exported.", err=True)
         finally:
             if output:
                 out.close()
@@ -216,9 +220,10 @@ def forget(addresses: tuple[str, ...], yes: bool, config_path: Path | None) -> i
     with _ledger(settings) as ledger:
         for address in addresses:
             result = forget_person(settings, ledger, address)
-            rows = ", ".join(f"{n} {t}" for t, n in sorted(result.rows.items())) or "no rows"
+            rows = ", ".join(f"{plural(n, 'row')} of {t}" for t, n in sorted(result.rows.items()))
+            files = plural(len(result.files), "outbox file")
             click.echo(
-                f"{address}: deleted {rows}; {len(result.files)} outbox files; "
+                f"{address}: deleted {rows or 'no rows'}; {files}; "
                 "kept a keyed hash on the suppression list."
             )
             if not result.wal_cleared:
