@@ -32,16 +32,39 @@ def test_one_of_a_thing_is_singular(tmp_path):
 def test_a_dry_run_does_not_call_recipients_new_and_says_it_stores_nothing(tmp_path):
     folder = _folder(tmp_path, ["ann@example.org", "Ann@example.org", "bob@example.org"])
     plan = run_digest("send", "issue-7", "--dry-run", "--log-format", "text", cwd=folder)
-    assert "3 rows: 2 recipients after removing 1 duplicate" in plan.stdout
+    assert "3 rows: 2 addresses after removing 1 duplicate (2 to send, 0 suppressed)" in plan.stdout
     assert "(dry run: nothing stored)" in plan.stdout and " new " not in plan.stdout
+
+
+def test_the_count_line_splits_the_addresses_into_to_send_and_suppressed(tmp_path):
+    """"3 recipients" that counted two suppressed rows read as three to mail, and the plan then
+    said "to send 1": each number now says what it is, and "to send" is the plan's."""
+    folder = _folder(tmp_path, [])
+    (folder / "s.csv").write_text(
+        "email,status\nann@example.org,active\nbob@example.org,unsubscribed\n"
+        "cy@example.org,unsubscribed\ndee@example.org,unconfirmed\n",
+        encoding="utf-8",
+    )
+    plan = run_digest("send", "issue-7", "--dry-run", "--log-format", "text", cwd=folder)
+    assert "4 rows: 3 addresses after removing 0 duplicates (1 to send, 2 suppressed)" in (
+        plan.stdout
+    ), plan.stdout
+    assert re.search(r"to send +1\n", plan.stdout) and re.search(r"suppressed +2\n", plan.stdout)
+    sent = run_digest("send", "issue-7", "--log-format", "text", cwd=folder)
+    assert "4 rows: 3 new addresses (1 to send, 2 suppressed), 0 duplicates" in sent.stdout
+    assert "1 never confirmed (skipped)" in sent.stdout
+    again = run_digest("send", "issue-7", "--dry-run", "--log-format", "text", cwd=folder)
+    assert "(0 to send, 1 already done, 2 suppressed)" in again.stdout
+    assert re.search(r"already done +1 ", again.stdout) and re.search(r"to send +0\n", again.stdout)
 
 
 def test_a_rerun_says_already_listed_where_the_first_run_said_duplicate(tmp_path):
     folder = _folder(tmp_path, ["ann@example.org", "Ann@example.org"])
     first = run_digest("send", "issue-7", "--log-format", "text", cwd=folder)
-    assert "2 rows: 1 new recipient, 1 duplicate, 0 bad rows." in first.stdout
+    want = "2 rows: 1 new address (1 to send, 0 suppressed), 1 duplicate, 0 bad rows."
+    assert want in first.stdout
     again = run_digest("send", "issue-7", "--log-format", "text", cwd=folder)
-    assert "0 new recipients, 2 already listed (loaded by an earlier run" in again.stdout
+    assert "0 new addresses, 2 already listed (loaded by an earlier run" in again.stdout
 
 
 def test_an_outbox_file_for_a_non_latin_address_keeps_its_local_part(tmp_path):

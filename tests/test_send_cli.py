@@ -48,7 +48,9 @@ def test_send_then_status_shows_counts_by_state(tmp_path):
     folder = _folder(tmp_path)
     sent = run_digest("send", "issue-7.yaml", "--log-format", "text", cwd=folder)
     assert sent.returncode == 0, sent.stderr
-    assert "3 rows: 2 new recipients, 1 duplicate, 0 bad rows." in sent.stdout
+    assert "3 rows: 2 new addresses (2 to send, 0 suppressed), 1 duplicate, 0 bad rows." in (
+        sent.stdout
+    )
     assert "earlier run" not in sent.stdout
     status = run_digest("status", "issue-7", cwd=folder)
     assert status.returncode == 0
