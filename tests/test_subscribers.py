@@ -327,3 +327,22 @@ def test_import_keeps_what_the_exporting_tool_says_about_each_row(tmp_path: Path
         assert bob is not None and bob.status == "unsubscribed"
         assert ledger.is_suppressed("bob@example.org") == "unsubscribed"
         assert store.get("cat@example.org") is None
+
+
+def test_an_export_to_a_file_is_owner_only_and_a_replaced_one_keeps_its_mode(
+    tmp_path: Path, umask_022: None
+) -> None:
+    """It names every reader: under the usual umask it was created 0644."""
+    write_config(tmp_path)
+    assert run_digest("subscribers", "add", "ann@example.org", cwd=tmp_path).returncode == 0
+    for args in (["-o", "list.csv"], ["ann@example.org", "-o", "ann.json"]):
+        done = run_digest("subscribers", "export", *args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert "ann@example.org" in (tmp_path / "list.csv").read_text(encoding="utf-8")
+    assert (tmp_path / "list.csv").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "ann.json").stat().st_mode & 0o777 == 0o600
+    (tmp_path / "shared.csv").write_text("old", encoding="utf-8")
+    (tmp_path / "shared.csv").chmod(0o640)
+    assert run_digest("subscribers", "export", "-o", "shared.csv", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "shared.csv").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "shared.csv").read_text(encoding="utf-8").startswith("email,")

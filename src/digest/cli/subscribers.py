@@ -181,9 +181,12 @@ def export(
 ) -> int:
     """Export the list as CSV, or with ADDRESS everything stored about one person (JSON)."""
     from digest import export_person, export_subscribers
+    from digest.files import create_owner_only
 
     settings = _settings(config_path)
     with _ledger(settings, must_exist=True) as ledger:
+        if output:
+            create_owner_only(output)  # it names every reader
         out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
         try:
             if address is not None:

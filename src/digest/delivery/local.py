@@ -143,7 +143,11 @@ class FileProvider(Provider):
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a reader never sees half a file, then replace the old."""
+    """Write ``data`` to ``path`` so a reader never sees half a file, then replace the old.
+
+    ``mkstemp`` creates the file owner-only (:data:`~digest.files.OWNER_ONLY`) and the
+    rename keeps that: a message names its reader.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
