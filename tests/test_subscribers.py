@@ -346,3 +346,14 @@ def test_an_export_to_a_file_is_owner_only_and_a_replaced_one_keeps_its_mode(
     assert run_digest("subscribers", "export", "-o", "shared.csv", cwd=tmp_path).returncode == 0
     assert (tmp_path / "shared.csv").stat().st_mode & 0o777 == 0o640
     assert (tmp_path / "shared.csv").read_text(encoding="utf-8").startswith("email,")
+
+
+def test_an_export_to_a_folder_that_does_not_exist_is_an_error_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    write_config(tmp_path)
+    assert run_digest("subscribers", "add", "ann@example.org", cwd=tmp_path).returncode == 0
+    done = run_digest("subscribers", "export", "-o", "missing/list.csv", cwd=tmp_path)
+    assert done.returncode == 3
+    assert "missing/list.csv: cannot write the export" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -180,14 +180,20 @@ def export(
     address: str | None, status: str | None, output: Path | None, config_path: Path | None
 ) -> int:
     """Export the list as CSV, or with ADDRESS everything stored about one person (JSON)."""
-    from digest import export_person, export_subscribers
+    from digest import InputError, export_person, export_subscribers
     from digest.files import create_owner_only
 
     settings = _settings(config_path)
     with _ledger(settings, must_exist=True) as ledger:
+        out: TextIO
         if output:
             create_owner_only(output)  # it names every reader
-        out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+            try:
+                out = output.open("w", encoding="utf-8", newline="")
+            except OSError as e:
+                raise InputError(f"{output}: cannot write the export: {e.strerror}.") from None
+        else:
+            out = sys.stdout
         try:
             if address is not None:
                 data = export_person(settings, ledger, address)
