@@ -157,8 +157,11 @@ def test_suppress_adds_addresses_and_reports_bad_ones(tmp_path):
     ],
     ids=["send", "suppress", "subscribers-import"],
 )
-def test_every_reader_of_a_list_refuses_a_header_naming_the_address_twice(tmp_path, command):
-    """``email,email`` once suppressed the last column's address and mailed nothing else."""
+def test_every_reader_of_a_list_refuses_a_header_naming_the_address_twice_before_any_ledger(
+    tmp_path, command
+):
+    """``email,email`` once suppressed the last column's address and mailed nothing else;
+    ``suppress`` and ``subscribers import`` then refused it but left an empty new ledger."""
     folder = _folder(tmp_path)
     (folder / "twice.csv").write_text(
         "email,email\nkeep@real-mail.org,gone@real-mail.org\n", encoding="utf-8"
@@ -168,10 +171,20 @@ def test_every_reader_of_a_list_refuses_a_header_naming_the_address_twice(tmp_pa
     assert "twice.csv:1: the header row names the column 'email' twice" in done.stderr
     assert "Traceback" not in done.stderr
     assert not list((folder / "outbox").rglob("*.eml"))
-    if (folder / "ledger.sqlite3").exists():
-        db = sqlite3.connect(folder / "ledger.sqlite3")
-        assert db.execute("SELECT count(*) FROM suppressions").fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM subscribers").fetchone() == (0,)
+    assert not list(folder.glob("ledger.sqlite3*"))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("suppress", "--from-csv", "gone.csv"), ("subscribers", "import", "gone.csv")],
+    ids=["suppress", "subscribers-import"],
+)
+def test_a_list_that_is_not_there_is_refused_before_any_ledger(tmp_path, command):
+    folder = _folder(tmp_path)
+    done = run_digest(*command, cwd=folder)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "gone.csv: no such recipients file." in done.stderr
+    assert not list(folder.glob("ledger.sqlite3*"))
 
 
 def test_status_of_an_unknown_issue_names_the_known_ones(tmp_path):

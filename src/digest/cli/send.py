@@ -562,12 +562,15 @@ def suppress(
         suppress_addresses,
         unsuppress_addresses,
     )
+    from digest.sending.recipients import check_recipients
 
     if not addresses and csv_path is None:
         raise click.UsageError("Give addresses, or --from-csv FILE.")
     if remove and csv_path is not None:
         raise click.UsageError("--remove takes addresses, not --from-csv.")
     settings = _settings(config_path)
+    if csv_path is not None:
+        check_recipients(csv_path)
     bad = 0
     with Ledger(ledger_path(settings)) as ledger:
         if remove:

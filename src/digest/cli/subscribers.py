@@ -152,8 +152,10 @@ def import_(
 ) -> int:
     """Import FILE, a CSV export (email column; name and other columns optional)."""
     from digest import import_subscribers
+    from digest.sending.recipients import check_recipients
 
     settings = _settings(config_path)
+    check_recipients(csv_path)
     with _ledger(settings) as ledger:
         result = import_subscribers(
             ledger,
