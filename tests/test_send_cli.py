@@ -148,6 +148,22 @@ def test_suppress_adds_addresses_and_reports_bad_ones(tmp_path):
     assert sent.returncode == 0 and not list((folder / "outbox").rglob("*.eml"))
 
 
+@pytest.mark.parametrize("reason", ["bounced", "unsubscribed"])
+def test_suppress_remove_with_a_reason_is_refused_and_removes_nothing(tmp_path, reason):
+    """``--reason`` was silently ignored with ``--remove``, which took off every entry it
+    may whatever the reason named: the combination is now a usage mistake."""
+    folder = _folder(tmp_path)
+    added = run_digest("suppress", "bob@example.org", "--reason", "bounced", cwd=folder)
+    assert added.returncode == 0, added.stderr
+    done = run_digest("suppress", "--remove", "bob@example.org", "--reason", reason, cwd=folder)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--reason is for adding" in done.stderr and "Drop --reason." in done.stderr
+    db = sqlite3.connect(folder / "ledger.sqlite3")
+    assert db.execute("SELECT email_key, reason FROM suppressions").fetchall() == [
+        ("bob@example.org", "bounced")
+    ]
+
+
 @pytest.mark.parametrize(
     "command",
     [

@@ -538,6 +538,7 @@ def _kept_message(email: str, reason: str, source: str, lifted: tuple[str, ...])
     type=click.Choice(["unsubscribed", "bounced", "complained", "manual"]),
     default="unsubscribed",
     show_default=True,
+    help="Why the addresses are added (a CSV's reason column wins); not with --remove.",
 )
 @click.option(
     "--remove",
@@ -568,6 +569,13 @@ def suppress(
         raise click.UsageError("Give addresses, or --from-csv FILE.")
     if remove and csv_path is not None:
         raise click.UsageError("--remove takes addresses, not --from-csv.")
+    given = click.get_current_context().get_parameter_source("reason")
+    if remove and given is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError(
+            "--reason is for adding: --remove takes off every entry it may (bounces, manual "
+            "entries, what was typed on `digest suppress`) and never a reader's own "
+            "unsubscribe or spam report, whatever the reason named. Drop --reason."
+        )
     settings = _settings(config_path)
     if csv_path is not None:
         check_recipients(csv_path)
