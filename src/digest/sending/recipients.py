@@ -8,7 +8,8 @@ into the name, the delimiter sniffed (comma, semicolon, tab, bar), a BOM or Exce
 taken in stride, and each exporter's own way of marking a reader unsubscribed, cleaned or
 never confirmed carried in :attr:`Row.status`.
 
-Rows are read one at a time with :class:`csv.DictReader`, so the file is never loaded whole.
+Rows are read one at a time with :func:`csv.reader` and matched to the header's columns
+(as ``csv.DictReader`` would, without its per-row cost), so the file is never loaded whole.
 A bad row is yielded as a :class:`BadRow` with its line number and the rest go on.
 
 Addresses are checked by :func:`digest.address.normalise_address` (syntax only, no DNS);
