@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.send_support import issue_yaml, run_digest, write_config, write_csv
 
+from digest.text import shown
 from digest.web.webhooks import PROVIDERS
 
 
@@ -172,3 +173,33 @@ def test_a_one_article_build_and_a_one_error_check_are_singular(tmp_path):
     (folder / "bad.yaml").write_text(issue_yaml().replace("https://example.org/a", "ftp://x"))
     checked = run_digest("check", "bad.yaml", "--offline", cwd=folder)
     assert ": 1 error," in checked.stdout, checked.stdout + checked.stderr
+
+
+def test_a_subject_and_headline_with_a_bidi_override_are_shown_readably_and_safely(tmp_path):
+    """U+202E turns the rest of a terminal line around; the plan printed it raw and build
+    as Python's ``'A\\u202eB'``. Now only such characters are spelled out, the rest as typed."""
+    folder = _folder(tmp_path, ["ann@example.org"])
+    headline = "Grève\u202etsriF 👩\u200d👩\u200d👧"
+    (folder / "issue-7.yaml").write_text(
+        issue_yaml(headline=f'"{headline}"').replace(
+            "date: 2026-11-20", 'date: 2026-11-20\nsubject: "Pay\u202e deal"'
+        ),
+        encoding="utf-8",
+    )
+    plan = run_digest("send", "issue-7", "--dry-run", cwd=folder)
+    assert "subject          Pay<U+202E> deal\n" in plan.stdout, plan.stdout + plan.stderr
+    built = run_digest("build", "issue-7", "--out", "out", cwd=folder)
+    assert "subject 'Pay<U+202E> deal'" in built.stdout, built.stderr
+    checked = run_digest("check", "issue-7", "--offline", cwd=folder)
+    assert "Article 1: Grève<U+202E>tsriF 👩\u200d👩\u200d👧" in checked.stdout, checked.stdout
+    for out in (plan, built, checked):
+        assert "\u202e" not in out.stdout + out.stderr
+        assert "\\u202e" not in out.stdout + out.stderr
+
+
+def test_shown_spells_out_only_what_could_break_the_line():
+    kept = "Grève — مرحبا 👩\u200d👩\u200d👧 e\u0301 \u00ad"
+    assert shown(kept) == kept
+    assert shown("a\tb\x1b[31mc\u2028d\u200fe\ud800") == (
+        "a<U+0009>b<U+001B>[31mc<U+2028>d<U+200F>e<U+D800>"
+    )

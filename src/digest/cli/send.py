@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..text import plural
+from ..text import plural, shown
 from .options import config_option, issue_argument
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
         else "no rate limit set ([delivery] rate = 0): as fast as the provider takes them"
     )
     click.echo(f"Send plan for {plan.issue_id} (dry run: nothing sent)")
-    click.echo(f"  subject          {plan.subject}")
+    click.echo(f"  subject          {shown(plan.subject)}")
     click.echo(f"  rows read        {plan.rows_read} ({plan.bad_rows} bad)")
     click.echo(f"  duplicates       {plan.duplicates}")
     click.echo(f"  suppressed       {plan.suppressed}")

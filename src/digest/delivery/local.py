@@ -24,6 +24,7 @@ from pydantic import Field
 
 from ..errors import DigestError, PermanentDeliveryError
 from ..message import Batch, Content
+from ..text import shown
 from ._mime import render_message
 from .base import Options, Provider, RecipientResult
 
@@ -197,7 +198,8 @@ class ConsoleProvider(Provider):
                 out.write("\n")
             else:
                 out.write(
-                    f"To: {message.to}  Subject: {message.subject}  ({len(message.data):,} bytes)\n"
+                    f"To: {shown(message.to)}  Subject: {shown(message.subject)}  "
+                    f"({len(message.data):,} bytes)\n"
                 )
             results.append(RecipientResult(recipient.email, True, message_id=message.message_id))
         out.flush()

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ..errors import EXIT_CHECK, CheckFailedError, DigestError, IssueFileError
 from ..sending.compliance import LOCAL_PROVIDERS, compliance_findings
-from ..text import plural
+from ..text import plural, shown
 from .rules import IMAGE_WARN_BYTES, Finding, content_findings, issue_links, placeholder_reason
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class CheckReport:
                 lines.append("  The issue")
             else:
                 headline = self.headline(article)
-                lines.append(f"  Article {article}: {headline}")
+                lines.append(f"  Article {article}: {shown(headline)}")
             for f in groups[article]:
                 fix = f" Fix: {f.fix}" if f.fix else ""
                 lines.append(f"    {f.severity:<7} {f.code}: {f.message}{fix}")

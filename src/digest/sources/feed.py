@@ -34,6 +34,7 @@ import httpx
 
 from ..errors import InputError
 from ..model import check_url
+from ..text import shown
 from .issue_file import parse_issue
 from .listing import issue_yaml
 
@@ -480,15 +481,15 @@ def _read_entry(
         return
     link = str(entry.get("link") or "").strip()
     if not link:
-        warnings.append(f"{where} ({headline!r}): skipped: it has no link")
+        warnings.append(f"{where} ('{shown(headline)}'): skipped: it has no link")
         return
     try:
         url = check_url(link, ("http", "https"))
     except ValueError as e:
-        warnings.append(f"{where} ({headline!r}): skipped: {e}")
+        warnings.append(f"{where} ('{shown(headline)}'): skipped: {e}")
         return
     if url in seen:
-        warnings.append(f"{where} ({headline!r}): skipped: same link as item {seen[url]}")
+        warnings.append(f"{where} ('{shown(headline)}'): skipped: same link as item {seen[url]}")
         return
     seen[url] = n
     summary_html = str(entry.get("summary") or "")
@@ -497,7 +498,8 @@ def _read_entry(
     if not summary:
         summary = headline
         warnings.append(
-            f"{where} ({headline!r}): no summary in the feed; the headline stands in for one"
+            f"{where} ('{shown(headline)}'): no summary in the feed; the headline stands in "
+            "for one"
         )
     tags = entry.get("tags") or []
     category = clean_text(str(tags[0].get("label") or tags[0].get("term") or "")) if tags else ""
