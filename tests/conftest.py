@@ -62,3 +62,11 @@ def write(tmp_path: Path):  # type: ignore[no-untyped-def]
         return p
 
     return _write
+
+
+@pytest.fixture
+def umask_022():  # type: ignore[no-untyped-def]
+    """The usual umask, so a file created without an explicit mode would be 0644."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)

@@ -92,8 +92,13 @@ def digest_cmd(*args: str | Path) -> list[str]:
 
 
 def run_digest(
-    *args: str | Path, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120
+    *args: str | Path,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``digest`` in a subprocess; ``stdin`` (a pipe, never a terminal) is its input when given."""
     return subprocess.run(
         digest_cmd(*args),
         cwd=cwd,
@@ -101,6 +106,7 @@ def run_digest(
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=stdin,
     )
 
 

@@ -60,6 +60,23 @@ def test_one_eml_per_recipient_in_the_outbox_next_to_the_config(tmp_path: Path) 
         assert parts(msg) == parts(build_mime(content, r))
 
 
+def test_outbox_messages_are_owner_only_even_when_one_is_replaced(
+    tmp_path: Path, umask_022: None
+) -> None:
+    """Each names its reader; the outbox folder keeps the mode the umask gives."""
+    content = make_content()
+    people = recipients(2)
+    provider = FileProvider(file_settings(tmp_path))
+    provider.send_batch(make_batch(people, content))
+    first = provider.path_for(content.issue_id, people[0].email)
+    first.chmod(0o644)
+    provider.send_batch(make_batch(people[:1], content))
+    files = sorted((tmp_path / "outbox" / content.issue_id).glob("*.eml"))
+    assert len(files) == 2
+    assert [f.stat().st_mode & 0o777 for f in files] == [0o600, 0o600]
+    assert (tmp_path / "outbox" / content.issue_id).stat().st_mode & 0o777 == 0o755
+
+
 def test_placeholders_are_filled_for_each_recipient(tmp_path: Path) -> None:
     content = make_content()
     a = Recipient("ann@example.com", "Ann", {"unsubscribe_url": "https://example.org/u/ann"})

@@ -328,14 +328,6 @@ def test_a_python_with_an_sqlite_too_old_for_the_ledger_is_told_so_before_anythi
         assert ledger.schema_version > 0
 
 
-@pytest.fixture
-def umask_022():
-    """The usual umask, so a file SQLite creates by itself would be 0644."""
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
-
-
 def _mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 

@@ -48,7 +48,9 @@ def test_send_then_status_shows_counts_by_state(tmp_path):
     folder = _folder(tmp_path)
     sent = run_digest("send", "issue-7.yaml", "--log-format", "text", cwd=folder)
     assert sent.returncode == 0, sent.stderr
-    assert "3 rows: 2 new recipients, 1 duplicate, 0 bad rows." in sent.stdout
+    assert "3 rows: 2 new addresses (2 to send, 0 suppressed), 1 duplicate, 0 bad rows." in (
+        sent.stdout
+    )
     assert "earlier run" not in sent.stdout
     status = run_digest("status", "issue-7", cwd=folder)
     assert status.returncode == 0
@@ -146,6 +148,22 @@ def test_suppress_adds_addresses_and_reports_bad_ones(tmp_path):
     assert sent.returncode == 0 and not list((folder / "outbox").rglob("*.eml"))
 
 
+@pytest.mark.parametrize("reason", ["bounced", "unsubscribed"])
+def test_suppress_remove_with_a_reason_is_refused_and_removes_nothing(tmp_path, reason):
+    """``--reason`` was silently ignored with ``--remove``, which took off every entry it
+    may whatever the reason named: the combination is now a usage mistake."""
+    folder = _folder(tmp_path)
+    added = run_digest("suppress", "bob@example.org", "--reason", "bounced", cwd=folder)
+    assert added.returncode == 0, added.stderr
+    done = run_digest("suppress", "--remove", "bob@example.org", "--reason", reason, cwd=folder)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--reason is for adding" in done.stderr and "Drop --reason." in done.stderr
+    db = sqlite3.connect(folder / "ledger.sqlite3")
+    assert db.execute("SELECT email_key, reason FROM suppressions").fetchall() == [
+        ("bob@example.org", "bounced")
+    ]
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -155,8 +173,11 @@ def test_suppress_adds_addresses_and_reports_bad_ones(tmp_path):
     ],
     ids=["send", "suppress", "subscribers-import"],
 )
-def test_every_reader_of_a_list_refuses_a_header_naming_the_address_twice(tmp_path, command):
-    """``email,email`` once suppressed the last column's address and mailed nothing else."""
+def test_every_reader_of_a_list_refuses_a_header_naming_the_address_twice_before_any_ledger(
+    tmp_path, command
+):
+    """``email,email`` once suppressed the last column's address and mailed nothing else;
+    ``suppress`` and ``subscribers import`` then refused it but left an empty new ledger."""
     folder = _folder(tmp_path)
     (folder / "twice.csv").write_text(
         "email,email\nkeep@real-mail.org,gone@real-mail.org\n", encoding="utf-8"
@@ -166,10 +187,20 @@ def test_every_reader_of_a_list_refuses_a_header_naming_the_address_twice(tmp_pa
     assert "twice.csv:1: the header row names the column 'email' twice" in done.stderr
     assert "Traceback" not in done.stderr
     assert not list((folder / "outbox").rglob("*.eml"))
-    if (folder / "ledger.sqlite3").exists():
-        db = sqlite3.connect(folder / "ledger.sqlite3")
-        assert db.execute("SELECT count(*) FROM suppressions").fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM subscribers").fetchone() == (0,)
+    assert not list(folder.glob("ledger.sqlite3*"))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("suppress", "--from-csv", "gone.csv"), ("subscribers", "import", "gone.csv")],
+    ids=["suppress", "subscribers-import"],
+)
+def test_a_list_that_is_not_there_is_refused_before_any_ledger(tmp_path, command):
+    folder = _folder(tmp_path)
+    done = run_digest(*command, cwd=folder)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "gone.csv: no such recipients file." in done.stderr
+    assert not list(folder.glob("ledger.sqlite3*"))
 
 
 def test_status_of_an_unknown_issue_names_the_known_ones(tmp_path):
@@ -439,7 +470,7 @@ def test_send_of_an_issue_that_does_not_load_still_names_its_line(tmp_path):
     for args in (("--dry-run",), ()):
         done = run_digest("send", "issue-7.yaml", *args, cwd=folder)
         assert done.returncode != 0
-        assert "issue-7.yaml" in done.stderr and "line" in done.stderr, done.stderr
+        assert "issue-7.yaml:6: article 1 → url:" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
     assert not (folder / "outbox").exists()
 

@@ -113,6 +113,17 @@ def test_the_mailer_sends_through_the_file_backend_and_the_link_confirms(tmp_pat
         assert confirm(ledger, tokens, Hasher(SECRET), link.group(1)) == (None, "used")
 
 
+def test_a_confirmation_mail_in_the_outbox_is_owner_only(tmp_path: Path, umask_022: None) -> None:
+    """It names the person who signed up."""
+    settings = _settings(tmp_path)
+    mailer = ConfirmationMailer(settings, ConfirmTokens(SECRET))
+    with Ledger(ledger_path(settings)) as ledger:
+        _sign_up(settings, ledger, "ann@example.org")
+        assert mailer.run_once(ledger).sent == 1
+    eml = tmp_path / "outbox" / "digest-confirm" / "ann@example.org.eml"
+    assert eml.stat().st_mode & 0o777 == 0o600
+
+
 class _Flaky(FileProvider):
     """The file backend, failing (retryably) its first ``fails`` calls."""
 

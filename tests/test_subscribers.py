@@ -275,7 +275,7 @@ def test_cli_add_list_and_stats(tmp_path: Path) -> None:
     write_config(tmp_path)
     added = run_digest("subscribers", "add", "ann@example.org", "nope", cwd=tmp_path)
     assert added.returncode == 3, added.stderr
-    assert "argument 2 ('nope')" in added.stderr and "Added 1 subscribers" in added.stdout
+    assert "argument 2 ('nope')" in added.stderr and "Added 1 subscriber;" in added.stdout
     listed = run_digest("subscribers", "list", "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     row = json.loads(listed.stdout)
@@ -296,7 +296,7 @@ def test_cli_import_names_the_file_and_line_of_each_bad_row_and_stats_prints_wee
     result = run_digest("subscribers", "import", "ghost.csv", "--source", "ghost", cwd=tmp_path)
     assert result.returncode == 3
     assert "skipped ghost.csv:3 ('ann@')" in result.stderr
-    assert "Added 1 subscribers" in result.stdout and "Traceback" not in result.stderr
+    assert "Added 1 subscriber;" in result.stdout and "Traceback" not in result.stderr
     listed = json.loads(run_digest("subscribers", "list", "--json", cwd=tmp_path).stdout)
     assert listed["consent_source"] == "ghost"
     assert listed["consent_at"].startswith("2026-11-02T09:00:00")
@@ -327,3 +327,33 @@ def test_import_keeps_what_the_exporting_tool_says_about_each_row(tmp_path: Path
         assert bob is not None and bob.status == "unsubscribed"
         assert ledger.is_suppressed("bob@example.org") == "unsubscribed"
         assert store.get("cat@example.org") is None
+
+
+def test_an_export_to_a_file_is_owner_only_and_a_replaced_one_keeps_its_mode(
+    tmp_path: Path, umask_022: None
+) -> None:
+    """It names every reader: under the usual umask it was created 0644."""
+    write_config(tmp_path)
+    assert run_digest("subscribers", "add", "ann@example.org", cwd=tmp_path).returncode == 0
+    for args in (["-o", "list.csv"], ["ann@example.org", "-o", "ann.json"]):
+        done = run_digest("subscribers", "export", *args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert "ann@example.org" in (tmp_path / "list.csv").read_text(encoding="utf-8")
+    assert (tmp_path / "list.csv").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "ann.json").stat().st_mode & 0o777 == 0o600
+    (tmp_path / "shared.csv").write_text("old", encoding="utf-8")
+    (tmp_path / "shared.csv").chmod(0o640)
+    assert run_digest("subscribers", "export", "-o", "shared.csv", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "shared.csv").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "shared.csv").read_text(encoding="utf-8").startswith("email,")
+
+
+def test_an_export_to_a_folder_that_does_not_exist_is_an_error_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    write_config(tmp_path)
+    assert run_digest("subscribers", "add", "ann@example.org", cwd=tmp_path).returncode == 0
+    done = run_digest("subscribers", "export", "-o", "missing/list.csv", cwd=tmp_path)
+    assert done.returncode == 3
+    assert "missing/list.csv: cannot write the export" in done.stderr
+    assert "Traceback" not in done.stderr

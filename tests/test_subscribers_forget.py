@@ -93,7 +93,7 @@ def test_forget_leaves_no_trace_but_the_hash_and_the_csv_no_longer_reaches_them(
     assert _mentions(before, ANN) and b"ann example" in before
     result = run_digest("subscribers", "forget", "--yes", ANN, cwd=folder)
     assert result.returncode == 0, result.stderr
-    assert "1 subscribers" in result.stdout and "1 outbox files" in result.stdout
+    assert "1 row of subscribers" in result.stdout and "; 1 outbox file;" in result.stdout
     after = _stored_bytes(folder).lower()
     assert not _mentions(after, ANN)
     assert b"ann example" not in after
@@ -212,3 +212,17 @@ def test_after_a_secret_rotation_the_old_hashes_still_hold_while_the_old_secret_
     (sent.parent / "issue3.yaml").write_text(issue_yaml(number=9), encoding="utf-8")
     with pytest.raises(ConfigError, match="hashed under a secret that is not set"):
         send_issue(forgot_old, prepare_issue(forgot_old, sent.parent / "issue3.yaml"))
+
+
+@pytest.mark.parametrize("piped", ["", "y\n"], ids=["nothing", "a piped yes"])
+def test_forget_without_yes_and_no_terminal_says_pass_yes_and_deletes_nothing(
+    sent: Path, piped: str
+) -> None:
+    """Cron or a pipe cannot answer the question: a usage mistake (exit 2) naming --yes, not
+    the "Aborted." and 130 the exit table keeps for a Ctrl-C."""
+    result = run_digest("subscribers", "forget", ANN, cwd=sent.parent, stdin=piped)
+    assert result.returncode == 2, result.stderr
+    assert "pass --yes" in result.stderr
+    assert "Aborted" not in result.stderr and "Traceback" not in result.stderr
+    with Ledger(ledger_path(settings_for(sent))) as ledger:
+        assert Subscribers(ledger).get(ANN) is not None

@@ -31,7 +31,8 @@ The one exit-status table of every command::
 
     0    done (warnings only, or nothing to do)
     1    partial: someone is left to send (failed, will retry) or a route/command failed
-    2    usage: the command line is wrong (click's own status)
+    2    usage: the command line is wrong (click's own status), or a confirmation has no
+         terminal to answer it (pass --yes)
     3    config or input: digest.toml, the environment or a file given is wrong
     4    locked: another job holds the ledger's lock
     5    changed: the issue was edited after its send started

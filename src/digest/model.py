@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from .text import shown
+
 __all__ = [
     "MAX_ISSUE_NUMBER",
     "Article",
@@ -311,7 +313,7 @@ class Issue(_Model):
         if not self.articles:
             return ["it has no articles yet"]
         return [
-            f"article {i} ({a.headline!r}) has no link"
+            f"article {i} ('{shown(a.headline)}') has no link"
             for i, a in enumerate(self.articles, start=1)
             if not a.url
         ]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..text import plural, shown
 from .options import (
     config_option,
     date_option,
@@ -43,7 +44,8 @@ def build(issue: str, out_dir: Path, web_dir: Path | None, config_path: Path | N
     settings = load_settings(config_path)
     result = build_issue(resolve_issue(issue, settings), out_dir, settings, web_dir=web_dir)
     r = result.rendered
-    click.echo(f"Built {r.slug}: {len(r.issue.articles)} articles, subject {r.subject!r}")
+    articles = plural(len(r.issue.articles), "article")
+    click.echo(f"Built {r.slug}: {articles}, subject '{shown(r.subject)}'")
     for path in (result.html_path, result.text_path, result.eml_path):
         click.echo(f"  {path}  {path.stat().st_size / 1024:.1f} KB")
     if result.web_page is not None:

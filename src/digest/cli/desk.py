@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..text import shown
 from .options import config_option
 
 
@@ -95,7 +96,7 @@ def add(
         settings, path, list(urls), section=section, lead=lead, allow_private=allow_private
     )
     for article in result.added:
-        click.echo(f"Added {article['headline']!r} ({article['url']}) to {path}")
+        click.echo(f"Added '{shown(article['headline'])}' ({article['url']}) to {path}")
     for warning in result.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 

@@ -110,7 +110,7 @@ def import_feed(
             click.secho(f"warning: {warning}", fg="yellow", err=True)
         for url in into.skipped:
             click.echo(f"Skipped {url}: already in the issue", err=True)
-        click.echo(f"Added {len(into.added)} items to {path}", err=True)
+        click.echo(f"Added {plural(len(into.added), 'item')} to {path}", err=True)
         return
     if number is None:
         raise click.UsageError("Give --number N for a new issue file, or --issue FILE.")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..text import plural
 from .options import config_option
 
 if TYPE_CHECKING:
@@ -40,7 +41,9 @@ def _text(rows: list[ProviderRow]) -> str:
                 idem = "no (a lost answer is looked up at the provider, never resent blindly)"
             else:
                 idem = "no (a lost answer leaves its recipients unknown until retry --unknown)"
-            out.append(f"  batch: up to {row.max_batch} recipients a call; idempotent: {idem}")
+            assert row.max_batch is not None  # set for every class that loads
+            most = plural(row.max_batch, "recipient")
+            out.append(f"  batch: up to {most} a call; idempotent: {idem}")
             msgid = "digest's stable one" if row.keeps_message_id else "the provider's own"
             bad = (
                 "refuses the whole call (digest isolates the address)"

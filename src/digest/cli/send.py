@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..text import plural
+from ..text import plural, shown
 from .options import config_option, issue_argument
 
 if TYPE_CHECKING:
@@ -118,8 +118,9 @@ def _hint(report: SendReport, source: Path) -> str:
 
 def _unknown_hint(unknown: int, source: Path | str) -> str:
     return (
-        f"{unknown} outcomes are unknown (the provider's answer was lost and it cannot be "
-        "asked, or has not said yet): they are not sent again on their own. A later run asks "
+        f"{plural(unknown, 'outcome')} {'is' if unknown == 1 else 'are'} unknown (the "
+        "provider's answer was lost and it cannot be asked, or has not said yet): they are not "
+        "sent again on their own. A later run asks "
         "again where the provider can say, and repeats the call under the same idempotency "
         "key where the provider still keeps it (Resend, Brevo: run the same command again "
         f"soon); `digest retry {source} --unknown` sends them again, and any whose first "
@@ -140,7 +141,7 @@ def _print_plan(plan: SendPlan, as_json: bool) -> None:
         else "no rate limit set ([delivery] rate = 0): as fast as the provider takes them"
     )
     click.echo(f"Send plan for {plan.issue_id} (dry run: nothing sent)")
-    click.echo(f"  subject          {plan.subject}")
+    click.echo(f"  subject          {shown(plan.subject)}")
     click.echo(f"  rows read        {plan.rows_read} ({plan.bad_rows} bad)")
     click.echo(f"  duplicates       {plan.duplicates}")
     click.echo(f"  suppressed       {plan.suppressed}")
@@ -537,6 +538,7 @@ def _kept_message(email: str, reason: str, source: str, lifted: tuple[str, ...])
     type=click.Choice(["unsubscribed", "bounced", "complained", "manual"]),
     default="unsubscribed",
     show_default=True,
+    help="Why the addresses are added (a CSV's reason column wins); not with --remove.",
 )
 @click.option(
     "--remove",
@@ -561,12 +563,22 @@ def suppress(
         suppress_addresses,
         unsuppress_addresses,
     )
+    from digest.sending.recipients import check_recipients
 
     if not addresses and csv_path is None:
         raise click.UsageError("Give addresses, or --from-csv FILE.")
     if remove and csv_path is not None:
         raise click.UsageError("--remove takes addresses, not --from-csv.")
+    given = click.get_current_context().get_parameter_source("reason")
+    if remove and given is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError(
+            "--reason is for adding: --remove takes off every entry it may (bounces, manual "
+            "entries, what was typed on `digest suppress`) and never a reader's own "
+            "unsubscribe or spam report, whatever the reason named. Drop --reason."
+        )
     settings = _settings(config_path)
+    if csv_path is not None:
+        check_recipients(csv_path)
     bad = 0
     with Ledger(ledger_path(settings)) as ledger:
         if remove:

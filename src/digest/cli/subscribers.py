@@ -6,10 +6,11 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from ..text import plural
 from .options import config_option
 
 if TYPE_CHECKING:
@@ -46,7 +47,10 @@ def _report(result: ImportResult, where: str) -> int:
         click.secho(
             f"skipped {where}{row.line} ({row.value!r}): {row.reason}", fg="yellow", err=True
         )
-    click.echo(f"Added {result.added} subscribers; {result.already} were already on the list.")
+    click.echo(
+        f"Added {plural(result.added, 'subscriber')}; "
+        f"{plural(result.already, 'was')} already on the list."
+    )
     if result.marked:
         click.echo(f"{result.marked} marked unsubscribed, cleaned or complained by the exporter.")
     if result.inactive:
@@ -93,7 +97,7 @@ def list_(status: str | None, as_json: bool, config_path: Path | None) -> int:
             else:
                 click.echo(f"{s.email}\t{s.status}\t{s.consent_at}\t{s.consent_source}")
         if not as_json:
-            click.echo(f"{n} subscribers" + (f" ({status})" if status else "."), err=True)
+            click.echo(plural(n, "subscriber") + (f" ({status})" if status else "."), err=True)
     return 0
 
 
@@ -148,8 +152,10 @@ def import_(
 ) -> int:
     """Import FILE, a CSV export (email column; name and other columns optional)."""
     from digest import import_subscribers
+    from digest.sending.recipients import check_recipients
 
     settings = _settings(config_path)
+    check_recipients(csv_path)
     with _ledger(settings) as ledger:
         result = import_subscribers(
             ledger,
@@ -176,18 +182,27 @@ def export(
     address: str | None, status: str | None, output: Path | None, config_path: Path | None
 ) -> int:
     """Export the list as CSV, or with ADDRESS everything stored about one person (JSON)."""
-    from digest import export_person, export_subscribers
+    from digest import InputError, export_person, export_subscribers
+    from digest.files import create_owner_only
 
     settings = _settings(config_path)
     with _ledger(settings, must_exist=True) as ledger:
-        out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+        out: TextIO
+        if output:
+            create_owner_only(output)  # it names every reader
+            try:
+                out = output.open("w", encoding="utf-8", newline="")
+            except OSError as e:
+                raise InputError(f"{output}: cannot write the export: {e.strerror}.") from None
+        else:
+            out = sys.stdout
         try:
             if address is not None:
                 data = export_person(settings, ledger, address)
                 out.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
             else:
                 n = export_subscribers(ledger, out, status)
-                click.echo(f"{n} subscribers exported.", err=True)
+                click.echo(f"{plural(n, 'subscriber')} exported.", err=True)
         finally:
             if output:
                 out.close()
@@ -205,15 +220,21 @@ def forget(addresses: tuple[str, ...], yes: bool, config_path: Path | None) -> i
 
     settings = _settings(config_path)
     if not yes:
+        if not sys.stdin.isatty():  # cron or a pipe: end of input is no answer, nor a Ctrl-C
+            raise click.UsageError(
+                "forget asks before it deletes, and standard input is not a terminal that "
+                "can answer: pass --yes to delete without asking."
+            )
         click.confirm(
             f"Delete every record of {', '.join(addresses)} (cannot be undone)?", abort=True
         )
     with _ledger(settings) as ledger:
         for address in addresses:
             result = forget_person(settings, ledger, address)
-            rows = ", ".join(f"{n} {t}" for t, n in sorted(result.rows.items())) or "no rows"
+            rows = ", ".join(f"{plural(n, 'row')} of {t}" for t, n in sorted(result.rows.items()))
+            files = plural(len(result.files), "outbox file")
             click.echo(
-                f"{address}: deleted {rows}; {len(result.files)} outbox files; "
+                f"{address}: deleted {rows or 'no rows'}; {files}; "
                 "kept a keyed hash on the suppression list."
             )
             if not result.wal_cleared:

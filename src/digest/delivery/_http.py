@@ -49,6 +49,7 @@ from ..errors import (
     TransientDeliveryError,
 )
 from ..message import PLACEHOLDER_RE, Batch, Content, Recipient
+from ..text import plural
 from .base import Options, Provider, RecipientResult
 
 if TYPE_CHECKING:
@@ -663,7 +664,8 @@ class HTTPProvider(Provider):
         results = self.parse_response(batch, response)
         if len(results) != len(batch.recipients):
             raise PermanentDeliveryError(
-                f"answered with {len(results)} results for {len(batch.recipients)} recipients",
+                f"answered with {plural(len(results), 'result')} for "
+                f"{plural(len(batch.recipients), 'recipient')}",
                 provider=self.name,
                 status=response.status_code,
             )

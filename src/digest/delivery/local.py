@@ -24,6 +24,7 @@ from pydantic import Field
 
 from ..errors import DigestError, PermanentDeliveryError
 from ..message import Batch, Content
+from ..text import shown
 from ._mime import render_message
 from .base import Options, Provider, RecipientResult
 
@@ -143,7 +144,11 @@ class FileProvider(Provider):
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a reader never sees half a file, then replace the old."""
+    """Write ``data`` to ``path`` so a reader never sees half a file, then replace the old.
+
+    ``mkstemp`` creates the file owner-only (:data:`~digest.files.OWNER_ONLY`) and the
+    rename keeps that: a message names its reader.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -193,7 +198,8 @@ class ConsoleProvider(Provider):
                 out.write("\n")
             else:
                 out.write(
-                    f"To: {message.to}  Subject: {message.subject}  ({len(message.data):,} bytes)\n"
+                    f"To: {shown(message.to)}  Subject: {shown(message.subject)}  "
+                    f"({len(message.data):,} bytes)\n"
                 )
             results.append(RecipientResult(recipient.email, True, message_id=message.message_id))
         out.flush()

@@ -33,6 +33,7 @@ import httpx
 
 from ..errors import PermanentDeliveryError
 from ..message import Address, Batch, Content, Recipient
+from ..text import plural
 from ._http import Bodies, HTTPOptions, HTTPProvider, HTTPRequest
 from .base import Options, RecipientResult
 
@@ -133,7 +134,8 @@ class MailjetProvider(HTTPProvider):
             )
         if len(messages) != len(batch.recipients):
             raise PermanentDeliveryError(
-                f"answered with {len(messages)} results for {len(batch.recipients)} messages",
+                f"answered with {plural(len(messages), 'result')} for "
+                f"{plural(len(batch.recipients), 'message')}",
                 provider=self.name,
                 status=response.status_code,
             )

@@ -27,6 +27,7 @@ import httpx
 
 from ..errors import PermanentDeliveryError, TransientDeliveryError
 from ..message import Address, Batch, Content, Recipient
+from ..text import plural
 from ._http import Bodies, HTTPOptions, HTTPProvider, HTTPRequest, issue_tags, parse_retry_after
 from .base import Options, RecipientResult
 
@@ -111,7 +112,8 @@ class ResendProvider(HTTPProvider):
             ) from None
         if len(ids) != len(batch.recipients):
             raise PermanentDeliveryError(
-                f"answered with {len(ids)} ids for {len(batch.recipients)} emails",
+                f"answered with {plural(len(ids), 'id')} for "
+                f"{plural(len(batch.recipients), 'email')}",
                 provider=self.name,
                 status=response.status_code,
             )

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from ..errors import EXIT_CHECK, CheckFailedError, DigestError, IssueFileError
 from ..sending.compliance import LOCAL_PROVIDERS, compliance_findings
+from ..text import plural, shown
 from .rules import IMAGE_WARN_BYTES, Finding, content_findings, issue_links, placeholder_reason
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class CheckReport:
     def summary(self) -> str:
         e, w = len(self.errors), len(self.warnings)
         verdict = "ready to send" if not e else "not ready to send"
-        return f"{self.path}: {e} error{'s' * (e != 1)}, {w} warning{'s' * (w != 1)}: {verdict}"
+        return f"{self.path}: {plural(e, 'error')}, {plural(w, 'warning')}: {verdict}"
 
     def text(self) -> str:
         """A readable report, grouped: the issue as a whole first, then article by article."""
@@ -72,7 +73,7 @@ class CheckReport:
                 lines.append("  The issue")
             else:
                 headline = self.headline(article)
-                lines.append(f"  Article {article}: {headline}")
+                lines.append(f"  Article {article}: {shown(headline)}")
             for f in groups[article]:
                 fix = f" Fix: {f.fix}" if f.fix else ""
                 lines.append(f"    {f.severity:<7} {f.code}: {f.message}{fix}")

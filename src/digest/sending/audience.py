@@ -12,7 +12,7 @@ reach the ledger, so a send never writes a forgotten address down again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,16 +63,18 @@ def load_audience(
     *,
     dry_run: bool = False,
     live: Ledger | None = None,
+    already_done: Callable[[], int] | None = None,
 ) -> None:
     """Import ``[audience] suppressions``, stream the audience into ``ledger``, mark the
     suppressed.
 
     ``recipients`` is the CSV (None when ``[audience] source = "subscribers"``); ``live`` the
     ledger holding the subscribers and forgotten hashes, when ``ledger`` is a scratch copy
-    (a dry run). Fills ``counts``; each bad row is reported with its line number and the
-    rest go on. Rows an exporter marks unsubscribed, cleaned or complained join the
-    suppression list (source: the file) and are counted as suppressed; never-confirmed rows
-    are skipped.
+    (a dry run), and ``already_done`` counts the loaded addresses it has finished with (so
+    the count line's "to send" is the plan's). Fills ``counts``; each bad row is reported
+    with its line number and the rest go on. Rows an exporter marks unsubscribed, cleaned or
+    complained join the suppression list (source: the file) and are counted as suppressed;
+    never-confirmed rows are skipped.
     """
     source = settings.audience.source
     home = live if live is not None else ledger
@@ -153,6 +155,7 @@ def load_audience(
             event="bad_rows_more",
         )
     counts.suppressed = hidden + ledger.apply_suppressions(issue_id)
+    done = already_done() if already_done is not None else 0
     if source != "csv":
         reporter.info(
             f"subscribers: {plural(counts.subscribers, 'active subscriber')} in the ledger.",
@@ -160,7 +163,14 @@ def load_audience(
             subscribers=counts.subscribers,
         )
     reporter.info(
-        _loaded(recipients or "subscribers", counts, first_load=before == 0, dry_run=dry_run),
+        _loaded(
+            recipients or "subscribers",
+            counts,
+            forgotten=hidden,
+            done=done,
+            first_load=before == 0,
+            dry_run=dry_run,
+        ),
         event="loaded",
         rows=counts.rows_read,
         added=counts.added,
@@ -168,23 +178,47 @@ def load_audience(
         bad_rows=counts.bad_rows,
         inactive=counts.inactive,
         marked_suppressed=counts.marked_suppressed,
+        suppressed=counts.suppressed,
     )
 
 
-def _loaded(path: Path | str, c: AudienceCounts, *, first_load: bool, dry_run: bool) -> str:
-    """One sentence on what the list held, in the words that are true for this run."""
-    if dry_run:
-        kept = f"{plural(c.added, 'recipient')} after removing {plural(c.duplicates, 'duplicate')}"
-    elif first_load:
-        kept = f"{plural(c.added, 'new recipient')}, {plural(c.duplicates, 'duplicate')}"
+def _loaded(
+    path: Path | str, c: AudienceCounts, *, forgotten: int, done: int, first_load: bool,
+    dry_run: bool
+) -> str:
+    """One sentence on what the list held, in the words that are true for this run: the
+    addresses split into those to send and those suppressed, so "to send" is the number the
+    plan and the send go on to use, never one that still counts suppressed rows."""
+    if first_load or dry_run:
+        # rows of forgotten people never reach the ledger but are addresses read, suppressed
+        addresses = c.added + forgotten
+        split = [f"{c.added - (c.suppressed - forgotten) - done} to send"]
+        if done:
+            split.append(f"{done} already done")
+        split.append(f"{c.suppressed} suppressed")
+        if dry_run:
+            kept = (
+                f"{plural(addresses, 'address')} after removing "
+                f"{plural(c.duplicates, 'duplicate')} ({', '.join(split)})"
+            )
+        else:
+            kept = (
+                f"{plural(addresses, 'new address', 'new addresses')} ({', '.join(split)}), "
+                f"{plural(c.duplicates, 'duplicate')}"
+            )
     else:
         kept = (
-            f"{plural(c.added, 'new recipient')}, {c.duplicates} already listed (loaded by an "
-            "earlier run, or repeated in the file)"
+            f"{plural(c.added, 'new address', 'new addresses')}, {c.duplicates} already listed "
+            "(loaded by an earlier run, or repeated in the file)"
         )
+        if c.suppressed:
+            kept += f", {c.suppressed} not yet sent now suppressed"
     parts = [f"{path}: {plural(c.rows_read, 'row')}: {kept}", plural(c.bad_rows, "bad row")]
     if c.marked_suppressed:
-        parts.append(f"{c.marked_suppressed} marked unsubscribed or cleaned by the exporter")
+        parts.append(
+            f"{c.marked_suppressed} marked unsubscribed or cleaned by the exporter (added to "
+            "the suppression list)"
+        )
     if c.inactive:
         parts.append(f"{c.inactive} never confirmed (skipped)")
     tail = " (dry run: nothing stored)" if dry_run else ""

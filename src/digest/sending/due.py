@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import EXIT_PARTIAL, DigestError, InputError
 from ..sources.locate import issue_files
-from ..text import plural
+from ..text import plural, shown
 from .job import Prepared, SendReport, ledger_path, prepare_loaded, recipients_path, run_send
 from .ledger import Ledger
 from .lock import JobLock, lock_path
@@ -166,8 +166,8 @@ def send_due(
                         if row.subject != subject:
                             raise InputError(
                                 f"{path}: an issue with the slug {issue.slug!r} was already sent "
-                                f"(subject {row.subject!r}); this one is another issue. Give it "
-                                "its own number (or slug)."
+                                f"(subject '{shown(row.subject)}'); this one is another issue. "
+                                "Give it its own number (or slug)."
                             )
                         result.action = "finished"
                         result.message = f"{issue.slug}: finished; nothing left to send."

@@ -428,8 +428,8 @@ class _Run:
         if lost:
             smaller = max(self.floor, self.size // 2)
             self.reporter.warning(
-                f"batch {row.number}: the answer for {lost} messages was lost; they are not "
-                f"sent again until the outcome is known. Batches shrink to {smaller}.",
+                f"batch {row.number}: the answer for {plural(lost, 'message')} was lost; they "
+                f"are not sent again until the outcome is known. Batches shrink to {smaller}.",
                 event="answer_lost",
                 batch=row.number,
                 unknown=lost,
@@ -474,7 +474,7 @@ class _Run:
         except DeliveryError as e:
             self.reporter.warning(
                 f"could not ask {provider.name} what it accepted ({provider.scrub(str(e))}); "
-                f"{len(members)} outcomes stay unknown and are asked about next run.",
+                f"{plural(len(members), 'outcome')} left unknown, to be asked about next run.",
                 event="reconcile_failed",
             )
             return
@@ -491,8 +491,10 @@ class _Run:
         report.found_now += len(found)
         report.resent_now += len(missing)
         self.reporter.info(
-            f"asked {provider.name} about {len(members)} lost answers: {len(found)} were "
-            f"accepted (not sent again), {len(missing)} were not and go out again.",
+            f"asked {provider.name} about {plural(len(members), 'lost answer')}: "
+            f"{plural(len(found), 'was')} accepted (not sent again), "
+            f"{plural(len(missing), 'was')} not and {'goes' if len(missing) == 1 else 'go'} "
+            "out again.",
             event="reconciled",
             found=len(found),
             resent=len(missing),
@@ -645,8 +647,9 @@ def run_send(
             if lost:
                 report.unknown_now += lost
                 rep.warning(
-                    f"{lost} recipients were in batches being sent when an earlier run "
-                    "stopped: their outcome is unknown, so they are not sent again blindly.",
+                    f"{plural(lost, 'recipient')} {'was' if lost == 1 else 'were'} in batches "
+                    "being sent when an earlier run stopped: their outcome is unknown, so they "
+                    "are not sent again blindly.",
                     event="in_flight_unknown",
                     unknown=lost,
                 )
@@ -681,9 +684,9 @@ def run_send(
                 )
                 if report.risked_now:
                     rep.warning(
-                        f"{report.risked_now} recipients whose outcome is unknown are sent "
-                        "again (--unknown): any of them whose first message did arrive gets "
-                        "a second copy.",
+                        f"{plural(report.risked_now, 'recipient')} whose outcome is unknown "
+                        f"{'is' if report.risked_now == 1 else 'are'} sent again (--unknown): "
+                        "any of them whose first message did arrive gets a second copy.",
                         event="unknown_resent",
                     )
             report.requeued = ledger.requeue_retryable(

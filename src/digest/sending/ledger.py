@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InputError, LedgerError
+from ..files import create_owner_only
 from .recipients import email_key
 
 __all__ = [
@@ -539,21 +540,6 @@ class UnknownBatch:
     members: list[MemberRow]
 
 
-OWNER_ONLY = 0o600
-"""The mode of a new ledger file and of a new backup: they hold readers' addresses."""
-
-
-def _create_owner_only(path: Path) -> None:
-    """Create ``path`` empty and owner-only unless it exists (an existing file keeps its mode).
-
-    SQLite would create it 0644 (less the umask), and it gives the ``-wal``, ``-shm`` and
-    ``-journal`` files it makes the database file's mode, so those follow. Any other failure
-    is left for ``sqlite3.connect`` to report in its own words.
-    """
-    with suppress(OSError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
-
-
 class Ledger:
     """The ledger file. Use from one thread; open one per process (WAL handles the rest)."""
 
@@ -568,7 +554,9 @@ class Ledger:
                 db = self._open_readonly(timeout)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                _create_owner_only(self.path)
+                # SQLite would create it 0644 (less the umask); the -wal, -shm and -journal
+                # files it makes take the database file's mode, so those follow
+                create_owner_only(self.path)
                 db = sqlite3.connect(
                     self.path, timeout=timeout, isolation_level=None, factory=_Connection
                 )
@@ -675,7 +663,7 @@ class Ledger:
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp.unlink(missing_ok=True)
-            _create_owner_only(tmp)
+            create_owner_only(tmp)
             out = sqlite3.connect(tmp)
             try:
                 self.db.backup(out)

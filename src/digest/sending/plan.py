@@ -171,19 +171,25 @@ def plan_send(
         have_done = _copy_live(scratch, ledger_path(settings), prepared.issue_id)
         live_path = ledger_path(settings)
         live = Ledger(live_path, readonly=True) if live_path.exists() else None
+
+        def already_done() -> int:
+            """Loaded, not suppressed, and finished with in the live ledger."""
+            if have_done:
+                plan.already_done = scratch.db.execute(
+                    "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND state = 'pending' "
+                    "AND email_key IN (SELECT email_key FROM temp.done)",
+                    (prepared.issue_id,),
+                ).fetchone()[0]
+            return plan.already_done
+
         try:
             load_audience(
-                settings, scratch, prepared.issue_id, recipients, rep, plan, dry_run=True, live=live
+                settings, scratch, prepared.issue_id, recipients, rep, plan, dry_run=True,
+                live=live, already_done=already_done,
             )
         finally:
             if live is not None:
                 live.close()
-        if have_done:
-            plan.already_done = scratch.db.execute(
-                "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND state = 'pending' "
-                "AND email_key IN (SELECT email_key FROM temp.done)",
-                (prepared.issue_id,),
-            ).fetchone()[0]
         plan.to_send = scratch.pending_unbatched(prepared.issue_id) - plan.already_done
     plan.batches = math.ceil(plan.to_send / plan.batch_size)
     plan.eta_seconds = eta_seconds(plan.to_send, plan.batch_size, plan.rate)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .compliance import Finding, require_compliance
 from .personalise import Personaliser
-from .recipients import read_recipients
+from .recipients import check_recipients
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -34,6 +34,6 @@ def preflight(
     """
     Personaliser(settings, prepared.issue_id, prepared.content.sender.email)
     found = require_compliance(settings, provider)
-    if recipients is not None and (recipients.is_file() or not recipients.exists()):
-        next(iter(read_recipients(recipients)), None)  # a pipe is read once, by the send
+    if recipients is not None:
+        check_recipients(recipients)
     return found

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, LedgerError
+from ..text import plural
 from .ledger import Ledger
 from .recipients import email_key
 from .subscribers import Hasher, now_text
@@ -275,10 +276,11 @@ class ForgottenCheck:
         self.other_keys = sum(1 for _, k in rows if k not in known)
         if self.other_keys:
             raise ConfigError(
-                f"{ledger.path}: {self.other_keys} forgotten addresses were hashed under a "
-                "secret that is not set, so a send cannot tell whether it would mail them. "
-                "Put the old secret in DIGEST_SECRET_PREVIOUS (it keeps old links working "
-                "too)."
+                f"{ledger.path}: "
+                f"{plural(self.other_keys, 'forgotten address', 'forgotten addresses')} "
+                f"{'was' if self.other_keys == 1 else 'were'} hashed under a secret that is not "
+                "set, so a send cannot tell whether it would mail them. Put the old secret in "
+                "DIGEST_SECRET_PREVIOUS (it keeps old links working too)."
             )
 
     def __bool__(self) -> bool:

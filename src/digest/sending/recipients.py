@@ -8,7 +8,8 @@ into the name, the delimiter sniffed (comma, semicolon, tab, bar), a BOM or Exce
 taken in stride, and each exporter's own way of marking a reader unsubscribed, cleaned or
 never confirmed carried in :attr:`Row.status`.
 
-Rows are read one at a time with :class:`csv.DictReader`, so the file is never loaded whole.
+Rows are read one at a time with :func:`csv.reader` and matched to the header's columns
+(as ``csv.DictReader`` would, without its per-row cost), so the file is never loaded whole.
 A bad row is yielded as a :class:`BadRow` with its line number and the rest go on.
 
 Addresses are checked by :func:`digest.address.normalise_address` (syntax only, no DNS);
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ __all__ = [
     "BadRow",
     "CsvFormat",
     "Row",
+    "check_recipients",
     "email_key",
     "normalise_address",
     "read_recipients",
@@ -258,7 +260,7 @@ def _columns(header: list[str], p: Path) -> _Columns:
     )
 
 
-def read_recipients(path: Path | str) -> Iterator[Row | BadRow]:
+def read_recipients(path: Path | str) -> Generator[Row | BadRow, None, None]:
     """Each data row of the CSV at ``path`` as a :class:`Row` or a :class:`BadRow`.
 
     The one reader of subscriber lists, for the send job and any import: digest's own CSV
@@ -318,6 +320,20 @@ def read_recipients(path: Path | str) -> Iterator[Row | BadRow]:
             if isinstance(item, Row) and reader.line_num > start:
                 item = _swallowed(start, reader.line_num, item, email_at, fmt.delimiter) or item
             yield item
+
+
+def check_recipients(path: Path | str) -> None:
+    """Raise the :class:`~digest.errors.RecipientsError` the CSV at ``path`` would stop a
+    read with as a whole (missing, not UTF-8, no email column, a column named twice), now:
+    before a command creates or opens the ledger, so a bad file leaves no ledger behind.
+    A pipe only has to exist: it can be read once, by the command itself."""
+    p = Path(path)
+    if p.is_file() or not p.exists():
+        rows = read_recipients(p)
+        try:
+            next(rows, None)
+        finally:
+            rows.close()
 
 
 def _swallowed(start: int, end: int, row: Row, email_at: int, delimiter: str) -> BadRow | None:

@@ -36,6 +36,7 @@ import httpx
 
 from ..errors import InputError
 from ..model import article_problem, check_url, has_login, masked_login
+from ..text import shown
 from .issue_file import parse_issue
 from .listing import issue_yaml
 
@@ -491,18 +492,18 @@ def _read_entry(
         return
     link = str(entry.get("link") or "").strip()
     if not link:
-        warnings.append(f"{where} ({headline!r}): skipped: it has no link")
+        warnings.append(f"{where} ('{shown(headline)}'): skipped: it has no link")
         return
     if has_login(link):
-        warnings.append(f"{where} ({headline!r}): skipped: {_login_refused(link)}")
+        warnings.append(f"{where} ('{shown(headline)}'): skipped: {_login_refused(link)}")
         return
     try:
         url = check_url(link, ("http", "https"))
     except ValueError as e:
-        warnings.append(f"{where} ({headline!r}): skipped: {e}")
+        warnings.append(f"{where} ('{shown(headline)}'): skipped: {e}")
         return
     if url in seen:
-        warnings.append(f"{where} ({headline!r}): skipped: same link as item {seen[url]}")
+        warnings.append(f"{where} ('{shown(headline)}'): skipped: same link as item {seen[url]}")
         return
     summary_html = str(entry.get("summary") or "")
     summary = _text_of(summary_html, entry.get("summary_detail"))
@@ -511,7 +512,8 @@ def _read_entry(
     if not summary:
         summary = headline
         notes.append(
-            f"{where} ({headline!r}): no summary in the feed; the headline stands in for one"
+            f"{where} ('{shown(headline)}'): no summary in the feed; the headline stands in "
+            "for one"
         )
     tags = entry.get("tags") or []
     category = clean_text(str(tags[0].get("label") or tags[0].get("term") or "")) if tags else ""
@@ -529,7 +531,7 @@ def _read_entry(
     # file the editor never wrote
     problem = article_problem(feed_article(item, section_from_category=True))
     if problem:
-        warnings.append(f"{where} ({headline!r}): skipped: {problem}")
+        warnings.append(f"{where} ('{shown(headline)}'): skipped: {problem}")
         return
     warnings.extend(notes)
     seen[url] = n
