@@ -564,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--full", action="store_true", help="also 200k, and one 1M run")
     ap.add_argument("--rounds", type=int, help="rounds per measure (default 3; quick 2)")
     ap.add_argument("--sizes", type=int, nargs="+", help="list sizes (default 10000 100000)")
-    ap.add_argument("--only", choices=["render", "send"], help="run one group only")
+    ap.add_argument("--only", choices=["render", "send", "local"],
+                    help="run one group only (local: the file backend and SMTP alone)")
     args = ap.parse_args(argv)
     sizes = args.sizes or ([300] if args.quick else [10_000, 100_000])
     if args.full and not args.sizes:
@@ -575,15 +576,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
         work = Path(tmp)
         bench = Bench(work, sizes, rounds, args.quick)
-        if args.only != "send":
+        if args.only not in ("send", "local"):
             bench.render()
         if args.only != "render":
             csvs = {n: make_csv(work / f"list-{n}.csv", n) for n in sizes}
             pre = prebuild(work, csvs[min(sizes)])
             with sink("http") as http_port, sink("smtp") as smtp_port:
-                bench.sends(pre, csvs, http_port)
+                if args.only != "local":
+                    bench.sends(pre, csvs, http_port)
                 bench.file_and_smtp(pre, smtp_port)
-                bench.growth()
+                if args.only != "local":
+                    bench.growth()
                 if args.full:
                     bench.million(pre, make_csv(work / "list-1M.csv", 1_000_000), http_port)
         print(bench.table())
