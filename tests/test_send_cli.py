@@ -44,6 +44,19 @@ def _folder(tmp_path: Path, **sending: object) -> Path:
     return tmp_path
 
 
+def _resend_folder(folder: Path, loopback: Any) -> Any:
+    """A folder sending through a fake Resend on loopback (the server is returned)."""
+    server = loopback(FakeResend(api_key="re_test_key"))
+    write_config(
+        folder,
+        provider="resend",
+        options={"base_url": server.url},
+        sending={"ledger": "ledger.sqlite3"},
+        audience={"recipients": "subs.csv"},
+    )
+    return server
+
+
 def test_send_then_status_shows_counts_by_state(tmp_path):
     folder = _folder(tmp_path)
     sent = run_digest("send", "issue-7.yaml", "--log-format", "text", cwd=folder)
@@ -301,14 +314,7 @@ def test_a_ledger_file_that_is_not_a_database_is_an_error_not_a_traceback(tmp_pa
 
 def test_only_permanent_failures_say_retry_will_not_help(tmp_path, loopback):
     """The closing hint must not send a person to `digest retry` when nothing is retryable."""
-    server = loopback(FakeResend(api_key="re_test_key"))
-    write_config(
-        tmp_path,
-        provider="resend",
-        options={"base_url": server.url},
-        sending={"ledger": "ledger.sqlite3"},
-        audience={"recipients": "subs.csv"},
-    )
+    _resend_folder(tmp_path, loopback)
     # valid for email-validator, refused for good by the fake (ASCII domains only)
     write_csv(tmp_path / "subs.csv", ["ann@example.org", "jo@exämple.org"])
     (tmp_path / "issue-7.yaml").write_text(issue_yaml(), encoding="utf-8")
@@ -478,14 +484,7 @@ def test_send_of_an_issue_that_does_not_load_still_names_its_line(tmp_path):
 def test_a_send_loads_httpx_but_not_its_command_line(tmp_path, loopback):
     """httpx's own CLI (with rich and pygments) is ~50 ms of every send's start-up and is
     never run; the HTTP client itself still works (the send reaches the provider)."""
-    server = loopback(FakeResend(api_key="re_test_key"))
-    write_config(
-        tmp_path,
-        provider="resend",
-        options={"base_url": server.url},
-        sending={"ledger": "ledger.sqlite3"},
-        audience={"recipients": "subs.csv"},
-    )
+    server = _resend_folder(tmp_path, loopback)
     write_csv(tmp_path / "subs.csv", ["ann@example.org"])
     (tmp_path / "issue-7.yaml").write_text(issue_yaml(), encoding="utf-8")
     probe = (
