@@ -21,7 +21,7 @@ from digest.config import Settings, load_settings
 from digest.desk.add import add_articles
 from digest.desk.extract import extract_meta
 from digest.desk.fetch import Fetcher, FetchError
-from digest.desk.urls import canonical_url
+from digest.desk.urls import canonical_url, page_key
 from digest.errors import InputError
 from digest.render.markdown import md_plain, md_text
 from digest.sources import load_issue
@@ -673,6 +673,26 @@ def test_the_same_page_given_with_its_default_port_is_refused_as_already_there(
 ) -> None:
     with pytest.raises(InputError, match="already in"):
         _add(settings, issue, "https://NEWS.test:443/second?id=2")
+
+
+def test_page_key_is_one_for_a_place_on_the_page_and_for_either_form_of_a_unicode_host() -> None:
+    same = {
+        page_key("https://Bücher.example/a?id=1#top"),
+        page_key("https://xn--bcher-kva.example/a?id=1&utm_source=x"),
+        page_key("https://bücher.example:443/a?id=1#reviews"),
+    }
+    assert same == {"https://xn--bcher-kva.example/a?id=1"}
+    assert page_key("https://news.test/a?id=1") != page_key("https://news.test/a?id=2")
+    assert page_key("http://[::1]:8080/a#b") == "http://[::1]:8080/a"
+    # what is stored keeps the place on the page the editor gave
+    assert canonical_url("https://news.test/a#part") == "https://news.test/a#part"
+
+
+def test_the_same_page_given_with_a_fragment_is_refused_as_already_there(
+    settings: Settings, issue: Path
+) -> None:
+    with pytest.raises(InputError, match="already in"):
+        _add(settings, issue, "https://news.test/second?id=2#comments")
 
 
 # --- the file is the editor's: never written over what they saved meanwhile --------------------

@@ -85,6 +85,17 @@ def test_a_draft_without_articles_or_links_is_an_error(tmp_path: Path) -> None:
     assert report.findings[0].article == 2
 
 
+def test_duplicate_links_are_an_error_under_a_unicode_host_or_with_a_fragment(
+    tmp_path: Path,
+) -> None:
+    issue = GOOD.replace("https://harbour.news/dockers", "https://häfen.news/dockers").replace(
+        "https://health.news/nurses", "https://xn--hfen-loa.news/dockers#strike"
+    )
+    report = _check(tmp_path, issue)
+    assert _codes(report) == ["duplicate-link"]
+    assert "article 1" in report.findings[0].message
+
+
 def test_duplicate_links_are_an_error_even_with_tracking_parameters(tmp_path: Path) -> None:
     issue = GOOD.replace("https://health.news/nurses", "https://harbour.news/dockers?utm_source=x")
     report = _check(tmp_path, issue)

@@ -231,14 +231,14 @@ def send(
     settings = _settings(config_path)
     path = resolve_issue(issue, settings)
     checked = gate_report(settings, path, skip_content=skip_check, refuse=not (to or dry_run))
+    # rendered once: by the check, unless the issue failed to load or render there; then
+    # prepare_issue raises that error for the user, said once (not also as a warning)
+    if checked.rendered is None:
+        prepared = prepare_issue(settings, path)
+    else:
+        prepared = Prepared.of(checked.rendered)
     for f in checked.findings:
         click.secho(f"warning: {f.code}: {f.message}", fg="yellow", err=True)
-    # rendered once: by the check, unless the issue failed to load or render there (then
-    # prepare_issue raises that error for the user)
-    if checked.rendered is not None:
-        prepared = Prepared.of(checked.rendered)
-    else:
-        prepared = prepare_issue(settings, path)
     if to:
         if dry_run:
             raise click.UsageError("--dry-run and --to do not go together.")

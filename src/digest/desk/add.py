@@ -24,7 +24,7 @@ from ..sources.feed import as_markdown, shorten
 from .extract import PageMeta, extract_meta
 from .fetch import Fetcher, Page
 from .issuefile import read_issue_text
-from .urls import canonical_url
+from .urls import canonical_url, page_key
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -109,23 +109,23 @@ def add_articles(
 ) -> AddResult:
     """Fetch ``urls`` and append them to the issue at ``issue_path`` (all or nothing)."""
     doc = read_issue_text(issue_path)
-    have = {canonical_url(u) for u in doc.urls()}
+    have = {page_key(u) for u in doc.urls()}
     asked_for = [(given, _checked_address(given)) for given in urls]
     result = AddResult(issue_path)
     own = fetcher is None
     client = fetcher or Fetcher(allow_private=allow_private)
     try:
         for given, asked in asked_for:
-            if asked in have:
+            if page_key(asked) in have:
                 raise InputError(f"{given}: already in {issue_path}; nothing added")
             article, notes = article_from_page(
                 client.page(given), summary_max=settings.issues.summary_max, section=section
             )
-            if article["url"] in have:
+            if page_key(article["url"]) in have:
                 raise InputError(
                     f"{given}: already in {issue_path} as {article['url']}; nothing added"
                 )
-            have.update({asked, article["url"]})
+            have.update({page_key(asked), page_key(article["url"])})
             result.added.append(article)
             result.warnings += notes
     finally:

@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..sources.feed import feed_article, feed_since, read_feed, select_items
 from ..sources.locate import issue_infos
 from .issuefile import read_issue_text
-from .urls import canonical_url
+from .urls import page_key
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -73,13 +73,13 @@ def import_feed_into(
 ) -> FeedIntoIssue:
     """Append the feed's recent items to the issue file, skipping links already there."""
     doc = read_issue_text(issue_path)
-    have = {canonical_url(u) for u in doc.urls()}
+    have = {page_key(u) for u in doc.urls()}
     cutoff = since_cutoff(settings, since, days, issue_path)
     feed = read_feed(source)
     chosen, dropped = select_items(feed, since=cutoff, limit=limit)
     result = FeedIntoIssue(issue_path, warnings=[*feed.warnings, *dropped])
     for item in chosen:
-        key = canonical_url(item.url)
+        key = page_key(item.url)
         if key in have:
             result.skipped.append(item.url)
             continue

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
 
 from ..render import GMAIL_CLIP_BYTES
-from .urls import canonical_url
+from .urls import page_key
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -174,7 +174,7 @@ def _link_findings(links: list[Link], allow_private: bool) -> Iterator[Finding]:
                 link.article,
             )
         if link.kind == "article":
-            key = canonical_url(link.url)
+            key = page_key(link.url)
             if key in seen:
                 yield Finding(
                     "error",

@@ -3,9 +3,10 @@ every send runs can use it without loading an HTTP client."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["TRACKING_PARAMS", "TRACKING_PREFIXES", "canonical_url"]
+__all__ = ["TRACKING_PARAMS", "TRACKING_PREFIXES", "canonical_url", "page_key"]
 
 TRACKING_PREFIXES = ("utm_", "mc_")
 TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "_hsenc"})
@@ -33,3 +34,20 @@ def canonical_url(url: str) -> str:
         netloc = netloc.removesuffix(default)
     path = parts.path or "/"
     return urlunsplit((scheme, netloc, path, urlencode(query), parts.fragment))
+
+
+def page_key(url: str) -> str:
+    """What makes two links the same page, for spotting an article given twice.
+
+    The :func:`canonical_url` without its fragment (a place on the page, not another page),
+    with an internationalised host in the ASCII form a browser sends (``bücher.example`` and
+    ``xn--bcher-kva.example`` are one site). Only compared, never stored: the issue keeps
+    the address as the editor or the page gave it.
+    """
+    parts = urlsplit(canonical_url(url))
+    netloc = parts.netloc
+    if not netloc.isascii():  # a name, never an IPv6 address: a colon only before a port
+        host, colon, port = netloc.partition(":")
+        with suppress(UnicodeError):  # not a valid name: compared as written
+            netloc = host.encode("idna").decode("ascii") + colon + port
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
