@@ -29,7 +29,7 @@ import yaml
 
 from ..errors import InputError, IssueFileError
 from ..model import Issue
-from ..sources.issue_file import issue_data, parse_issue, read_issue_yaml
+from ..sources.issue_file import parse_issue, read_issue_yaml
 from ..sources.listing import issue_yaml
 
 __all__ = ["IssueText", "read_issue_text"]
@@ -119,7 +119,7 @@ class IssueText:
         return None, None
 
     def _data(self, text: str) -> dict[str, Any]:
-        data = issue_data(text)
+        _, data = read_issue_yaml(text, str(self.path))
         if data is None:
             return {}
         if not isinstance(data, dict):
@@ -133,7 +133,7 @@ class IssueText:
         """Take ``new`` only if it reads back as ``expected``: nothing lost, nothing moved."""
         try:
             got = self._data(new)
-        except (yaml.YAMLError, ValueError, InputError):
+        except (ValueError, InputError):
             got = None
         if got == expected:
             self.text = new
@@ -365,7 +365,7 @@ class IssueText:
         expected = {**before, "articles": unmarked(old)}
         try:
             got = self._data(text)
-        except (yaml.YAMLError, ValueError, InputError):
+        except (ValueError, InputError):
             got = {}
         now = got.get("articles")
         if not (

@@ -19,7 +19,6 @@ from ..model import FORBIDDEN_CHARACTERS, MAX_ISSUE_NUMBER, Issue, describe_forb
 
 __all__ = [
     "MAX_DEPTH",
-    "issue_data",
     "issue_schema",
     "load_issue",
     "parse_issue",
@@ -162,17 +161,6 @@ def read_issue_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
     except yaml.YAMLError as e:
         raise IssueFileError(source, [(None, "", f"not valid YAML: {e}")]) from None
     return node, data
-
-
-def issue_data(text: str) -> Any:
-    """Issue-file text as the plain data :func:`parse_issue` validates (dates left as text);
-    a ``yaml.YAMLError`` if it is not YAML or holds what issue files refuse (anchors, deep
-    nesting: see :class:`_IssueLoader`)."""
-    loader = _IssueLoader(text)
-    try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
 
 
 def _duplicate_keys(node: yaml.Node, path: _Path = ()) -> list[tuple[int | None, str, str]]:
