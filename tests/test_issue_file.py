@@ -235,26 +235,22 @@ def test_an_alias_bomb_in_the_issues_folder_is_an_unreadable_file_for_send_due(
 def test_a_file_saved_between_the_look_and_the_write_is_never_overwritten(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The editor's save lands right after any look for the file (as when `digest new` and
-    an editor race): the write must still refuse rather than replace it."""
+    """The editor's save lands after any look for the file and before the write (here, as
+    the folder is made, which a look for the file always precedes): the write must refuse
+    rather than replace it."""
     target = tmp_path / "issues" / "2026-12-04-013.yaml"
     mine = "# curated by hand\nnumber: 13\ndate: 2026-12-04\n"
-    real_exists = Path.exists
+    real_mkdir = Path.mkdir
 
-    def saved_just_after_the_look(self: Path, *args: Any, **kwargs: Any) -> bool:
-        found = real_exists(self, *args, **kwargs)
-        if self == target and not found:
+    def saved_while_the_folder_is_made(self: Path, *args: Any, **kwargs: Any) -> None:
+        real_mkdir(self, *args, **kwargs)
+        if self == target.parent:
             target.write_text(mine, encoding="utf-8")
-        return found
 
-    monkeypatch.setattr(Path, "exists", saved_just_after_the_look)
-    try:
+    monkeypatch.setattr(Path, "mkdir", saved_while_the_folder_is_made)
+    with pytest.raises(InputError, match="already exists"):
         write_issue_file(target, "number: 13\ndate: 2026-12-04\n")
-    except InputError as e:
-        assert str(e).startswith(f"{target} already exists; ")
-        assert target.read_text(encoding="utf-8") == mine
-    else:
-        assert target.read_text(encoding="utf-8") == "number: 13\ndate: 2026-12-04\n"
+    assert target.read_text(encoding="utf-8") == mine
 
 
 def test_a_dangling_symlink_in_the_way_is_refused_not_written_through(tmp_path: Path) -> None:
