@@ -87,31 +87,25 @@ def compliance_warnings(
     return out
 
 
-def _copy_live(scratch: Ledger, live_path: Path, issue_id: str) -> int:
+def _copy_live(scratch: Ledger, live: Ledger, issue_id: str) -> int:
     """Copy the live ledger's suppressions into ``scratch``; return how many of this issue's
     recipients the live ledger already finished with (sent, failed for good, …)."""
-    if not live_path.exists():
-        return 0
-    live = Ledger(live_path, readonly=True)
-    try:
-        tables = {r[0] for r in live.db.execute("SELECT name FROM sqlite_master")}
-        if "suppressions" in tables:
-            cur = live.db.execute("SELECT email, reason FROM suppressions")
-            while rows := cur.fetchmany(_CHUNK):
-                scratch.suppress([(e, r) for e, r in rows], source="ledger")
-        if "recipients" not in tables:
-            return 0
-        scratch.db.execute("CREATE TEMP TABLE done (email_key TEXT PRIMARY KEY)")
-        cur = live.db.execute(
-            "SELECT email_key FROM recipients WHERE issue_id = ? AND state != 'pending' "
-            "AND NOT (state = 'failed' AND retryable = 1)",
-            (issue_id,),
-        )
+    tables = {r[0] for r in live.db.execute("SELECT name FROM sqlite_master")}
+    if "suppressions" in tables:
+        cur = live.db.execute("SELECT email, reason FROM suppressions")
         while rows := cur.fetchmany(_CHUNK):
-            scratch.db.executemany("INSERT OR IGNORE INTO done VALUES (?)", rows)
-        return 1
-    finally:
-        live.close()
+            scratch.suppress([(e, r) for e, r in rows], source="ledger")
+    if "recipients" not in tables:
+        return 0
+    scratch.db.execute("CREATE TEMP TABLE done (email_key TEXT PRIMARY KEY)")
+    cur = live.db.execute(
+        "SELECT email_key FROM recipients WHERE issue_id = ? AND state != 'pending' "
+        "AND NOT (state = 'failed' AND retryable = 1)",
+        (issue_id,),
+    )
+    while rows := cur.fetchmany(_CHUNK):
+        scratch.db.executemany("INSERT OR IGNORE INTO done VALUES (?)", rows)
+    return 1
 
 
 _SEND_INDEXES = ("recipients_state", "recipients_batch", "recipients_message",
@@ -168,21 +162,21 @@ def plan_send(
         Ledger(Path(tmp) / "plan.sqlite3") as scratch,
     ):
         _drop_send_indexes(scratch)
-        have_done = _copy_live(scratch, ledger_path(settings), prepared.issue_id)
         live_path = ledger_path(settings)
         live = Ledger(live_path, readonly=True) if live_path.exists() else None
-
-        def already_done() -> int:
-            """Loaded, not suppressed, and finished with in the live ledger."""
-            if have_done:
-                plan.already_done = scratch.db.execute(
-                    "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND state = 'pending' "
-                    "AND email_key IN (SELECT email_key FROM temp.done)",
-                    (prepared.issue_id,),
-                ).fetchone()[0]
-            return plan.already_done
-
         try:
+            have_done = _copy_live(scratch, live, prepared.issue_id) if live is not None else 0
+
+            def already_done() -> int:
+                """Loaded, not suppressed, and finished with in the live ledger."""
+                if have_done:
+                    plan.already_done = scratch.db.execute(
+                        "SELECT COUNT(*) FROM recipients WHERE issue_id = ? AND state = 'pending' "
+                        "AND email_key IN (SELECT email_key FROM temp.done)",
+                        (prepared.issue_id,),
+                    ).fetchone()[0]
+                return plan.already_done
+
             load_audience(
                 settings, scratch, prepared.issue_id, recipients, rep, plan, dry_run=True,
                 live=live, already_done=already_done,
