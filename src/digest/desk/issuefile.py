@@ -254,8 +254,9 @@ class IssueText:
     ) -> str:
         """After the last item's last line, at the column of the list's dashes.
 
-        Positions come from the scanner's tokens, not the composed nodes: an item written as
-        an alias (``- *first``) has the anchored node's position, elsewhere in the file.
+        Positions come from the scanner's tokens, not a search of the text: the dashes'
+        column is the first ``-`` token's (a ``-`` alone on its line, or a hyphen in a link,
+        cannot mislead it), and the last item ends where its last token does.
         """
         tokens = _real(list(yaml.scan(text, Loader=yaml.SafeLoader)))
         end = seq.end_mark.index
